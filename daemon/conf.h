@@ -1,0 +1,77 @@
+/* The daemon's settings: defaults, the config file, command-line overrides.
+ * conf/asyncjobd.conf documents every key. */
+#ifndef ASYNCJOBD_CONF_H
+#define ASYNCJOBD_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "daemon/log.h"
+
+struct jsonw;
+
+/* Everything a client can make the daemon allocate is bounded by one of these. */
+struct limits {
+	size_t max_connections;
+	size_t max_connections_per_user;
+	size_t max_request_bytes;
+	size_t max_json_depth;
+	size_t max_active_jobs;
+	size_t max_active_jobs_per_user;
+	size_t max_gather_jobs;
+	size_t max_retained_jobs;
+	double retain_seconds;
+	size_t max_output_bytes;
+	size_t max_pending_requests;
+	size_t event_history;
+	size_t max_list_jobs;
+	size_t max_label_bytes;
+	size_t max_message_bytes;
+	double max_sleep_seconds;
+	double shutdown_grace_seconds;
+};
+
+struct config {
+	char *file;                 /* the file read, NULL when none was */
+	char *socket_path;          /* NULL: the default for this user */
+	mode_t socket_mode;
+	char *socket_group;         /* NULL: the daemon's own group */
+	gid_t socket_gid;
+	char *admin_group;          /* NULL: only root administers */
+	gid_t admin_gid;
+	char **write_roots;
+	size_t n_write_roots;
+	enum log_level log_level;
+	struct limits limits;
+};
+
+/* What the command line sets; it wins over the file, on reload too. */
+struct config_overrides {
+	const char *socket_path;
+	const char *const *write_roots;
+	size_t n_write_roots;
+	const char *log_level;
+};
+
+#define CONFIG_ERROR_MAX 512
+
+/* Builds a config from the defaults, then `file` (when not NULL), then the
+ * overrides. A missing file is an error only when `must_exist`.
+ * Returns 0 and a new config in *ret (caller frees with config_free), or a
+ * negative errno and a message naming file and line in `error`. Reads the
+ * file and resolves group names, so it blocks: call it before the event loop
+ * starts or from a thread. */
+int config_load(const char *file, bool must_exist, const struct config_overrides *ov,
+		struct config **ret, char error[CONFIG_ERROR_MAX]);
+
+struct config *config_free(struct config *c);
+
+/* Writes the limits as a JSON object (for daemon.info). */
+void config_write_limits(const struct config *c, struct jsonw *w);
+
+/* Names the settings that differ between two configs but only take effect
+ * at restart (the socket's path, mode and group), or NULL. */
+const char *config_restart_needed(const struct config *old, const struct config *new_);
+
+#endif

@@ -1,0 +1,255 @@
+/* Client connections. A connection is never freed inside a callback that
+ * may still use it: conn_kill() only marks it and queues it, and the daemon's
+ * deferred event does the freeing (and the canceling it implies) later in
+ * the same loop turn. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/events.h"
+#include "daemon/job.h"
+#include "daemon/log.h"
+#include "daemon/rpc.h"
+#include "daemon/xalloc.h"
+
+/* Reading stops while this much output is unread, and resumes once it has
+ * drained to a quarter; a pipelining client is slowed, not cut off. */
+static size_t pause_threshold(const struct conn *c)
+{
+	size_t max = c->d->config->limits.max_output_bytes;
+	size_t t = max / 4;
+	return t > 1024 * 1024 ? 1024 * 1024 : t;
+}
+
+static void on_read(struct bufferevent *bev, void *arg);
+
+static void pause_reading(struct conn *c)
+{
+	if (c->read_paused)
+		return;
+	c->read_paused = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, pause_threshold(c) / 4, 0);
+}
+
+static int on_line(void *arg, const char *line, size_t len)
+{
+	struct conn *c = arg;
+
+	rpc_handle_line(c, line, len);
+	if (c->dead || c->closing)
+		return 1;
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > pause_threshold(c)) {
+		pause_reading(c);
+		return 1;
+	}
+	return 0;
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	c->in_dispatch = true;
+	while (!c->dead && !c->closing && !c->read_paused && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		size_t used = 0;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		int r = frame_reader_feed(&c->framer, v.iov_base, v.iov_len, on_line, c, &used);
+		if (r == -EMSGSIZE) {
+			char msg[128];
+			snprintf(msg, sizeof(msg),
+				 "Request too large: a message may be at most %zu bytes",
+				 c->framer.max_line);
+			log_notice("connection %" PRIu64 " (uid %u): %s; closing", c->id,
+				   (unsigned)c->peer.uid, msg);
+			rpc_send_error(c, RPC_REQUEST_TOO_LARGE, msg);
+			evbuffer_drain(in, evbuffer_get_length(in));
+			conn_close_when_flushed(c);
+			break;
+		}
+		if (r == -ENOMEM)
+			xalloc_die();
+		evbuffer_drain(in, used);
+	}
+	c->in_dispatch = false;
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+
+	if (c->dead)
+		return;
+	if (c->closing && left == 0) {
+		conn_kill(c, NULL);
+		return;
+	}
+	if (c->read_paused && left <= pause_threshold(c) / 4) {
+		c->read_paused = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!c->read_closed)
+			bufferevent_enable(bev, EV_READ);
+		/* Lines already read and not yet handled get no new read
+		 * event: handle them now. */
+		on_read(bev, c);
+	}
+}
+
+/* After EOF on a Unix socket, POLLHUP tells a peer that is gone from one
+ * that only shut down its writing side and still waits for replies. */
+static bool peer_gone(struct conn *c)
+{
+	struct pollfd p = { .fd = bufferevent_getfd(c->bev), .events = POLLOUT };
+	if (p.fd < 0 || poll(&p, 1, 0) < 0)
+		return true;
+	return (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	(void)bev;
+
+	if (what & BEV_EVENT_ERROR) {
+		conn_kill(c, strerror(EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		if (frame_reader_pending(&c->framer) > 0)
+			log_debug("connection %" PRIu64 ": peer hung up in the middle of a request",
+				  c->id);
+		if (peer_gone(c)) {
+			conn_kill(c, NULL);
+			return;
+		}
+		c->read_closed = true;
+		if (c->n_requests == 0 && !c->sub)
+			conn_close_when_flushed(c);
+	}
+}
+
+struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct peer_creds *peer)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->d = d;
+	c->id = ++d->next_conn_id;
+	c->bev = bev;
+	c->peer = *peer;
+	frame_reader_init(&c->framer, d->config->limits.max_request_bytes);
+	jsonw_init(&c->w);
+	jsonw_init(&c->id_text);
+	LIST_INIT(&c->requests);
+	LIST_INIT(&c->owned_jobs);
+	TAILQ_INSERT_TAIL(&d->conns, c, link);
+	d->n_conns++;
+	daemon_user_adjust(d, peer->uid, 0, +1);
+	bufferevent_setcb(bev, on_read, on_write, on_event, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	log_debug("connection %" PRIu64 " from uid %u pid %d", c->id, (unsigned)peer->uid,
+		  (int)peer->pid);
+	return c;
+}
+
+void conn_send(struct conn *c, const char *data, size_t len)
+{
+	struct evbuffer *out;
+
+	if (c->dead)
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_add(out, data, len) < 0)
+		xalloc_die();
+	size_t unread = evbuffer_get_length(out);
+	if (unread > c->d->config->limits.max_output_bytes) {
+		log_warnx("connection %" PRIu64 " (uid %u) has %zu bytes of output unread "
+			  "(max_output_bytes); disconnecting it, its jobs go on",
+			  c->id, (unsigned)c->peer.uid, unread);
+		conn_kill(c, NULL);
+	}
+}
+
+void conn_kill(struct conn *c, const char *why)
+{
+	struct daemon *d = c->d;
+
+	if (c->dead)
+		return;
+	c->dead = true;
+	if (why)
+		log_debug("connection %" PRIu64 " closed: %s", c->id, why);
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	TAILQ_REMOVE(&d->conns, c, link);
+	TAILQ_INSERT_TAIL(&d->dead_conns, c, link);
+	daemon_kick_deferred(d);
+}
+
+void conn_close_when_flushed(struct conn *c)
+{
+	if (c->dead)
+		return;
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_kill(c, NULL);
+	else
+		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+bool conn_can_see(const struct conn *c, const struct job *job)
+{
+	return c->peer.admin || c->peer.uid == job->uid;
+}
+
+void conn_set_max_request(struct conn *c, size_t max)
+{
+	c->framer.max_line = max;
+}
+
+static void conn_destroy(struct conn *c)
+{
+	struct daemon *d = c->d;
+	struct request *req;
+	struct job *job;
+
+	while ((req = LIST_FIRST(&c->requests)))
+		request_free(req);
+	while ((job = LIST_FIRST(&c->owned_jobs))) {
+		job_clear_owner(job);
+		job_abort(job, JOB_CANCELED, JOB_ERR_CANCELED,
+			  "canceled: the client that submitted it disconnected");
+	}
+	event_log_unsubscribe(d, c);
+	bufferevent_free(c->bev);
+	frame_reader_release(&c->framer);
+	jsonw_release(&c->w);
+	jsonw_release(&c->id_text);
+	d->n_conns--;
+	daemon_user_adjust(d, c->peer.uid, 0, -1);
+	free(c);
+}
+
+void conn_free_dead(struct daemon *d)
+{
+	struct conn *c;
+
+	while ((c = TAILQ_FIRST(&d->dead_conns))) {
+		TAILQ_REMOVE(&d->dead_conns, c, link);
+		conn_destroy(c);
+	}
+}

@@ -1,0 +1,73 @@
+/* One client connection: a bufferevent, the framing of its input, the
+ * replies it is owed, the jobs it will cancel when it goes, and its
+ * subscription. Everything about a peer lives here (tmux's proc.c). */
+#ifndef ASYNCJOBD_CONN_H
+#define ASYNCJOBD_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "proto/frame.h"
+#include "proto/jsonw.h"
+
+struct bufferevent;
+struct daemon;
+struct job;
+struct request;
+struct subscription;
+
+struct peer_creds {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool admin;         /* root, or a member of admin_group */
+};
+
+struct conn {
+	struct daemon *d;
+	uint64_t id;
+	struct bufferevent *bev;
+	struct peer_creds peer;
+	bool dead;             /* closed: waiting for the deferred free */
+	bool read_closed;      /* the peer shut down its side for writing */
+	bool read_paused;      /* too much output unread: stop reading */
+	bool closing;          /* close once the output is flushed */
+	bool in_dispatch;      /* requests being handled: free later */
+	struct frame_reader framer;
+	struct jsonw w;        /* the reply being written */
+	struct jsonw id_text;  /* the id of the request being handled */
+	LIST_HEAD(, request) requests;   /* replies owed later */
+	size_t n_requests;
+	LIST_HEAD(, job) owned_jobs;     /* cancel_on_disconnect */
+	struct subscription *sub;
+	TAILQ_ENTRY(conn) link;          /* in conns, then dead_conns */
+};
+
+/* Takes over a connected bufferevent (which the conn then owns). */
+struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct peer_creds *peer);
+
+/* Queues bytes for the peer. A peer that lets its unread output grow past
+ * max_output_bytes is disconnected. */
+void conn_send(struct conn *c, const char *data, size_t len);
+
+/* Closes now: pending replies are dropped, cancel_on_disconnect jobs are
+ * canceled, and the memory is freed by the deferred work. Safe to call from
+ * anywhere, any number of times. */
+void conn_kill(struct conn *c, const char *why);
+
+/* Closes once everything queued has been written (for shutdown). */
+void conn_close_when_flushed(struct conn *c);
+
+/* May this peer see (get, wait on, cancel, hear about) this job? */
+bool conn_can_see(const struct conn *c, const struct job *job);
+
+/* Deferred work: frees killed connections. */
+void conn_free_dead(struct daemon *d);
+
+/* Applies a changed max_request_bytes to the framing. */
+void conn_set_max_request(struct conn *c, size_t max);
+
+#endif

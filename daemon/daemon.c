@@ -1,0 +1,285 @@
+/* The daemon object: setup and teardown, deferred work, shutdown, per-user
+ * counters and clocks. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <uthash.h>
+
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/events.h"
+#include "daemon/job-store.h"
+#include "daemon/job.h"
+#include "daemon/listener.h"
+#include "daemon/log.h"
+#include "daemon/waiter.h"
+#include "daemon/xalloc.h"
+
+#undef uthash_fatal
+#define uthash_fatal(msg) xalloc_die()
+
+struct user_usage {
+	uid_t uid;
+	size_t active_jobs;
+	size_t connections;
+	UT_hash_handle hh;
+};
+
+/* ------------------------------------------------------------ clocks */
+
+int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double mono_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void format_rfc3339_ms(int64_t ms, char buf[32])
+{
+	time_t secs = (time_t)(ms / 1000);
+	struct tm tm;
+	gmtime_r(&secs, &tm);
+	size_t n = strftime(buf, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+}
+
+/* ------------------------------------------------------------ users */
+
+static struct user_usage *find_user(struct daemon *d, uid_t uid)
+{
+	struct user_usage *u;
+	HASH_FIND(hh, d->users, &uid, sizeof(uid), u);
+	return u;
+}
+
+size_t daemon_user_active_jobs(struct daemon *d, uid_t uid)
+{
+	struct user_usage *u = find_user(d, uid);
+	return u ? u->active_jobs : 0;
+}
+
+size_t daemon_user_connections(struct daemon *d, uid_t uid)
+{
+	struct user_usage *u = find_user(d, uid);
+	return u ? u->connections : 0;
+}
+
+void daemon_user_adjust(struct daemon *d, uid_t uid, long jobs_delta, long conns_delta)
+{
+	struct user_usage *u = find_user(d, uid);
+
+	if (!u) {
+		u = xcalloc(1, sizeof(*u));
+		u->uid = uid;
+		HASH_ADD(hh, d->users, uid, sizeof(uid), u);
+	}
+	u->active_jobs = (size_t)((long)u->active_jobs + jobs_delta);
+	u->connections = (size_t)((long)u->connections + conns_delta);
+	if (u->active_jobs == 0 && u->connections == 0) {
+		HASH_DEL(d->users, u);
+		free(u);
+	}
+}
+
+/* ------------------------------------------------------------ deferred */
+
+static void run_deferred(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	(void)fd;
+	(void)what;
+
+	/* Freeing a connection may cancel jobs and so ready waiters; running
+	 * a waiter may kill a connection. Go on until both are empty. */
+	while (!TAILQ_EMPTY(&d->ready_waiters) || !TAILQ_EMPTY(&d->dead_conns)) {
+		waiter_run_ready(d);
+		conn_free_dead(d);
+	}
+	if (d->shutting_down && d->n_conns == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+void daemon_kick_deferred(struct daemon *d)
+{
+	/* Activating an event that is already active changes nothing. */
+	event_active(d->deferred, EV_TIMEOUT, 0);
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+static struct json_tokener *new_tokener(size_t depth)
+{
+	struct json_tokener *tok = json_tokener_new_ex((int)depth);
+	if (!tok)
+		xalloc_die();
+	return tok;
+}
+
+struct daemon *daemon_new(struct event_base *base, struct config *config)
+{
+	struct daemon *d = xcalloc(1, sizeof(*d));
+
+	d->base = base;
+	d->config = config;
+	d->tok = new_tokener(config->limits.max_json_depth);
+	d->store = job_store_memory_new();
+	d->events = event_log_new(config->limits.event_history);
+	TAILQ_INIT(&d->conns);
+	TAILQ_INIT(&d->finished);
+	TAILQ_INIT(&d->ready_waiters);
+	TAILQ_INIT(&d->dead_conns);
+	jsonw_init(&d->scratch);
+	d->deferred = event_new(base, -1, 0, run_deferred, d);
+	if (!d->deferred)
+		xalloc_die();
+	d->started_mono = mono_seconds();
+	d->started_wall_ms = wall_ms();
+	log_set_level(config->log_level);
+	return d;
+}
+
+struct daemon *daemon_free(struct daemon *d)
+{
+	struct conn *c;
+	struct job *job;
+
+	if (!d)
+		return NULL;
+	d->listener = listener_free(d->listener);
+	while ((c = TAILQ_FIRST(&d->conns)))
+		conn_kill(c, NULL);   /* moves it to dead_conns */
+	conn_free_dead(d);
+	/* Jobs still running are stopped; nobody is left to tell. */
+	for (job = job_store_newest(d->store); job; job = job_store_older(d->store, job))
+		if (!job_state_is_final(job->state))
+			job->type->stop(job);
+	while (!TAILQ_EMPTY(&d->ready_waiters))
+		waiter_cancel(TAILQ_FIRST(&d->ready_waiters));
+	d->events = event_log_free(d->events);
+	TAILQ_INIT(&d->finished);
+	job_store_free(d->store);
+	if (d->retention_timer)
+		event_free(d->retention_timer);
+	if (d->shutdown_timer)
+		event_free(d->shutdown_timer);
+	event_free(d->deferred);
+	json_tokener_free(d->tok);
+	jsonw_release(&d->scratch);
+	config_free(d->config);
+	struct user_usage *u, *utmp;
+	HASH_ITER(hh, d->users, u, utmp) {
+		HASH_DEL(d->users, u);
+		free(u);
+	}
+	free(d);
+	return NULL;
+}
+
+void daemon_apply_config(struct daemon *d, struct config *config)
+{
+	struct config *old = d->config;
+	const char *restart = config_restart_needed(old, config);
+	struct conn *c;
+
+	if (restart)
+		log_warnx("reload: changing '%s' takes a restart; keeping the old value", restart);
+	/* The socket is already bound: keep what it was bound with. */
+	free(config->socket_path);
+	config->socket_path = old->socket_path ? xstrdup(old->socket_path) : NULL;
+	config->socket_mode = old->socket_mode;
+	free(config->socket_group);
+	config->socket_group = old->socket_group ? xstrdup(old->socket_group) : NULL;
+	config->socket_gid = old->socket_gid;
+
+	d->config = config;
+	log_set_level(config->log_level);
+	if (config->limits.max_json_depth != old->limits.max_json_depth) {
+		json_tokener_free(d->tok);
+		d->tok = new_tokener(config->limits.max_json_depth);
+	}
+	if (config->limits.max_request_bytes != old->limits.max_request_bytes)
+		TAILQ_FOREACH(c, &d->conns, link)
+			conn_set_max_request(c, config->limits.max_request_bytes);
+	event_log_resize(d->events, config->limits.event_history);
+	job_retention_run(d);
+	config_free(old);
+	log_notice("configuration reloaded%s%s", config->file ? " from " : "",
+		   config->file ? config->file : "");
+}
+
+/* ------------------------------------------------------------ shutdown */
+
+static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	(void)fd;
+	(void)what;
+	log_warnx("shutdown: %zu connection(s) still had unsent replies after %g s; closing them",
+		  d->n_conns, d->config->limits.shutdown_grace_seconds);
+	event_base_loopexit(d->base, NULL);
+}
+
+void daemon_shutdown(struct daemon *d)
+{
+	struct conn *c, *tmp;
+	struct job *job;
+	size_t canceled = 0;
+
+	if (d->shutting_down)
+		return;
+	d->shutting_down = true;
+	d->listener = listener_free(d->listener);
+
+	/* Collect first: finishing a job may evict others from the store. */
+	struct job **active = xmalloc((d->n_active + 1) * sizeof(*active));
+	size_t n = 0;
+	for (job = job_store_newest(d->store); job && n < d->n_active;
+	     job = job_store_older(d->store, job))
+		if (!job_state_is_final(job->state))
+			active[n++] = job_ref(job);
+	for (size_t i = 0; i < n; i++) {
+		if (job_abort(active[i], JOB_CANCELED, JOB_ERR_SHUTDOWN,
+			      "canceled: the daemon is shutting down") == 0)
+			canceled++;
+		job_unref(active[i]);
+	}
+	free(active);
+	log_notice("shutting down: %zu job(s) canceled, %zu connection(s) open", canceled,
+		   d->n_conns);
+
+	/* Let the waiters answer, then close each connection once its
+	 * output is written. */
+	while (!TAILQ_EMPTY(&d->ready_waiters) || !TAILQ_EMPTY(&d->dead_conns)) {
+		waiter_run_ready(d);
+		conn_free_dead(d);
+	}
+	for (c = TAILQ_FIRST(&d->conns); c; c = tmp) {
+		tmp = TAILQ_NEXT(c, link);
+		conn_close_when_flushed(c);   /* may move c to dead_conns */
+	}
+	conn_free_dead(d);
+	if (d->n_conns == 0) {
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	double grace = d->config->limits.shutdown_grace_seconds;
+	struct timeval tv = { .tv_sec = (time_t)grace,
+			      .tv_usec = (suseconds_t)((grace - (double)(time_t)grace) * 1e6) };
+	d->shutdown_timer = evtimer_new(d->base, on_shutdown_timeout, d);
+	if (!d->shutdown_timer)
+		xalloc_die();
+	evtimer_add(d->shutdown_timer, &tv);
+}

@@ -1,0 +1,99 @@
+/* The daemon's state: one instance, owned by main() and passed everywhere,
+ * so a test or a fuzzer can build and tear down as many as it likes. */
+#ifndef ASYNCJOBD_DAEMON_H
+#define ASYNCJOBD_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "daemon/conf.h"
+#include "proto/jsonw.h"
+#include "proto/protocol.h"
+
+struct event_base;
+struct event;
+struct json_tokener;
+struct job;
+struct conn;
+struct waiter;
+struct job_store;
+struct event_log;
+struct listener;
+
+TAILQ_HEAD(job_queue, job);
+TAILQ_HEAD(conn_list, conn);
+TAILQ_HEAD(waiter_queue, waiter);
+
+/* Per-uid accounting for the per-user limits. */
+struct user_usage;
+
+struct daemon {
+	struct event_base *base;
+	struct config *config;
+	struct json_tokener *tok;      /* parses requests; depth = max_json_depth */
+
+	struct job_store *store;
+	struct event_log *events;
+	struct listener *listener;
+
+	struct conn_list conns;
+	size_t n_conns;
+	uint64_t next_conn_id;
+	struct user_usage *users;
+
+	uint64_t next_job_id;
+	size_t n_active;                       /* queued + running */
+	size_t n_by_state[JOB_STATE_COUNT];    /* jobs in the store, by state */
+
+	/* Finished jobs still in the store, oldest first: retention evicts
+	 * from the head. */
+	struct job_queue finished;
+	size_t n_finished;
+	struct event *retention_timer;
+
+	/* Work that must not run inside the callback that caused it: replies
+	 * to finished waits and freeing dead connections. One event, made
+	 * active when there is work, runs it all in the same loop turn. */
+	struct event *deferred;
+	struct waiter_queue ready_waiters;
+	struct conn_list dead_conns;
+
+	struct jsonw scratch;          /* notifications being written */
+
+	bool shutting_down;
+	struct event *shutdown_timer;
+	double started_mono;
+	int64_t started_wall_ms;
+};
+
+/* Creates a daemon on `base` with `config` (ownership of config passes to
+ * the daemon). No socket yet: see listener.h. */
+struct daemon *daemon_new(struct event_base *base, struct config *config);
+/* Cancels every job, closes every connection and frees it all. NULL is fine. */
+struct daemon *daemon_free(struct daemon *d);
+
+/* Applies a new config (ownership passes). Logs what changed. */
+void daemon_apply_config(struct daemon *d, struct config *config);
+
+/* Schedules the deferred work to run in this loop turn. */
+void daemon_kick_deferred(struct daemon *d);
+
+/* Begins an orderly shutdown: stop accepting, cancel jobs with code
+ * `shutdown`, send the replies, close connections, leave the loop. */
+void daemon_shutdown(struct daemon *d);
+
+/* Per-user counters. */
+size_t daemon_user_active_jobs(struct daemon *d, uid_t uid);
+size_t daemon_user_connections(struct daemon *d, uid_t uid);
+void daemon_user_adjust(struct daemon *d, uid_t uid, long jobs_delta, long conns_delta);
+
+/* Time helpers: wall clock in ms since the epoch, monotonic in seconds. */
+int64_t wall_ms(void);
+double mono_seconds(void);
+/* Formats an RFC 3339 UTC timestamp with milliseconds; `buf` needs 25 bytes. */
+void format_rfc3339_ms(int64_t ms, char buf[32]);
+
+#endif

@@ -1,0 +1,216 @@
+/* The event history and subscriptions.
+ *
+ * A record is (seq, job, state) with a reference on the job, not a copy of
+ * its JSON: a job's fields never change once set, so the job object "as of"
+ * a state can be written again exactly at replay time. That keeps the
+ * history at 24 bytes an event and costs nothing when nobody listens. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/events.h"
+#include "daemon/job.h"
+#include "daemon/rpc.h"
+#include "daemon/xalloc.h"
+
+struct event_record {
+	uint64_t seq;
+	struct job *job;
+	enum job_state state;
+};
+
+struct subscription {
+	struct conn *conn;
+	uint64_t *ids;          /* sorted; NULL: every job the peer may see */
+	size_t n_ids;
+	TAILQ_ENTRY(subscription) link;
+};
+
+struct event_log {
+	struct event_record *ring;
+	size_t cap;
+	size_t head;            /* the oldest record */
+	size_t count;
+	uint64_t last_seq;
+	TAILQ_HEAD(, subscription) subs;
+	size_t n_subs;
+};
+
+struct event_log *event_log_new(size_t capacity)
+{
+	struct event_log *log = xcalloc(1, sizeof(*log));
+	log->cap = capacity;
+	log->ring = capacity ? xcalloc(capacity, sizeof(*log->ring)) : NULL;
+	TAILQ_INIT(&log->subs);
+	return log;
+}
+
+static void drop_oldest(struct event_log *log)
+{
+	job_unref(log->ring[log->head].job);
+	log->ring[log->head].job = NULL;
+	log->head = (log->head + 1) % log->cap;
+	log->count--;
+}
+
+struct event_log *event_log_free(struct event_log *log)
+{
+	struct subscription *s;
+
+	if (!log)
+		return NULL;
+	while (log->count)
+		drop_oldest(log);
+	while ((s = TAILQ_FIRST(&log->subs))) {
+		TAILQ_REMOVE(&log->subs, s, link);
+		s->conn->sub = NULL;
+		free(s->ids);
+		free(s);
+	}
+	free(log->ring);
+	free(log);
+	return NULL;
+}
+
+void event_log_resize(struct event_log *log, size_t capacity)
+{
+	struct event_record *ring;
+	size_t n = 0;
+
+	if (capacity == log->cap)
+		return;
+	while (log->count > capacity)
+		drop_oldest(log);
+	ring = capacity ? xcalloc(capacity, sizeof(*ring)) : NULL;
+	for (; n < log->count; n++)
+		ring[n] = log->ring[(log->head + n) % log->cap];
+	free(log->ring);
+	log->ring = ring;
+	log->cap = capacity;
+	log->head = 0;
+}
+
+uint64_t event_log_last_seq(const struct event_log *log)
+{
+	return log->last_seq;
+}
+
+uint64_t event_log_first_seq(const struct event_log *log)
+{
+	return log->last_seq - log->count + 1;
+}
+
+size_t event_log_subscribers(const struct event_log *log)
+{
+	return log->n_subs;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static bool wants(const struct subscription *s, const struct job *job)
+{
+	if (s->conn->dead || !conn_can_see(s->conn, job))
+		return false;
+	if (!s->ids)
+		return true;
+	return bsearch(&job->id, s->ids, s->n_ids, sizeof(*s->ids), cmp_u64) != NULL;
+}
+
+static void write_event(struct jsonw *w, uint64_t seq, const struct job *job, enum job_state state)
+{
+	rpc_notify_begin(w, RPC_NOTIFY_JOB_UPDATED);
+	jsonw_object_begin(w);
+	jsonw_key(w, "seq");
+	jsonw_uint(w, seq);
+	jsonw_key(w, "job");
+	job_write_json(job, w, state);
+	jsonw_object_end(w);
+	rpc_notify_end(w);
+}
+
+void event_log_record(struct daemon *d, struct job *job)
+{
+	struct event_log *log = d->events;
+	uint64_t seq = ++log->last_seq;
+	struct subscription *s;
+	bool written = false;
+
+	if (log->cap) {
+		if (log->count == log->cap)
+			drop_oldest(log);
+		log->ring[(log->head + log->count) % log->cap] = (struct event_record){
+			.seq = seq, .job = job_ref(job), .state = job->state,
+		};
+		log->count++;
+	}
+	/* Connections killed while this runs stay on the list (their memory
+	 * is freed later) and are skipped by wants(). */
+	TAILQ_FOREACH(s, &log->subs, link) {
+		if (!wants(s, job))
+			continue;
+		if (!written) {
+			write_event(&d->scratch, seq, job, job->state);
+			written = true;
+		}
+		conn_send(s->conn, d->scratch.buf, d->scratch.len);
+	}
+}
+
+bool event_log_subscribe(struct daemon *d, struct conn *conn, const uint64_t *ids,
+			 size_t n_ids, bool replay, uint64_t since)
+{
+	struct event_log *log = d->events;
+	struct subscription *s = conn->sub;
+	bool missed = false;
+
+	if (!s) {
+		s = xcalloc(1, sizeof(*s));
+		s->conn = conn;
+		conn->sub = s;
+		TAILQ_INSERT_TAIL(&log->subs, s, link);
+		log->n_subs++;
+	}
+	free(s->ids);
+	s->ids = NULL;
+	s->n_ids = n_ids;
+	if (n_ids) {
+		s->ids = xmalloc(n_ids * sizeof(*ids));
+		memcpy(s->ids, ids, n_ids * sizeof(*ids));
+		qsort(s->ids, n_ids, sizeof(*ids), cmp_u64);
+	}
+	if (!replay)
+		return false;
+
+	/* Events after `since` that are no longer kept were missed. */
+	if (since < log->last_seq && since + 1 < event_log_first_seq(log))
+		missed = true;
+	for (size_t i = 0; i < log->count && !conn->dead; i++) {
+		const struct event_record *r = &log->ring[(log->head + i) % log->cap];
+		if (r->seq <= since || !wants(s, r->job))
+			continue;
+		write_event(&d->scratch, r->seq, r->job, r->state);
+		conn_send(conn, d->scratch.buf, d->scratch.len);
+	}
+	return missed;
+}
+
+void event_log_unsubscribe(struct daemon *d, struct conn *conn)
+{
+	struct event_log *log = d->events;
+	struct subscription *s = conn->sub;
+
+	if (!s)
+		return;
+	TAILQ_REMOVE(&log->subs, s, link);
+	log->n_subs--;
+	conn->sub = NULL;
+	free(s->ids);
+	free(s);
+}

@@ -1,0 +1,41 @@
+/* Job events: every state change gets the next sequence number, is kept in a
+ * bounded history (event_history) for replay, and goes to each subscribed
+ * connection that may see the job. */
+#ifndef ASYNCJOBD_EVENTS_H
+#define ASYNCJOBD_EVENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct daemon;
+struct conn;
+struct job;
+
+struct event_log;
+
+struct event_log *event_log_new(size_t capacity);
+struct event_log *event_log_free(struct event_log *log);
+/* Changes how many events are kept; the newest stay. */
+void event_log_resize(struct event_log *log, size_t capacity);
+
+/* Records the job's current state and tells subscribers. */
+void event_log_record(struct daemon *d, struct job *job);
+
+uint64_t event_log_last_seq(const struct event_log *log);
+/* The oldest sequence number still kept (last_seq + 1 when none is). */
+uint64_t event_log_first_seq(const struct event_log *log);
+
+/* Subscribes `conn` (replacing an earlier subscription): to every job it may
+ * see, or only to `ids` (copied) when n_ids > 0. With `replay`, first sends
+ * the kept events after `since`. Returns true when events after `since` had
+ * already been dropped from the history (the client missed some). */
+bool event_log_subscribe(struct daemon *d, struct conn *conn, const uint64_t *ids,
+			 size_t n_ids, bool replay, uint64_t since);
+/* Ends the subscription, if any. */
+void event_log_unsubscribe(struct daemon *d, struct conn *conn);
+
+/* Counts subscribed connections (for daemon.info). */
+size_t event_log_subscribers(const struct event_log *log);
+
+#endif

@@ -1,0 +1,129 @@
+/* The in-memory job store: two uthash indexes threaded through the jobs
+ * themselves (by id, by owner+key), so adding and finding cost no extra
+ * allocation. Jobs enter in id order, and uthash keeps insertion order, so
+ * walking newest to oldest needs no sorting. uthash is used rather than a
+ * table of our own: it is small, header-only, and long proven. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/job-store.h"
+#include "daemon/job.h"
+#include "daemon/xalloc.h"
+
+/* uthash reports allocation failure through this hook; the daemon aborts. */
+#undef uthash_fatal
+#define uthash_fatal(msg) xalloc_die()
+
+struct memory_store {
+	struct job_store base;
+	struct job *by_id;
+	struct job *by_key;
+};
+
+static struct memory_store *ms(struct job_store *s)
+{
+	return (struct memory_store *)s;
+}
+
+static void memory_add(struct job_store *s, struct job *job)
+{
+	struct memory_store *m = ms(s);
+	HASH_ADD(hh, m->by_id, id, sizeof(job->id), job_ref(job));
+	if (job->key_blob)
+		HASH_ADD_KEYPTR(hh_key, m->by_key, job->key_blob, job->key_blob_len, job);
+	job->in_store = true;
+}
+
+static void memory_remove(struct job_store *s, struct job *job)
+{
+	struct memory_store *m = ms(s);
+	if (!job->in_store)
+		return;
+	HASH_DELETE(hh, m->by_id, job);
+	if (job->key_blob)
+		HASH_DELETE(hh_key, m->by_key, job);
+	job->in_store = false;
+	job_unref(job);
+}
+
+static void memory_updated(struct job_store *s, struct job *job)
+{
+	(void)s;
+	(void)job;
+}
+
+static struct job *memory_get(struct job_store *s, uint64_t id)
+{
+	struct job *job;
+	HASH_FIND(hh, ms(s)->by_id, &id, sizeof(id), job);
+	return job;
+}
+
+static struct job *memory_find_key(struct job_store *s, uid_t uid, const char *key, size_t len)
+{
+	char stack[512];
+	size_t n = sizeof(uid) + len;
+	char *blob = n <= sizeof(stack) ? stack : xmalloc(n);
+	struct job *job;
+
+	memcpy(blob, &uid, sizeof(uid));
+	memcpy(blob + sizeof(uid), key, len);
+	HASH_FIND(hh_key, ms(s)->by_key, blob, n, job);
+	if (blob != stack)
+		free(blob);
+	return job;
+}
+
+static struct job *memory_newest(struct job_store *s)
+{
+	struct memory_store *m = ms(s);
+	if (!m->by_id)
+		return NULL;
+	return ELMT_FROM_HH(m->by_id->hh.tbl, m->by_id->hh.tbl->tail);
+}
+
+static struct job *memory_older(struct job_store *s, struct job *job)
+{
+	(void)s;
+	return job->hh.prev;
+}
+
+static size_t memory_count(struct job_store *s)
+{
+	return HASH_CNT(hh, ms(s)->by_id);
+}
+
+static void memory_free(struct job_store *s)
+{
+	struct memory_store *m = ms(s);
+	struct job *job, *tmp;
+
+	HASH_CLEAR(hh_key, m->by_key);
+	HASH_ITER(hh, m->by_id, job, tmp) {
+		HASH_DELETE(hh, m->by_id, job);
+		job->in_store = false;
+		job_unref(job);
+	}
+	free(m);
+}
+
+static const struct job_store_ops memory_ops = {
+	.add = memory_add,
+	.remove = memory_remove,
+	.updated = memory_updated,
+	.get = memory_get,
+	.find_key = memory_find_key,
+	.newest = memory_newest,
+	.older = memory_older,
+	.count = memory_count,
+	.free = memory_free,
+};
+
+struct job_store *job_store_memory_new(void)
+{
+	struct memory_store *m = xcalloc(1, sizeof(*m));
+	m->base.ops = &memory_ops;
+	return &m->base;
+}

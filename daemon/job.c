@@ -1,0 +1,455 @@
+/* The life of a job, common to every type: validation of the common spec
+ * fields, queued -> running -> succeeded | failed | canceled, deadlines,
+ * retention of finished jobs, and the job object on the wire. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/events.h"
+#include "daemon/job-store.h"
+#include "daemon/job.h"
+#include "daemon/log.h"
+#include "daemon/params.h"
+#include "daemon/waiter.h"
+#include "daemon/xalloc.h"
+#include "proto/jsonw.h"
+
+extern const struct job_type job_type_sleep;
+
+const struct job_type *const job_types[] = {
+	&job_type_sleep,
+	NULL,
+};
+
+const struct job_type *job_type_find(const char *name)
+{
+	for (size_t i = 0; job_types[i]; i++)
+		if (strcmp(job_types[i]->name, name) == 0)
+			return job_types[i];
+	return NULL;
+}
+
+const char *job_type_names(void)
+{
+	static char names[256];
+	if (!names[0]) {
+		size_t n = 0;
+		for (size_t i = 0; job_types[i]; i++) {
+			int r = snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "",
+					 job_types[i]->name);
+			if (r < 0 || (size_t)r >= sizeof(names) - n)
+				break;
+			n += (size_t)r;
+		}
+	}
+	return names;
+}
+
+/* ------------------------------------------------------------ the spec */
+
+static const char *const control_fields[] = {
+	"timeout", "label", "key", "wait", "cancel_on_disconnect", NULL,
+};
+
+static bool in_list(const char *const *list, const char *s)
+{
+	for (; list && *list; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+int job_spec_parse(struct daemon *d, struct json_object *spec, bool allow_per_call,
+		   const struct job_type **ret_type, void **ret_data,
+		   struct job_controls *ret_controls, struct rpc_error *e)
+{
+	const struct limits *lim = &d->config->limits;
+	struct job_controls c = { 0 };
+	const struct job_type *type;
+	const char *type_name;
+	struct json_object *v;
+	int r;
+
+	if (!json_object_is_type(spec, json_type_object))
+		return rpc_error_param(e, "", "a job spec must be an object");
+	if (!json_object_object_get_ex(spec, "type", &v))
+		return rpc_error_param(e, "type", "required (one of: %s)", job_type_names());
+	if (!json_object_is_type(v, json_type_string))
+		return rpc_error_param(e, "type", "must be a string (one of: %s)", job_type_names());
+	type_name = json_object_get_string(v);
+	type = job_type_find(type_name);
+	if (!type)
+		return rpc_error_param(e, "type", "unknown job type '%.64s' (known: %s)",
+				       type_name, job_type_names());
+
+	json_object_object_foreach(spec, key, val) {
+		(void)val;
+		if (strcmp(key, "type") == 0 || in_list(type->fields, key))
+			continue;
+		if (!in_list(control_fields, key))
+			return rpc_error_param(e, key, "unknown field for a %s job", type->name);
+		if (!allow_per_call && (strcmp(key, "wait") == 0 ||
+					strcmp(key, "cancel_on_disconnect") == 0))
+			return rpc_error_param(e, key, "not allowed in a gather item; "
+					       "set it on the gather itself");
+	}
+
+	r = param_number(spec, "timeout", false, 0, 100.0 * 365 * 86400, true, &c.timeout, e);
+	if (r < 0)
+		return r;
+	if (r > 0 && c.timeout <= 0)
+		return rpc_error_param(e, "timeout", "must be a number of seconds > 0");
+	r = param_string(spec, "label", false, lim->max_label_bytes, false, &c.label, NULL, e);
+	if (r < 0)
+		return r;
+	r = param_string(spec, "key", false, lim->max_label_bytes, true, &c.key, &c.key_len, e);
+	if (r < 0)
+		return r;
+	r = param_bool(spec, "wait", &c.wait, e);
+	if (r < 0)
+		return r;
+	r = param_bool(spec, "cancel_on_disconnect", &c.cancel_on_disconnect, e);
+	if (r < 0)
+		return r;
+
+	r = type->parse(d, spec, ret_data, e);
+	if (r < 0)
+		return r;
+	*ret_type = type;
+	*ret_controls = c;
+	return 0;
+}
+
+int job_check_capacity(struct daemon *d, uid_t uid, size_t n, struct rpc_error *e)
+{
+	const struct limits *lim = &d->config->limits;
+
+	if (d->n_active + n > lim->max_active_jobs)
+		return rpc_error_busy(e, "max_active_jobs", lim->max_active_jobs,
+				      "too many jobs are queued or running");
+	if (daemon_user_active_jobs(d, uid) + n > lim->max_active_jobs_per_user)
+		return rpc_error_busy(e, "max_active_jobs_per_user", lim->max_active_jobs_per_user,
+				      "you have too many jobs queued or running");
+	return 0;
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+struct job *job_new(struct daemon *d, const struct job_type *type, void *data,
+		    uid_t uid, const struct job_controls *c)
+{
+	struct job *job = xcalloc(1, sizeof(*job));
+
+	job->id = ++d->next_job_id;
+	job->type = type;
+	job->d = d;
+	job->refs = 1;
+	job->state = JOB_QUEUED;
+	job->uid = uid;
+	job->data = data;
+	job->timeout = c->timeout;
+	job->submitted_ms = wall_ms();
+	if (c->label)
+		job->label = xstrdup(c->label);
+	if (c->key) {
+		job->key_blob_len = sizeof(uid) + c->key_len;
+		job->key_blob = xmalloc(job->key_blob_len + 1);
+		memcpy(job->key_blob, &uid, sizeof(uid));
+		memcpy(job->key_blob + sizeof(uid), c->key, c->key_len);
+		job->key_blob[job->key_blob_len] = '\0';
+	}
+	TAILQ_INIT(&job->watches);
+	return job;
+}
+
+struct job *job_ref(struct job *job)
+{
+	job->refs++;
+	return job;
+}
+
+struct job *job_unref(struct job *job)
+{
+	if (!job || --job->refs > 0)
+		return NULL;
+	if (job->deadline_ev)
+		event_free(job->deadline_ev);
+	if (job->type->free_data)
+		job->type->free_data(job->data);
+	free(job->label);
+	free(job->key_blob);
+	free(job->error_message);
+	free(job);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ deadlines */
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+	(void)fd;
+	(void)what;
+
+	char msg[96];
+	if (job->deadline_is_gather)
+		snprintf(msg, sizeof(msg), "the gather's timeout of %g s passed", job->gather_timeout);
+	else
+		snprintf(msg, sizeof(msg), "timed out after %g s", job->timeout);
+	job_abort(job, JOB_FAILED, JOB_ERR_TIMEOUT, msg);
+}
+
+static void arm_deadline(struct job *job, double at_mono, bool is_gather)
+{
+	double now = mono_seconds();
+	double delay = at_mono > now ? at_mono - now : 0;
+
+	if (job->deadline_ev && job->deadline_mono <= at_mono)
+		return;   /* an earlier deadline already stands */
+	if (!job->deadline_ev) {
+		job->deadline_ev = evtimer_new(job->d->base, on_deadline, job);
+		if (!job->deadline_ev)
+			xalloc_die();
+	}
+	job->deadline_mono = at_mono;
+	job->deadline_is_gather = is_gather;
+	struct timeval tv = {
+		.tv_sec = (time_t)delay,
+		.tv_usec = (suseconds_t)((delay - floor(delay)) * 1e6),
+	};
+	evtimer_add(job->deadline_ev, &tv);
+}
+
+void job_set_gather_deadline(struct job *job, double at_mono, double timeout)
+{
+	job->gather_timeout = timeout;
+	arm_deadline(job, at_mono, true);
+}
+
+/* ------------------------------------------------------------ states */
+
+static void count_state(struct job *job, enum job_state from, enum job_state to)
+{
+	struct daemon *d = job->d;
+	if (!job->in_store)
+		return;
+	d->n_by_state[from]--;
+	d->n_by_state[to]++;
+}
+
+void job_submit(struct job *job)
+{
+	struct daemon *d = job->d;
+
+	job_store_add(d->store, job);
+	d->n_by_state[JOB_QUEUED]++;
+	d->n_active++;
+	daemon_user_adjust(d, job->uid, +1, 0);
+	log_debug("job %" PRIu64 " (%s) submitted by uid %u", job->id, job->type->name,
+		  (unsigned)job->uid);
+	event_log_record(d, job);
+	job->type->start(job);
+}
+
+void job_set_running(struct job *job)
+{
+	if (job->state != JOB_QUEUED)
+		return;
+	count_state(job, JOB_QUEUED, JOB_RUNNING);
+	job->state = JOB_RUNNING;
+	job->started_ms = wall_ms();
+	if (job->timeout > 0)
+		arm_deadline(job, mono_seconds() + job->timeout, false);
+	job_store_updated(job->d->store, job);
+	event_log_record(job->d, job);
+}
+
+static void finish(struct job *job, enum job_state state, enum job_error code, char *message)
+{
+	struct daemon *d = job->d;
+
+	if (job->deadline_ev) {
+		event_free(job->deadline_ev);
+		job->deadline_ev = NULL;
+	}
+	job_clear_owner(job);
+	count_state(job, job->state, state);
+	job->state = state;
+	job->error_code = code;
+	job->error_message = message;
+	job->finished_ms = wall_ms();
+	d->n_active--;
+	daemon_user_adjust(d, job->uid, -1, 0);
+	job_store_updated(d->store, job);
+	log_debug("job %" PRIu64 " %s%s%s", job->id, job_state_name(state),
+		  message ? ": " : "", message ? message : "");
+
+	if (job->in_store) {
+		TAILQ_INSERT_TAIL(&d->finished, job, finished_link);
+		d->n_finished++;
+	}
+	waiter_job_finished(job);
+	event_log_record(d, job);
+	job_retention_run(d);
+}
+
+void job_succeed(struct job *job)
+{
+	if (job_state_is_final(job->state))
+		return;
+	finish(job, JOB_SUCCEEDED, JOB_ERR_NONE, NULL);
+}
+
+void job_fail(struct job *job, enum job_error code, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (job_state_is_final(job->state))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	finish(job, JOB_FAILED, code, xstrdup(buf));
+}
+
+int job_abort(struct job *job, enum job_state state, enum job_error code, const char *message)
+{
+	if (job_state_is_final(job->state))
+		return -EALREADY;
+	job->type->stop(job);
+	finish(job, state, code, xstrdup(message));
+	return 0;
+}
+
+void job_set_owner(struct job *job, struct conn *conn)
+{
+	if (job->owner || job_state_is_final(job->state))
+		return;
+	job->owner = conn;
+	LIST_INSERT_HEAD(&conn->owned_jobs, job, owner_link);
+}
+
+void job_clear_owner(struct job *job)
+{
+	if (!job->owner)
+		return;
+	LIST_REMOVE(job, owner_link);
+	job->owner = NULL;
+}
+
+/* ------------------------------------------------------------ retention */
+
+static void on_retention_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	job_retention_run(arg);
+}
+
+void job_retention_run(struct daemon *d)
+{
+	const struct limits *lim = &d->config->limits;
+	int64_t keep_ms = (int64_t)(lim->retain_seconds * 1000);
+	int64_t now = 0;
+	struct job *job;
+
+	while ((job = TAILQ_FIRST(&d->finished))) {
+		if (d->n_finished <= lim->max_retained_jobs) {
+			if (!now)
+				now = wall_ms();
+			if (job->finished_ms + keep_ms > now)
+				break;
+		}
+		TAILQ_REMOVE(&d->finished, job, finished_link);
+		d->n_finished--;
+		d->n_by_state[job->state]--;
+		job_store_remove(d->store, job);
+	}
+
+	/* One timer, for the oldest finished job only: an idle daemon with
+	 * nothing to expire never wakes up. */
+	job = TAILQ_FIRST(&d->finished);
+	if (!job) {
+		if (d->retention_timer)
+			evtimer_del(d->retention_timer);
+		return;
+	}
+	if (!d->retention_timer) {
+		d->retention_timer = evtimer_new(d->base, on_retention_timer, d);
+		if (!d->retention_timer)
+			xalloc_die();
+	}
+	if (evtimer_pending(d->retention_timer, NULL))
+		return;
+	if (!now)
+		now = wall_ms();
+	int64_t due = job->finished_ms + keep_ms - now;
+	if (due < 0)
+		due = 0;
+	/* A little slack lets one wake-up expire a burst of jobs. */
+	due += 100;
+	struct timeval tv = { .tv_sec = (time_t)(due / 1000), .tv_usec = (suseconds_t)(due % 1000) * 1000 };
+	evtimer_add(d->retention_timer, &tv);
+}
+
+/* ------------------------------------------------------------ wire form */
+
+static void write_time(struct jsonw *w, const char *key, int64_t ms)
+{
+	char buf[32];
+	format_rfc3339_ms(ms, buf);
+	jsonw_key(w, key);
+	jsonw_string(w, buf);
+}
+
+void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of)
+{
+	enum job_state state = as_of;
+
+	jsonw_object_begin(w);
+	jsonw_key(w, "id");
+	jsonw_uint(w, job->id);
+	jsonw_key(w, "type");
+	jsonw_string(w, job->type->name);
+	if (job->label) {
+		jsonw_key(w, "label");
+		jsonw_string(w, job->label);
+	}
+	if (job->key_blob) {
+		jsonw_key(w, "key");
+		jsonw_string_len(w, job_key(job), job->key_blob_len - sizeof(uid_t));
+	}
+	jsonw_key(w, "state");
+	jsonw_string(w, job_state_name(state));
+	write_time(w, "submitted_at", job->submitted_ms);
+	if (state != JOB_QUEUED && job->started_ms)
+		write_time(w, "started_at", job->started_ms);
+	if (job_state_is_final(state)) {
+		write_time(w, "finished_at", job->finished_ms);
+		if (state == JOB_SUCCEEDED) {
+			jsonw_key(w, "result");
+			job->type->write_result(job, w);
+		} else {
+			jsonw_key(w, "error");
+			jsonw_object_begin(w);
+			jsonw_key(w, "code");
+			jsonw_string(w, job_error_name(job->error_code));
+			jsonw_key(w, "message");
+			jsonw_string(w, job->error_message ? job->error_message : "");
+			jsonw_object_end(w);
+		}
+	}
+	jsonw_object_end(w);
+}

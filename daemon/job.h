@@ -1,0 +1,155 @@
+/* Jobs: the common part every type shares, their life from queued to a final
+ * state, and the table of job types. A job type lives in its own file
+ * (job-sleep.c, ...) as one `const struct job_type`. */
+#ifndef ASYNCJOBD_JOB_H
+#define ASYNCJOBD_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <uthash.h>
+
+#include "daemon/rpc-error.h"
+#include "proto/protocol.h"
+
+struct daemon;
+struct conn;
+struct event;
+struct jsonw;
+struct json_object;
+struct watch;
+
+struct job;
+
+struct job_type {
+	const char *name;
+	/* The spec fields this type reads besides `type` and the control
+	 * fields; anything else in a spec is refused. NULL-terminated. */
+	const char *const *fields;
+	/* Validates the spec. Returns 0 and the type's data in *ret_data, or a
+	 * negative errno with `e` filled in. */
+	int (*parse)(struct daemon *d, struct json_object *spec, void **ret_data,
+		     struct rpc_error *e);
+	/* Begins the work. The type calls job_set_running() when the job
+	 * starts (now, or later when capacity frees up) and job_succeed() or
+	 * job_fail() when it ends. */
+	void (*start)(struct job *job);
+	/* Stops a job that has not finished, now: drop timers, transfers,
+	 * queue places. The core then finishes the job. */
+	void (*stop)(struct job *job);
+	/* Writes the result object of a succeeded job. */
+	void (*write_result)(const struct job *job, struct jsonw *w);
+	void (*free_data)(void *data);
+};
+
+/* The table of job types. */
+const struct job_type *job_type_find(const char *name);
+/* Writes the names as "a, b" for error messages and daemon.info. */
+const char *job_type_names(void);
+extern const struct job_type *const job_types[];
+
+struct job {
+	uint64_t id;
+	const struct job_type *type;
+	struct daemon *d;
+	unsigned refs;
+	enum job_state state;
+	enum job_error error_code;
+	uid_t uid;
+	bool in_store;
+
+	char *label;
+	/* The idempotency key, stored after the owner's uid so one lookup
+	 * finds (uid, key). NULL when the job has none. */
+	char *key_blob;
+	size_t key_blob_len;
+
+	double timeout;             /* seconds of running time, 0: none */
+	int64_t submitted_ms;       /* wall clock */
+	int64_t started_ms;         /* 0 until running */
+	int64_t finished_ms;        /* 0 until final */
+	char *error_message;
+	void *data;                 /* the type's */
+
+	/* One timer serves both the job's own timeout (running time) and a
+	 * gather's overall deadline: whichever comes first. */
+	struct event *deadline_ev;
+	double deadline_mono;
+	bool deadline_is_gather;
+	double gather_timeout;
+	struct conn *owner;         /* set when cancel_on_disconnect */
+	LIST_ENTRY(job) owner_link;
+	TAILQ_HEAD(, watch) watches;
+	TAILQ_ENTRY(job) finished_link;
+
+	UT_hash_handle hh;          /* the store's index by id */
+	UT_hash_handle hh_key;      /* the store's index by (uid, key) */
+};
+
+/* Common control fields of a spec. */
+struct job_controls {
+	double timeout;
+	const char *label;
+	const char *key;
+	size_t key_len;
+	bool wait;
+	bool cancel_on_disconnect;
+};
+
+/* Validates a job spec (type, type fields, control fields). `allow_per_call`
+ * admits `wait` and `cancel_on_disconnect`, which gather items may not carry.
+ * Returns 0 with the type, its data and the controls, or a negative errno
+ * with `e` filled in. */
+int job_spec_parse(struct daemon *d, struct json_object *spec, bool allow_per_call,
+		   const struct job_type **ret_type, void **ret_data,
+		   struct job_controls *ret_controls, struct rpc_error *e);
+
+/* Creates a queued job (one reference, for the caller) that is not yet
+ * known to anyone. Takes ownership of `data`. */
+struct job *job_new(struct daemon *d, const struct job_type *type, void *data,
+		    uid_t uid, const struct job_controls *controls);
+struct job *job_ref(struct job *job);
+/* Drops a reference; frees the job with the last. Returns NULL. */
+struct job *job_unref(struct job *job);
+
+/* Enters a job in the store, tells subscribers, and starts it. */
+void job_submit(struct job *job);
+
+/* Called by job types. */
+void job_set_running(struct job *job);
+void job_succeed(struct job *job);
+void job_fail(struct job *job, enum job_error code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Stops a job that has not finished and finishes it in `state` (failed or
+ * canceled) with `code`. Returns 0, or -EALREADY for a finished job. */
+int job_abort(struct job *job, enum job_state state, enum job_error code, const char *message);
+
+/* Fails the job with code `timeout` if it has not finished by `at_mono`
+ * (monotonic seconds); `timeout` is quoted in the error message. */
+void job_set_gather_deadline(struct job *job, double at_mono, double timeout);
+
+/* Makes the job canceled when `conn` closes before it ends. */
+void job_set_owner(struct job *job, struct conn *conn);
+void job_clear_owner(struct job *job);
+
+/* Writes the job object as it was when it entered `as_of` (its current
+ * state for a live view): fields set later are left out. */
+void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of);
+
+/* A job's key, as the client sent it. */
+static inline const char *job_key(const struct job *job)
+{
+	return job->key_blob ? job->key_blob + sizeof(uid_t) : NULL;
+}
+
+/* Checks the active-job limits for `n` more jobs of `uid`. Returns 0, or
+ * -EBUSY with `e` naming the limit. */
+int job_check_capacity(struct daemon *d, uid_t uid, size_t n, struct rpc_error *e);
+
+/* Evicts finished jobs past the retention count or age; re-arms the timer. */
+void job_retention_run(struct daemon *d);
+
+#endif

@@ -1,0 +1,26 @@
+/* The listening Unix socket: creating it safely (never over another live
+ * daemon, replacing a stale one), accepting with peer credentials, and the
+ * connection limits. */
+#ifndef ASYNCJOBD_LISTENER_H
+#define ASYNCJOBD_LISTENER_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct daemon;
+struct listener;
+
+/* The socket path used when none is configured: the system one for root,
+ * $XDG_RUNTIME_DIR/asyncjobd.sock for anyone else. Returns 0 and a new
+ * string in *ret, or -ENOENT when XDG_RUNTIME_DIR is unset. */
+int listener_default_path(char **ret);
+
+/* Creates, binds and listens on `path` with `mode`, and group `gid` unless
+ * it is (gid_t)-1. Returns 0, or a negative errno with a message in `err`. */
+int listener_open(struct daemon *d, const char *path, mode_t mode, gid_t gid,
+		  struct listener **ret, char *err, size_t err_size);
+
+/* Closes the socket and removes its path if it is still ours. NULL is fine. */
+struct listener *listener_free(struct listener *l);
+
+#endif

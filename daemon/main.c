@@ -1,0 +1,200 @@
+/* asyncjobd: command line, startup, signals, the event loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon/conf.h"
+#include "daemon/daemon.h"
+#include "daemon/listener.h"
+#include "daemon/log.h"
+#include "daemon/reload.h"
+#include "daemon/xalloc.h"
+
+#ifndef ASYNCJOBD_CONFIG_FILE
+#define ASYNCJOBD_CONFIG_FILE "/etc/asyncjobd/asyncjobd.conf"
+#endif
+
+#define MAX_WRITE_ROOTS 64
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: asyncjobd [OPTION]...\n"
+		"Run the asyncjobd job service in the foreground: sleep, fetch and write jobs\n"
+		"submitted as JSON-RPC 2.0 requests on a Unix socket.\n"
+		"\n"
+		"  -s, --socket PATH      listen on PATH (default: %s as root,\n"
+		"                         else $XDG_RUNTIME_DIR/asyncjobd.sock)\n"
+		"  -c, --config FILE      read settings from FILE (default: %s,\n"
+		"                         if it exists)\n"
+		"      --write-root DIR   allow write jobs beneath DIR (repeatable; replaces\n"
+		"                         the config file's write_root lines)\n"
+		"      --log-level LEVEL  error, warning, notice, info (default) or debug\n"
+		"      --check-config     check the configuration and exit\n"
+		"  -h, --help             show this help and exit\n"
+		"  -V, --version          show the version and exit\n"
+		"\n"
+		"Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT cancel running\n"
+		"jobs, answer waiting clients and exit.\n"
+		"See asyncjobd(8) and asyncjobd.conf(5).\n",
+		"/run/asyncjobd/asyncjobd.sock", ASYNCJOBD_CONFIG_FILE);
+}
+
+struct signals {
+	struct daemon *d;
+	struct reloader *reloader;
+	struct event *term, *intr, *hup;
+};
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct signals *s = arg;
+	(void)what;
+
+	if (s->d->shutting_down) {
+		log_notice("%s again: exiting now", strsignal((int)sig));
+		event_base_loopbreak(s->d->base);
+		return;
+	}
+	log_notice("%s: shutting down", strsignal((int)sig));
+	daemon_shutdown(s->d);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	struct signals *s = arg;
+	(void)sig;
+	(void)what;
+	if (s->reloader)
+		reloader_request(s->reloader);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "write-root", required_argument, NULL, 'W' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *write_roots[MAX_WRITE_ROOTS];
+	struct config_overrides ov = { .write_roots = write_roots };
+	const char *config_file = ASYNCJOBD_CONFIG_FILE;
+	bool config_given = false, check_only = false;
+	char error[CONFIG_ERROR_MAX];
+	struct config *config;
+	int opt, exit_code = 0;
+
+	while ((opt = getopt_long(argc, argv, "s:c:hV", options, NULL)) != -1) {
+		switch (opt) {
+		case 's': ov.socket_path = optarg; break;
+		case 'c': config_file = optarg; config_given = true; break;
+		case 'W':
+			if (ov.n_write_roots == MAX_WRITE_ROOTS) {
+				fprintf(stderr, "asyncjobd: at most %d --write-root options\n",
+					MAX_WRITE_ROOTS);
+				return 2;
+			}
+			write_roots[ov.n_write_roots++] = optarg;
+			break;
+		case 'L': ov.log_level = optarg; break;
+		case 'C': check_only = true; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("asyncjobd %s\n", PACKAGE_VERSION); return 0;
+		default:
+			fprintf(stderr, "Try 'asyncjobd --help' for more information.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "asyncjobd: unexpected argument '%s'\n"
+			"Try 'asyncjobd --help' for more information.\n", argv[optind]);
+		return 2;
+	}
+
+	log_init(LOG_LEVEL_INFO);
+	if (config_load(config_file, config_given, &ov, &config, error) < 0) {
+		fprintf(stderr, "asyncjobd: %s\n", error);
+		return 1;
+	}
+	if (check_only) {
+		printf("asyncjobd: configuration OK (%s)\n",
+		       config->file ? config->file : "defaults; no config file");
+		config_free(config);
+		return 0;
+	}
+	log_set_level(config->log_level);
+
+	char *socket_path = config->socket_path ? xstrdup(config->socket_path) : NULL;
+	if (!socket_path && listener_default_path(&socket_path) < 0) {
+		fprintf(stderr, "asyncjobd: XDG_RUNTIME_DIR is not set; name a socket with --socket\n");
+		config_free(config);
+		return 1;
+	}
+
+	/* A client that hangs up must not kill the daemon. */
+	signal(SIGPIPE, SIG_IGN);
+
+	struct event_config *ec = event_config_new();
+	if (!ec)
+		xalloc_die();
+	/* timerfd-backed timers: sleeps wake within a millisecond. */
+	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
+	struct event_base *base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (!base) {
+		fprintf(stderr, "asyncjobd: cannot create the event loop\n");
+		return 1;
+	}
+
+	mode_t mode = config->socket_mode;
+	gid_t gid = config->socket_group ? config->socket_gid : (gid_t)-1;
+	struct daemon *d = daemon_new(base, config);
+	if (listener_open(d, socket_path, mode, gid, &d->listener, error, sizeof(error)) < 0) {
+		log_errx("%s", error);
+		exit_code = 1;
+		goto out;
+	}
+
+	struct signals sig = { .d = d };
+	sig.reloader = reloader_new(d, config_file, config_given, &ov);
+	sig.term = evsignal_new(base, SIGTERM, on_stop_signal, &sig);
+	sig.intr = evsignal_new(base, SIGINT, on_stop_signal, &sig);
+	sig.hup = evsignal_new(base, SIGHUP, on_hup, &sig);
+	if (!sig.term || !sig.intr || !sig.hup)
+		xalloc_die();
+	event_add(sig.term, NULL);
+	event_add(sig.intr, NULL);
+	event_add(sig.hup, NULL);
+
+	log_notice("asyncjobd %s listening on %s (pid %d)", PACKAGE_VERSION, socket_path,
+		   (int)getpid());
+	if (event_base_dispatch(base) < 0) {
+		log_errx("event loop failed");
+		exit_code = 1;
+	}
+	log_notice("stopped");
+
+	event_free(sig.term);
+	event_free(sig.intr);
+	event_free(sig.hup);
+	reloader_free(sig.reloader);
+out:
+	daemon_free(d);
+	event_base_free(base);
+	free(socket_path);
+	libevent_global_shutdown();
+	return exit_code;
+}

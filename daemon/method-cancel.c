@@ -1,0 +1,36 @@
+/* job.cancel: stop a job that has not finished. */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "daemon/conn.h"
+#include "daemon/job.h"
+#include "daemon/params.h"
+#include "daemon/rpc.h"
+
+static const char *const cancel_fields[] = { "id", NULL };
+
+static int job_cancel_handle(struct rpc_call *call, struct json_object *params,
+			     struct jsonw *result)
+{
+	uint64_t id = 0;
+	struct job *job;
+	char msg[96];
+	int r;
+
+	if ((r = param_check_fields(params, cancel_fields, &call->err)) < 0 ||
+	    (r = param_uint64(params, "id", true, &id, &call->err)) < 0 ||
+	    (r = rpc_find_job(call, id, &job)) < 0)
+		return r;
+	if (job_state_is_final(job->state))
+		return rpc_error_finished(&call->err, id, job->state);
+	if (call->conn->peer.uid == job->uid)
+		snprintf(msg, sizeof(msg), "canceled by request");
+	else
+		snprintf(msg, sizeof(msg), "canceled by uid %u", (unsigned)call->conn->peer.uid);
+	job_abort(job, JOB_CANCELED, JOB_ERR_CANCELED, msg);
+	job_write_json(job, result, job->state);
+	return 0;
+}
+
+const struct rpc_method method_job_cancel = { RPC_JOB_CANCEL, job_cancel_handle };

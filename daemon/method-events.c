@@ -1,0 +1,63 @@
+/* events.subscribe and events.unsubscribe: job.updated notifications. */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/events.h"
+#include "daemon/params.h"
+#include "daemon/rpc.h"
+
+static const char *const subscribe_fields[] = { "ids", "since", NULL };
+
+static int events_subscribe_handle(struct rpc_call *call, struct json_object *params,
+				   struct jsonw *result)
+{
+	struct daemon *d = call->d;
+	uint64_t *ids = NULL, since = 0;
+	size_t n = 0;
+	int r, has_since;
+
+	if ((r = param_check_fields(params, subscribe_fields, &call->err)) < 0)
+		return r;
+	if ((has_since = param_uint64(params, "since", false, &since, &call->err)) < 0)
+		return has_since;
+	r = param_id_array(params, "ids", false, d->config->limits.max_gather_jobs, &ids, &n,
+			   &call->err);
+	if (r < 0)
+		return r;
+	bool missed = event_log_subscribe(d, call->conn, ids, n, has_since > 0, since);
+	free(ids);
+
+	jsonw_object_begin(result);
+	jsonw_key(result, "seq");
+	jsonw_uint(result, event_log_last_seq(d->events));
+	jsonw_key(result, "oldest_seq");
+	jsonw_uint(result, event_log_first_seq(d->events));
+	jsonw_key(result, "missed");
+	jsonw_bool(result, missed);
+	jsonw_object_end(result);
+	return 0;
+}
+
+static int events_unsubscribe_handle(struct rpc_call *call, struct json_object *params,
+				     struct jsonw *result)
+{
+	static const char *const none[] = { NULL };
+	int r;
+
+	if ((r = param_check_fields(params, none, &call->err)) < 0)
+		return r;
+	bool was = call->conn->sub != NULL;
+	event_log_unsubscribe(call->d, call->conn);
+	jsonw_object_begin(result);
+	jsonw_key(result, "was_subscribed");
+	jsonw_bool(result, was);
+	jsonw_object_end(result);
+	return 0;
+}
+
+const struct rpc_method method_events_subscribe = { RPC_EVENTS_SUBSCRIBE, events_subscribe_handle };
+const struct rpc_method method_events_unsubscribe = { RPC_EVENTS_UNSUBSCRIBE,
+						      events_unsubscribe_handle };

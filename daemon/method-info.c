@@ -1,0 +1,77 @@
+/* daemon.info: version, uptime, job counts and the limits in force. */
+#include "config.h"
+
+#include <math.h>
+#include <unistd.h>
+
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/events.h"
+#include "daemon/job.h"
+#include "daemon/params.h"
+#include "daemon/rpc.h"
+
+static int daemon_info_handle(struct rpc_call *call, struct json_object *params,
+			      struct jsonw *w)
+{
+	static const char *const none[] = { NULL };
+	struct daemon *d = call->d;
+	char started[32];
+	int r;
+
+	if ((r = param_check_fields(params, none, &call->err)) < 0)
+		return r;
+	format_rfc3339_ms(d->started_wall_ms, started);
+
+	jsonw_object_begin(w);
+	jsonw_key(w, "version");
+	jsonw_string(w, PACKAGE_VERSION);
+	jsonw_key(w, "pid");
+	jsonw_int(w, getpid());
+	jsonw_key(w, "started_at");
+	jsonw_string(w, started);
+	jsonw_key(w, "uptime");
+	jsonw_double(w, floor((mono_seconds() - d->started_mono) * 1000) / 1000);
+	jsonw_key(w, "job_types");
+	jsonw_array_begin(w);
+	for (size_t i = 0; job_types[i]; i++)
+		jsonw_string(w, job_types[i]->name);
+	jsonw_array_end(w);
+	jsonw_key(w, "jobs");
+	jsonw_object_begin(w);
+	for (unsigned s = 0; s < JOB_STATE_COUNT; s++) {
+		jsonw_key(w, job_state_name((enum job_state)s));
+		jsonw_uint(w, d->n_by_state[s]);
+	}
+	jsonw_key(w, "active");
+	jsonw_uint(w, d->n_active);
+	jsonw_key(w, "next_id");
+	jsonw_uint(w, d->next_job_id + 1);
+	jsonw_object_end(w);
+	jsonw_key(w, "connections");
+	jsonw_uint(w, d->n_conns);
+	jsonw_key(w, "subscribers");
+	jsonw_uint(w, event_log_subscribers(d->events));
+	jsonw_key(w, "events");
+	jsonw_object_begin(w);
+	jsonw_key(w, "last_seq");
+	jsonw_uint(w, event_log_last_seq(d->events));
+	jsonw_key(w, "oldest_seq");
+	jsonw_uint(w, event_log_first_seq(d->events));
+	jsonw_object_end(w);
+	jsonw_key(w, "caller");
+	jsonw_object_begin(w);
+	jsonw_key(w, "uid");
+	jsonw_uint(w, call->conn->peer.uid);
+	jsonw_key(w, "admin");
+	jsonw_bool(w, call->conn->peer.admin);
+	jsonw_key(w, "active_jobs");
+	jsonw_uint(w, daemon_user_active_jobs(d, call->conn->peer.uid));
+	jsonw_object_end(w);
+	jsonw_key(w, "limits");
+	config_write_limits(d->config, w);
+	jsonw_object_end(w);
+	return 0;
+}
+
+const struct rpc_method method_daemon_info = { RPC_DAEMON_INFO, daemon_info_handle };

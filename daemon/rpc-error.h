@@ -1,0 +1,43 @@
+/* An RPC error on its way to the wire. Handlers fill one in; rpc.c is the one
+ * place that turns it into a JSON-RPC error object. */
+#ifndef ASYNCJOBD_RPC_ERROR_H
+#define ASYNCJOBD_RPC_ERROR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/protocol.h"
+
+struct rpc_error {
+	int code;                  /* enum rpc_code */
+	char message[256];         /* empty: the code's standard message */
+	/* -32602 and -32003: the field at fault and why */
+	char field[128];
+	char reason[256];
+	/* -32002: the limit reached */
+	const char *limit;
+	uint64_t limit_value;
+	/* -32001 and -32004: the job concerned */
+	bool has_job;
+	uint64_t job_id;
+	enum job_state job_state;
+};
+
+/* Each of these fills `e` and returns a negative errno for the caller to
+ * pass up, so a validator can say `return rpc_error_param(e, ...)`. */
+int rpc_error_param(struct rpc_error *e, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int rpc_error_forbidden(struct rpc_error *e, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int rpc_error_busy(struct rpc_error *e, const char *limit, uint64_t value, const char *what);
+int rpc_error_not_found(struct rpc_error *e, uint64_t id);
+int rpc_error_finished(struct rpc_error *e, uint64_t id, enum job_state state);
+int rpc_error_internal(struct rpc_error *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int rpc_error_simple(struct rpc_error *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Puts `prefix` before the field name: "jobs[3]." + "seconds". */
+void rpc_error_prefix_field(struct rpc_error *e, const char *prefix);
+
+#endif

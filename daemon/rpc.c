@@ -1,0 +1,410 @@
+/* JSON-RPC 2.0 dispatch (https://www.jsonrpc.org/specification): requests,
+ * notifications, batches, and the one place where an rpc_error becomes a
+ * JSON-RPC error object. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "daemon/conn.h"
+#include "daemon/daemon.h"
+#include "daemon/job-store.h"
+#include "daemon/job.h"
+#include "daemon/log.h"
+#include "daemon/rpc.h"
+#include "daemon/waiter.h"
+#include "daemon/xalloc.h"
+#include "proto/jsonrpc.h"
+
+struct batch {
+	struct conn *conn;
+	size_t n_slots;
+	size_t n_pending;        /* deferred replies not yet in */
+	bool building;           /* its requests are still being dispatched */
+	struct {
+		char *text;      /* NULL: a notification, no reply */
+		size_t len;
+	} slots[];
+};
+
+struct method_entry {
+	const struct rpc_method *method;
+	bool may_defer;          /* counts against max_pending_requests */
+	bool during_shutdown;    /* still served while shutting down */
+};
+
+extern const struct rpc_method method_job_submit, method_job_gather, method_job_get,
+	method_job_wait, method_job_list, method_job_cancel, method_events_subscribe,
+	method_events_unsubscribe, method_daemon_info;
+
+static const struct method_entry methods[] = {
+	{ &method_job_submit, true, false },
+	{ &method_job_gather, true, false },
+	{ &method_job_get, false, true },
+	{ &method_job_wait, true, false },
+	{ &method_job_list, false, true },
+	{ &method_job_cancel, false, true },
+	{ &method_events_subscribe, false, false },
+	{ &method_events_unsubscribe, false, true },
+	{ &method_daemon_info, false, true },
+};
+
+static const struct method_entry *find_method(const char *name)
+{
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(methods[i].method->name, name) == 0)
+			return &methods[i];
+	return NULL;
+}
+
+/* ------------------------------------------------------------ errors */
+
+static void write_error(struct jsonw *w, const char *id, size_t id_len, const struct rpc_error *e)
+{
+	char message[512];
+	bool field_error = e->code == RPC_INVALID_PARAMS || e->code == RPC_FORBIDDEN;
+
+	if (e->message[0])
+		snprintf(message, sizeof(message), "%s", e->message);
+	else if (field_error && e->field[0])
+		snprintf(message, sizeof(message), "%s: %s: %s", rpc_code_message(e->code),
+			 e->field, e->reason);
+	else if (field_error)
+		snprintf(message, sizeof(message), "%s: %s", rpc_code_message(e->code), e->reason);
+	else
+		snprintf(message, sizeof(message), "%s", rpc_code_message(e->code));
+
+	jsonw_object_begin(w);
+	jsonw_key(w, "jsonrpc");
+	jsonw_raw_value(w, "\"2.0\"", 5);
+	jsonw_key(w, "id");
+	if (id)
+		jsonw_raw_value(w, id, id_len);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "error");
+	jsonw_object_begin(w);
+	jsonw_key(w, "code");
+	jsonw_int(w, e->code);
+	jsonw_key(w, "message");
+	jsonw_string(w, message);
+	if (field_error) {
+		jsonw_key(w, "data");
+		jsonw_object_begin(w);
+		jsonw_key(w, "field");
+		jsonw_string(w, e->field);
+		jsonw_key(w, "reason");
+		jsonw_string(w, e->reason);
+		jsonw_object_end(w);
+	} else if (e->code == RPC_BUSY && e->limit) {
+		jsonw_key(w, "data");
+		jsonw_object_begin(w);
+		jsonw_key(w, "limit");
+		jsonw_string(w, e->limit);
+		jsonw_key(w, "value");
+		jsonw_uint(w, e->limit_value);
+		jsonw_object_end(w);
+	} else if (e->has_job) {
+		jsonw_key(w, "data");
+		jsonw_object_begin(w);
+		jsonw_key(w, "id");
+		jsonw_uint(w, e->job_id);
+		if (e->code == RPC_JOB_FINISHED) {
+			jsonw_key(w, "state");
+			jsonw_string(w, job_state_name(e->job_state));
+		}
+		jsonw_object_end(w);
+	}
+	jsonw_object_end(w);
+	jsonw_object_end(w);
+}
+
+/* ------------------------------------------------------------ delivery */
+
+static void batch_finish(struct batch *b)
+{
+	struct conn *c = b->conn;
+
+	if (b->building || b->n_pending > 0)
+		return;
+	if (!c->dead) {
+		struct jsonw *w = &c->w;
+		bool any = false;
+		jsonw_reset(w);
+		jsonw_raw(w, "[", 1);
+		for (size_t i = 0; i < b->n_slots; i++) {
+			if (!b->slots[i].text)
+				continue;
+			if (any)
+				jsonw_raw(w, ",", 1);
+			jsonw_raw(w, b->slots[i].text, b->slots[i].len);
+			any = true;
+		}
+		jsonw_raw(w, "]\n", 2);
+		if (w->failed)
+			xalloc_die();
+		/* A batch of notifications only gets no reply at all. */
+		if (any)
+			conn_send(c, w->buf, w->len);
+	}
+	for (size_t i = 0; i < b->n_slots; i++)
+		free(b->slots[i].text);
+	free(b);
+}
+
+/* Sends the reply in c->w, or files it in its batch slot. */
+static void deliver(struct conn *c, struct batch *b, size_t slot)
+{
+	struct jsonw *w = &c->w;
+
+	if (w->failed)
+		xalloc_die();
+	if (b) {
+		b->slots[slot].text = xmalloc(w->len);
+		memcpy(b->slots[slot].text, w->buf, w->len);
+		b->slots[slot].len = w->len;
+		return;
+	}
+	jsonw_raw(w, "\n", 1);
+	if (w->failed)
+		xalloc_die();
+	conn_send(c, w->buf, w->len);
+}
+
+void rpc_send_error(struct conn *c, int code, const char *message)
+{
+	struct rpc_error e;
+	rpc_error_simple(&e, code, "%s", message);
+	jsonw_reset(&c->w);
+	write_error(&c->w, NULL, 0, &e);
+	deliver(c, NULL, 0);
+}
+
+/* ------------------------------------------------------------ deferral */
+
+struct request *rpc_defer(struct rpc_call *call)
+{
+	struct request *req = xcalloc(1, sizeof(*req));
+	struct conn *c = call->conn;
+
+	req->conn = c;
+	req->batch = call->batch;
+	req->slot = call->slot;
+	if (!call->notification) {
+		size_t n = call->id_json ? call->id_len : 4;
+		req->id_json = xmalloc(n);
+		memcpy(req->id_json, call->id_json ? call->id_json : "null", n);
+		req->id_len = n;
+	}
+	if (req->batch)
+		req->batch->n_pending++;
+	LIST_INSERT_HEAD(&c->requests, req, link);
+	c->n_requests++;
+	call->deferred = req;
+	return req;
+}
+
+struct jsonw *request_reply_begin(struct request *req)
+{
+	struct jsonw *w = &req->conn->w;
+	jsonw_reset(w);
+	rpc_reply_begin(w, req->id_json, req->id_len);
+	return w;
+}
+
+void request_reply_end(struct request *req)
+{
+	struct conn *c = req->conn;
+
+	rpc_reply_end(&c->w);
+	if (!req->id_json)
+		return;   /* a notification: the work is done, nobody is told */
+	deliver(c, req->batch, req->slot);
+}
+
+void request_error(struct request *req, const struct rpc_error *err)
+{
+	struct conn *c = req->conn;
+
+	if (!req->id_json)
+		return;
+	jsonw_reset(&c->w);
+	write_error(&c->w, req->id_json, req->id_len, err);
+	deliver(c, req->batch, req->slot);
+}
+
+void request_free(struct request *req)
+{
+	struct conn *c = req->conn;
+	struct batch *b = req->batch;
+
+	LIST_REMOVE(req, link);
+	c->n_requests--;
+	waiter_cancel(req->waiter);
+	if (req->free_data)
+		req->free_data(req->data);
+	free(req->id_json);
+	free(req);
+	if (b) {
+		b->n_pending--;
+		batch_finish(b);
+	}
+	if (c->read_closed && c->n_requests == 0 && !c->sub && !c->dead)
+		conn_close_when_flushed(c);
+}
+
+int rpc_find_job(struct rpc_call *call, uint64_t id, struct job **ret)
+{
+	struct job *job = job_store_get(call->d->store, id);
+
+	if (!job || !conn_can_see(call->conn, job))
+		return rpc_error_not_found(&call->err, id);
+	*ret = job;
+	return 0;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static void handle_one(struct conn *c, struct json_object *obj, struct batch *b, size_t slot)
+{
+	struct daemon *d = c->d;
+	struct rpc_request req;
+	struct rpc_call call = { .d = d, .conn = c, .batch = b, .slot = slot };
+	const struct method_entry *m;
+	const char *reason = NULL;
+	struct jsonw *w = &c->w;
+	int code, r;
+
+	code = rpc_request_parse(obj, &req, &reason);
+	jsonw_reset(&c->id_text);
+	if (req.has_id && req.id_valid) {
+		rpc_id_write(&c->id_text, req.id);
+		if (c->id_text.failed)
+			xalloc_die();
+		call.id_json = c->id_text.buf;
+		call.id_len = c->id_text.len;
+	}
+	/* An invalid request is answered even without an id (spec, section
+	 * 7: {"jsonrpc": "2.0", "method": 1, "params": "bar"}). */
+	call.notification = !req.has_id && code == 0;
+
+	if (code) {
+		rpc_error_simple(&call.err, RPC_INVALID_REQUEST, "Invalid Request: %s", reason);
+		r = -EINVAL;
+		goto reply;
+	}
+	m = find_method(req.method);
+	if (!m) {
+		rpc_error_simple(&call.err, RPC_METHOD_NOT_FOUND, "Method not found: %.100s",
+				 req.method);
+		r = -ENOENT;
+		goto reply;
+	}
+	if (req.params && !json_object_is_type(req.params, json_type_object)) {
+		r = rpc_error_param(&call.err, "params",
+				    "must be an object of named parameters");
+		goto reply;
+	}
+	if (d->shutting_down && !m->during_shutdown) {
+		r = rpc_error_simple(&call.err, RPC_BUSY, "Busy: the daemon is shutting down");
+		goto reply;
+	}
+	if (m->may_defer && c->n_requests >= d->config->limits.max_pending_requests) {
+		r = rpc_error_busy(&call.err, "max_pending_requests",
+				   d->config->limits.max_pending_requests,
+				   "too many requests on this connection await replies");
+		goto reply;
+	}
+
+	jsonw_reset(w);
+	rpc_reply_begin(w, call.id_json, call.id_len);
+	r = m->method->handle(&call, req.params, w);
+	if (r == RPC_DEFERRED)
+		return;
+	if (r >= 0) {
+		if (call.notification)
+			return;
+		rpc_reply_end(w);
+		deliver(c, b, slot);
+		return;
+	}
+reply:
+	if (call.notification)
+		return;
+	jsonw_reset(w);
+	write_error(w, call.id_json, call.id_len, &call.err);
+	deliver(c, b, slot);
+}
+
+static bool blank(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+void rpc_handle_line(struct conn *c, const char *line, size_t len)
+{
+	struct daemon *d = c->d;
+	struct json_object *root = NULL;
+	const char *reason;
+	char msg[160];
+
+	if (blank(line, len))
+		return;
+	if (json_parse_line(d->tok, line, len, &root, &reason) < 0) {
+		snprintf(msg, sizeof(msg), "Parse error: %s", reason);
+		rpc_send_error(c, RPC_PARSE_ERROR, msg);
+		return;
+	}
+	if (!json_object_is_type(root, json_type_array)) {
+		handle_one(c, root, NULL, 0);
+		json_object_put(root);
+		return;
+	}
+
+	size_t n = json_object_array_length(root);
+	size_t max = d->config->limits.max_pending_requests;
+	if (n == 0) {
+		rpc_send_error(c, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
+	} else if (n > max) {
+		snprintf(msg, sizeof(msg),
+			 "Busy: a batch may hold at most %zu requests (max_pending_requests)", max);
+		rpc_send_error(c, RPC_BUSY, msg);
+	} else {
+		struct batch *b = xcalloc(1, sizeof(*b) + n * sizeof(b->slots[0]));
+		b->conn = c;
+		b->n_slots = n;
+		b->building = true;
+		for (size_t i = 0; i < n && !c->dead; i++)
+			handle_one(c, json_object_array_get_idx(root, i), b, i);
+		b->building = false;
+		batch_finish(b);
+	}
+	json_object_put(root);
+}
+
+void rpc_notify_begin(struct jsonw *w, const char *method)
+{
+	jsonw_reset(w);
+	jsonw_object_begin(w);
+	jsonw_key(w, "jsonrpc");
+	jsonw_raw_value(w, "\"2.0\"", 5);
+	jsonw_key(w, "method");
+	jsonw_string(w, method);
+	jsonw_key(w, "params");
+}
+
+void rpc_notify_end(struct jsonw *w)
+{
+	jsonw_object_end(w);
+	jsonw_raw(w, "\n", 1);
+	if (w->failed)
+		xalloc_die();
+}

@@ -1,0 +1,59 @@
+/* A small streaming JSON writer into one growable buffer.
+ * Replies and notifications are written straight to text with it, which
+ * costs a fraction of building a json-c tree and printing it. */
+#ifndef ASYNCJOB_PROTO_JSONW_H
+#define ASYNCJOB_PROTO_JSONW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JSONW_MAX_DEPTH 64
+
+struct jsonw {
+	char *buf;
+	size_t len;
+	size_t cap;
+	bool failed;            /* an allocation failed: the text is incomplete */
+	bool after_key;         /* the next value follows a key: no comma */
+	unsigned depth;
+	uint64_t has_items;     /* bit d: the container at depth d has an item */
+};
+
+void jsonw_init(struct jsonw *w);
+void jsonw_release(struct jsonw *w);
+/* Empties the buffer, keeping its memory for reuse. */
+void jsonw_reset(struct jsonw *w);
+
+void jsonw_object_begin(struct jsonw *w);
+void jsonw_object_end(struct jsonw *w);
+void jsonw_array_begin(struct jsonw *w);
+void jsonw_array_end(struct jsonw *w);
+void jsonw_key(struct jsonw *w, const char *key);
+
+/* Strings are escaped as JSON requires; bytes that are not valid UTF-8
+ * become U+FFFD so the output is always valid JSON text. */
+void jsonw_string(struct jsonw *w, const char *s);
+void jsonw_string_len(struct jsonw *w, const char *s, size_t len);
+void jsonw_int(struct jsonw *w, int64_t v);
+void jsonw_uint(struct jsonw *w, uint64_t v);
+/* Non-finite numbers have no JSON form and are written as null. */
+void jsonw_double(struct jsonw *w, double v);
+void jsonw_bool(struct jsonw *w, bool v);
+void jsonw_null(struct jsonw *w);
+/* Appends an already serialised JSON value. */
+void jsonw_raw_value(struct jsonw *w, const char *json, size_t len);
+/* Appends bytes outside the JSON structure (a newline between messages). */
+void jsonw_raw(struct jsonw *w, const char *bytes, size_t len);
+
+/* A mark records the writer's state so a half-written value can be undone. */
+struct jsonw_mark {
+	size_t len;
+	bool after_key;
+	unsigned depth;
+	uint64_t has_items;
+};
+struct jsonw_mark jsonw_mark(const struct jsonw *w);
+void jsonw_rewind(struct jsonw *w, struct jsonw_mark mark);
+
+#endif
