@@ -1,0 +1,105 @@
+/* The asyncjob command-line tool: shared state and helpers. Each command
+ * lives in cmd-NAME.c as one `const struct cli_command`. */
+#ifndef ASYNCJOB_CLI_H
+#define ASYNCJOB_CLI_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asyncjob.h>
+
+/* Exit codes, documented in asyncjob(1) and --help. */
+enum {
+	EXIT_OK = 0,
+	EXIT_JOB_FAILED = 1,       /* a job failed or was canceled */
+	EXIT_USAGE = 2,
+	EXIT_UNREACHABLE = 3,      /* no daemon, or the connection was lost */
+	EXIT_RPC_ERROR = 4,        /* the daemon refused the request */
+	EXIT_TIMED_OUT = 124,      /* wait --timeout passed (as timeout(1)) */
+	EXIT_INTERRUPTED = 130,    /* Ctrl-C; the jobs were canceled */
+};
+
+struct cli {
+	const char *socket;        /* -s; NULL: the default */
+	bool json;                 /* --json: machine-readable output */
+	bool detach;               /* --detach: print ids, do not wait */
+	bool quiet;                /* -q: no progress or notes */
+	asyncjob *aj;
+	const char *command;
+};
+
+struct cli_command {
+	const char *name;
+	const char *args;          /* for usage lines */
+	const char *summary;
+	const char *help;          /* options and details */
+	/* argv[0] is the command name. Returns an exit code. */
+	int (*run)(struct cli *cli, int argc, char **argv);
+};
+
+extern volatile sig_atomic_t cli_interrupted;
+
+/* Connects (once). Returns 0, or prints why not and returns EXIT_UNREACHABLE. */
+int cli_connect(struct cli *cli);
+
+/* Prints "asyncjob: COMMAND: message" to stderr. */
+void cli_error(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports a failed library call and returns the exit code for it. */
+int cli_fail(struct cli *cli, int r, const char *what);
+/* Prints a usage error and returns EXIT_USAGE. */
+int cli_usage_error(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses command options: the global ones (-s, --json, --detach, -q, -h)
+ * plus `extra` (getopt_long style, may be NULL). Returns the option char,
+ * -1 at the end, or '?' after printing an error. */
+struct option;
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *extra_short,
+	       const struct option *extra_long, const struct cli_command *cmd);
+
+/* Number parsing for arguments; false after printing a usage error. */
+bool cli_parse_seconds(const struct cli *cli, const char *s, const char *what, double *ret);
+bool cli_parse_id(const struct cli *cli, const char *s, uint64_t *ret);
+bool cli_parse_count(const struct cli *cli, const char *s, const char *what, size_t *ret);
+
+/* Builds a spec from a command-line job: either a JSON object, or words
+ * such as "sleep 1 Hello". Prints the problem and returns NULL. */
+asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text);
+
+/* Output. */
+void cli_print_job_output(const struct cli *cli, const asyncjob_job *job);
+void cli_print_job_summary(const asyncjob_job *job);
+void cli_print_job_details(const asyncjob_job *job);
+void cli_print_job_json(const asyncjob_job *job);
+/* Reports a job that did not succeed on stderr. */
+void cli_report_failure(const struct cli *cli, const asyncjob_job *job);
+/* EXIT_OK for a succeeded job, EXIT_JOB_FAILED otherwise. */
+int cli_job_exit_code(const asyncjob_job *job);
+
+/* Ctrl-C: SIGINT and SIGTERM set cli_interrupted and interrupt blocking
+ * calls (no SA_RESTART). */
+void cli_catch_interrupts(void);
+
+/* Waits for jobs in the foreground, canceling them on Ctrl-C.
+ * Returns the exit code; prints output as each command would. */
+int cli_wait_foreground(struct cli *cli, const uint64_t *ids, size_t n, asyncjob_job ***ret_jobs);
+
+/* Submits a job; unless --detach, waits for it (Ctrl-C cancels) and prints
+ * what it returned. Returns the exit code. */
+int cli_submit_and_follow(struct cli *cli, asyncjob_spec *spec);
+
+/* Sets the control fields given as options (NULL: not given). Returns 0 or
+ * EXIT_USAGE after printing why. */
+int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const char *label,
+		       const char *timeout, const char *key);
+
+/* Progress on a terminal: "n/N done" on stderr, redrawn in place. */
+bool cli_progress_enabled(const struct cli *cli);
+void cli_progress_show(const char *what, uint64_t done, uint64_t total);
+void cli_progress_clear(void);
+
+extern const struct cli_command cmd_sleep, cmd_gather, cmd_submit, cmd_get, cmd_wait,
+	cmd_list, cmd_cancel, cmd_watch, cmd_info;
+
+#endif

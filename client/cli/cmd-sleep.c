@@ -1,0 +1,78 @@
+/* asyncjob sleep: the seed's greet() on the daemon. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cli/cli.h"
+
+#define CONTROL_OPTIONS_HELP \
+	"  -l, --label TEXT      name the job\n" \
+	"  -t, --timeout S       fail the job with code timeout after S seconds running\n" \
+	"  -k, --key KEY         idempotency key: the same key returns the same job\n"
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "label", required_argument, NULL, 'l' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "key", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *label = NULL, *timeout = NULL, *key = NULL;
+	asyncjob_spec *spec = NULL;
+	double seconds;
+	char *message = NULL;
+	int opt, code;
+
+	while ((opt = cli_getopt(cli, argc, argv, "l:t:k:", opts, &cmd_sleep)) != -1) {
+		switch (opt) {
+		case 'l': label = optarg; break;
+		case 't': timeout = optarg; break;
+		case 'k': key = optarg; break;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		return cli_usage_error(cli, "missing SECONDS");
+	if (!cli_parse_seconds(cli, argv[optind], "SECONDS", &seconds))
+		return EXIT_USAGE;
+	/* The rest of the words are the message, as echo would join them. */
+	size_t len = 0;
+	for (int i = optind + 1; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if (len) {
+		message = malloc(len);
+		if (!message)
+			return EXIT_USAGE;
+		message[0] = '\0';
+		for (int i = optind + 1; i < argc; i++) {
+			if (i > optind + 1)
+				strcat(message, " ");
+			strcat(message, argv[i]);
+		}
+	}
+	if (asyncjob_spec_sleep(seconds, message, &spec) < 0) {
+		free(message);
+		cli_error(cli, "out of memory");
+		return EXIT_USAGE;
+	}
+	free(message);
+	code = cli_apply_controls(cli, spec, label, timeout, key);
+	if (code == 0)
+		code = cli_submit_and_follow(cli, spec);
+	asyncjob_spec_free(spec);
+	return code;
+}
+
+const struct cli_command cmd_sleep = {
+	.name = "sleep",
+	.args = "SECONDS [MESSAGE]",
+	.summary = "sleep, then print MESSAGE",
+	.help = "\nRuns a sleep job on the daemon, waits for it and prints its message.\n\n"
+		CONTROL_OPTIONS_HELP
+		"      --detach          print the job id and return at once\n"
+		"      --json            print the job object\n",
+	.run = run,
+};

@@ -1,0 +1,89 @@
+/* asyncjob submit: any job spec as JSON. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cli/cli.h"
+
+/* Reads all of stdin into a string (for "-"). */
+static char *read_stdin(void)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	size_t n;
+
+	if (!buf)
+		return NULL;
+	while ((n = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
+		len += n;
+		if (cap - len < 2) {
+			char *p = realloc(buf, cap * 2);
+			if (!p) {
+				free(buf);
+				return NULL;
+			}
+			buf = p;
+			cap *= 2;
+		}
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "label", required_argument, NULL, 'l' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "key", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *label = NULL, *timeout = NULL, *key = NULL;
+	asyncjob_spec *spec = NULL;
+	char *text = NULL;
+	int opt, code;
+
+	while ((opt = cli_getopt(cli, argc, argv, "l:t:k:", opts, &cmd_submit)) != -1) {
+		switch (opt) {
+		case 'l': label = optarg; break;
+		case 't': timeout = optarg; break;
+		case 'k': key = optarg; break;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(cli, "expected one JSON job spec (or - to read it from stdin)");
+	if (strcmp(argv[optind], "-") == 0 && !(text = read_stdin())) {
+		cli_error(cli, "cannot read stdin");
+		return EXIT_USAGE;
+	}
+	if (asyncjob_spec_from_json(text ? text : argv[optind], &spec) < 0) {
+		free(text);
+		return cli_usage_error(cli, "the job spec must be a JSON object, such as "
+				       "'{\"type\":\"sleep\",\"seconds\":1}'");
+	}
+	free(text);
+	code = cli_apply_controls(cli, spec, label, timeout, key);
+	if (code == 0)
+		code = cli_submit_and_follow(cli, spec);
+	asyncjob_spec_free(spec);
+	return code;
+}
+
+const struct cli_command cmd_submit = {
+	.name = "submit",
+	.args = "JSON",
+	.summary = "submit any job given as a JSON spec",
+	.help = "\nJSON is a job spec such as '{\"type\":\"sleep\",\"seconds\":1,\"message\":\"hi\"}',\n"
+		"or - to read it from stdin. The command waits for the job and prints what\n"
+		"it returns; Ctrl-C cancels it.\n\n"
+		"  -l, --label TEXT      name the job\n"
+		"  -t, --timeout S       fail the job with code timeout after S seconds running\n"
+		"  -k, --key KEY         idempotency key: the same key returns the same job\n"
+		"      --detach          print the job id and return at once\n"
+		"      --json            print the job object\n",
+	.run = run,
+};

@@ -1,0 +1,108 @@
+/* asyncjob: submit and follow asyncjobd jobs from a shell. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/cli/cli.h"
+
+static const struct cli_command *const commands[] = {
+	&cmd_sleep, &cmd_gather, &cmd_submit, &cmd_get, &cmd_wait,
+	&cmd_list, &cmd_cancel, &cmd_watch, &cmd_info, NULL,
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: asyncjob [OPTION]... COMMAND [ARG]...\n"
+		   "Run jobs on asyncjobd: sleeps (and soon fetches and file writes), many at\n"
+		   "once, from any shell or program.\n\nCommands:\n");
+	for (size_t i = 0; commands[i]; i++) {
+		char head[64];
+		snprintf(head, sizeof(head), "%s %s", commands[i]->name, commands[i]->args);
+		fprintf(f, "  %-34s %s\n", head, commands[i]->summary);
+	}
+	fprintf(f,
+		"\nOptions (before or after the command):\n"
+		"  -s, --socket PATH  the daemon's socket (default: $ASYNCJOB_SOCKET, else\n"
+		"                     $XDG_RUNTIME_DIR/asyncjobd.sock if present, else\n"
+		"                     /run/asyncjobd/asyncjobd.sock)\n"
+		"      --json         print job objects as JSON, one per line\n"
+		"      --detach       submit, print the job id and return at once\n"
+		"  -q, --quiet        no progress line, no notes on stderr\n"
+		"  -h, --help         show help (also: asyncjob COMMAND --help)\n"
+		"  -V, --version      show the version\n"
+		"\nJobs run in the foreground: the command waits, prints what the job\n"
+		"returns, and Ctrl-C cancels it.\n"
+		"\nExit status: 0 the job(s) succeeded; 1 a job failed or was canceled;\n"
+		"2 usage error; 3 the daemon is unreachable; 4 the daemon refused the\n"
+		"request; 124 wait --timeout passed; 130 interrupted (jobs canceled).\n"
+		"\nExample: asyncjob gather 'sleep 1 Hello' 'sleep 1 World'\n"
+		"See asyncjob(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "detach", no_argument, NULL, 'd' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli = { 0 };
+	int opt, code;
+
+	/* "+": stop at the command; its own options are parsed by it. */
+	while ((opt = getopt_long(argc, argv, "+s:qhV", options, NULL)) != -1) {
+		switch (opt) {
+		case 's': cli.socket = optarg; break;
+		case 'j': cli.json = true; break;
+		case 'd': cli.detach = true; break;
+		case 'q': cli.quiet = true; break;
+		case 'h': usage(stdout); return EXIT_OK;
+		case 'V':
+			printf("asyncjob %s (libasyncjob %s)\n", PACKAGE_VERSION, asyncjob_version());
+			return EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'asyncjob --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *name = argv[optind];
+	if (strcmp(name, "help") == 0) {
+		if (optind + 1 < argc) {
+			/* asyncjob help COMMAND == asyncjob COMMAND --help */
+			char *help_argv[] = { argv[optind + 1], (char *)"--help", NULL };
+			for (size_t i = 0; commands[i]; i++)
+				if (strcmp(commands[i]->name, argv[optind + 1]) == 0) {
+					cli.command = commands[i]->name;
+					optind = 0;
+					return commands[i]->run(&cli, 2, help_argv);
+				}
+		}
+		usage(stdout);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; commands[i]; i++) {
+		if (strcmp(commands[i]->name, name) != 0)
+			continue;
+		cli.command = name;
+		int sub_argc = argc - optind;
+		char **sub_argv = argv + optind;
+		optind = 0;   /* restart getopt for the command's own options */
+		code = commands[i]->run(&cli, sub_argc, sub_argv);
+		asyncjob_free(cli.aj);
+		return code;
+	}
+	fprintf(stderr, "asyncjob: unknown command '%s'\nTry 'asyncjob --help' for more information.\n",
+		name);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,322 @@
+/* Helpers shared by the asyncjob commands: connecting, errors, option and
+ * argument parsing, Ctrl-C, foreground waiting, progress. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/cli/cli.h"
+
+volatile sig_atomic_t cli_interrupted;
+
+static void verror(const struct cli *cli, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* One line, always. */
+	for (char *p = msg; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	if (cli && cli->command)
+		fprintf(stderr, "asyncjob: %s: %s\n", cli->command, msg);
+	else
+		fprintf(stderr, "asyncjob: %s\n", msg);
+}
+
+void cli_error(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(cli, fmt, ap);
+	va_end(ap);
+}
+
+int cli_usage_error(const struct cli *cli, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	verror(cli, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try 'asyncjob %s --help' for more information.\n",
+		cli && cli->command ? cli->command : "");
+	return EXIT_USAGE;
+}
+
+int cli_connect(struct cli *cli)
+{
+	int r;
+
+	if (cli->aj)
+		return 0;
+	r = asyncjob_new(&cli->aj);
+	if (r < 0) {
+		cli_error(cli, "%s", strerror(-r));
+		return EXIT_UNREACHABLE;
+	}
+	r = asyncjob_connect(cli->aj, cli->socket);
+	if (r < 0) {
+		fprintf(stderr, "asyncjob: %s; is asyncjobd running? Start it with 'asyncjobd' "
+			"(or 'systemctl start asyncjobd.socket'), or name its socket with -s or "
+			"ASYNCJOB_SOCKET\n", asyncjob_errmsg(cli->aj));
+		return EXIT_UNREACHABLE;
+	}
+	return 0;
+}
+
+int cli_fail(struct cli *cli, int r, const char *what)
+{
+	const char *msg = cli->aj ? asyncjob_errmsg(cli->aj) : strerror(-r);
+
+	switch (r) {
+	case -EREMOTEIO:
+		cli_error(cli, "%s", msg);
+		return EXIT_RPC_ERROR;
+	case -EINTR:
+		return EXIT_INTERRUPTED;
+	case -ECONNRESET:
+	case -EPIPE:
+	case -ENOTCONN:
+		cli_error(cli, "lost the connection to asyncjobd at %s: %s",
+			  cli->aj ? asyncjob_socket_path(cli->aj) : "?", msg);
+		return EXIT_UNREACHABLE;
+	default:
+		cli_error(cli, "%s: %s", what, msg && *msg ? msg : strerror(-r));
+		return EXIT_RPC_ERROR;
+	}
+}
+
+int cli_getopt(struct cli *cli, int argc, char **argv, const char *extra_short,
+	       const struct option *extra_long, const struct cli_command *cmd)
+{
+	static const struct option globals[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 0x101 },
+		{ "detach", no_argument, NULL, 0x102 },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+	};
+	struct option all[32];
+	char shorts[64];
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(globals) / sizeof(globals[0]); i++)
+		all[n++] = globals[i];
+	for (const struct option *o = extra_long; o && o->name && n < 31; o++)
+		all[n++] = *o;
+	all[n] = (struct option){ 0 };
+	snprintf(shorts, sizeof(shorts), "s:qh%s", extra_short ? extra_short : "");
+
+	for (;;) {
+		int opt = getopt_long(argc, argv, shorts, all, NULL);
+		switch (opt) {
+		case 's': cli->socket = optarg; continue;
+		case 0x101: cli->json = true; continue;
+		case 0x102: cli->detach = true; continue;
+		case 'q': cli->quiet = true; continue;
+		case 'h':
+			printf("Usage: asyncjob %s %s\n%s\n%s", cmd->name, cmd->args, cmd->summary,
+			       cmd->help);
+			exit(EXIT_OK);
+		case '?':
+			fprintf(stderr, "Try 'asyncjob %s --help' for more information.\n", cmd->name);
+			return '?';
+		default:
+			return opt;
+		}
+	}
+}
+
+bool cli_parse_seconds(const struct cli *cli, const char *s, const char *what, double *ret)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < 0 || isspace((unsigned char)*s)) {
+		cli_usage_error(cli, "%s: '%s' is not a number of seconds", what, s);
+		return false;
+	}
+	*ret = v;
+	return true;
+}
+
+bool cli_parse_id(const struct cli *cli, const char *s, uint64_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || !isdigit((unsigned char)*s) || v == 0) {
+		cli_usage_error(cli, "'%s' is not a job id", s);
+		return false;
+	}
+	*ret = v;
+	return true;
+}
+
+bool cli_parse_count(const struct cli *cli, const char *s, const char *what, size_t *ret)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || !isdigit((unsigned char)*s)) {
+		cli_usage_error(cli, "%s: '%s' is not a whole number", what, s);
+		return false;
+	}
+	*ret = (size_t)v;
+	return true;
+}
+
+asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text)
+{
+	asyncjob_spec *spec = NULL;
+	const char *p = text;
+	char kind[32], seconds[64];
+	size_t n;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '{') {
+		if (asyncjob_spec_from_json(p, &spec) < 0)
+			cli_usage_error(cli, "not a JSON object: %s", text);
+		return spec;
+	}
+	for (n = 0; *p && !isspace((unsigned char)*p) && n < sizeof(kind) - 1; p++)
+		kind[n++] = *p;
+	kind[n] = '\0';
+	if (strcmp(kind, "sleep") != 0) {
+		cli_usage_error(cli, "cannot read the job '%s': write 'sleep SECONDS [MESSAGE]' "
+				"or a JSON spec such as '{\"type\":\"sleep\",\"seconds\":1}'", text);
+		return NULL;
+	}
+	while (isspace((unsigned char)*p))
+		p++;
+	for (n = 0; *p && !isspace((unsigned char)*p) && n < sizeof(seconds) - 1; p++)
+		seconds[n++] = *p;
+	seconds[n] = '\0';
+	if (n == 0) {
+		cli_usage_error(cli, "the job '%s' needs a number of seconds", text);
+		return NULL;
+	}
+	double secs;
+	if (!cli_parse_seconds(cli, seconds, "sleep", &secs))
+		return NULL;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (asyncjob_spec_sleep(secs, *p ? p : NULL, &spec) < 0)
+		cli_error(cli, "out of memory");
+	return spec;
+}
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	cli_interrupted = 1;
+}
+
+void cli_catch_interrupts(void)
+{
+	struct sigaction sa = { .sa_handler = on_interrupt };
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a blocking call must return -EINTR. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+int cli_wait_foreground(struct cli *cli, const uint64_t *ids, size_t n, asyncjob_job ***ret_jobs)
+{
+	asyncjob_job **jobs = NULL;
+	bool timed_out;
+	int r;
+
+	cli_catch_interrupts();
+	r = asyncjob_wait(cli->aj, ids, n, false, -1, &jobs, &timed_out);
+	if (r == -EINTR || cli_interrupted) {
+		asyncjob_jobs_free(jobs);
+		for (size_t i = 0; i < n; i++) {
+			asyncjob_job *job = NULL;
+			r = asyncjob_cancel(cli->aj, ids[i], &job);
+			if (r == 0 && !cli->quiet)
+				fprintf(stderr, "asyncjob: interrupted: job %llu canceled\n",
+					(unsigned long long)ids[i]);
+			asyncjob_job_unref(job);
+		}
+		return EXIT_INTERRUPTED;
+	}
+	if (r < 0)
+		return cli_fail(cli, r, "waiting for the job");
+	*ret_jobs = jobs;
+	return EXIT_OK;
+}
+
+bool cli_progress_enabled(const struct cli *cli)
+{
+	return !cli->quiet && !cli->json && isatty(STDERR_FILENO);
+}
+
+void cli_progress_show(const char *what, uint64_t done, uint64_t total)
+{
+	fprintf(stderr, "\r\033[K%s: %llu/%llu done", what, (unsigned long long)done,
+		(unsigned long long)total);
+	fflush(stderr);
+}
+
+void cli_progress_clear(void)
+{
+	fputs("\r\033[K", stderr);
+	fflush(stderr);
+}
+
+int cli_submit_and_follow(struct cli *cli, asyncjob_spec *spec)
+{
+	asyncjob_job *job = NULL, **done = NULL;
+	int r, code;
+
+	if ((code = cli_connect(cli)) != 0)
+		return code;
+	/* Foreground jobs die with the command: if it is killed, the daemon
+	 * cancels them when the connection drops. */
+	r = asyncjob_submit(cli->aj, spec, cli->detach ? 0 : ASYNCJOB_CANCEL_ON_DISCONNECT, &job);
+	if (r < 0)
+		return cli_fail(cli, r, "submitting the job");
+	if (cli->detach) {
+		if (cli->json)
+			cli_print_job_json(job);
+		else
+			printf("%llu\n", (unsigned long long)asyncjob_job_id(job));
+		asyncjob_job_unref(job);
+		return EXIT_OK;
+	}
+	uint64_t id = asyncjob_job_id(job);
+	asyncjob_job_unref(job);
+	code = cli_wait_foreground(cli, &id, 1, &done);
+	if (code != EXIT_OK)
+		return code;
+	cli_print_job_output(cli, done[0]);
+	code = cli_job_exit_code(done[0]);
+	asyncjob_jobs_free(done);
+	return code;
+}
+
+/* Applies --label, --timeout and --key to a spec. */
+int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const char *label,
+		       const char *timeout, const char *key)
+{
+	double t;
+
+	if (label && asyncjob_spec_set_label(spec, label) < 0)
+		return EXIT_USAGE;
+	if (timeout) {
+		if (!cli_parse_seconds(cli, timeout, "--timeout", &t))
+			return EXIT_USAGE;
+		asyncjob_spec_set_timeout(spec, t);
+	}
+	if (key && asyncjob_spec_set_key(spec, key) < 0)
+		return EXIT_USAGE;
+	return 0;
+}

@@ -1,0 +1,330 @@
+/* libasyncjob's methods: each writes its params once, and is offered both
+ * as a blocking call and as an asynchronous send. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/internal.h"
+#include "proto/protocol.h"
+
+/* Params are written into a writer of their own: aj->w is busy writing the
+ * envelope around them. */
+struct params {
+	struct jsonw w;
+};
+
+static int params_done(asyncjob *aj, struct params *p)
+{
+	if (p->w.failed) {
+		jsonw_release(&p->w);
+		return aj_fail(aj, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int build_submit(asyncjob *aj, struct params *p, const asyncjob_spec *spec, unsigned flags)
+{
+	jsonw_init(&p->w);
+	if (!spec)
+		return aj_fail(aj, -EINVAL, "no job spec");
+	aj_write_spec(&p->w, spec, flags);
+	return params_done(aj, p);
+}
+
+static int build_gather(asyncjob *aj, struct params *p, asyncjob_spec *const *specs, size_t n,
+			unsigned flags, double timeout)
+{
+	jsonw_init(&p->w);
+	if (n == 0)
+		return aj_fail(aj, -EINVAL, "a gather needs at least one job");
+	jsonw_object_begin(&p->w);
+	jsonw_key(&p->w, "jobs");
+	jsonw_array_begin(&p->w);
+	for (size_t i = 0; i < n; i++) {
+		if (!specs[i]) {
+			jsonw_release(&p->w);
+			return aj_fail(aj, -EINVAL, "job spec %zu is NULL", i);
+		}
+		aj_write_spec(&p->w, specs[i], 0);
+	}
+	jsonw_array_end(&p->w);
+	if (flags & ASYNCJOB_FAIL_FAST) {
+		jsonw_key(&p->w, "fail_fast");
+		jsonw_bool(&p->w, true);
+	}
+	if (flags & ASYNCJOB_CANCEL_ON_DISCONNECT) {
+		jsonw_key(&p->w, "cancel_on_disconnect");
+		jsonw_bool(&p->w, true);
+	}
+	if (flags & ASYNCJOB_PROGRESS) {
+		jsonw_key(&p->w, "progress");
+		jsonw_bool(&p->w, true);
+	}
+	if (timeout > 0 && isfinite(timeout)) {
+		jsonw_key(&p->w, "timeout");
+		jsonw_double(&p->w, timeout);
+	}
+	jsonw_object_end(&p->w);
+	return params_done(aj, p);
+}
+
+static int build_id(asyncjob *aj, struct params *p, uint64_t id)
+{
+	jsonw_init(&p->w);
+	jsonw_object_begin(&p->w);
+	jsonw_key(&p->w, "id");
+	jsonw_uint(&p->w, id);
+	jsonw_object_end(&p->w);
+	return params_done(aj, p);
+}
+
+static int build_ids(struct jsonw *w, const char *key, const uint64_t *ids, size_t n)
+{
+	jsonw_key(w, key);
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < n; i++)
+		jsonw_uint(w, ids[i]);
+	jsonw_array_end(w);
+	return 0;
+}
+
+static int build_wait(asyncjob *aj, struct params *p, const uint64_t *ids, size_t n, bool any,
+		      double timeout)
+{
+	jsonw_init(&p->w);
+	if (n == 0)
+		return aj_fail(aj, -EINVAL, "no job ids to wait for");
+	jsonw_object_begin(&p->w);
+	build_ids(&p->w, "ids", ids, n);
+	jsonw_key(&p->w, "mode");
+	jsonw_string(&p->w, any ? "any" : "all");
+	if (timeout >= 0 && isfinite(timeout)) {
+		jsonw_key(&p->w, "timeout");
+		jsonw_double(&p->w, timeout);
+	}
+	jsonw_object_end(&p->w);
+	return params_done(aj, p);
+}
+
+/* Sends with params, then releases them. */
+static int send_params(asyncjob *aj, const char *method, struct params *p, asyncjob_reply_fn fn,
+		       void *userdata)
+{
+	int r = aj_send(aj, method, p->w.buf, p->w.len, fn, userdata);
+	jsonw_release(&p->w);
+	return r;
+}
+
+static int call_params(asyncjob *aj, const char *method, struct params *p,
+		       struct json_object **ret_result)
+{
+	int r = aj_call(aj, method, p->w.buf, p->w.len, ret_result);
+	jsonw_release(&p->w);
+	return r;
+}
+
+static int job_result(asyncjob *aj, struct json_object *result, asyncjob_job **ret_job)
+{
+	int r = aj_job_new(result, ret_job);
+	json_object_put(result);
+	if (r < 0)
+		return aj_fail(aj, r, "the daemon's reply holds no job object");
+	return 0;
+}
+
+static bool result_flag(struct json_object *result, const char *name)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(result, name, &v) && json_object_get_boolean(v);
+}
+
+static int jobs_result(asyncjob *aj, struct json_object *result, const char *flag,
+		       asyncjob_job ***ret_jobs, size_t *ret_n, bool *ret_flag)
+{
+	asyncjob_job **jobs;
+	int r = aj_jobs_from_result(result, &jobs, ret_n);
+	bool f = flag && result_flag(result, flag);
+
+	json_object_put(result);
+	if (r < 0)
+		return aj_fail(aj, r, "the daemon's reply holds no list of jobs");
+	*ret_jobs = jobs;
+	if (ret_flag)
+		*ret_flag = f;
+	return 0;
+}
+
+/* ------------------------------------------------------------ blocking */
+
+ASYNCJOB_EXPORT int asyncjob_submit(asyncjob *aj, const asyncjob_spec *spec, unsigned flags,
+				    asyncjob_job **ret_job)
+{
+	struct json_object *result = NULL;
+	struct params p;
+	int r;
+
+	if ((r = build_submit(aj, &p, spec, flags)) < 0 ||
+	    (r = call_params(aj, RPC_JOB_SUBMIT, &p, &result)) < 0)
+		return r;
+	return job_result(aj, result, ret_job);
+}
+
+ASYNCJOB_EXPORT int asyncjob_gather(asyncjob *aj, asyncjob_spec *const *specs, size_t n,
+				    unsigned flags, double timeout, asyncjob_job ***ret_jobs,
+				    bool *ret_ok)
+{
+	struct json_object *result = NULL;
+	struct params p;
+	int r;
+
+	if ((r = build_gather(aj, &p, specs, n, flags, timeout)) < 0 ||
+	    (r = call_params(aj, RPC_JOB_GATHER, &p, &result)) < 0)
+		return r;
+	return jobs_result(aj, result, "ok", ret_jobs, NULL, ret_ok);
+}
+
+ASYNCJOB_EXPORT int asyncjob_get(asyncjob *aj, uint64_t id, asyncjob_job **ret_job)
+{
+	struct json_object *result = NULL;
+	struct params p;
+	int r;
+
+	if ((r = build_id(aj, &p, id)) < 0 || (r = call_params(aj, RPC_JOB_GET, &p, &result)) < 0)
+		return r;
+	return job_result(aj, result, ret_job);
+}
+
+ASYNCJOB_EXPORT int asyncjob_cancel(asyncjob *aj, uint64_t id, asyncjob_job **ret_job)
+{
+	struct json_object *result = NULL;
+	struct params p;
+	int r;
+
+	if ((r = build_id(aj, &p, id)) < 0 || (r = call_params(aj, RPC_JOB_CANCEL, &p, &result)) < 0)
+		return r;
+	return job_result(aj, result, ret_job);
+}
+
+ASYNCJOB_EXPORT int asyncjob_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any,
+				  double timeout, asyncjob_job ***ret_jobs, bool *ret_timed_out)
+{
+	struct json_object *result = NULL;
+	struct params p;
+	int r;
+
+	if ((r = build_wait(aj, &p, ids, n, any, timeout)) < 0 ||
+	    (r = call_params(aj, RPC_JOB_WAIT, &p, &result)) < 0)
+		return r;
+	return jobs_result(aj, result, "timed_out", ret_jobs, NULL, ret_timed_out);
+}
+
+ASYNCJOB_EXPORT int asyncjob_list(asyncjob *aj, const char *state, const char *type, size_t limit,
+				  asyncjob_job ***ret_jobs, size_t *ret_n)
+{
+	struct json_object *result = NULL;
+	struct params p;
+	int r;
+
+	jsonw_init(&p.w);
+	jsonw_object_begin(&p.w);
+	if (state) {
+		jsonw_key(&p.w, "state");
+		jsonw_string(&p.w, state);
+	}
+	if (type) {
+		jsonw_key(&p.w, "type");
+		jsonw_string(&p.w, type);
+	}
+	if (limit) {
+		jsonw_key(&p.w, "limit");
+		jsonw_uint(&p.w, limit);
+	}
+	jsonw_object_end(&p.w);
+	if ((r = params_done(aj, &p)) < 0 || (r = call_params(aj, RPC_JOB_LIST, &p, &result)) < 0)
+		return r;
+	return jobs_result(aj, result, NULL, ret_jobs, ret_n, NULL);
+}
+
+ASYNCJOB_EXPORT int asyncjob_info(asyncjob *aj, char **ret_json)
+{
+	return asyncjob_call(aj, RPC_DAEMON_INFO, NULL, ret_json);
+}
+
+ASYNCJOB_EXPORT int asyncjob_subscribe(asyncjob *aj, const uint64_t *ids, size_t n,
+				       const uint64_t *since, uint64_t *ret_seq)
+{
+	struct json_object *result = NULL, *seq;
+	struct params p;
+	int r;
+
+	jsonw_init(&p.w);
+	jsonw_object_begin(&p.w);
+	if (n > 0)
+		build_ids(&p.w, "ids", ids, n);
+	if (since) {
+		jsonw_key(&p.w, "since");
+		jsonw_uint(&p.w, *since);
+	}
+	jsonw_object_end(&p.w);
+	if ((r = params_done(aj, &p)) < 0 ||
+	    (r = call_params(aj, RPC_EVENTS_SUBSCRIBE, &p, &result)) < 0)
+		return r;
+	if (ret_seq && json_object_object_get_ex(result, "seq", &seq))
+		*ret_seq = json_object_get_uint64(seq);
+	json_object_put(result);
+	return 0;
+}
+
+ASYNCJOB_EXPORT int asyncjob_unsubscribe(asyncjob *aj)
+{
+	struct json_object *result = NULL;
+	int r = aj_call(aj, RPC_EVENTS_UNSUBSCRIBE, NULL, 0, &result);
+	json_object_put(result);
+	return r;
+}
+
+/* ------------------------------------------------------------ async */
+
+ASYNCJOB_EXPORT int asyncjob_send_submit(asyncjob *aj, const asyncjob_spec *spec, unsigned flags,
+					 asyncjob_reply_fn fn, void *userdata)
+{
+	struct params p;
+	int r = build_submit(aj, &p, spec, flags);
+	return r < 0 ? r : send_params(aj, RPC_JOB_SUBMIT, &p, fn, userdata);
+}
+
+ASYNCJOB_EXPORT int asyncjob_send_gather(asyncjob *aj, asyncjob_spec *const *specs, size_t n,
+					 unsigned flags, double timeout, asyncjob_reply_fn fn,
+					 void *userdata)
+{
+	struct params p;
+	int r = build_gather(aj, &p, specs, n, flags, timeout);
+	return r < 0 ? r : send_params(aj, RPC_JOB_GATHER, &p, fn, userdata);
+}
+
+ASYNCJOB_EXPORT int asyncjob_send_get(asyncjob *aj, uint64_t id, asyncjob_reply_fn fn,
+				      void *userdata)
+{
+	struct params p;
+	int r = build_id(aj, &p, id);
+	return r < 0 ? r : send_params(aj, RPC_JOB_GET, &p, fn, userdata);
+}
+
+ASYNCJOB_EXPORT int asyncjob_send_cancel(asyncjob *aj, uint64_t id, asyncjob_reply_fn fn,
+					 void *userdata)
+{
+	struct params p;
+	int r = build_id(aj, &p, id);
+	return r < 0 ? r : send_params(aj, RPC_JOB_CANCEL, &p, fn, userdata);
+}
+
+ASYNCJOB_EXPORT int asyncjob_send_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any,
+				       double timeout, asyncjob_reply_fn fn, void *userdata)
+{
+	struct params p;
+	int r = build_wait(aj, &p, ids, n, any, timeout);
+	return r < 0 ? r : send_params(aj, RPC_JOB_WAIT, &p, fn, userdata);
+}

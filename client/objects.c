@@ -1,0 +1,431 @@
+/* libasyncjob's value types: job specs, job objects, replies and events. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/internal.h"
+#include "proto/jsonrpc.h"
+#include "proto/protocol.h"
+
+/* ------------------------------------------------------------ specs */
+
+static int spec_new(struct json_object *obj, asyncjob_spec **ret)
+{
+	asyncjob_spec *s = calloc(1, sizeof(*s));
+	if (!s) {
+		json_object_put(obj);
+		return -ENOMEM;
+	}
+	s->obj = obj;
+	*ret = s;
+	return 0;
+}
+
+static void spec_changed(asyncjob_spec *s)
+{
+	free(s->text);
+	s->text = NULL;
+}
+
+static int spec_put(asyncjob_spec *s, const char *field, struct json_object *v, bool may_be_null)
+{
+	if (!s || !field || (!v && !may_be_null))
+		return -ENOMEM;
+	if (json_object_object_add(s->obj, field, v) < 0) {
+		json_object_put(v);
+		return -ENOMEM;
+	}
+	spec_changed(s);
+	return 0;
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_sleep(double seconds, const char *message, asyncjob_spec **ret)
+{
+	struct json_object *o;
+	asyncjob_spec *s;
+	int r;
+
+	if (!isfinite(seconds) || seconds < 0)
+		return -EINVAL;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	r = spec_new(o, &s);
+	if (r < 0)
+		return r;
+	if ((r = asyncjob_spec_set_string(s, "type", "sleep")) < 0 ||
+	    (r = asyncjob_spec_set_number(s, "seconds", seconds)) < 0 ||
+	    (message && (r = asyncjob_spec_set_string(s, "message", message)) < 0)) {
+		asyncjob_spec_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+/* Parses `json` as exactly one JSON value, as strictly as the daemon will. */
+int aj_parse_value(const char *json, struct json_object **ret)
+{
+	struct json_tokener *tok = json_tokener_new();
+	const char *reason;
+	int r;
+
+	if (!tok)
+		return -ENOMEM;
+	r = json_parse_line(tok, json, strlen(json), ret, &reason);
+	json_tokener_free(tok);
+	return r;
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_from_json(const char *json, asyncjob_spec **ret)
+{
+	struct json_object *o = NULL;
+
+	if (aj_parse_value(json, &o) < 0 || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		return -EINVAL;
+	}
+	return spec_new(o, ret);
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_set_string(asyncjob_spec *spec, const char *field,
+					     const char *value)
+{
+	if (!value)
+		return -EINVAL;
+	return spec_put(spec, field, json_object_new_string(value), false);
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_set_number(asyncjob_spec *spec, const char *field, double value)
+{
+	if (!isfinite(value))
+		return -EINVAL;
+	/* Whole numbers go as integers: a daemon field such as max_bytes may
+	 * insist on one. */
+	if (value == floor(value) && fabs(value) < 9007199254740992.0)
+		return spec_put(spec, field, json_object_new_int64((int64_t)value), false);
+	return spec_put(spec, field, json_object_new_double(value), false);
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_set_bool(asyncjob_spec *spec, const char *field, bool value)
+{
+	return spec_put(spec, field, json_object_new_boolean(value), false);
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_set_json(asyncjob_spec *spec, const char *field, const char *json)
+{
+	struct json_object *v = NULL;
+
+	if (aj_parse_value(json, &v) < 0)
+		return -EINVAL;
+	return spec_put(spec, field, v, true);
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_set_label(asyncjob_spec *spec, const char *label)
+{
+	return asyncjob_spec_set_string(spec, "label", label);
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_set_timeout(asyncjob_spec *spec, double seconds)
+{
+	return asyncjob_spec_set_number(spec, "timeout", seconds);
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_set_key(asyncjob_spec *spec, const char *key)
+{
+	return asyncjob_spec_set_string(spec, "key", key);
+}
+
+static const char *spec_text(const asyncjob_spec *spec, size_t *ret_len)
+{
+	asyncjob_spec *s = (asyncjob_spec *)spec;   /* the cache is not the value */
+	if (!s->text) {
+		size_t n;
+		const char *t = json_object_to_json_string_length(s->obj,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+		if (!t || !(s->text = malloc(n + 1)))
+			return NULL;
+		memcpy(s->text, t, n + 1);
+		s->text_len = n;
+	}
+	if (ret_len)
+		*ret_len = s->text_len;
+	return s->text;
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_spec_json(const asyncjob_spec *spec)
+{
+	return spec_text(spec, NULL);
+}
+
+void aj_write_spec(struct jsonw *w, const asyncjob_spec *spec, unsigned flags)
+{
+	size_t len;
+	const char *t = spec_text(spec, &len);
+
+	if (!t) {
+		w->failed = true;
+		return;
+	}
+	if (!(flags & (ASYNCJOB_WAIT | ASYNCJOB_CANCEL_ON_DISCONNECT))) {
+		jsonw_raw_value(w, t, len);
+		return;
+	}
+	/* The flags go last so they win over the same fields in the spec. */
+	jsonw_raw_value(w, t, len - 1);
+	if (len > 2)
+		jsonw_raw(w, ",", 1);
+	if (flags & ASYNCJOB_WAIT)
+		jsonw_raw(w, "\"wait\":true", 11);
+	if ((flags & ASYNCJOB_WAIT) && (flags & ASYNCJOB_CANCEL_ON_DISCONNECT))
+		jsonw_raw(w, ",", 1);
+	if (flags & ASYNCJOB_CANCEL_ON_DISCONNECT)
+		jsonw_raw(w, "\"cancel_on_disconnect\":true", 27);
+	jsonw_raw(w, "}", 1);
+}
+
+ASYNCJOB_EXPORT asyncjob_spec *asyncjob_spec_free(asyncjob_spec *spec)
+{
+	if (!spec)
+		return NULL;
+	json_object_put(spec->obj);
+	free(spec->text);
+	free(spec);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ jobs */
+
+static const char *member_string(struct json_object *o, const char *name)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_state_name(asyncjob_state state)
+{
+	if (state < 0 || state >= JOB_STATE_COUNT)
+		return "unknown";
+	return job_state_name((enum job_state)state);
+}
+
+ASYNCJOB_EXPORT bool asyncjob_state_is_final(asyncjob_state state)
+{
+	return state == ASYNCJOB_SUCCEEDED || state == ASYNCJOB_FAILED || state == ASYNCJOB_CANCELED;
+}
+
+int aj_job_new(struct json_object *obj, asyncjob_job **ret)
+{
+	struct json_object *v, *err;
+	enum job_state st;
+	asyncjob_job *job;
+
+	if (!json_object_is_type(obj, json_type_object) ||
+	    !json_object_object_get_ex(obj, "id", &v) || !json_object_is_type(v, json_type_int))
+		return -EBADMSG;
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return -ENOMEM;
+	job->refs = 1;
+	job->obj = json_object_get(obj);
+	job->id = json_object_get_uint64(v);
+	job->type = member_string(obj, "type");
+	job->label = member_string(obj, "label");
+	job->submitted_at = member_string(obj, "submitted_at");
+	job->started_at = member_string(obj, "started_at");
+	job->finished_at = member_string(obj, "finished_at");
+	const char *s = member_string(obj, "state");
+	job->state = s && job_state_from_name(s, &st) == 0 ? (asyncjob_state)st
+							     : ASYNCJOB_STATE_UNKNOWN;
+	if (json_object_object_get_ex(obj, "error", &err)) {
+		job->error_code = member_string(err, "code");
+		job->error_message = member_string(err, "message");
+	}
+	json_object_object_get_ex(obj, "result", &job->result);
+	*ret = job;
+	return 0;
+}
+
+int aj_jobs_from_result(struct json_object *result, asyncjob_job ***ret, size_t *ret_n)
+{
+	struct json_object *list;
+	asyncjob_job **jobs;
+	size_t n;
+
+	if (!json_object_object_get_ex(result, "jobs", &list) ||
+	    !json_object_is_type(list, json_type_array))
+		return -EBADMSG;
+	n = json_object_array_length(list);
+	jobs = calloc(n + 1, sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		int r = aj_job_new(json_object_array_get_idx(list, i), &jobs[i]);
+		if (r < 0) {
+			asyncjob_jobs_free(jobs);
+			return r;
+		}
+	}
+	*ret = jobs;
+	if (ret_n)
+		*ret_n = n;
+	return 0;
+}
+
+ASYNCJOB_EXPORT uint64_t asyncjob_job_id(const asyncjob_job *job) { return job->id; }
+ASYNCJOB_EXPORT const char *asyncjob_job_type(const asyncjob_job *job) { return job->type; }
+ASYNCJOB_EXPORT asyncjob_state asyncjob_job_state(const asyncjob_job *job) { return job->state; }
+ASYNCJOB_EXPORT const char *asyncjob_job_label(const asyncjob_job *job) { return job->label; }
+ASYNCJOB_EXPORT const char *asyncjob_job_submitted_at(const asyncjob_job *job) { return job->submitted_at; }
+ASYNCJOB_EXPORT const char *asyncjob_job_started_at(const asyncjob_job *job) { return job->started_at; }
+ASYNCJOB_EXPORT const char *asyncjob_job_finished_at(const asyncjob_job *job) { return job->finished_at; }
+ASYNCJOB_EXPORT const char *asyncjob_job_error_code(const asyncjob_job *job) { return job->error_code; }
+ASYNCJOB_EXPORT const char *asyncjob_job_error_message(const asyncjob_job *job) { return job->error_message; }
+
+static const char *cached_text(char **cache, struct json_object *o)
+{
+	if (!*cache) {
+		const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								  JSON_C_TO_STRING_NOSLASHESCAPE);
+		*cache = t ? strdup(t) : NULL;
+	}
+	return *cache;
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_job_result_json(const asyncjob_job *job)
+{
+	if (!job->result)
+		return NULL;
+	return cached_text(&((asyncjob_job *)job)->result_text, job->result);
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_job_json(const asyncjob_job *job)
+{
+	return cached_text(&((asyncjob_job *)job)->text, job->obj);
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_job_result_string(const asyncjob_job *job, const char *field)
+{
+	return job->result ? member_string(job->result, field) : NULL;
+}
+
+ASYNCJOB_EXPORT int asyncjob_job_result_number(const asyncjob_job *job, const char *field,
+					       double *ret)
+{
+	struct json_object *v;
+	if (!job->result || !json_object_object_get_ex(job->result, field, &v) ||
+	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+		return -ENOENT;
+	*ret = json_object_get_double(v);
+	return 0;
+}
+
+ASYNCJOB_EXPORT asyncjob_job *asyncjob_job_ref(asyncjob_job *job)
+{
+	if (job)
+		job->refs++;
+	return job;
+}
+
+ASYNCJOB_EXPORT asyncjob_job *asyncjob_job_unref(asyncjob_job *job)
+{
+	if (!job || --job->refs > 0)
+		return NULL;
+	json_object_put(job->obj);
+	free(job->result_text);
+	free(job->text);
+	free(job);
+	return NULL;
+}
+
+ASYNCJOB_EXPORT void asyncjob_jobs_free(asyncjob_job **jobs)
+{
+	if (!jobs)
+		return;
+	for (asyncjob_job **j = jobs; *j; j++)
+		asyncjob_job_unref(*j);
+	free(jobs);
+}
+
+/* ------------------------------------------------------------ replies */
+
+ASYNCJOB_EXPORT int asyncjob_reply_status(const asyncjob_reply *r) { return r->status; }
+ASYNCJOB_EXPORT int asyncjob_reply_error_code(const asyncjob_reply *r) { return r->error_code; }
+
+ASYNCJOB_EXPORT const char *asyncjob_reply_error_message(const asyncjob_reply *r)
+{
+	if (r->status == 0)
+		return NULL;
+	if (r->status == -EREMOTEIO)
+		return r->error_message;
+	return r->status == -ECANCELED ? "the connection handle was freed"
+				       : "the connection to the daemon was lost";
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_reply_error_data(const asyncjob_reply *r)
+{
+	if (!r->error_data)
+		return NULL;
+	return cached_text(&((asyncjob_reply *)r)->data_text, r->error_data);
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_reply_result_json(const asyncjob_reply *r)
+{
+	if (r->status != 0)
+		return NULL;
+	if (!r->result)
+		return "null";
+	return cached_text(&((asyncjob_reply *)r)->result_text, r->result);
+}
+
+ASYNCJOB_EXPORT int asyncjob_reply_job(const asyncjob_reply *r, asyncjob_job **ret_job)
+{
+	if (r->status != 0)
+		return r->status;
+	return aj_job_new(r->result, ret_job);
+}
+
+ASYNCJOB_EXPORT int asyncjob_reply_jobs(const asyncjob_reply *r, asyncjob_job ***ret_jobs,
+					size_t *ret_n)
+{
+	if (r->status != 0)
+		return r->status;
+	return aj_jobs_from_result(r->result, ret_jobs, ret_n);
+}
+
+ASYNCJOB_EXPORT bool asyncjob_reply_flag(const asyncjob_reply *r, const char *name)
+{
+	struct json_object *v;
+	return r->status == 0 && json_object_object_get_ex(r->result, name, &v) &&
+	       json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+}
+
+/* ------------------------------------------------------------ events */
+
+ASYNCJOB_EXPORT const char *asyncjob_event_method(const asyncjob_event *ev) { return ev->method; }
+ASYNCJOB_EXPORT uint64_t asyncjob_event_seq(const asyncjob_event *ev) { return ev->seq; }
+ASYNCJOB_EXPORT const asyncjob_job *asyncjob_event_job(const asyncjob_event *ev) { return ev->job; }
+
+ASYNCJOB_EXPORT const char *asyncjob_event_params_json(const asyncjob_event *ev)
+{
+	if (!ev->params)
+		return "null";
+	return cached_text(&((asyncjob_event *)ev)->params_text, ev->params);
+}
+
+ASYNCJOB_EXPORT asyncjob_event *asyncjob_event_free(asyncjob_event *ev)
+{
+	if (!ev)
+		return NULL;
+	free(ev->method);
+	json_object_put(ev->params);
+	asyncjob_job_unref(ev->job);
+	free(ev->params_text);
+	free(ev);
+	return NULL;
+}
