@@ -30,7 +30,10 @@ static struct memory_store *ms(struct job_store *s)
 static void memory_add(struct job_store *s, struct job *job)
 {
 	struct memory_store *m = ms(s);
-	HASH_ADD(hh, m->by_id, id, sizeof(job->id), job_ref(job));
+	/* uthash macros evaluate their arguments many times: take the
+	 * store's reference separately. */
+	job_ref(job);
+	HASH_ADD(hh, m->by_id, id, sizeof(job->id), job);
 	if (job->key_blob)
 		HASH_ADD_KEYPTR(hh_key, m->by_key, job->key_blob, job->key_blob_len, job);
 	job->in_store = true;
