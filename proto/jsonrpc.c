@@ -16,6 +16,110 @@ static bool only_whitespace(const char *s, size_t len)
 	return true;
 }
 
+static bool is_digit(unsigned char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static size_t skip_digits(const unsigned char *s, size_t i, size_t len)
+{
+	while (i < len && is_digit(s[i]))
+		i++;
+	return i;
+}
+
+/* Whether a run of decimal digits fits json-c's integers: int64 when
+ * negative, uint64 otherwise. */
+static bool integer_fits(const unsigned char *d, size_t n, bool negative)
+{
+	const char *max = negative ? "9223372036854775808" : "18446744073709551615";
+	size_t max_len = strlen(max);
+
+	if (n != max_len)
+		return n < max_len;
+	return memcmp(d, max, n) <= 0;
+}
+
+/* The lexical rules of RFC 8259 that json-c's strict mode does not enforce:
+ * strings of valid UTF-8 without raw control characters, numbers of the
+ * JSON form (no NaN, Infinity or "1."), no quote but the double quote,
+ * literals spelt in full. json-c still checks the structure. Returns NULL
+ * when the tokens are fine, else why not. */
+static const char *check_tokens(const char *text, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		switch (c) {
+		case ' ': case '\t': case '\r': case '\n':
+		case '{': case '}': case '[': case ']': case ':': case ',':
+			i++;
+			continue;
+		case '"':
+			for (i++;;) {
+				if (i >= len)
+					return NULL;   /* unterminated: json-c says so */
+				c = s[i];
+				if (c == '"') {
+					i++;
+					break;
+				}
+				if (c < 0x20)
+					return "control character in a string";
+				if (c == '\\') {
+					i += 2;    /* json-c checks the escape itself */
+					continue;
+				}
+				size_t n = utf8_sequence_length(s + i, len - i);
+				if (n == 0)
+					return "invalid UTF-8 in a string";
+				i += n;
+			}
+			continue;
+		case 't': case 'f': case 'n': {
+			const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+			size_t n = strlen(lit);
+			if (len - i < n || memcmp(s + i, lit, n) != 0)
+				return "invalid literal";
+			i += n;
+			continue;
+		}
+		default:
+			break;
+		}
+		if (c != '-' && !is_digit(c))
+			return "unexpected character";
+		bool negative = c == '-';
+		if (negative)
+			i++;
+		if (i >= len || !is_digit(s[i]))
+			return "invalid number";
+		size_t digits_at = i;
+		i = s[i] == '0' ? i + 1 : skip_digits(s, i, len);
+		/* json-c silently clamps integers it cannot hold, which would
+		 * change an id or a value: refuse them instead. */
+		if (!(i < len && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) &&
+		    !integer_fits(s + digits_at, i - digits_at, negative))
+			return "integer out of the 64-bit range";
+		if (i < len && s[i] == '.') {
+			if (i + 1 >= len || !is_digit(s[i + 1]))
+				return "invalid number";
+			i = skip_digits(s, i + 1, len);
+		}
+		if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+			i++;
+			if (i < len && (s[i] == '+' || s[i] == '-'))
+				i++;
+			if (i >= len || !is_digit(s[i]))
+				return "invalid number";
+			i = skip_digits(s, i, len);
+		}
+	}
+	return NULL;
+}
+
 int json_parse_line(struct json_tokener *tok, const char *line, size_t len,
 		    struct json_object **ret, const char **ret_reason)
 {
@@ -32,10 +136,18 @@ int json_parse_line(struct json_tokener *tok, const char *line, size_t len,
 		*ret_reason = "message too long";
 		return -EINVAL;
 	}
+	const char *bad = check_tokens(line, len);
+	if (bad) {
+		*ret_reason = bad;
+		return -EINVAL;
+	}
 	json_tokener_reset(tok);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, line, (int)len);
 	err = json_tokener_get_error(tok);
+	/* Where the value ended in `line` (the terminator fed below is
+	 * another buffer, whose parse end says nothing about this one). */
+	size_t end = json_tokener_get_parse_end(tok);
 	if (err == json_tokener_continue) {
 		/* A bare number at the end of the line is complete only once
 		 * the tokener sees a terminator. */
@@ -54,7 +166,6 @@ int json_parse_line(struct json_tokener *tok, const char *line, size_t len,
 		json_object_put(obj);
 		return -EINVAL;
 	}
-	size_t end = json_tokener_get_parse_end(tok);
 	if (end < len && !only_whitespace(line + end, len - end)) {
 		*ret_reason = "unexpected data after the JSON value";
 		json_object_put(obj);
@@ -235,9 +346,12 @@ int rpc_response_parse(struct json_object *obj, struct rpc_response *ret,
 bool rpc_notification_parse(struct json_object *obj, const char **ret_method,
 			    struct json_object **ret_params)
 {
-	struct json_object *m, *p = NULL;
+	struct json_object *m, *v, *p = NULL;
 
 	if (!json_object_is_type(obj, json_type_object) ||
+	    !json_object_object_get_ex(obj, "jsonrpc", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    strcmp(json_object_get_string(v), "2.0") != 0 ||
 	    json_object_object_get_ex(obj, "id", NULL) ||
 	    !json_object_object_get_ex(obj, "method", &m) ||
 	    !json_object_is_type(m, json_type_string))

@@ -103,9 +103,7 @@ void jsonw_object_end(struct jsonw *w) { close_container(w, '}'); }
 void jsonw_array_begin(struct jsonw *w) { open_container(w, '['); }
 void jsonw_array_end(struct jsonw *w) { close_container(w, ']'); }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one.
- * Overlong forms, surrogates and code points past U+10FFFF are invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t avail)
+size_t utf8_sequence_length(const unsigned char *s, size_t avail)
 {
 	unsigned char c = s[0];
 	size_t n;
@@ -161,7 +159,7 @@ void jsonw_string_len(struct jsonw *w, const char *s, size_t len)
 		put(w, (const char *)p + i - run, run);
 		run = 0;
 		if (c >= 0x80) {
-			size_t n = utf8_sequence(p + i, len - i);
+			size_t n = utf8_sequence_length(p + i, len - i);
 			if (n == 0) {
 				put(w, "\\ufffd", 6);
 				i++;

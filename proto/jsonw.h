@@ -46,6 +46,11 @@ void jsonw_raw_value(struct jsonw *w, const char *json, size_t len);
 /* Appends bytes outside the JSON structure (a newline between messages). */
 void jsonw_raw(struct jsonw *w, const char *bytes, size_t len);
 
+/* Length of the valid UTF-8 sequence at `s` (1 to 4 bytes), or 0 when it is
+ * not one: overlong forms, surrogates and code points past U+10FFFF are
+ * invalid (RFC 3629). */
+size_t utf8_sequence_length(const unsigned char *s, size_t avail);
+
 /* A mark records the writer's state so a half-written value can be undone. */
 struct jsonw_mark {
 	size_t len;
