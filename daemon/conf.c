@@ -82,7 +82,7 @@ static const struct limits default_limits = {
 	.event_history = 100000,
 	.max_list_jobs = 10000,
 	.max_label_bytes = 256,
-	.max_message_bytes = 64 * 1024,
+	.max_message_bytes = 4 * 1024,
 	.max_sleep_seconds = 30.0 * 86400,
 	.shutdown_grace_seconds = 5,
 };

@@ -173,15 +173,19 @@ void conn_send(struct conn *c, const char *data, size_t len)
 	if (c->dead)
 		return;
 	out = bufferevent_get_output(c->bev);
-	if (evbuffer_add(out, data, len) < 0)
-		xalloc_die();
+	/* Judge the client by what it has left unread so far, not by this
+	 * message: one large reply (a big gather) to a client that reads is
+	 * fine; more output for one that stopped reading is not. */
 	size_t unread = evbuffer_get_length(out);
 	if (unread > c->d->config->limits.max_output_bytes) {
 		log_warnx("connection %" PRIu64 " (uid %u) has %zu bytes of output unread "
 			  "(max_output_bytes); disconnecting it, its jobs go on",
 			  c->id, (unsigned)c->peer.uid, unread);
 		conn_kill(c, NULL);
+		return;
 	}
+	if (evbuffer_add(out, data, len) < 0)
+		xalloc_die();
 }
 
 void conn_kill(struct conn *c, const char *why)
@@ -232,7 +236,7 @@ static void conn_destroy(struct conn *c)
 	while ((job = LIST_FIRST(&c->owned_jobs))) {
 		job_clear_owner(job);
 		job_abort(job, JOB_CANCELED, JOB_ERR_CANCELED,
-			  "canceled: the client that submitted it disconnected");
+			  "the client that submitted it disconnected");
 	}
 	event_log_unsubscribe(d, c);
 	bufferevent_free(c->bev);

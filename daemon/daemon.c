@@ -120,6 +120,22 @@ void daemon_kick_deferred(struct daemon *d)
 
 /* ------------------------------------------------------------ lifetime */
 
+struct event_base *daemon_event_base_new(void)
+{
+	struct event_config *ec = event_config_new();
+	struct event_base *base;
+
+	if (!ec)
+		return NULL;
+	/* timerfd-backed timers, so a sleep wakes within a millisecond; and no
+	 * cached loop time, so a timer added late in a busy loop turn counts
+	 * from when it was added, not from when the turn began. */
+	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER | EVENT_BASE_FLAG_NO_CACHE_TIME);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return base;
+}
+
 static struct json_tokener *new_tokener(size_t depth)
 {
 	struct json_tokener *tok = json_tokener_new_ex((int)depth);
@@ -252,7 +268,7 @@ void daemon_shutdown(struct daemon *d)
 			active[n++] = job_ref(job);
 	for (size_t i = 0; i < n; i++) {
 		if (job_abort(active[i], JOB_CANCELED, JOB_ERR_SHUTDOWN,
-			      "canceled: the daemon is shutting down") == 0)
+			      "the daemon is shutting down") == 0)
 			canceled++;
 		job_unref(active[i]);
 	}

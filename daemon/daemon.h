@@ -69,6 +69,10 @@ struct daemon {
 	int64_t started_wall_ms;
 };
 
+/* Creates the event loop the daemon needs (precise timers, no cached time).
+ * Returns NULL on failure. */
+struct event_base *daemon_event_base_new(void);
+
 /* Creates a daemon on `base` with `config` (ownership of config passes to
  * the daemon). No socket yet: see listener.h. */
 struct daemon *daemon_new(struct event_base *base, struct config *config);

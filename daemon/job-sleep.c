@@ -55,6 +55,20 @@ static int sleep_parse(struct daemon *d, struct json_object *spec, void **ret_da
 	return 0;
 }
 
+static void arm(struct job *job, double seconds)
+{
+	struct sleep_job *s = job->data;
+	struct timeval tv = {
+		.tv_sec = (time_t)seconds,
+		.tv_usec = (suseconds_t)ceil((seconds - floor(seconds)) * 1e6),
+	};
+	if (tv.tv_usec >= 1000000) {
+		tv.tv_sec++;
+		tv.tv_usec -= 1000000;
+	}
+	evtimer_add(s->timer, &tv);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *job = arg;
@@ -62,7 +76,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	s->slept = mono_seconds() - s->started_mono;
+	double slept = mono_seconds() - s->started_mono;
+	/* A sleep never ends early: if the timer did, wait out the rest. */
+	if (slept < s->seconds) {
+		arm(job, s->seconds - slept);
+		return;
+	}
+	s->slept = slept;
 	job_succeed(job);
 }
 
@@ -75,15 +95,7 @@ static void sleep_start(struct job *job)
 		xalloc_die();
 	job_set_running(job);
 	s->started_mono = mono_seconds();
-	struct timeval tv = {
-		.tv_sec = (time_t)s->seconds,
-		.tv_usec = (suseconds_t)llround((s->seconds - floor(s->seconds)) * 1e6),
-	};
-	if (tv.tv_usec >= 1000000) {
-		tv.tv_sec++;
-		tv.tv_usec -= 1000000;
-	}
-	evtimer_add(s->timer, &tv);
+	arm(job, s->seconds);
 }
 
 static void sleep_stop(struct job *job)
@@ -104,8 +116,9 @@ static void sleep_write_result(const struct job *job, struct jsonw *w)
 		jsonw_string_len(w, s->message, s->message_len);
 	}
 	jsonw_key(w, "slept");
-	/* Microseconds are as fine as the timer is. */
-	jsonw_double(w, round(s->slept * 1e6) / 1e6);
+	/* Microseconds are as fine as the timer is; rounded up, so slept is
+	 * never shown below the seconds asked for. */
+	jsonw_double(w, ceil(s->slept * 1e6) / 1e6);
 	jsonw_object_end(w);
 }
 

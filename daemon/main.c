@@ -147,13 +147,7 @@ int main(int argc, char **argv)
 	/* A client that hangs up must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 
-	struct event_config *ec = event_config_new();
-	if (!ec)
-		xalloc_die();
-	/* timerfd-backed timers: sleeps wake within a millisecond. */
-	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-	struct event_base *base = event_base_new_with_config(ec);
-	event_config_free(ec);
+	struct event_base *base = daemon_event_base_new();
 	if (!base) {
 		fprintf(stderr, "asyncjobd: cannot create the event loop\n");
 		return 1;

@@ -4,6 +4,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include <json-c/json.h>
@@ -25,6 +26,8 @@ struct parsed_spec {
 	const struct job_type *type;
 	void *data;
 	struct job_controls ctl;
+	struct parsed_spec *same_as;   /* an earlier item with the same key */
+	struct job *job;               /* the job created for this item */
 };
 
 static void gather_done(struct waiter *w, void *userdata)
@@ -42,7 +45,7 @@ static void gather_done(struct waiter *w, void *userdata)
 		}
 		char msg[128];
 		snprintf(msg, sizeof(msg),
-			 "canceled: job %" PRIu64 " in the same gather did not succeed (fail_fast)",
+			 "job %" PRIu64 " in the same gather did not succeed (fail_fast)",
 			 culprit);
 		for (size_t i = 0; i < w->n; i++)
 			job_abort(waiter_job(w, i), JOB_CANCELED, JOB_ERR_CANCELED, msg);
@@ -137,31 +140,46 @@ static int job_gather_handle(struct rpc_call *call, struct json_object *params,
 			rpc_error_prefix_field(&call->err, prefix);
 			goto fail;
 		}
-		if (specs[i].ctl.key) {
-			jobs[i] = job_store_find_key(d->store, uid, specs[i].ctl.key,
-						     specs[i].ctl.key_len);
-			if (jobs[i]) {
-				job_ref(jobs[i]);
-				specs[i].type->free_data(specs[i].data);
-				specs[i].data = NULL;
-				continue;
-			}
+		if (!specs[i].ctl.key)
+			continue;
+		/* A key names one job: one already known, or one an earlier
+		 * item of this gather will create. */
+		jobs[i] = job_store_find_key(d->store, uid, specs[i].ctl.key, specs[i].ctl.key_len);
+		if (jobs[i]) {
+			job_ref(jobs[i]);
+		} else {
+			for (size_t j = 0; j < i && !specs[i].same_as; j++)
+				if (specs[j].ctl.key && !specs[j].same_as &&
+				    specs[j].ctl.key_len == specs[i].ctl.key_len &&
+				    memcmp(specs[j].ctl.key, specs[i].ctl.key, specs[i].ctl.key_len) == 0)
+					specs[i].same_as = &specs[j];
 		}
-		n_new++;
+		if (jobs[i] || specs[i].same_as) {
+			specs[i].type->free_data(specs[i].data);
+			specs[i].data = NULL;
+		}
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!jobs[i] && !specs[i].same_as)
+			n_new++;
 	r = job_check_capacity(d, uid, n_new, &call->err);
 	if (r < 0)
 		goto fail;
 
 	double deadline = mono_seconds() + timeout;
 	for (size_t i = 0; i < n; i++) {
-		if (jobs[i])
-			continue;
-		jobs[i] = job_new(d, specs[i].type, specs[i].data, uid, &specs[i].ctl);
-		specs[i].data = NULL;
-		if (cancel_on_disconnect)
-			job_set_owner(jobs[i], call->conn);
-		if (timeout > 0)
+		if (!jobs[i] && !specs[i].same_as) {
+			jobs[i] = job_new(d, specs[i].type, specs[i].data, uid, &specs[i].ctl);
+			specs[i].data = NULL;
+			specs[i].job = jobs[i];
+			if (cancel_on_disconnect)
+				job_set_owner(jobs[i], call->conn);
+		} else if (!jobs[i]) {
+			jobs[i] = job_ref(specs[i].same_as->job);
+		}
+		/* The gather's deadline covers every job it waits for, those
+		 * it found by key too. */
+		if (timeout > 0 && !job_state_is_final(jobs[i]->state))
 			job_set_gather_deadline(jobs[i], deadline, timeout);
 	}
 	/* Submitted only once all exist, so the first one's events cannot

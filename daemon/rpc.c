@@ -374,9 +374,11 @@ void rpc_handle_line(struct conn *c, const char *line, size_t len)
 	if (n == 0) {
 		rpc_send_error(c, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
 	} else if (n > max) {
-		snprintf(msg, sizeof(msg),
-			 "Busy: a batch may hold at most %zu requests (max_pending_requests)", max);
-		rpc_send_error(c, RPC_BUSY, msg);
+		struct rpc_error e;
+		rpc_error_busy(&e, "max_pending_requests", max, "too many requests in one batch");
+		jsonw_reset(&c->w);
+		write_error(&c->w, NULL, 0, &e);
+		deliver(c, NULL, 0);
 	} else {
 		struct batch *b = xcalloc(1, sizeof(*b) + n * sizeof(b->slots[0]));
 		b->conn = c;
