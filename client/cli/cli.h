@@ -64,8 +64,9 @@ bool cli_parse_id(const struct cli *cli, const char *s, uint64_t *ret);
 bool cli_parse_count(const struct cli *cli, const char *s, const char *what, size_t *ret);
 
 /* Builds a spec from a command-line job: either a JSON object, or words
- * such as "sleep 1 Hello". Prints the problem and returns NULL. */
-asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text);
+ * such as "sleep 1 Hello". Prints the problem (after `where`, such as
+ * "stdin line 3", when not NULL) and returns NULL. */
+asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text, const char *where);
 
 /* Output. */
 void cli_print_job_output(const struct cli *cli, const asyncjob_job *job);

@@ -50,9 +50,10 @@ static int read_specs(const struct cli *cli, FILE *in, struct specs *s)
 			line[--n] = '\0';
 		if (strspn(line, " \t") == (size_t)n)
 			continue;
-		asyncjob_spec *spec = cli_spec_from_words(cli, line);
+		char where[32];
+		snprintf(where, sizeof(where), "stdin line %u", lineno);
+		asyncjob_spec *spec = cli_spec_from_words(cli, line, where);
 		if (!spec) {
-			cli_error(cli, "stdin line %u", lineno);
 			free(line);
 			return EXIT_USAGE;
 		}
@@ -165,7 +166,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		code = read_specs(cli, stdin, &s);
 	} else {
 		for (int i = optind; i < argc && code == EXIT_OK; i++) {
-			asyncjob_spec *spec = cli_spec_from_words(cli, argv[i]);
+			asyncjob_spec *spec = cli_spec_from_words(cli, argv[i], NULL);
 			if (!spec || !add_spec(&s, spec)) {
 				asyncjob_spec_free(spec);
 				code = EXIT_USAGE;

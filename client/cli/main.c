@@ -56,8 +56,10 @@ int main(int argc, char **argv)
 	struct cli cli = { 0 };
 	int opt, code;
 
-	/* "+": stop at the command; its own options are parsed by it. */
-	while ((opt = getopt_long(argc, argv, "+s:qhV", options, NULL)) != -1) {
+	/* "+": stop at the command; its own options are parsed by it.
+	 * ":": option errors are reported below, in our own words. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:s:qhV", options, NULL)) != -1) {
 		switch (opt) {
 		case 's': cli.socket = optarg; break;
 		case 'j': cli.json = true; break;
@@ -67,7 +69,15 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("asyncjob %s (libasyncjob %s)\n", PACKAGE_VERSION, asyncjob_version());
 			return EXIT_OK;
+		case ':':
+			fprintf(stderr, "asyncjob: option '%s' needs a value\n"
+				"Try 'asyncjob --help' for more information.\n", argv[optind - 1]);
+			return EXIT_USAGE;
 		default:
+			if (optopt)
+				fprintf(stderr, "asyncjob: unknown option '-%c'\n", optopt);
+			else
+				fprintf(stderr, "asyncjob: unknown option '%s'\n", argv[optind - 1]);
 			fprintf(stderr, "Try 'asyncjob --help' for more information.\n");
 			return EXIT_USAGE;
 		}

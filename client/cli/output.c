@@ -14,13 +14,17 @@ void cli_print_job_json(const asyncjob_job *job)
 
 void cli_report_failure(const struct cli *cli, const asyncjob_job *job)
 {
+	const char *state = asyncjob_state_name(asyncjob_job_state(job));
 	const char *code = asyncjob_job_error_code(job);
 	const char *msg = asyncjob_job_error_message(job);
+	char why[64] = "";
 	(void)cli;
 
-	fprintf(stderr, "asyncjob: job %llu (%s) %s: %s%s%s\n",
-		(unsigned long long)asyncjob_job_id(job), asyncjob_job_type(job),
-		asyncjob_state_name(asyncjob_job_state(job)), code ? code : "unknown",
+	/* "failed (timeout)", but just "canceled" when the code says no more. */
+	if (code && strcmp(code, state) != 0)
+		snprintf(why, sizeof(why), " (%s)", code);
+	fprintf(stderr, "asyncjob: job %llu (%s) %s%s%s%s\n",
+		(unsigned long long)asyncjob_job_id(job), asyncjob_job_type(job), state, why,
 		msg && *msg ? ": " : "", msg ? msg : "");
 }
 

@@ -111,8 +111,10 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *extra_short,
 	for (const struct option *o = extra_long; o && o->name && n < 31; o++)
 		all[n++] = *o;
 	all[n] = (struct option){ 0 };
-	snprintf(shorts, sizeof(shorts), "s:qh%s", extra_short ? extra_short : "");
+	snprintf(shorts, sizeof(shorts), ":s:qh%s", extra_short ? extra_short : "");
 
+	/* Report option errors ourselves, as "asyncjob: COMMAND: ...". */
+	opterr = 0;
 	for (;;) {
 		int opt = getopt_long(argc, argv, shorts, all, NULL);
 		switch (opt) {
@@ -124,8 +126,14 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *extra_short,
 			printf("Usage: asyncjob %s %s\n%s\n%s", cmd->name, cmd->args, cmd->summary,
 			       cmd->help);
 			exit(EXIT_OK);
+		case ':':
+			cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
+			return '?';
 		case '?':
-			fprintf(stderr, "Try 'asyncjob %s --help' for more information.\n", cmd->name);
+			if (optopt)
+				cli_usage_error(cli, "unknown option '-%c'", optopt);
+			else
+				cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);
 			return '?';
 		default:
 			return opt;
@@ -172,26 +180,30 @@ bool cli_parse_count(const struct cli *cli, const char *s, const char *what, siz
 	return true;
 }
 
-asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text)
+asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text, const char *where)
 {
 	asyncjob_spec *spec = NULL;
 	const char *p = text;
+	const char *sep = where ? ": " : "";
 	char kind[32], seconds[64];
 	size_t n;
 
+	if (!where)
+		where = "";
 	while (isspace((unsigned char)*p))
 		p++;
 	if (*p == '{') {
 		if (asyncjob_spec_from_json(p, &spec) < 0)
-			cli_usage_error(cli, "not a JSON object: %s", text);
+			cli_usage_error(cli, "%s%snot a JSON object: %s", where, sep, text);
 		return spec;
 	}
 	for (n = 0; *p && !isspace((unsigned char)*p) && n < sizeof(kind) - 1; p++)
 		kind[n++] = *p;
 	kind[n] = '\0';
 	if (strcmp(kind, "sleep") != 0) {
-		cli_usage_error(cli, "cannot read the job '%s': write 'sleep SECONDS [MESSAGE]' "
-				"or a JSON spec such as '{\"type\":\"sleep\",\"seconds\":1}'", text);
+		cli_usage_error(cli, "%s%scannot read the job '%s': write 'sleep SECONDS [MESSAGE]' "
+				"or a JSON spec such as '{\"type\":\"sleep\",\"seconds\":1}'",
+				where, sep, text);
 		return NULL;
 	}
 	while (isspace((unsigned char)*p))
@@ -199,13 +211,15 @@ asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text)
 	for (n = 0; *p && !isspace((unsigned char)*p) && n < sizeof(seconds) - 1; p++)
 		seconds[n++] = *p;
 	seconds[n] = '\0';
-	if (n == 0) {
-		cli_usage_error(cli, "the job '%s' needs a number of seconds", text);
+	double secs;
+	char *end;
+	errno = 0;
+	secs = strtod(seconds, &end);
+	if (n == 0 || errno || *end || !isfinite(secs) || secs < 0) {
+		cli_usage_error(cli, "%s%sthe job '%s' needs a number of seconds after 'sleep'",
+				where, sep, text);
 		return NULL;
 	}
-	double secs;
-	if (!cli_parse_seconds(cli, seconds, "sleep", &secs))
-		return NULL;
 	while (isspace((unsigned char)*p))
 		p++;
 	if (asyncjob_spec_sleep(secs, *p ? p : NULL, &spec) < 0)
