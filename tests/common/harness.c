@@ -1,0 +1,274 @@
+/* The integration-test harness. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/common/harness.h"
+
+static void fail(const struct daemon_proc *p, const char *what, const char *detail)
+{
+	fprintf(stderr, "harness: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+	if (p)
+		harness_dump_log(p);
+	abort();
+}
+
+void harness_dump_log(const struct daemon_proc *p)
+{
+	char buf[4096];
+	FILE *f = fopen(p->log, "r");
+	if (!f)
+		return;
+	fprintf(stderr, "---- daemon log (%s)\n", p->log);
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fprintf(stderr, "----\n");
+	fclose(f);
+}
+
+static void prepare(struct daemon_proc *p, const char *config_lines)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->dir, sizeof(p->dir), "/tmp/asyncjob-test-XXXXXX");
+	if (!mkdtemp(p->dir))
+		fail(NULL, "mkdtemp", strerror(errno));
+	/* Readable by others: a test may connect as another user. */
+	chmod(p->dir, 0755);
+	snprintf(p->socket, sizeof(p->socket), "%s/asyncjobd.sock", p->dir);
+	snprintf(p->config, sizeof(p->config), "%s/asyncjobd.conf", p->dir);
+	snprintf(p->log, sizeof(p->log), "%s/asyncjobd.log", p->dir);
+	FILE *f = fopen(p->config, "w");
+	if (!f)
+		fail(NULL, "cannot write", p->config);
+	fprintf(f, "# written by the test harness\nlog_level = debug\n%s\n",
+		config_lines ? config_lines : "");
+	fclose(f);
+}
+
+static pid_t spawn(struct daemon_proc *p, const char *socket_path)
+{
+	const char *bin = getenv("ASYNCJOBD");
+	if (!bin)
+		fail(NULL, "ASYNCJOBD is not set (run the tests with make check)", NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		fail(NULL, "fork", strerror(errno));
+	if (pid == 0) {
+		int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		execl(bin, bin, "-c", p->config, "-s", socket_path, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+void harness_start(struct daemon_proc *p, const char *config_lines)
+{
+	prepare(p, config_lines);
+	p->pid = spawn(p, p->socket);
+	for (int i = 0; i < 1000; i++) {
+		int fd = raw_connect(p->socket);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		int status;
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid)
+			fail(p, "the daemon exited during startup", NULL);
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	fail(p, "the daemon did not answer within 10 s", NULL);
+}
+
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+	int status;
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+int harness_run_expecting_exit(struct daemon_proc *p, const char *config_lines,
+			       const char *socket_path, int timeout_ms)
+{
+	prepare(p, config_lines);
+	pid_t pid = spawn(p, socket_path ? socket_path : p->socket);
+	return wait_exit(pid, timeout_ms);
+}
+
+int harness_stop(struct daemon_proc *p, int timeout_ms)
+{
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, SIGTERM);
+	int r = wait_exit(p->pid, timeout_ms);
+	p->pid = 0;
+	if (r != 0)
+		harness_dump_log(p);
+	return r;
+}
+
+int harness_wait(struct daemon_proc *p, int timeout_ms)
+{
+	if (p->pid <= 0)
+		return -1;
+	int r = wait_exit(p->pid, timeout_ms);
+	p->pid = 0;
+	if (r != 0)
+		harness_dump_log(p);
+	return r;
+}
+
+void harness_cleanup(struct daemon_proc *p)
+{
+	char cmd[400];
+	if (p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+	}
+	if (!p->dir[0] || strncmp(p->dir, "/tmp/asyncjob-test-", 19) != 0)
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", p->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "harness: could not remove %s\n", p->dir);
+}
+
+int raw_connect(const char *socket_path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int raw_send_bytes(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int raw_send(int fd, const char *line)
+{
+	int r = raw_send_bytes(fd, line, strlen(line));
+	return r < 0 ? r : raw_send_bytes(fd, "\n", 1);
+}
+
+/* Bytes read past the last returned line, per descriptor. */
+#define MAX_FDS 4096
+static struct {
+	char *buf;
+	size_t len, cap;
+} pending[MAX_FDS];
+
+const char *raw_recv(int fd, int timeout_ms)
+{
+	static char *line;
+	if (fd < 0 || fd >= MAX_FDS)
+		return NULL;
+	typeof(pending[0]) *pb = &pending[fd];
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		char *nl = pb->len ? memchr(pb->buf, '\n', pb->len) : NULL;
+		if (nl) {
+			size_t n = (size_t)(nl - pb->buf);
+			free(line);
+			line = malloc(n + 1);
+			memcpy(line, pb->buf, n);
+			line[n] = '\0';
+			memmove(pb->buf, nl + 1, pb->len - n - 1);
+			pb->len -= n + 1;
+			return line;
+		}
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed >= timeout_ms)
+			return NULL;
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		if (poll(&pfd, 1, (int)(timeout_ms - elapsed)) <= 0)
+			continue;
+		if (pb->cap - pb->len < 65536) {
+			pb->cap = pb->cap ? pb->cap * 2 : 131072;
+			pb->buf = realloc(pb->buf, pb->cap);
+		}
+		ssize_t n = recv(fd, pb->buf + pb->len, pb->cap - pb->len, 0);
+		if (n <= 0) {
+			pb->len = 0;
+			return NULL;
+		}
+		pb->len += (size_t)n;
+	}
+}
+
+void raw_close(int fd)
+{
+	if (fd >= 0 && fd < MAX_FDS)
+		pending[fd].len = 0;
+	close(fd);
+}
+
+bool raw_wait_eof(int fd, int timeout_ms)
+{
+	char buf[4096];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	for (;;) {
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return false;
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0) {
+			if (fd >= 0 && fd < MAX_FDS)
+				pending[fd].len = 0;
+			return true;
+		}
+	}
+}
+
+long harness_nobody_uid(void)
+{
+	struct passwd *pw = getpwnam("nobody");
+	return pw ? (long)pw->pw_uid : -1;
+}

@@ -1,0 +1,634 @@
+/* libasyncjob against the real daemon: every blocking call, the async API
+ * with pipelining and the libevent adapter, events with replay, idempotency
+ * keys, cancel on disconnect, and the library's failure paths (no daemon,
+ * RPC errors, a daemon that dies mid-call, a signal during a call). */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "asyncjob-libevent.h"
+#include "asyncjob.h"
+#include "tests/common/harness.h"
+
+static struct daemon_proc daemon_p;
+
+static int setup(void **state)
+{
+	(void)state;
+	harness_start(&daemon_p, NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	int status = harness_stop(&daemon_p, 10000);
+	harness_cleanup(&daemon_p);
+	return status == 0 ? 0 : -1;
+}
+
+static asyncjob *connect_client(void)
+{
+	asyncjob *aj = NULL;
+	assert_int_equal(asyncjob_new(&aj), 0);
+	int r = asyncjob_connect(aj, daemon_p.socket);
+	if (r < 0)
+		fail_msg("connect: %s", asyncjob_errmsg(aj));
+	return aj;
+}
+
+static asyncjob_spec *sleep_spec(double seconds, const char *message)
+{
+	asyncjob_spec *s = NULL;
+	assert_int_equal(asyncjob_spec_sleep(seconds, message, &s), 0);
+	return s;
+}
+
+/* ------------------------------------------------------------ blocking */
+
+static void test_submit_wait_and_get(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *s = sleep_spec(0.05, "Hello");
+	asyncjob_job *job = NULL, *again = NULL;
+	double slept = 0;
+
+	assert_int_equal(asyncjob_spec_set_label(s, "greeting"), 0);
+	assert_int_equal(asyncjob_submit(aj, s, ASYNCJOB_WAIT, &job), 0);
+	assert_int_equal(asyncjob_job_state(job), ASYNCJOB_SUCCEEDED);
+	assert_string_equal(asyncjob_job_type(job), "sleep");
+	assert_string_equal(asyncjob_job_label(job), "greeting");
+	assert_string_equal(asyncjob_job_result_string(job, "message"), "Hello");
+	assert_int_equal(asyncjob_job_result_number(job, "slept", &slept), 0);
+	assert_true(slept >= 0.05);
+	assert_non_null(asyncjob_job_finished_at(job));
+	assert_null(asyncjob_job_error_code(job));
+
+	assert_int_equal(asyncjob_get(aj, asyncjob_job_id(job), &again), 0);
+	assert_int_equal(asyncjob_job_id(again), asyncjob_job_id(job));
+	assert_string_equal(asyncjob_job_result_json(again), asyncjob_job_result_json(job));
+
+	asyncjob_job_unref(job);
+	asyncjob_job_unref(again);
+	asyncjob_spec_free(s);
+	asyncjob_free(aj);
+}
+
+static void test_gather_runs_concurrently(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *specs[2] = { sleep_spec(0.3, "Hello"), sleep_spec(0.3, "World") };
+	asyncjob_job **jobs = NULL;
+	bool ok = false;
+
+	assert_int_equal(asyncjob_gather(aj, specs, 2, 0, 0, &jobs, &ok), 0);
+	assert_true(ok);
+	assert_string_equal(asyncjob_job_result_string(jobs[0], "message"), "Hello");
+	assert_string_equal(asyncjob_job_result_string(jobs[1], "message"), "World");
+	assert_null(jobs[2]);
+	/* Concurrency, shown by the jobs' own timestamps rather than a clock
+	 * in the test: each started before the other finished. */
+	assert_true(strcmp(asyncjob_job_started_at(jobs[0]), asyncjob_job_finished_at(jobs[1])) < 0);
+	assert_true(strcmp(asyncjob_job_started_at(jobs[1]), asyncjob_job_finished_at(jobs[0])) < 0);
+	asyncjob_jobs_free(jobs);
+	asyncjob_spec_free(specs[0]);
+	asyncjob_spec_free(specs[1]);
+	asyncjob_free(aj);
+}
+
+static void test_gather_fail_fast(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *specs[2] = { sleep_spec(30, "never"), sleep_spec(30, NULL) };
+	asyncjob_job **jobs = NULL;
+	bool ok = true;
+
+	asyncjob_spec_set_timeout(specs[1], 0.05);
+	assert_int_equal(asyncjob_gather(aj, specs, 2, ASYNCJOB_FAIL_FAST, 0, &jobs, &ok), 0);
+	assert_false(ok);
+	assert_int_equal(asyncjob_job_state(jobs[1]), ASYNCJOB_FAILED);
+	assert_string_equal(asyncjob_job_error_code(jobs[1]), "timeout");
+	assert_int_equal(asyncjob_job_state(jobs[0]), ASYNCJOB_CANCELED);
+	assert_string_equal(asyncjob_job_error_code(jobs[0]), "canceled");
+	asyncjob_jobs_free(jobs);
+	asyncjob_spec_free(specs[0]);
+	asyncjob_spec_free(specs[1]);
+	asyncjob_free(aj);
+}
+
+static void test_gather_timeout(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *specs[2] = { sleep_spec(0, "quick"), sleep_spec(30, NULL) };
+	asyncjob_job **jobs = NULL;
+	bool ok = true;
+
+	assert_int_equal(asyncjob_gather(aj, specs, 2, 0, 0.1, &jobs, &ok), 0);
+	assert_false(ok);
+	assert_int_equal(asyncjob_job_state(jobs[0]), ASYNCJOB_SUCCEEDED);
+	assert_int_equal(asyncjob_job_state(jobs[1]), ASYNCJOB_FAILED);
+	assert_string_equal(asyncjob_job_error_code(jobs[1]), "timeout");
+	asyncjob_jobs_free(jobs);
+	asyncjob_spec_free(specs[0]);
+	asyncjob_spec_free(specs[1]);
+	asyncjob_free(aj);
+}
+
+static uint64_t submit_detached(asyncjob *aj, double seconds, unsigned flags)
+{
+	asyncjob_spec *s = sleep_spec(seconds, NULL);
+	asyncjob_job *job = NULL;
+	assert_int_equal(asyncjob_submit(aj, s, flags, &job), 0);
+	uint64_t id = asyncjob_job_id(job);
+	asyncjob_job_unref(job);
+	asyncjob_spec_free(s);
+	return id;
+}
+
+static void test_wait_any_all_timeout(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	uint64_t ids[2] = { submit_detached(aj, 0.05, 0), submit_detached(aj, 30, 0) };
+	asyncjob_job **jobs = NULL;
+	bool timed_out = true;
+
+	/* any: returns once the short one is done; the long one still runs. */
+	assert_int_equal(asyncjob_wait(aj, ids, 2, true, -1, &jobs, &timed_out), 0);
+	assert_false(timed_out);
+	assert_int_equal(asyncjob_job_state(jobs[0]), ASYNCJOB_SUCCEEDED);
+	assert_int_equal(asyncjob_job_state(jobs[1]), ASYNCJOB_RUNNING);
+	asyncjob_jobs_free(jobs);
+
+	/* all, with a timeout: a result, not an error. */
+	assert_int_equal(asyncjob_wait(aj, ids, 2, false, 0.1, &jobs, &timed_out), 0);
+	assert_true(timed_out);
+	assert_int_equal(asyncjob_job_state(jobs[1]), ASYNCJOB_RUNNING);
+	asyncjob_jobs_free(jobs);
+
+	/* Cancel, then all returns. */
+	asyncjob_job *canceled = NULL;
+	assert_int_equal(asyncjob_cancel(aj, ids[1], &canceled), 0);
+	assert_int_equal(asyncjob_job_state(canceled), ASYNCJOB_CANCELED);
+	asyncjob_job_unref(canceled);
+	assert_int_equal(asyncjob_wait(aj, ids, 2, false, -1, &jobs, &timed_out), 0);
+	assert_false(timed_out);
+	assert_int_equal(asyncjob_job_state(jobs[1]), ASYNCJOB_CANCELED);
+	asyncjob_jobs_free(jobs);
+
+	/* Canceling again: already finished. */
+	assert_int_equal(asyncjob_cancel(aj, ids[1], &canceled), -EREMOTEIO);
+	assert_int_equal(asyncjob_rpc_error_code(aj), ASYNCJOB_RPC_JOB_FINISHED);
+	assert_non_null(strstr(asyncjob_rpc_error_data(aj), "\"canceled\""));
+	asyncjob_free(aj);
+}
+
+static void test_rpc_errors_reported(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *s = NULL;
+	asyncjob_job *job = NULL;
+	char *result = NULL;
+
+	assert_int_equal(asyncjob_spec_from_json("{\"type\":\"sleep\",\"seconds\":1,\"secnods\":2}", &s), 0);
+	assert_int_equal(asyncjob_submit(aj, s, 0, &job), -EREMOTEIO);
+	assert_null(job);
+	assert_int_equal(asyncjob_rpc_error_code(aj), ASYNCJOB_RPC_INVALID_PARAMS);
+	assert_non_null(strstr(asyncjob_errmsg(aj), "secnods"));
+	assert_non_null(strstr(asyncjob_rpc_error_data(aj), "\"field\":\"secnods\""));
+	asyncjob_spec_free(s);
+
+	assert_int_equal(asyncjob_get(aj, 999999999, &job), -EREMOTEIO);
+	assert_int_equal(asyncjob_rpc_error_code(aj), ASYNCJOB_RPC_JOB_NOT_FOUND);
+
+	assert_int_equal(asyncjob_call(aj, "no.such", NULL, &result), -EREMOTEIO);
+	assert_int_equal(asyncjob_rpc_error_code(aj), ASYNCJOB_RPC_METHOD_NOT_FOUND);
+	/* A malformed params string is caught before sending. */
+	assert_int_equal(asyncjob_call(aj, "daemon.info", "{oops", &result), -EINVAL);
+
+	/* The connection is still fine after all that. */
+	assert_int_equal(asyncjob_info(aj, &result), 0);
+	assert_non_null(strstr(result, "\"limits\""));
+	free(result);
+
+	/* Local validation of specs. */
+	assert_int_equal(asyncjob_spec_from_json("[1]", &s), -EINVAL);
+	assert_int_equal(asyncjob_spec_from_json("{\"a\":1} x", &s), -EINVAL);
+	assert_int_equal(asyncjob_spec_sleep(-1, NULL, &s), -EINVAL);
+	asyncjob_free(aj);
+}
+
+static void test_list_filters(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	uint64_t id = submit_detached(aj, 30, 0);
+	asyncjob_job **jobs = NULL;
+	size_t n = 0;
+
+	assert_int_equal(asyncjob_list(aj, "running", "sleep", 0, &jobs, &n), 0);
+	bool found = false;
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(asyncjob_job_state(jobs[i]), ASYNCJOB_RUNNING);
+		if (asyncjob_job_id(jobs[i]) == id)
+			found = true;
+	}
+	assert_true(found);
+	asyncjob_jobs_free(jobs);
+
+	assert_int_equal(asyncjob_list(aj, NULL, NULL, 1, &jobs, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(asyncjob_job_id(jobs[0]), id);   /* the most recent */
+	asyncjob_jobs_free(jobs);
+
+	assert_int_equal(asyncjob_list(aj, "sleeping", NULL, 0, &jobs, &n), -EREMOTEIO);
+	assert_int_equal(asyncjob_rpc_error_code(aj), ASYNCJOB_RPC_INVALID_PARAMS);
+
+	asyncjob_job *c = NULL;
+	asyncjob_cancel(aj, id, &c);
+	asyncjob_job_unref(c);
+	asyncjob_free(aj);
+}
+
+static void test_idempotency_key(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *s = sleep_spec(0, "once");
+	asyncjob_job *a = NULL, *b = NULL, *c = NULL;
+
+	asyncjob_spec_set_key(s, "build-42");
+	assert_int_equal(asyncjob_submit(aj, s, ASYNCJOB_WAIT, &a), 0);
+	assert_int_equal(asyncjob_submit(aj, s, 0, &b), 0);
+	assert_int_equal(asyncjob_job_id(a), asyncjob_job_id(b));
+	asyncjob_spec_set_key(s, "build-43");
+	assert_int_equal(asyncjob_submit(aj, s, 0, &c), 0);
+	assert_true(asyncjob_job_id(c) != asyncjob_job_id(a));
+	asyncjob_job_unref(a);
+	asyncjob_job_unref(b);
+	asyncjob_job_unref(c);
+	asyncjob_spec_free(s);
+	asyncjob_free(aj);
+}
+
+static void test_cancel_on_disconnect(void **state)
+{
+	(void)state;
+	asyncjob *owner = connect_client(), *observer = connect_client();
+	uint64_t kept = submit_detached(owner, 30, 0);
+	uint64_t tied = submit_detached(owner, 30, ASYNCJOB_CANCEL_ON_DISCONNECT);
+	asyncjob_job **jobs = NULL;
+	bool timed_out;
+
+	asyncjob_free(owner);
+	/* The tied job ends as soon as its connection is gone. */
+	assert_int_equal(asyncjob_wait(observer, &tied, 1, false, 10, &jobs, &timed_out), 0);
+	assert_false(timed_out);
+	assert_int_equal(asyncjob_job_state(jobs[0]), ASYNCJOB_CANCELED);
+	assert_string_equal(asyncjob_job_error_code(jobs[0]), "canceled");
+	asyncjob_jobs_free(jobs);
+
+	asyncjob_job *job = NULL;
+	assert_int_equal(asyncjob_get(observer, kept, &job), 0);
+	assert_int_equal(asyncjob_job_state(job), ASYNCJOB_RUNNING);
+	asyncjob_job_unref(job);
+	assert_int_equal(asyncjob_cancel(observer, kept, &job), 0);
+	asyncjob_job_unref(job);
+	asyncjob_free(observer);
+}
+
+static void test_events_and_replay(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client(), *other = connect_client();
+	asyncjob_event *ev = NULL;
+	uint64_t seq0 = 0, last = 0;
+
+	assert_int_equal(asyncjob_subscribe(aj, NULL, 0, NULL, &seq0), 0);
+	uint64_t id = submit_detached(other, 0.02, 0);
+	const char *want[] = { "queued", "running", "succeeded" };
+	for (int i = 0; i < 3; i++) {
+		do {
+			asyncjob_event_free(ev);
+			assert_int_equal(asyncjob_next_event(aj, 5000, &ev), 0);
+		} while (asyncjob_job_id(asyncjob_event_job(ev)) != id);
+		assert_string_equal(asyncjob_event_method(ev), "job.updated");
+		assert_string_equal(asyncjob_state_name(asyncjob_job_state(asyncjob_event_job(ev))), want[i]);
+		assert_true(asyncjob_event_seq(ev) > seq0);
+		last = asyncjob_event_seq(ev);
+	}
+	asyncjob_event_free(ev);
+	ev = NULL;
+	assert_int_equal(asyncjob_next_event(aj, 50, &ev), -ETIMEDOUT);
+	asyncjob_free(aj);
+
+	/* A client that reconnects with the last seq it saw before these
+	 * three gets exactly them again. */
+	aj = connect_client();
+	uint64_t since = last - 3;
+	assert_int_equal(asyncjob_subscribe(aj, &id, 1, &since, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(asyncjob_next_event(aj, 5000, &ev), 0);
+		assert_int_equal(asyncjob_event_seq(ev), since + 1 + (uint64_t)i);
+		assert_string_equal(asyncjob_state_name(asyncjob_job_state(asyncjob_event_job(ev))), want[i]);
+		asyncjob_event_free(ev);
+	}
+	assert_int_equal(asyncjob_unsubscribe(aj), 0);
+	asyncjob_free(aj);
+	asyncjob_free(other);
+}
+
+static int progress_events;
+
+static void count_progress(asyncjob *aj, const asyncjob_event *ev, void *userdata)
+{
+	(void)aj;
+	(void)userdata;
+	if (strcmp(asyncjob_event_method(ev), "gather.progress") == 0)
+		progress_events++;
+}
+
+static void test_gather_progress_events(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *specs[3] = { sleep_spec(0, NULL), sleep_spec(0.01, NULL), sleep_spec(0.02, NULL) };
+	asyncjob_job **jobs = NULL;
+	bool ok;
+
+	progress_events = 0;
+	asyncjob_set_event_handler(aj, count_progress, NULL);
+	assert_int_equal(asyncjob_gather(aj, specs, 3, ASYNCJOB_PROGRESS, 0, &jobs, &ok), 0);
+	assert_true(ok);
+	assert_int_equal(progress_events, 3);
+	asyncjob_jobs_free(jobs);
+	for (int i = 0; i < 3; i++)
+		asyncjob_spec_free(specs[i]);
+	asyncjob_free(aj);
+}
+
+/* ------------------------------------------------------------ async API */
+
+struct replies {
+	size_t count;
+	size_t errors;
+	uint64_t order[2];
+	size_t n_order;
+};
+
+static void on_reply(asyncjob *aj, const asyncjob_reply *reply, void *userdata)
+{
+	struct replies *r = userdata;
+	asyncjob_job *job = NULL;
+	(void)aj;
+
+	r->count++;
+	if (asyncjob_reply_job(reply, &job) < 0) {
+		r->errors++;
+		return;
+	}
+	if (r->n_order < 2)
+		r->order[r->n_order++] = asyncjob_job_id(job);
+	asyncjob_job_unref(job);
+}
+
+static void poll_until(asyncjob *aj, const size_t *count, size_t want)
+{
+	while (*count < want) {
+		int ev = asyncjob_events(aj);
+		struct pollfd p = { .fd = asyncjob_fd(aj),
+				    .events = (short)((ev & ASYNCJOB_EV_READ ? POLLIN : 0) |
+						      (ev & ASYNCJOB_EV_WRITE ? POLLOUT : 0)) };
+		assert_true(poll(&p, 1, 10000) > 0);
+		int ready = (p.revents & (POLLIN | POLLHUP) ? ASYNCJOB_EV_READ : 0) |
+			    (p.revents & POLLOUT ? ASYNCJOB_EV_WRITE : 0);
+		assert_int_equal(asyncjob_process(aj, ready), 0);
+	}
+}
+
+static void test_async_pipelined(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *s = sleep_spec(0, "p");
+	struct replies r = { 0 };
+
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(asyncjob_send_submit(aj, s, ASYNCJOB_WAIT, on_reply, &r), 0);
+	assert_int_equal(asyncjob_pending(aj), 1000);
+	assert_true(asyncjob_events(aj) & ASYNCJOB_EV_WRITE);
+	poll_until(aj, &r.count, 1000);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(asyncjob_pending(aj), 0);
+	assert_int_equal(asyncjob_events(aj), ASYNCJOB_EV_READ);
+	asyncjob_spec_free(s);
+	asyncjob_free(aj);
+}
+
+static void test_async_out_of_order(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *slow = sleep_spec(0.2, NULL), *fast = sleep_spec(0, NULL);
+	struct replies r = { 0 };
+
+	assert_int_equal(asyncjob_send_submit(aj, slow, ASYNCJOB_WAIT, on_reply, &r), 0);
+	assert_int_equal(asyncjob_send_submit(aj, fast, ASYNCJOB_WAIT, on_reply, &r), 0);
+	poll_until(aj, &r.count, 2);
+	/* The fast job (the second submitted, the higher id) replied first. */
+	assert_true(r.order[0] > r.order[1]);
+	asyncjob_spec_free(slow);
+	asyncjob_spec_free(fast);
+	asyncjob_free(aj);
+}
+
+static int freed_status = 1;
+static struct event_base *test_base;
+
+static void free_in_callback(asyncjob *aj, const asyncjob_reply *reply, void *userdata)
+{
+	(void)userdata;
+	/* A callback may free its own connection: the free is deferred. */
+	asyncjob_free(aj);
+	freed_status = asyncjob_reply_status(reply);
+	event_base_loopbreak(test_base);
+}
+
+static void count_canceled(asyncjob *aj, const asyncjob_reply *reply, void *userdata)
+{
+	(void)aj;
+	if (asyncjob_reply_status(reply) == -ECANCELED)
+		++*(int *)userdata;
+}
+
+static void test_libevent_adapter(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *s = sleep_spec(0.01, NULL), *never = sleep_spec(30, NULL);
+	int canceled = 0;
+
+	test_base = event_base_new();
+	assert_int_equal(asyncjob_libevent_attach(aj, test_base), 0);
+	/* The long one is still pending when the handle goes: its callback
+	 * runs once with -ECANCELED. */
+	assert_int_equal(asyncjob_send_submit(aj, never, ASYNCJOB_WAIT | ASYNCJOB_CANCEL_ON_DISCONNECT,
+					      count_canceled, &canceled), 0);
+	assert_int_equal(asyncjob_send_submit(aj, s, ASYNCJOB_WAIT, free_in_callback, NULL), 0);
+	freed_status = 1;
+	event_base_dispatch(test_base);
+	assert_int_equal(freed_status, 0);
+	assert_int_equal(canceled, 1);
+	event_base_free(test_base);
+	asyncjob_spec_free(s);
+	asyncjob_spec_free(never);
+}
+
+/* ------------------------------------------------------------ failures */
+
+static void test_connect_failures(void **state)
+{
+	(void)state;
+	asyncjob *aj = NULL;
+	char path[400];
+
+	assert_int_equal(asyncjob_new(&aj), 0);
+	snprintf(path, sizeof(path), "%s/missing.sock", daemon_p.dir);
+	assert_int_equal(asyncjob_connect(aj, path), -ENOENT);
+	assert_non_null(strstr(asyncjob_errmsg(aj), path));
+	asyncjob_job *job = NULL;
+	assert_int_equal(asyncjob_get(aj, 1, &job), -ENOTCONN);
+	asyncjob_free(aj);
+
+	/* The default socket honours ASYNCJOB_SOCKET. */
+	char *def = NULL;
+	setenv("ASYNCJOB_SOCKET", daemon_p.socket, 1);
+	assert_int_equal(asyncjob_default_socket(&def), 0);
+	assert_string_equal(def, daemon_p.socket);
+	free(def);
+	assert_int_equal(asyncjob_new(&aj), 0);
+	assert_int_equal(asyncjob_connect(aj, NULL), 0);
+	assert_string_equal(asyncjob_socket_path(aj), daemon_p.socket);
+	asyncjob_free(aj);
+	unsetenv("ASYNCJOB_SOCKET");
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static void test_signal_interrupts_blocking_call(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	uint64_t id = submit_detached(aj, 30, 0);
+	asyncjob_job **jobs = NULL;
+	bool timed_out;
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	struct itimerval it = { .it_value = { .tv_usec = 100000 } };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &old);
+	setitimer(ITIMER_REAL, &it, NULL);
+	assert_int_equal(asyncjob_wait(aj, &id, 1, false, -1, &jobs, &timed_out), -EINTR);
+	sigaction(SIGALRM, &old, NULL);
+
+	/* Still usable; the abandoned reply, when it comes, is dropped. */
+	asyncjob_job *job = NULL;
+	assert_int_equal(asyncjob_cancel(aj, id, &job), 0);
+	assert_int_equal(asyncjob_job_state(job), ASYNCJOB_CANCELED);
+	asyncjob_job_unref(job);
+	char *info = NULL;
+	assert_int_equal(asyncjob_info(aj, &info), 0);
+	free(info);
+	asyncjob_free(aj);
+}
+
+static asyncjob_job *last_job;
+
+static void keep_job(asyncjob *aj, const asyncjob_reply *reply, void *userdata)
+{
+	(void)aj;
+	++*(size_t *)userdata;
+	assert_int_equal(asyncjob_reply_job(reply, &last_job), 0);
+}
+
+/* Runs last: it stops the daemon under a waiting client. */
+static void test_daemon_stops_mid_call(void **state)
+{
+	(void)state;
+	asyncjob *aj = connect_client();
+	asyncjob_spec *s = sleep_spec(30, NULL);
+	asyncjob_job **jobs = NULL;
+	size_t n = 0, replies = 0;
+
+	assert_int_equal(asyncjob_send_submit(aj, s, ASYNCJOB_WAIT, keep_job, &replies), 0);
+	/* Requests are handled in order: once this answers, the job runs. */
+	assert_int_equal(asyncjob_list(aj, "running", NULL, 0, &jobs, &n), 0);
+	assert_true(n >= 1);
+	asyncjob_jobs_free(jobs);
+
+	/* SIGTERM: the daemon cancels the job with code shutdown and still
+	 * answers the waiting request before it exits 0. */
+	kill(daemon_p.pid, SIGTERM);
+	poll_until(aj, &replies, 1);
+	assert_int_equal(asyncjob_job_state(last_job), ASYNCJOB_CANCELED);
+	assert_string_equal(asyncjob_job_error_code(last_job), "shutdown");
+	last_job = asyncjob_job_unref(last_job);
+	assert_int_equal(harness_wait(&daemon_p, 10000), 0);
+
+	/* Now nobody answers: calls fail cleanly with a lost connection. */
+	char *info = NULL;
+	int rc = asyncjob_info(aj, &info);
+	assert_true(rc == -ECONNRESET || rc == -ENOTCONN);
+	assert_true(strlen(asyncjob_errmsg(aj)) > 0);
+	asyncjob_spec_free(s);
+	asyncjob_free(aj);
+	/* Restart so the group teardown has a daemon to stop. */
+	harness_cleanup(&daemon_p);
+	harness_start(&daemon_p, NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_submit_wait_and_get),
+		cmocka_unit_test(test_gather_runs_concurrently),
+		cmocka_unit_test(test_gather_fail_fast),
+		cmocka_unit_test(test_gather_timeout),
+		cmocka_unit_test(test_wait_any_all_timeout),
+		cmocka_unit_test(test_rpc_errors_reported),
+		cmocka_unit_test(test_list_filters),
+		cmocka_unit_test(test_idempotency_key),
+		cmocka_unit_test(test_cancel_on_disconnect),
+		cmocka_unit_test(test_events_and_replay),
+		cmocka_unit_test(test_gather_progress_events),
+		cmocka_unit_test(test_async_pipelined),
+		cmocka_unit_test(test_async_out_of_order),
+		cmocka_unit_test(test_libevent_adapter),
+		cmocka_unit_test(test_connect_failures),
+		cmocka_unit_test(test_signal_interrupts_blocking_call),
+		cmocka_unit_test(test_daemon_stops_mid_call),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

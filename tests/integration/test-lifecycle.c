@@ -1,0 +1,447 @@
+/* The daemon's life: command line, config checking, the socket (stale ones
+ * replaced, live ones respected, permissions), SIGHUP reloads, SIGTERM with
+ * jobs and waiting clients, and ownership across users. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "tests/common/harness.h"
+
+static struct json_object *parse(const char *line)
+{
+	if (!line)
+		fail_msg("no reply");
+	struct json_object *o = json_tokener_parse(line);
+	if (!o)
+		fail_msg("not JSON: %.200s", line);
+	return o;
+}
+
+static struct json_object *member(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("no member '%s' in %.300s", key, json_object_to_json_string(o));
+	return v;
+}
+
+/* Sends one request on a new connection and returns the parsed reply. */
+static struct json_object *call(const char *socket_path, const char *line)
+{
+	int fd = raw_connect(socket_path);
+	assert_true(fd >= 0);
+	raw_send(fd, line);
+	struct json_object *r = parse(raw_recv(fd, 5000));
+	raw_close(fd);
+	return r;
+}
+
+/* Runs the daemon binary with arguments; returns the exit status and the
+ * first line of its output (stdout and stderr) in `out`. */
+static int run_daemon(const char *args, char *out, size_t out_size)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", getenv("ASYNCJOBD"), args);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	out[0] = '\0';
+	if (!fgets(out, (int)out_size, p))
+		out[0] = '\0';
+	char sink[512];
+	while (fgets(sink, sizeof(sink), p))
+		;
+	int status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static bool log_contains(const struct daemon_proc *p, const char *needle)
+{
+	char buf[65536];
+	FILE *f = fopen(p->log, "r");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+static void test_command_line(void **state)
+{
+	(void)state;
+	char out[512];
+
+	assert_int_equal(run_daemon("--version", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "asyncjobd " PACKAGE_VERSION));
+	assert_int_equal(run_daemon("--help", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "Usage: asyncjobd"));
+	assert_int_equal(run_daemon("--bogus", out, sizeof(out)), 2);
+	assert_int_equal(run_daemon("extra-argument", out, sizeof(out)), 2);
+}
+
+static void test_check_config(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/asyncjob-conf-XXXXXX", args[600], out[512];
+	int fd = mkstemp(path);
+	const char *good = "# fine\nmax_connections = 10\nlog_level = debug\n";
+	assert_true(write(fd, good, strlen(good)) > 0);
+	close(fd);
+
+	snprintf(args, sizeof(args), "--check-config -c %s", path);
+	assert_int_equal(run_daemon(args, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "OK"));
+
+	FILE *f = fopen(path, "w");
+	fprintf(f, "max_connections = 10\n\nmax_conections = 5\n");
+	fclose(f);
+	assert_int_equal(run_daemon(args, out, sizeof(out)), 1);
+	/* The error names the file and the line. */
+	char want[600];
+	snprintf(want, sizeof(want), "%s:3:", path);
+	assert_non_null(strstr(out, want));
+	assert_non_null(strstr(out, "max_conections"));
+
+	/* An explicitly named config file must exist. */
+	unlink(path);
+	assert_int_equal(run_daemon(args, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, path));
+}
+
+static void test_socket_permissions(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	struct stat st;
+
+	harness_start(&p, NULL);
+	assert_int_equal(lstat(p.socket, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0660);
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	/* Removed on the way out. */
+	assert_int_equal(lstat(p.socket, &st), -1);
+	harness_cleanup(&p);
+
+	harness_start(&p, "socket_mode = 0600\n");
+	assert_int_equal(lstat(p.socket, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	harness_cleanup(&p);
+}
+
+static void test_stale_socket_replaced(void **state)
+{
+	(void)state;
+	struct daemon_proc p, q;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	/* A socket file nobody listens on, as a crashed daemon leaves. */
+	harness_start(&p, NULL);
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	assert_true(strlen(p.socket) < sizeof(sun.sun_path));
+	memcpy(sun.sun_path, p.socket, strlen(p.socket) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(fd);
+
+	/* Start on the same directory's socket: harness_start makes a new
+	 * dir, so start by hand on the stale path. */
+	int status = harness_run_expecting_exit(&q, NULL, p.socket, 1500);
+	/* It ran (and was killed by the harness after the wait): -1. */
+	assert_int_equal(status, -1);
+	assert_true(log_contains(&q, "removed stale socket"));
+	harness_cleanup(&q);
+	harness_cleanup(&p);
+}
+
+static void test_refuses_live_socket_and_non_socket(void **state)
+{
+	(void)state;
+	struct daemon_proc p, q;
+
+	harness_start(&p, NULL);
+	int status = harness_run_expecting_exit(&q, NULL, p.socket, 5000);
+	assert_int_equal(status, 1);
+	assert_true(log_contains(&q, "another asyncjobd"));
+	harness_cleanup(&q);
+	/* The first one was not disturbed. */
+	struct json_object *r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
+	json_object_put(r);
+	assert_int_equal(harness_stop(&p, 10000), 0);
+
+	/* A regular file where the socket should go is left alone. */
+	char path[400];
+	snprintf(path, sizeof(path), "%s/not-a-socket", p.dir);
+	FILE *f = fopen(path, "w");
+	fputs("precious\n", f);
+	fclose(f);
+	status = harness_run_expecting_exit(&q, NULL, path, 5000);
+	assert_int_equal(status, 1);
+	assert_true(log_contains(&q, "not a socket"));
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 9);
+	harness_cleanup(&q);
+	harness_cleanup(&p);
+}
+
+static size_t limit_in_force(const char *socket_path, const char *name)
+{
+	struct json_object *r = call(socket_path, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
+	size_t v = (size_t)json_object_get_int64(member(member(member(r, "result"), "limits"), name));
+	json_object_put(r);
+	return v;
+}
+
+static void rewrite_config(const struct daemon_proc *p, const char *text)
+{
+	FILE *f = fopen(p->config, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_sighup_reload(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_active_jobs = 7\n");
+	assert_int_equal(limit_in_force(p.socket, "max_active_jobs"), 7);
+
+	rewrite_config(&p, "max_active_jobs = 9\nlog_level = debug\n");
+	kill(p.pid, SIGHUP);
+	int tries = 0;
+	while (limit_in_force(p.socket, "max_active_jobs") != 9 && tries++ < 200)
+		usleep(10000);
+	assert_int_equal(limit_in_force(p.socket, "max_active_jobs"), 9);
+
+	/* A broken file leaves the running config alone and says why. */
+	rewrite_config(&p, "max_active_jobs = many\n");
+	kill(p.pid, SIGHUP);
+	tries = 0;
+	while (!log_contains(&p, "reload failed") && tries++ < 200)
+		usleep(10000);
+	assert_true(log_contains(&p, "reload failed"));
+	assert_true(log_contains(&p, ":1:"));
+	assert_int_equal(limit_in_force(p.socket, "max_active_jobs"), 9);
+
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	harness_cleanup(&p);
+}
+
+static void test_sigterm_with_jobs_in_flight(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, NULL);
+	int waiter = raw_connect(p.socket), gatherer = raw_connect(p.socket);
+	raw_send(waiter, "{\"jsonrpc\":\"2.0\",\"id\":\"w\",\"method\":\"job.submit\",\"params\":"
+			 "{\"type\":\"sleep\",\"seconds\":60,\"wait\":true}}");
+	raw_send(gatherer, "{\"jsonrpc\":\"2.0\",\"id\":\"g\",\"method\":\"job.gather\",\"params\":"
+			   "{\"jobs\":[{\"type\":\"sleep\",\"seconds\":60},{\"type\":\"sleep\",\"seconds\":0}]}}");
+	/* Both requests are in once another connection sees three jobs. */
+	for (int tries = 0;; tries++) {
+		struct json_object *r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.list\"}");
+		size_t n = json_object_array_length(member(member(r, "result"), "jobs"));
+		json_object_put(r);
+		if (n == 3)
+			break;
+		assert_true(tries < 200);
+		usleep(10000);
+	}
+	kill(p.pid, SIGTERM);
+
+	struct json_object *r = parse(raw_recv(waiter, 10000));
+	struct json_object *job = member(r, "result");
+	assert_string_equal(json_object_get_string(member(job, "state")), "canceled");
+	assert_string_equal(json_object_get_string(member(member(job, "error"), "code")), "shutdown");
+	json_object_put(r);
+
+	r = parse(raw_recv(gatherer, 10000));
+	struct json_object *jobs = member(member(r, "result"), "jobs");
+	assert_string_equal(json_object_get_string(member(json_object_array_get_idx(jobs, 0), "state")),
+			    "canceled");
+	assert_string_equal(json_object_get_string(member(json_object_array_get_idx(jobs, 1), "state")),
+			    "succeeded");
+	assert_false(json_object_get_boolean(member(member(r, "result"), "ok")));
+	json_object_put(r);
+
+	assert_true(raw_wait_eof(waiter, 10000));
+	raw_close(waiter);
+	raw_close(gatherer);
+	assert_int_equal(harness_wait(&p, 10000), 0);
+	harness_cleanup(&p);
+}
+
+/* In a child switched to `uid`: runs the checks and exits 0 when all hold. */
+static int as_other_user(const char *socket_path, uid_t uid, uint64_t root_job)
+{
+	char line[256];
+	if (setgroups(0, NULL) < 0 || setgid((gid_t)uid) < 0 || setuid(uid) < 0)
+		return 10;
+	int fd = raw_connect(socket_path);
+	if (fd < 0)
+		return 11;
+
+	/* Another user's job does not exist for us: get, wait, cancel. */
+	const char *methods[] = { "job.get", "job.cancel" };
+	for (int i = 0; i < 2; i++) {
+		snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":{\"id\":%llu}}",
+			 methods[i], (unsigned long long)root_job);
+		raw_send(fd, line);
+		const char *reply = raw_recv(fd, 5000);
+		if (!reply || !strstr(reply, "-32001"))
+			return 12 + i;
+	}
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\",\"params\":{\"ids\":[%llu],\"timeout\":0}}",
+		 (unsigned long long)root_job);
+	raw_send(fd, line);
+	const char *reply = raw_recv(fd, 5000);
+	if (!reply || !strstr(reply, "-32001"))
+		return 14;
+	/* Nor in a list, nor in events. */
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.list\"}");
+	reply = raw_recv(fd, 5000);
+	if (!reply || !strstr(reply, "\"jobs\":[]"))
+		return 15;
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"events.subscribe\",\"params\":{\"since\":0}}");
+	reply = raw_recv(fd, 5000);
+	if (!reply || strstr(reply, "job.updated") || !strstr(reply, "\"seq\""))
+		return 16;
+	/* Our own job works, and its events do reach us. */
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.submit\",\"params\":{\"type\":\"sleep\",\"seconds\":30,\"label\":\"nobody's\"}}");
+	bool got_event = false, got_reply = false;
+	for (int i = 0; i < 4 && !(got_event && got_reply); i++) {
+		reply = raw_recv(fd, 5000);
+		if (!reply)
+			return 17;
+		if (strstr(reply, "job.updated"))
+			got_event = true;
+		if (strstr(reply, "\"id\":4"))
+			got_reply = true;
+	}
+	if (!got_event || !got_reply)
+		return 18;
+	raw_close(fd);
+	return 0;
+}
+
+static void test_other_user_cannot_see_jobs(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	long nobody = harness_nobody_uid();
+
+	if (geteuid() != 0 || nobody < 0) {
+		print_message("skipped: needs root and a 'nobody' account\n");
+		skip();
+	}
+	harness_start(&p, "socket_mode = 0666\n");
+	struct json_object *r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
+					       "{\"type\":\"sleep\",\"seconds\":30,\"label\":\"root's\"}}");
+	uint64_t root_job = (uint64_t)json_object_get_int64(member(member(r, "result"), "id"));
+	json_object_put(r);
+
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(as_other_user(p.socket, (uid_t)nobody, root_job));
+	int status;
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	/* Root administers: it sees nobody's job as well as its own. */
+	r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.list\"}");
+	const char *text = json_object_to_json_string(r);
+	assert_non_null(strstr(text, "nobody's"));
+	assert_non_null(strstr(text, "root's"));
+	json_object_put(r);
+
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	harness_cleanup(&p);
+}
+
+/* In a child switched to `uid` with primary group `gid`: can it see and
+ * cancel `root_job`? Exits 0 when it can. */
+static int admin_sees(const char *socket_path, uid_t uid, gid_t gid, uint64_t root_job)
+{
+	char line[256];
+	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return 10;
+	int fd = raw_connect(socket_path);
+	if (fd < 0)
+		return 11;
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.cancel\",\"params\":{\"id\":%llu}}",
+		 (unsigned long long)root_job);
+	raw_send(fd, line);
+	const char *reply = raw_recv(fd, 5000);
+	if (!reply || !strstr(reply, "\"state\":\"canceled\"") || !strstr(reply, "canceled by uid"))
+		return 12;
+	raw_close(fd);
+	return 0;
+}
+
+static void test_admin_group_sees_all(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	long nobody = harness_nobody_uid();
+	struct group *g = getgrnam("nogroup");
+
+	if (geteuid() != 0 || nobody < 0 || !g) {
+		print_message("skipped: needs root, a 'nobody' account and a 'nogroup' group\n");
+		skip();
+	}
+	gid_t gid = g->gr_gid;
+	harness_start(&p, "socket_mode = 0666\nadmin_group = nogroup\n");
+	struct json_object *r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
+					       "{\"type\":\"sleep\",\"seconds\":30}}");
+	uint64_t root_job = (uint64_t)json_object_get_int64(member(member(r, "result"), "id"));
+	json_object_put(r);
+
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(admin_sees(p.socket, (uid_t)nobody, gid, root_job));
+	int status;
+	waitpid(pid, &status, 0);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	harness_cleanup(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_command_line),
+		cmocka_unit_test(test_check_config),
+		cmocka_unit_test(test_socket_permissions),
+		cmocka_unit_test(test_stale_socket_replaced),
+		cmocka_unit_test(test_refuses_live_socket_and_non_socket),
+		cmocka_unit_test(test_sighup_reload),
+		cmocka_unit_test(test_sigterm_with_jobs_in_flight),
+		cmocka_unit_test(test_other_user_cannot_see_jobs),
+		cmocka_unit_test(test_admin_group_sees_all),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,424 @@
+/* Limits and hostile clients against the real daemon: many simultaneous
+ * connections, connection caps, oversized requests, deep JSON, clients that
+ * hang up mid-request or never read, job caps. Each case checks the clear
+ * error, that the daemon lives on, and that other clients are unharmed. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "tests/common/harness.h"
+
+static struct json_object *parse(const char *line)
+{
+	if (!line)
+		fail_msg("no reply");
+	struct json_object *o = json_tokener_parse(line);
+	if (!o)
+		fail_msg("not JSON: %.200s", line);
+	return o;
+}
+
+static struct json_object *member(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("no member '%s' in %.300s", key, json_object_to_json_string(o));
+	return v;
+}
+
+static int error_code(struct json_object *reply)
+{
+	return json_object_get_int(member(member(reply, "error"), "code"));
+}
+
+static const char *error_limit(struct json_object *reply)
+{
+	return json_object_get_string(member(member(member(reply, "error"), "data"), "limit"));
+}
+
+/* A request that must be answered with a result on a fresh connection:
+ * proof that the daemon is alive and serving. */
+static void assert_daemon_serves(const struct daemon_proc *p)
+{
+	int fd = raw_connect(p->socket);
+	assert_true(fd >= 0);
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
+	struct json_object *r = parse(raw_recv(fd, 5000));
+	assert_non_null(member(member(r, "result"), "version"));
+	json_object_put(r);
+	raw_close(fd);
+}
+
+static void stop_and_check(struct daemon_proc *p)
+{
+	int status = harness_stop(p, 10000);
+	harness_cleanup(p);
+	assert_int_equal(status, 0);
+}
+
+static void test_300_simultaneous_connections(void **state)
+{
+	(void)state;
+	enum { N = 300 };
+	struct daemon_proc p;
+	int fds[N];
+
+	harness_start(&p, NULL);
+	for (int i = 0; i < N; i++) {
+		fds[i] = raw_connect(p.socket);
+		assert_true(fds[i] >= 0);
+	}
+	/* Every connection has a request in flight at once. */
+	for (int i = 0; i < N; i++) {
+		char line[200];
+		snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"job.submit\","
+			 "\"params\":{\"type\":\"sleep\",\"seconds\":0.2,\"wait\":true}}", i);
+		assert_int_equal(raw_send(fds[i], line), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		struct json_object *r = parse(raw_recv(fds[i], 10000));
+		assert_int_equal(json_object_get_int(member(r, "id")), i);
+		assert_string_equal(json_object_get_string(member(member(r, "result"), "state")), "succeeded");
+		json_object_put(r);
+	}
+	for (int i = 0; i < N; i++)
+		raw_close(fds[i]);
+	stop_and_check(&p);
+}
+
+static void test_connection_caps(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	int fds[3];
+
+	harness_start(&p, "max_connections = 3\n");
+	/* The harness's own probe connection may still be closing. */
+	for (int i = 0; i < 3; i++) {
+		fds[i] = raw_connect(p.socket);
+		assert_true(fds[i] >= 0);
+		raw_send(fds[i], "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
+		json_object_put(parse(raw_recv(fds[i], 5000)));
+	}
+	int extra = raw_connect(p.socket);
+	assert_true(extra >= 0);
+	struct json_object *r = parse(raw_recv(extra, 5000));
+	assert_int_equal(error_code(r), -32002);
+	assert_string_equal(error_limit(r), "max_connections");
+	assert_true(json_object_is_type(member(r, "id"), json_type_null));
+	json_object_put(r);
+	assert_true(raw_wait_eof(extra, 5000));
+	raw_close(extra);
+
+	/* The accepted ones are unharmed, and a freed slot is usable again. */
+	raw_send(fds[0], "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	json_object_put(parse(raw_recv(fds[0], 5000)));
+	raw_close(fds[2]);
+	for (int tries = 0;; tries++) {
+		int fd = raw_connect(p.socket);
+		assert_true(fd >= 0);
+		raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"daemon.info\"}");
+		r = parse(raw_recv(fd, 5000));
+		bool ok = json_object_object_get_ex(r, "result", NULL);
+		json_object_put(r);
+		raw_close(fd);
+		if (ok)
+			break;
+		assert_true(tries < 100);   /* the daemon notices the close quickly */
+		usleep(20000);
+	}
+	raw_close(fds[0]);
+	raw_close(fds[1]);
+	stop_and_check(&p);
+}
+
+static void test_per_user_connection_cap(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	int fds[2];
+
+	harness_start(&p, "max_connections_per_user = 2\n");
+	for (int i = 0; i < 2; i++) {
+		fds[i] = raw_connect(p.socket);
+		raw_send(fds[i], "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
+		json_object_put(parse(raw_recv(fds[i], 5000)));
+	}
+	int extra = raw_connect(p.socket);
+	struct json_object *r = parse(raw_recv(extra, 5000));
+	assert_int_equal(error_code(r), -32002);
+	assert_string_equal(error_limit(r), "max_connections_per_user");
+	json_object_put(r);
+	raw_close(extra);
+	raw_close(fds[0]);
+	raw_close(fds[1]);
+	stop_and_check(&p);
+}
+
+static void send_oversized(int fd, size_t n, bool newline)
+{
+	char *big = malloc(n + 1);
+	memset(big, ' ', n);
+	memcpy(big, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\",\"x\":\"", 52);
+	big[n] = '\n';
+	/* The daemon may close before taking it all; that is fine. */
+	(void)raw_send_bytes(fd, big, n + (newline ? 1 : 0));
+	free(big);
+}
+
+static void test_oversized_request(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_request_bytes = 64K\n");
+	/* A bystander with a job in flight, before and after. */
+	int other = raw_connect(p.socket);
+	raw_send(other, "{\"jsonrpc\":\"2.0\",\"id\":\"before\",\"method\":\"job.submit\",\"params\":"
+			"{\"type\":\"sleep\",\"seconds\":0.3,\"wait\":true}}");
+
+	for (int variant = 0; variant < 2; variant++) {
+		int fd = raw_connect(p.socket);
+		send_oversized(fd, 64 * 1024 + 100, variant == 1);
+		struct json_object *r = parse(raw_recv(fd, 5000));
+		assert_int_equal(error_code(r), -32005);
+		assert_true(json_object_is_type(member(r, "id"), json_type_null));
+		json_object_put(r);
+		assert_true(raw_wait_eof(fd, 5000));
+		raw_close(fd);
+	}
+	/* Exactly at the limit is fine. */
+	int fd = raw_connect(p.socket);
+	char *line = malloc(64 * 1024 + 1);
+	int n = snprintf(line, 128, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"daemon.info\"}");
+	memset(line + n, ' ', 64 * 1024 - (size_t)n);
+	line[64 * 1024] = '\n';
+	raw_send_bytes(fd, line, 64 * 1024 + 1);
+	free(line);
+	struct json_object *r = parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_get_int(member(r, "id")), 7);
+	json_object_put(r);
+	raw_close(fd);
+
+	r = parse(raw_recv(other, 5000));
+	assert_string_equal(json_object_get_string(member(r, "id")), "before");
+	assert_string_equal(json_object_get_string(member(member(r, "result"), "state")), "succeeded");
+	json_object_put(r);
+	raw_close(other);
+	stop_and_check(&p);
+}
+
+static void test_deep_json(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	char line[512];
+
+	harness_start(&p, NULL);
+	int fd = raw_connect(p.socket);
+	int n = snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\",\"params\":{\"x\":");
+	for (int i = 0; i < 40; i++)
+		line[n++] = '[';
+	for (int i = 0; i < 40; i++)
+		line[n++] = ']';
+	snprintf(line + n, sizeof(line) - (size_t)n, "}}");
+	raw_send(fd, line);
+	struct json_object *r = parse(raw_recv(fd, 5000));
+	assert_int_equal(error_code(r), -32700);
+	assert_non_null(strstr(json_object_get_string(member(member(r, "error"), "message")), "deep"));
+	json_object_put(r);
+	/* Same connection, next request. */
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	r = parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_get_int(member(r, "id")), 2);
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
+static void test_hangups_mid_request(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, NULL);
+	for (int i = 0; i < 50; i++) {
+		int fd = raw_connect(p.socket);
+		switch (i % 3) {
+		case 0:   /* half a request, then gone */
+			raw_send_bytes(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"meth", 29);
+			break;
+		case 1:   /* a waiting request, gone before the reply */
+			raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
+				     "{\"type\":\"sleep\",\"seconds\":0.05,\"wait\":true}}");
+			break;
+		case 2:   /* a gather tied to the connection, gone at once */
+			raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\",\"params\":"
+				     "{\"jobs\":[{\"type\":\"sleep\",\"seconds\":5},{\"type\":\"sleep\",\"seconds\":5}],"
+				     "\"cancel_on_disconnect\":true}}");
+			break;
+		}
+		raw_close(fd);
+	}
+	assert_daemon_serves(&p);
+	/* The gathers' jobs were canceled with their connections. */
+	int fd = raw_connect(p.socket);
+	for (int tries = 0;; tries++) {
+		raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.list\",\"params\":{\"state\":\"running\"}}");
+		struct json_object *r = parse(raw_recv(fd, 5000));
+		size_t running = json_object_array_length(member(member(r, "result"), "jobs"));
+		json_object_put(r);
+		if (running == 0)
+			break;
+		assert_true(tries < 100);
+		usleep(20000);
+	}
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
+static void test_client_that_never_reads(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_output_bytes = 64K\nmax_gather_jobs = 20000\n");
+	int lazy = raw_connect(p.socket);
+	/* A small receive buffer makes the daemon's own buffer fill sooner. */
+	int small = 4096;
+	setsockopt(lazy, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	raw_send(lazy, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
+
+	/* Another client makes lots of events and must get its reply. */
+	int busy = raw_connect(p.socket);
+	size_t cap = 64 + 3000 * 40, n = 0;
+	char *req = malloc(cap);
+	n += (size_t)snprintf(req, cap, "{\"jsonrpc\":\"2.0\",\"id\":\"g\",\"method\":\"job.gather\",\"params\":{\"jobs\":[");
+	for (int i = 0; i < 3000; i++)
+		n += (size_t)snprintf(req + n, cap - n, "%s{\"type\":\"sleep\",\"seconds\":0}", i ? "," : "");
+	snprintf(req + n, cap - n, "]}}");
+	raw_send(busy, req);
+	free(req);
+	struct json_object *r = parse(raw_recv(busy, 20000));
+	assert_true(json_object_get_boolean(member(member(r, "result"), "ok")));
+	json_object_put(r);
+
+	/* The non-reader was disconnected; the jobs all went on. */
+	assert_true(raw_wait_eof(lazy, 10000));
+	raw_close(lazy);
+	raw_send(busy, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	r = parse(raw_recv(busy, 5000));
+	assert_int_equal(json_object_get_int(member(member(member(r, "result"), "jobs"), "succeeded")), 3000);
+	json_object_put(r);
+	raw_close(busy);
+	stop_and_check(&p);
+}
+
+static void test_pipelining_client_is_slowed_not_cut(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	struct daemon_proc p;
+	static const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\n";
+	size_t total = N * (sizeof(req) - 1), sent = 0;
+	size_t received = 0, lines = 0;
+	char buf[65536];
+
+	/* 20000 replies of ~1 KB are far more than max_output_bytes: the
+	 * daemon must stop reading rather than buffer them or give up. */
+	harness_start(&p, "max_output_bytes = 1M\n");
+	int fd = raw_connect(p.socket);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (lines < N) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+		assert_true(poll(&pfd, 1, 10000) > 0);
+		if ((pfd.revents & POLLOUT) && sent < total) {
+			size_t off = sent % (sizeof(req) - 1);
+			ssize_t w = send(fd, req + off, sizeof(req) - 1 - off, MSG_NOSIGNAL);
+			if (w > 0)
+				sent += (size_t)w;
+		}
+		/* Read only when writing is stuck (or done): the daemon's
+		 * output piles up first, and it has to stop reading us. */
+		if ((pfd.revents & POLLIN) && (sent == total || !(pfd.revents & POLLOUT))) {
+			ssize_t got = recv(fd, buf, sizeof(buf), 0);
+			assert_true(got > 0);   /* never cut off */
+			received += (size_t)got;
+			for (ssize_t i = 0; i < got; i++)
+				lines += buf[i] == '\n';
+		}
+	}
+	assert_int_equal(lines, N);
+	raw_close(fd);
+	assert_daemon_serves(&p);
+	stop_and_check(&p);
+}
+
+static void test_job_caps(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_active_jobs = 5\nmax_gather_jobs = 4\n");
+	int fd = raw_connect(p.socket);
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\",\"params\":{\"jobs\":["
+		     "{\"type\":\"sleep\",\"seconds\":5},{\"type\":\"sleep\",\"seconds\":5},"
+		     "{\"type\":\"sleep\",\"seconds\":5},{\"type\":\"sleep\",\"seconds\":5},"
+		     "{\"type\":\"sleep\",\"seconds\":5}]}}");
+	struct json_object *r = parse(raw_recv(fd, 5000));
+	assert_int_equal(error_code(r), -32002);
+	assert_string_equal(error_limit(r), "max_gather_jobs");
+	json_object_put(r);
+
+	for (int i = 0; i < 5; i++) {
+		raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.submit\",\"params\":"
+			     "{\"type\":\"sleep\",\"seconds\":5}}");
+		r = parse(raw_recv(fd, 5000));
+		assert_string_equal(json_object_get_string(member(member(r, "result"), "state")), "running");
+		json_object_put(r);
+	}
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.submit\",\"params\":"
+		     "{\"type\":\"sleep\",\"seconds\":5}}");
+	r = parse(raw_recv(fd, 5000));
+	assert_int_equal(error_code(r), -32002);
+	assert_string_equal(error_limit(r), "max_active_jobs");
+	json_object_put(r);
+
+	/* Nothing accepted was lost: the five still run. */
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.list\",\"params\":{\"state\":\"running\"}}");
+	r = parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_array_length(member(member(r, "result"), "jobs")), 5);
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_300_simultaneous_connections),
+		cmocka_unit_test(test_connection_caps),
+		cmocka_unit_test(test_per_user_connection_cap),
+		cmocka_unit_test(test_oversized_request),
+		cmocka_unit_test(test_deep_json),
+		cmocka_unit_test(test_hangups_mid_request),
+		cmocka_unit_test(test_client_that_never_reads),
+		cmocka_unit_test(test_pipelining_client_is_slowed_not_cut),
+		cmocka_unit_test(test_job_caps),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

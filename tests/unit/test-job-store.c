@@ -1,0 +1,316 @@
+/* The in-memory job store through its ops: add, get, remove, find by
+ * (uid, key), the newest-to-oldest walk, counts and references. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "daemon/daemon.h"
+#include "daemon/job-store.h"
+#include "daemon/job.h"
+#include "tests/common/daemon-fixture.h"
+
+struct ctx {
+	struct fixture *f;
+	struct job_store *s;
+};
+
+static int setup(void **state)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -1;
+	c->f = fixture_new(NULL, 0);
+	c->s = job_store_memory_new();
+	*state = c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+	job_store_free(c->s);
+	fixture_free(c->f);
+	free(c);
+	return 0;
+}
+
+/* A queued sleep job that nobody knows of yet (one reference, the caller's). */
+static struct job *make_job(struct ctx *c, uid_t uid, const char *key, size_t key_len,
+			    const char *label)
+{
+	const struct job_type *type = job_type_find("sleep");
+	struct json_object *spec = json_tokener_parse("{\"type\":\"sleep\",\"seconds\":1}");
+	struct job_controls ctl = { .key = key, .key_len = key_len, .label = label };
+	struct rpc_error e;
+	void *data = NULL;
+
+	assert_non_null(type);
+	assert_non_null(spec);
+	assert_int_equal(type->parse(c->f->d, spec, &data, &e), 0);
+	assert_non_null(data);
+	json_object_put(spec);
+	struct job *job = job_new(c->f->d, type, data, uid, &ctl);
+	assert_non_null(job);
+	assert_int_equal(job->refs, 1);
+	assert_int_equal(job->state, JOB_QUEUED);
+	return job;
+}
+
+static void test_add_get_remove(void **state)
+{
+	struct ctx *c = *state;
+	struct job *a = make_job(c, 0, NULL, 0, NULL);
+	struct job *b = make_job(c, 0, NULL, 0, NULL);
+
+	assert_true(b->id > a->id);
+	assert_int_equal(job_store_count(c->s), 0);
+	assert_null(job_store_get(c->s, a->id));
+
+	job_store_add(c->s, a);
+	job_store_add(c->s, b);
+	assert_true(a->in_store);
+	assert_true(b->in_store);
+	assert_int_equal(job_store_count(c->s), 2);
+	assert_ptr_equal(job_store_get(c->s, a->id), a);
+	assert_ptr_equal(job_store_get(c->s, b->id), b);
+	assert_null(job_store_get(c->s, b->id + 100));
+	assert_null(job_store_get(c->s, 0));
+
+	job_store_remove(c->s, a);
+	assert_false(a->in_store);
+	assert_null(job_store_get(c->s, a->id));
+	assert_ptr_equal(job_store_get(c->s, b->id), b);
+	assert_int_equal(job_store_count(c->s), 1);
+
+	/* Removing what is not there changes nothing. */
+	job_store_remove(c->s, a);
+	assert_int_equal(job_store_count(c->s), 1);
+	assert_int_equal(a->refs, 1);
+
+	/* A removed job can come back. */
+	job_store_add(c->s, a);
+	assert_ptr_equal(job_store_get(c->s, a->id), a);
+	assert_int_equal(job_store_count(c->s), 2);
+
+	job_unref(a);
+	job_unref(b);
+}
+
+static void test_find_key(void **state)
+{
+	struct ctx *c = *state;
+	struct job *a = make_job(c, 0, "alpha", 5, NULL);
+	struct job *a_other = make_job(c, 1000, "alpha", 5, NULL);
+	struct job *longer = make_job(c, 0, "alphabet", 8, NULL);
+	struct job *solo = make_job(c, 0, "solo", 4, NULL);
+	struct job *nokey = make_job(c, 0, NULL, 0, NULL);
+
+	job_store_add(c->s, a);
+	job_store_add(c->s, a_other);
+	job_store_add(c->s, longer);
+	job_store_add(c->s, solo);
+	job_store_add(c->s, nokey);
+
+	assert_ptr_equal(job_store_find_key(c->s, 0, "alpha", 5), a);
+	assert_ptr_equal(job_store_find_key(c->s, 1000, "alpha", 5), a_other);
+	assert_ptr_equal(job_store_find_key(c->s, 0, "alphabet", 8), longer);
+	/* The length counts: a prefix or a longer key is another key. */
+	assert_null(job_store_find_key(c->s, 0, "alph", 4));
+	assert_null(job_store_find_key(c->s, 0, "alphabets", 9));
+	/* The same key of another uid is not found. */
+	assert_null(job_store_find_key(c->s, 1000, "solo", 4));
+	assert_null(job_store_find_key(c->s, 42, "alpha", 5));
+	assert_ptr_equal(job_store_find_key(c->s, 0, "solo", 4), solo);
+	assert_null(job_store_find_key(c->s, 0, "", 0));
+
+	/* Once removed, a key is found no more; the other uid's stays. */
+	job_store_remove(c->s, a);
+	assert_null(job_store_find_key(c->s, 0, "alpha", 5));
+	assert_ptr_equal(job_store_find_key(c->s, 1000, "alpha", 5), a_other);
+
+	job_unref(a);
+	job_unref(a_other);
+	job_unref(longer);
+	job_unref(solo);
+	job_unref(nokey);
+}
+
+static void test_find_long_key(void **state)
+{
+	struct ctx *c = *state;
+	char key[1000];
+
+	/* Longer than the lookup's stack buffer. */
+	memset(key, 'k', sizeof(key));
+	struct job *j = make_job(c, 7, key, sizeof(key), NULL);
+	job_store_add(c->s, j);
+	assert_ptr_equal(job_store_find_key(c->s, 7, key, sizeof(key)), j);
+	assert_null(job_store_find_key(c->s, 8, key, sizeof(key)));
+	assert_null(job_store_find_key(c->s, 7, key, sizeof(key) - 1));
+	job_unref(j);
+}
+
+/* Checks that walking newest() then older() yields exactly `expected`. */
+static void check_walk(struct job_store *s, struct job *const *expected, size_t n)
+{
+	size_t i = 0;
+	for (struct job *j = job_store_newest(s); j; j = job_store_older(s, j), i++) {
+		if (i >= n)
+			fail_msg("walk goes on past %zu jobs (job %llu)", n, (unsigned long long)j->id);
+		if (j != expected[i])
+			fail_msg("walk step %zu: job %llu, expected %llu", i,
+				 (unsigned long long)j->id, (unsigned long long)expected[i]->id);
+	}
+	assert_int_equal(i, n);
+	assert_int_equal(job_store_count(s), n);
+}
+
+static void test_walk_order(void **state)
+{
+	struct ctx *c = *state;
+	struct job *j[6];
+
+	assert_null(job_store_newest(c->s));
+	for (size_t i = 0; i < 6; i++) {
+		j[i] = make_job(c, (uid_t)(i % 2), NULL, 0, NULL);
+		job_store_add(c->s, j[i]);
+	}
+	check_walk(c->s, (struct job *[]){ j[5], j[4], j[3], j[2], j[1], j[0] }, 6);
+
+	/* From the middle. */
+	job_store_remove(c->s, j[2]);
+	check_walk(c->s, (struct job *[]){ j[5], j[4], j[3], j[1], j[0] }, 5);
+	/* The newest. */
+	job_store_remove(c->s, j[5]);
+	check_walk(c->s, (struct job *[]){ j[4], j[3], j[1], j[0] }, 4);
+	/* The oldest. */
+	job_store_remove(c->s, j[0]);
+	check_walk(c->s, (struct job *[]){ j[4], j[3], j[1] }, 3);
+	/* A new job goes first. */
+	struct job *k = make_job(c, 0, NULL, 0, NULL);
+	job_store_add(c->s, k);
+	check_walk(c->s, (struct job *[]){ k, j[4], j[3], j[1] }, 4);
+
+	job_store_remove(c->s, k);
+	job_store_remove(c->s, j[4]);
+	job_store_remove(c->s, j[3]);
+	job_store_remove(c->s, j[1]);
+	assert_null(job_store_newest(c->s));
+	assert_int_equal(job_store_count(c->s), 0);
+
+	job_unref(k);
+	for (size_t i = 0; i < 6; i++)
+		job_unref(j[i]);
+}
+
+static void test_refcounts(void **state)
+{
+	struct ctx *c = *state;
+	struct job *j = make_job(c, 0, "ref", 3, "a label");
+
+	job_store_add(c->s, j);
+	assert_int_equal(j->refs, 2);          /* ours and the store's */
+	struct job *held = job_ref(j);
+	assert_ptr_equal(held, j);
+	assert_int_equal(j->refs, 3);
+
+	/* Dropping ours: the store and `held` keep it. */
+	assert_null(job_unref(j));
+	assert_int_equal(held->refs, 2);
+
+	/* Removed from the store, it lives on while `held` is held. */
+	job_store_remove(c->s, held);
+	assert_null(job_store_get(c->s, held->id));
+	assert_null(job_store_find_key(c->s, 0, "ref", 3));
+	assert_int_equal(held->refs, 1);
+	assert_string_equal(held->label, "a label");
+	assert_string_equal(job_key(held), "ref");
+	assert_int_equal(held->state, JOB_QUEUED);
+
+	/* The last reference frees it (AddressSanitizer checks the rest). */
+	assert_null(job_unref(held));
+}
+
+static void test_free_drops_references(void **state)
+{
+	struct ctx *c = *state;
+	struct job_store *s = job_store_memory_new();
+	struct job *kept = make_job(c, 0, "k", 1, NULL);
+	struct job *only_store = make_job(c, 0, NULL, 0, NULL);
+
+	job_store_add(s, kept);
+	job_store_add(s, only_store);
+	job_unref(only_store);                 /* the store holds the last one */
+	assert_int_equal(kept->refs, 2);
+
+	job_store_free(s);
+	/* Ours survives the store; the other was freed with it. */
+	assert_int_equal(kept->refs, 1);
+	assert_false(kept->in_store);
+	job_unref(kept);
+}
+
+static void test_submitted_jobs(void **state)
+{
+	struct ctx *c = *state;
+	struct fixture *f = c->f;
+	struct job_store *store = f->d->store;
+
+	assert_int_equal(job_store_count(store), 0);
+	const char *line = fixture_call(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+					   "\"params\":{\"type\":\"sleep\",\"seconds\":0,"
+					   "\"key\":\"rk\",\"wait\":true}}");
+	assert_non_null(line);
+	struct json_object *reply = json_tokener_parse(line);
+	struct json_object *result, *v;
+	assert_non_null(reply);
+	assert_true(json_object_object_get_ex(reply, "result", &result));
+	assert_true(json_object_object_get_ex(result, "id", &v));
+	uint64_t id = (uint64_t)json_object_get_int64(v);
+	json_object_put(reply);
+
+	line = fixture_call(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.submit\","
+			       "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	assert_non_null(line);
+
+	assert_int_equal(job_store_count(store), 2);
+	struct job *j = job_store_get(store, id);
+	assert_non_null(j);
+	assert_int_equal(j->id, id);
+	assert_int_equal(j->state, JOB_SUCCEEDED);
+	assert_int_equal(j->uid, 0);
+	assert_ptr_equal(job_store_find_key(store, 0, "rk", 2), j);
+	assert_null(job_store_find_key(store, 1000, "rk", 2));
+
+	/* The second job is the newest, and running. */
+	struct job *newest = job_store_newest(store);
+	assert_non_null(newest);
+	assert_int_equal(newest->id, id + 1);
+	assert_int_equal(newest->state, JOB_RUNNING);
+	assert_ptr_equal(job_store_older(store, newest), j);
+	assert_null(job_store_older(store, j));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_add_get_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_find_long_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_walk_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refcounts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_drops_references, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submitted_jobs, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
