@@ -61,7 +61,6 @@ static void on_read(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
-	c->in_dispatch = true;
 	while (!c->dead && !c->closing && !c->read_paused && evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
 		size_t used = 0;
@@ -85,7 +84,6 @@ static void on_read(struct bufferevent *bev, void *arg)
 			xalloc_die();
 		evbuffer_drain(in, used);
 	}
-	c->in_dispatch = false;
 }
 
 static void on_write(struct bufferevent *bev, void *arg)

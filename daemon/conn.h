@@ -35,7 +35,6 @@ struct conn {
 	bool read_closed;      /* the peer shut down its side for writing */
 	bool read_paused;      /* too much output unread: stop reading */
 	bool closing;          /* close once the output is flushed */
-	bool in_dispatch;      /* requests being handled: free later */
 	struct frame_reader framer;
 	struct jsonw w;        /* the reply being written */
 	struct jsonw id_text;  /* the id of the request being handled */

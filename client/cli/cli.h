@@ -90,10 +90,27 @@ int cli_wait_foreground(struct cli *cli, const uint64_t *ids, size_t n, asyncjob
  * what it returned. Returns the exit code. */
 int cli_submit_and_follow(struct cli *cli, asyncjob_spec *spec);
 
-/* Sets the control fields given as options (NULL: not given). Returns 0 or
- * EXIT_USAGE after printing why. */
-int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const char *label,
-		       const char *timeout, const char *key);
+/* --label, --timeout and --key: the job control fields sleep and submit
+ * take as options. */
+struct cli_controls {
+	const char *label;
+	const char *timeout;
+	const char *key;
+};
+#define CLI_CONTROLS_SHORT "l:t:k:"
+#define CLI_CONTROLS_LONG                                     \
+	{ "label", required_argument, NULL, 'l' },            \
+	{ "timeout", required_argument, NULL, 't' },          \
+	{ "key", required_argument, NULL, 'k' }
+#define CLI_CONTROLS_HELP \
+	"  -l, --label TEXT      name the job\n" \
+	"  -t, --timeout S       fail the job with code timeout after S seconds running\n" \
+	"  -k, --key KEY         idempotency key: the same key returns the same job\n"
+
+/* Records `opt` if it is a control option; false when it is not one. */
+bool cli_controls_take(struct cli_controls *c, int opt, const char *arg);
+/* Sets the control fields given. Returns 0 or EXIT_USAGE after printing why. */
+int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const struct cli_controls *c);
 
 /* Progress on a terminal: "n/N done" on stderr, redrawn in place. */
 bool cli_progress_enabled(const struct cli *cli);

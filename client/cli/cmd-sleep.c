@@ -7,33 +7,21 @@
 
 #include "client/cli/cli.h"
 
-#define CONTROL_OPTIONS_HELP \
-	"  -l, --label TEXT      name the job\n" \
-	"  -t, --timeout S       fail the job with code timeout after S seconds running\n" \
-	"  -k, --key KEY         idempotency key: the same key returns the same job\n"
-
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "label", required_argument, NULL, 'l' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "key", required_argument, NULL, 'k' },
+		CLI_CONTROLS_LONG,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *label = NULL, *timeout = NULL, *key = NULL;
+	struct cli_controls controls = { 0 };
 	asyncjob_spec *spec = NULL;
 	double seconds;
 	char *message = NULL;
 	int opt, code;
 
-	while ((opt = cli_getopt(cli, argc, argv, "l:t:k:", opts, &cmd_sleep)) != -1) {
-		switch (opt) {
-		case 'l': label = optarg; break;
-		case 't': timeout = optarg; break;
-		case 'k': key = optarg; break;
-		default: return EXIT_USAGE;
-		}
-	}
+	while ((opt = cli_getopt(cli, argc, argv, CLI_CONTROLS_SHORT, opts, &cmd_sleep)) != -1)
+		if (!cli_controls_take(&controls, opt, optarg))
+			return EXIT_USAGE;
 	if (optind >= argc)
 		return cli_usage_error(cli, "missing SECONDS");
 	if (!cli_parse_seconds(cli, argv[optind], "SECONDS", &seconds))
@@ -59,7 +47,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	free(message);
-	code = cli_apply_controls(cli, spec, label, timeout, key);
+	code = cli_apply_controls(cli, spec, &controls);
 	if (code == 0)
 		code = cli_submit_and_follow(cli, spec);
 	asyncjob_spec_free(spec);
@@ -71,7 +59,7 @@ const struct cli_command cmd_sleep = {
 	.args = "SECONDS [MESSAGE]",
 	.summary = "sleep, then print MESSAGE",
 	.help = "\nRuns a sleep job on the daemon, waits for it and prints its message.\n\n"
-		CONTROL_OPTIONS_HELP
+		CLI_CONTROLS_HELP
 		"      --detach          print the job id and return at once\n"
 		"      --json            print the job object\n",
 	.run = run,

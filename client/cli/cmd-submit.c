@@ -36,24 +36,17 @@ static char *read_stdin(void)
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "label", required_argument, NULL, 'l' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "key", required_argument, NULL, 'k' },
+		CLI_CONTROLS_LONG,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *label = NULL, *timeout = NULL, *key = NULL;
+	struct cli_controls controls = { 0 };
 	asyncjob_spec *spec = NULL;
 	char *text = NULL;
 	int opt, code;
 
-	while ((opt = cli_getopt(cli, argc, argv, "l:t:k:", opts, &cmd_submit)) != -1) {
-		switch (opt) {
-		case 'l': label = optarg; break;
-		case 't': timeout = optarg; break;
-		case 'k': key = optarg; break;
-		default: return EXIT_USAGE;
-		}
-	}
+	while ((opt = cli_getopt(cli, argc, argv, CLI_CONTROLS_SHORT, opts, &cmd_submit)) != -1)
+		if (!cli_controls_take(&controls, opt, optarg))
+			return EXIT_USAGE;
 	if (optind != argc - 1)
 		return cli_usage_error(cli, "expected one JSON job spec (or - to read it from stdin)");
 	if (strcmp(argv[optind], "-") == 0 && !(text = read_stdin())) {
@@ -66,7 +59,7 @@ static int run(struct cli *cli, int argc, char **argv)
 				       "'{\"type\":\"sleep\",\"seconds\":1}'");
 	}
 	free(text);
-	code = cli_apply_controls(cli, spec, label, timeout, key);
+	code = cli_apply_controls(cli, spec, &controls);
 	if (code == 0)
 		code = cli_submit_and_follow(cli, spec);
 	asyncjob_spec_free(spec);
@@ -80,9 +73,7 @@ const struct cli_command cmd_submit = {
 	.help = "\nJSON is a job spec such as '{\"type\":\"sleep\",\"seconds\":1,\"message\":\"hi\"}',\n"
 		"or - to read it from stdin. The command waits for the job and prints what\n"
 		"it returns; Ctrl-C cancels it.\n\n"
-		"  -l, --label TEXT      name the job\n"
-		"  -t, --timeout S       fail the job with code timeout after S seconds running\n"
-		"  -k, --key KEY         idempotency key: the same key returns the same job\n"
+		CLI_CONTROLS_HELP
 		"      --detach          print the job id and return at once\n"
 		"      --json            print the job object\n",
 	.run = run,

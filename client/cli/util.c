@@ -317,20 +317,28 @@ int cli_submit_and_follow(struct cli *cli, asyncjob_spec *spec)
 	return code;
 }
 
-/* Applies --label, --timeout and --key to a spec. */
-int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const char *label,
-		       const char *timeout, const char *key)
+bool cli_controls_take(struct cli_controls *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'l': c->label = arg; return true;
+	case 't': c->timeout = arg; return true;
+	case 'k': c->key = arg; return true;
+	default: return false;
+	}
+}
+
+int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const struct cli_controls *c)
 {
 	double t;
 
-	if (label && asyncjob_spec_set_label(spec, label) < 0)
+	if (c->label && asyncjob_spec_set_label(spec, c->label) < 0)
 		return EXIT_USAGE;
-	if (timeout) {
-		if (!cli_parse_seconds(cli, timeout, "--timeout", &t))
+	if (c->timeout) {
+		if (!cli_parse_seconds(cli, c->timeout, "--timeout", &t))
 			return EXIT_USAGE;
 		asyncjob_spec_set_timeout(spec, t);
 	}
-	if (key && asyncjob_spec_set_key(spec, key) < 0)
+	if (c->key && asyncjob_spec_set_key(spec, c->key) < 0)
 		return EXIT_USAGE;
 	return 0;
 }
