@@ -40,6 +40,20 @@ static bool integer_fits(const unsigned char *d, size_t n, bool negative)
 	return memcmp(d, max, n) <= 0;
 }
 
+/* After a number or a literal, JSON allows only whitespace, a structural
+ * character or the end: "00.5" or "truex" are not two tokens. */
+static bool token_ends_at(const unsigned char *s, size_t i, size_t len)
+{
+	if (i >= len)
+		return true;
+	switch (s[i]) {
+	case ' ': case '\t': case '\r': case '\n': case ',': case ']': case '}': case ':':
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* The lexical rules of RFC 8259 that json-c's strict mode does not enforce:
  * strings of valid UTF-8 without raw control characters, numbers of the
  * JSON form (no NaN, Infinity or "1."), no quote but the double quote,
@@ -81,7 +95,7 @@ static const char *check_tokens(const char *text, size_t len)
 		case 't': case 'f': case 'n': {
 			const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
 			size_t n = strlen(lit);
-			if (len - i < n || memcmp(s + i, lit, n) != 0)
+			if (len - i < n || memcmp(s + i, lit, n) != 0 || !token_ends_at(s, i + n, len))
 				return "invalid literal";
 			i += n;
 			continue;
@@ -116,6 +130,8 @@ static const char *check_tokens(const char *text, size_t len)
 				return "invalid number";
 			i = skip_digits(s, i, len);
 		}
+		if (!token_ends_at(s, i, len))
+			return "invalid number";
 	}
 	return NULL;
 }

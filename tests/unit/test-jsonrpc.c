@@ -315,6 +315,9 @@ static void test_parse_strict_rfc8259(void **state)
 	static const char *const bad[] = {
 		/* Not JSON numbers. */
 		"[NaN]", "[Infinity]", "[-Infinity]", "[1.]", "{\"a\":1.}",
+		/* Leading zeros, and tokens run together (the fuzzer's finds:
+		 * json-c kept "00.5" as a double and echoed it verbatim). */
+		"[00.5]", "{\"id\":00e2}", "[01]", "-01", "[0x1]", "[1true]", "[truex]", "[nullnull]",
 		/* Raw control characters inside strings must be escaped. */
 		"[\"a\tb\"]", "[\"\x01\"]", "{\"k\x1f\":1}",
 	};
