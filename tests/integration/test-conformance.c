@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "tests/common/harness.h"
+#include "tests/common/json-assert.h"
 
 static struct daemon_proc daemon_p;
 
@@ -36,37 +37,15 @@ static int teardown(void **state)
 	return status == 0 ? 0 : -1;
 }
 
-static struct json_object *parse(const char *line)
-{
-	assert_non_null(line);
-	struct json_object *o = json_tokener_parse(line);
-	if (!o)
-		fail_msg("not JSON: %s", line);
-	return o;
-}
-
-static struct json_object *member(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(o, key, &v))
-		fail_msg("no member '%s' in %s", key, json_object_to_json_string(o));
-	return v;
-}
-
-static bool has(struct json_object *o, const char *key)
-{
-	return json_object_object_get_ex(o, key, NULL);
-}
-
 /* Asserts an error reply with `code` and id `id_json` ("null", "1", "\"1\""). */
 static void assert_error(struct json_object *reply, int code, const char *id_json)
 {
-	assert_string_equal(json_object_get_string(member(reply, "jsonrpc")), "2.0");
-	assert_false(has(reply, "result"));
-	struct json_object *err = member(reply, "error");
-	assert_int_equal(json_object_get_int(member(err, "code")), code);
-	assert_true(json_object_is_type(member(err, "message"), json_type_string));
-	assert_string_equal(json_object_to_json_string_ext(member(reply, "id"), JSON_C_TO_STRING_PLAIN),
+	assert_string_equal(json_object_get_string(tj_member(reply, "jsonrpc")), "2.0");
+	assert_false(tj_has(reply, "result"));
+	struct json_object *err = tj_member(reply, "error");
+	assert_int_equal(json_object_get_int(tj_member(err, "code")), code);
+	assert_true(json_object_is_type(tj_member(err, "message"), json_type_string));
+	assert_string_equal(json_object_to_json_string_ext(tj_member(reply, "id"), JSON_C_TO_STRING_PLAIN),
 			    id_json);
 }
 
@@ -81,7 +60,7 @@ static int connect_or_fail(void)
 static void expect_error(int fd, const char *line, int code, const char *id_json)
 {
 	assert_int_equal(raw_send(fd, line), 0);
-	struct json_object *r = parse(raw_recv(fd, 5000));
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	assert_true(json_object_is_type(r, json_type_object));
 	assert_error(r, code, id_json);
 	json_object_put(r);
@@ -103,12 +82,12 @@ static void test_named_params(void **state)
 	int fd = connect_or_fail();
 	raw_send(fd, "{\"jsonrpc\": \"2.0\", \"method\": \"job.submit\", \"params\": "
 		     "{\"type\": \"sleep\", \"seconds\": 0, \"message\": \"named\", \"wait\": true}, \"id\": 3}");
-	struct json_object *r = parse(raw_recv(fd, 5000));
-	assert_int_equal(json_object_get_int(member(r, "id")), 3);
-	assert_false(has(r, "error"));
-	struct json_object *job = member(r, "result");
-	assert_string_equal(json_object_get_string(member(job, "state")), "succeeded");
-	assert_string_equal(json_object_get_string(member(member(job, "result"), "message")), "named");
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_get_int(tj_member(r, "id")), 3);
+	assert_false(tj_has(r, "error"));
+	struct json_object *job = tj_member(r, "result");
+	assert_string_equal(json_object_get_string(tj_member(job, "state")), "succeeded");
+	assert_string_equal(json_object_get_string(tj_member(tj_member(job, "result"), "message")), "named");
 	json_object_put(r);
 	raw_close(fd);
 }
@@ -123,9 +102,9 @@ static void test_notification_gets_no_reply(void **state)
 		     "{\"type\": \"sleep\", \"seconds\": 0, \"label\": \"notified\"}}");
 	raw_send(fd, "{\"jsonrpc\": \"2.0\", \"method\": \"no.such.method\"}");
 	raw_send(fd, "{\"jsonrpc\": \"2.0\", \"method\": \"job.list\", \"params\": {}, \"id\": \"after\"}");
-	struct json_object *r = parse(raw_recv(fd, 5000));
-	assert_string_equal(json_object_get_string(member(r, "id")), "after");
-	struct json_object *jobs = member(member(r, "result"), "jobs");
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
+	assert_string_equal(json_object_get_string(tj_member(r, "id")), "after");
+	struct json_object *jobs = tj_member(tj_member(r, "result"), "jobs");
 	bool found = false;
 	for (size_t i = 0; i < json_object_array_length(jobs); i++) {
 		struct json_object *j = json_object_array_get_idx(jobs, i);
@@ -187,7 +166,7 @@ static void test_empty_batch(void **state)
 static void expect_array_of_invalid(int fd, const char *line, size_t n)
 {
 	raw_send(fd, line);
-	struct json_object *r = parse(raw_recv(fd, 5000));
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	assert_true(json_object_is_type(r, json_type_array));
 	assert_int_equal(json_object_array_length(r), n);
 	for (size_t i = 0; i < n; i++)
@@ -216,21 +195,21 @@ static void test_mixed_batch(void **state)
 		     "{\"jsonrpc\": \"2.0\", \"method\": \"foo.get\", \"params\": {\"name\": \"myself\"}, \"id\": \"5\"},"
 		     "{\"jsonrpc\": \"2.0\", \"method\": \"job.list\", \"id\": \"9\"}"
 		     "]");
-	struct json_object *r = parse(raw_recv(fd, 5000));
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	assert_true(json_object_is_type(r, json_type_array));
 	/* Five replies: the notification gets none. The batch waits for the
 	 * job submitted with wait. */
 	assert_int_equal(json_object_array_length(r), 5);
 	struct json_object *a = json_object_array_get_idx(r, 0);
-	assert_string_equal(json_object_get_string(member(a, "id")), "1");
-	assert_true(has(member(a, "result"), "version"));
+	assert_string_equal(json_object_get_string(tj_member(a, "id")), "1");
+	assert_true(tj_has(tj_member(a, "result"), "version"));
 	struct json_object *b = json_object_array_get_idx(r, 1);
-	assert_string_equal(json_object_get_string(member(b, "id")), "2");
-	assert_string_equal(json_object_get_string(member(member(b, "result"), "state")), "succeeded");
+	assert_string_equal(json_object_get_string(tj_member(b, "id")), "2");
+	assert_string_equal(json_object_get_string(tj_member(tj_member(b, "result"), "state")), "succeeded");
 	assert_error(json_object_array_get_idx(r, 2), -32600, "null");
 	assert_error(json_object_array_get_idx(r, 3), -32601, "\"5\"");
 	struct json_object *e = json_object_array_get_idx(r, 4);
-	assert_string_equal(json_object_get_string(member(e, "id")), "9");
+	assert_string_equal(json_object_get_string(tj_member(e, "id")), "9");
 	json_object_put(r);
 	raw_close(fd);
 }
@@ -243,9 +222,9 @@ static void test_batch_of_notifications(void **state)
 		     "{\"jsonrpc\": \"2.0\", \"method\": \"job.submit\", \"params\": {\"type\": \"sleep\", \"seconds\": 0}}]");
 	/* Nothing comes back for it: the next line answers the next request. */
 	raw_send(fd, "{\"jsonrpc\": \"2.0\", \"method\": \"daemon.info\", \"id\": 77}");
-	struct json_object *r = parse(raw_recv(fd, 5000));
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	assert_true(json_object_is_type(r, json_type_object));
-	assert_int_equal(json_object_get_int(member(r, "id")), 77);
+	assert_int_equal(json_object_get_int(tj_member(r, "id")), 77);
 	json_object_put(r);
 	raw_close(fd);
 }
@@ -268,8 +247,8 @@ static void test_ids_echoed_exactly(void **state)
 		snprintf(expect, sizeof(expect), "{\"jsonrpc\":\"2.0\",\"id\":%s,", ids[i]);
 		/* Strings may be re-escaped; compare values for those. */
 		if (ids[i][0] == '"') {
-			struct json_object *r = parse(reply), *want = json_tokener_parse(ids[i]);
-			assert_string_equal(json_object_get_string(member(r, "id")), json_object_get_string(want));
+			struct json_object *r = tj_parse(reply), *want = json_tokener_parse(ids[i]);
+			assert_string_equal(json_object_get_string(tj_member(r, "id")), json_object_get_string(want));
 			json_object_put(r);
 			json_object_put(want);
 		} else {
@@ -297,15 +276,15 @@ static void test_pipelined_1000(void **state)
 	free(buf);
 	memset(seen, 0, sizeof(seen));
 	for (int n = 0; n < N; n++) {
-		struct json_object *r = parse(raw_recv(fd, 10000));
-		int id = json_object_get_int(member(r, "id"));
+		struct json_object *r = tj_parse(raw_recv(fd, 10000));
+		int id = json_object_get_int(tj_member(r, "id"));
 		assert_true(id >= 0 && id < N);
 		assert_false(seen[id]);
 		seen[id] = true;
 		char want[16];
 		snprintf(want, sizeof(want), "m%d", id);
-		assert_string_equal(json_object_get_string(member(member(member(r, "result"), "result"),
-								  "message")), want);
+		assert_string_equal(json_object_get_string(tj_member(tj_member(tj_member(r, "result"), "result"),
+								     "message")), want);
 		json_object_put(r);
 	}
 	raw_close(fd);
@@ -319,10 +298,10 @@ static void test_out_of_order_replies(void **state)
 		     "{\"type\":\"sleep\",\"seconds\":0.3,\"wait\":true}}");
 	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"fast\",\"method\":\"job.submit\",\"params\":"
 		     "{\"type\":\"sleep\",\"seconds\":0,\"wait\":true}}");
-	struct json_object *first = parse(raw_recv(fd, 5000));
-	assert_string_equal(json_object_get_string(member(first, "id")), "fast");
-	struct json_object *second = parse(raw_recv(fd, 5000));
-	assert_string_equal(json_object_get_string(member(second, "id")), "slow");
+	struct json_object *first = tj_parse(raw_recv(fd, 5000));
+	assert_string_equal(json_object_get_string(tj_member(first, "id")), "fast");
+	struct json_object *second = tj_parse(raw_recv(fd, 5000));
+	assert_string_equal(json_object_get_string(tj_member(second, "id")), "slow");
 	json_object_put(first);
 	json_object_put(second);
 	raw_close(fd);
@@ -336,9 +315,9 @@ static void test_half_close_still_answered(void **state)
 		     "{\"type\":\"sleep\",\"seconds\":0.1,\"message\":\"late\",\"wait\":true}}");
 	/* Done writing; the reply is still owed. */
 	shutdown(fd, SHUT_WR);
-	struct json_object *r = parse(raw_recv(fd, 5000));
-	assert_string_equal(json_object_get_string(member(member(member(r, "result"), "result"),
-							  "message")), "late");
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
+	assert_string_equal(json_object_get_string(tj_member(tj_member(tj_member(r, "result"), "result"),
+							     "message")), "late");
 	json_object_put(r);
 	/* Then the daemon closes. */
 	assert_true(raw_wait_eof(fd, 5000));
@@ -351,8 +330,8 @@ static void test_crlf_and_blank_lines(void **state)
 	int fd = connect_or_fail();
 	const char *msg = "\n\r\n   \n{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"daemon.info\"}\r\n";
 	raw_send_bytes(fd, msg, strlen(msg));
-	struct json_object *r = parse(raw_recv(fd, 5000));
-	assert_int_equal(json_object_get_int(member(r, "id")), 5);
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_get_int(tj_member(r, "id")), 5);
 	json_object_put(r);
 	raw_close(fd);
 }

@@ -24,24 +24,7 @@
 #include <json-c/json.h>
 
 #include "tests/common/harness.h"
-
-static struct json_object *parse(const char *line)
-{
-	if (!line)
-		fail_msg("no reply");
-	struct json_object *o = json_tokener_parse(line);
-	if (!o)
-		fail_msg("not JSON: %.200s", line);
-	return o;
-}
-
-static struct json_object *member(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(o, key, &v))
-		fail_msg("no member '%s' in %.300s", key, json_object_to_json_string(o));
-	return v;
-}
+#include "tests/common/json-assert.h"
 
 /* Sends one request on a new connection and returns the parsed reply. */
 static struct json_object *call(const char *socket_path, const char *line)
@@ -49,7 +32,7 @@ static struct json_object *call(const char *socket_path, const char *line)
 	int fd = raw_connect(socket_path);
 	assert_true(fd >= 0);
 	raw_send(fd, line);
-	struct json_object *r = parse(raw_recv(fd, 5000));
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	raw_close(fd);
 	return r;
 }
@@ -207,7 +190,7 @@ static void test_refuses_live_socket_and_non_socket(void **state)
 static size_t limit_in_force(const char *socket_path, const char *name)
 {
 	struct json_object *r = call(socket_path, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
-	size_t v = (size_t)json_object_get_int64(member(member(member(r, "result"), "limits"), name));
+	size_t v = (size_t)json_object_get_int64(tj_member(tj_member(tj_member(r, "result"), "limits"), name));
 	json_object_put(r);
 	return v;
 }
@@ -262,7 +245,7 @@ static void test_sigterm_with_jobs_in_flight(void **state)
 	/* Both requests are in once another connection sees three jobs. */
 	for (int tries = 0;; tries++) {
 		struct json_object *r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.list\"}");
-		size_t n = json_object_array_length(member(member(r, "result"), "jobs"));
+		size_t n = json_object_array_length(tj_member(tj_member(r, "result"), "jobs"));
 		json_object_put(r);
 		if (n == 3)
 			break;
@@ -271,19 +254,19 @@ static void test_sigterm_with_jobs_in_flight(void **state)
 	}
 	kill(p.pid, SIGTERM);
 
-	struct json_object *r = parse(raw_recv(waiter, 10000));
-	struct json_object *job = member(r, "result");
-	assert_string_equal(json_object_get_string(member(job, "state")), "canceled");
-	assert_string_equal(json_object_get_string(member(member(job, "error"), "code")), "shutdown");
+	struct json_object *r = tj_parse(raw_recv(waiter, 10000));
+	struct json_object *job = tj_member(r, "result");
+	assert_string_equal(json_object_get_string(tj_member(job, "state")), "canceled");
+	assert_string_equal(json_object_get_string(tj_member(tj_member(job, "error"), "code")), "shutdown");
 	json_object_put(r);
 
-	r = parse(raw_recv(gatherer, 10000));
-	struct json_object *jobs = member(member(r, "result"), "jobs");
-	assert_string_equal(json_object_get_string(member(json_object_array_get_idx(jobs, 0), "state")),
+	r = tj_parse(raw_recv(gatherer, 10000));
+	struct json_object *jobs = tj_member(tj_member(r, "result"), "jobs");
+	assert_string_equal(json_object_get_string(tj_member(json_object_array_get_idx(jobs, 0), "state")),
 			    "canceled");
-	assert_string_equal(json_object_get_string(member(json_object_array_get_idx(jobs, 1), "state")),
+	assert_string_equal(json_object_get_string(tj_member(json_object_array_get_idx(jobs, 1), "state")),
 			    "succeeded");
-	assert_false(json_object_get_boolean(member(member(r, "result"), "ok")));
+	assert_false(json_object_get_boolean(tj_member(tj_member(r, "result"), "ok")));
 	json_object_put(r);
 
 	assert_true(raw_wait_eof(waiter, 10000));
@@ -359,7 +342,7 @@ static void test_other_user_cannot_see_jobs(void **state)
 	harness_start(&p, "socket_mode = 0666\n");
 	struct json_object *r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
 					       "{\"type\":\"sleep\",\"seconds\":30,\"label\":\"root's\"}}");
-	uint64_t root_job = (uint64_t)json_object_get_int64(member(member(r, "result"), "id"));
+	uint64_t root_job = (uint64_t)json_object_get_int64(tj_member(tj_member(r, "result"), "id"));
 	json_object_put(r);
 
 	pid_t pid = fork();
@@ -416,7 +399,7 @@ static void test_admin_group_sees_all(void **state)
 	harness_start(&p, "socket_mode = 0666\nadmin_group = nogroup\n");
 	struct json_object *r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
 					       "{\"type\":\"sleep\",\"seconds\":30}}");
-	uint64_t root_job = (uint64_t)json_object_get_int64(member(member(r, "result"), "id"));
+	uint64_t root_job = (uint64_t)json_object_get_int64(tj_member(tj_member(r, "result"), "id"));
 	json_object_put(r);
 
 	pid_t pid = fork();

@@ -21,33 +21,16 @@
 #include <json-c/json.h>
 
 #include "tests/common/harness.h"
-
-static struct json_object *parse(const char *line)
-{
-	if (!line)
-		fail_msg("no reply");
-	struct json_object *o = json_tokener_parse(line);
-	if (!o)
-		fail_msg("not JSON: %.200s", line);
-	return o;
-}
-
-static struct json_object *member(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-	if (!json_object_object_get_ex(o, key, &v))
-		fail_msg("no member '%s' in %.300s", key, json_object_to_json_string(o));
-	return v;
-}
+#include "tests/common/json-assert.h"
 
 static int error_code(struct json_object *reply)
 {
-	return json_object_get_int(member(member(reply, "error"), "code"));
+	return json_object_get_int(tj_member(tj_member(reply, "error"), "code"));
 }
 
 static const char *error_limit(struct json_object *reply)
 {
-	return json_object_get_string(member(member(member(reply, "error"), "data"), "limit"));
+	return json_object_get_string(tj_member(tj_member(tj_member(reply, "error"), "data"), "limit"));
 }
 
 /* A request that must be answered with a result on a fresh connection:
@@ -57,8 +40,8 @@ static void assert_daemon_serves(const struct daemon_proc *p)
 	int fd = raw_connect(p->socket);
 	assert_true(fd >= 0);
 	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
-	struct json_object *r = parse(raw_recv(fd, 5000));
-	assert_non_null(member(member(r, "result"), "version"));
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
+	assert_non_null(tj_member(tj_member(r, "result"), "version"));
 	json_object_put(r);
 	raw_close(fd);
 }
@@ -90,9 +73,9 @@ static void test_300_simultaneous_connections(void **state)
 		assert_int_equal(raw_send(fds[i], line), 0);
 	}
 	for (int i = 0; i < N; i++) {
-		struct json_object *r = parse(raw_recv(fds[i], 10000));
-		assert_int_equal(json_object_get_int(member(r, "id")), i);
-		assert_string_equal(json_object_get_string(member(member(r, "result"), "state")), "succeeded");
+		struct json_object *r = tj_parse(raw_recv(fds[i], 10000));
+		assert_int_equal(json_object_get_int(tj_member(r, "id")), i);
+		assert_string_equal(json_object_get_string(tj_member(tj_member(r, "result"), "state")), "succeeded");
 		json_object_put(r);
 	}
 	for (int i = 0; i < N; i++)
@@ -112,27 +95,27 @@ static void test_connection_caps(void **state)
 		fds[i] = raw_connect(p.socket);
 		assert_true(fds[i] >= 0);
 		raw_send(fds[i], "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
-		json_object_put(parse(raw_recv(fds[i], 5000)));
+		json_object_put(tj_parse(raw_recv(fds[i], 5000)));
 	}
 	int extra = raw_connect(p.socket);
 	assert_true(extra >= 0);
-	struct json_object *r = parse(raw_recv(extra, 5000));
+	struct json_object *r = tj_parse(raw_recv(extra, 5000));
 	assert_int_equal(error_code(r), -32002);
 	assert_string_equal(error_limit(r), "max_connections");
-	assert_true(json_object_is_type(member(r, "id"), json_type_null));
+	assert_true(json_object_is_type(tj_member(r, "id"), json_type_null));
 	json_object_put(r);
 	assert_true(raw_wait_eof(extra, 5000));
 	raw_close(extra);
 
 	/* The accepted ones are unharmed, and a freed slot is usable again. */
 	raw_send(fds[0], "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
-	json_object_put(parse(raw_recv(fds[0], 5000)));
+	json_object_put(tj_parse(raw_recv(fds[0], 5000)));
 	raw_close(fds[2]);
 	for (int tries = 0;; tries++) {
 		int fd = raw_connect(p.socket);
 		assert_true(fd >= 0);
 		raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"daemon.info\"}");
-		r = parse(raw_recv(fd, 5000));
+		r = tj_parse(raw_recv(fd, 5000));
 		bool ok = json_object_object_get_ex(r, "result", NULL);
 		json_object_put(r);
 		raw_close(fd);
@@ -156,10 +139,10 @@ static void test_per_user_connection_cap(void **state)
 	for (int i = 0; i < 2; i++) {
 		fds[i] = raw_connect(p.socket);
 		raw_send(fds[i], "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
-		json_object_put(parse(raw_recv(fds[i], 5000)));
+		json_object_put(tj_parse(raw_recv(fds[i], 5000)));
 	}
 	int extra = raw_connect(p.socket);
-	struct json_object *r = parse(raw_recv(extra, 5000));
+	struct json_object *r = tj_parse(raw_recv(extra, 5000));
 	assert_int_equal(error_code(r), -32002);
 	assert_string_equal(error_limit(r), "max_connections_per_user");
 	json_object_put(r);
@@ -194,9 +177,9 @@ static void test_oversized_request(void **state)
 	for (int variant = 0; variant < 2; variant++) {
 		int fd = raw_connect(p.socket);
 		send_oversized(fd, 64 * 1024 + 100, variant == 1);
-		struct json_object *r = parse(raw_recv(fd, 5000));
+		struct json_object *r = tj_parse(raw_recv(fd, 5000));
 		assert_int_equal(error_code(r), -32005);
-		assert_true(json_object_is_type(member(r, "id"), json_type_null));
+		assert_true(json_object_is_type(tj_member(r, "id"), json_type_null));
 		json_object_put(r);
 		assert_true(raw_wait_eof(fd, 5000));
 		raw_close(fd);
@@ -209,14 +192,14 @@ static void test_oversized_request(void **state)
 	line[64 * 1024] = '\n';
 	raw_send_bytes(fd, line, 64 * 1024 + 1);
 	free(line);
-	struct json_object *r = parse(raw_recv(fd, 5000));
-	assert_int_equal(json_object_get_int(member(r, "id")), 7);
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_get_int(tj_member(r, "id")), 7);
 	json_object_put(r);
 	raw_close(fd);
 
-	r = parse(raw_recv(other, 5000));
-	assert_string_equal(json_object_get_string(member(r, "id")), "before");
-	assert_string_equal(json_object_get_string(member(member(r, "result"), "state")), "succeeded");
+	r = tj_parse(raw_recv(other, 5000));
+	assert_string_equal(json_object_get_string(tj_member(r, "id")), "before");
+	assert_string_equal(json_object_get_string(tj_member(tj_member(r, "result"), "state")), "succeeded");
 	json_object_put(r);
 	raw_close(other);
 	stop_and_check(&p);
@@ -237,14 +220,14 @@ static void test_deep_json(void **state)
 		line[n++] = ']';
 	snprintf(line + n, sizeof(line) - (size_t)n, "}}");
 	raw_send(fd, line);
-	struct json_object *r = parse(raw_recv(fd, 5000));
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	assert_int_equal(error_code(r), -32700);
-	assert_non_null(strstr(json_object_get_string(member(member(r, "error"), "message")), "deep"));
+	assert_non_null(strstr(json_object_get_string(tj_member(tj_member(r, "error"), "message")), "deep"));
 	json_object_put(r);
 	/* Same connection, next request. */
 	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
-	r = parse(raw_recv(fd, 5000));
-	assert_int_equal(json_object_get_int(member(r, "id")), 2);
+	r = tj_parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_get_int(tj_member(r, "id")), 2);
 	json_object_put(r);
 	raw_close(fd);
 	stop_and_check(&p);
@@ -279,8 +262,8 @@ static void test_hangups_mid_request(void **state)
 	int fd = raw_connect(p.socket);
 	for (int tries = 0;; tries++) {
 		raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.list\",\"params\":{\"state\":\"running\"}}");
-		struct json_object *r = parse(raw_recv(fd, 5000));
-		size_t running = json_object_array_length(member(member(r, "result"), "jobs"));
+		struct json_object *r = tj_parse(raw_recv(fd, 5000));
+		size_t running = json_object_array_length(tj_member(tj_member(r, "result"), "jobs"));
 		json_object_put(r);
 		if (running == 0)
 			break;
@@ -313,16 +296,16 @@ static void test_client_that_never_reads(void **state)
 	snprintf(req + n, cap - n, "]}}");
 	raw_send(busy, req);
 	free(req);
-	struct json_object *r = parse(raw_recv(busy, 20000));
-	assert_true(json_object_get_boolean(member(member(r, "result"), "ok")));
+	struct json_object *r = tj_parse(raw_recv(busy, 20000));
+	assert_true(json_object_get_boolean(tj_member(tj_member(r, "result"), "ok")));
 	json_object_put(r);
 
 	/* The non-reader was disconnected; the jobs all went on. */
 	assert_true(raw_wait_eof(lazy, 10000));
 	raw_close(lazy);
 	raw_send(busy, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
-	r = parse(raw_recv(busy, 5000));
-	assert_int_equal(json_object_get_int(member(member(member(r, "result"), "jobs"), "succeeded")), 3000);
+	r = tj_parse(raw_recv(busy, 5000));
+	assert_int_equal(json_object_get_int(tj_member(tj_member(tj_member(r, "result"), "jobs"), "succeeded")), 3000);
 	json_object_put(r);
 	raw_close(busy);
 	stop_and_check(&p);
@@ -379,7 +362,7 @@ static void test_job_caps(void **state)
 		     "{\"type\":\"sleep\",\"seconds\":5},{\"type\":\"sleep\",\"seconds\":5},"
 		     "{\"type\":\"sleep\",\"seconds\":5},{\"type\":\"sleep\",\"seconds\":5},"
 		     "{\"type\":\"sleep\",\"seconds\":5}]}}");
-	struct json_object *r = parse(raw_recv(fd, 5000));
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	assert_int_equal(error_code(r), -32002);
 	assert_string_equal(error_limit(r), "max_gather_jobs");
 	json_object_put(r);
@@ -387,21 +370,21 @@ static void test_job_caps(void **state)
 	for (int i = 0; i < 5; i++) {
 		raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.submit\",\"params\":"
 			     "{\"type\":\"sleep\",\"seconds\":5}}");
-		r = parse(raw_recv(fd, 5000));
-		assert_string_equal(json_object_get_string(member(member(r, "result"), "state")), "running");
+		r = tj_parse(raw_recv(fd, 5000));
+		assert_string_equal(json_object_get_string(tj_member(tj_member(r, "result"), "state")), "running");
 		json_object_put(r);
 	}
 	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.submit\",\"params\":"
 		     "{\"type\":\"sleep\",\"seconds\":5}}");
-	r = parse(raw_recv(fd, 5000));
+	r = tj_parse(raw_recv(fd, 5000));
 	assert_int_equal(error_code(r), -32002);
 	assert_string_equal(error_limit(r), "max_active_jobs");
 	json_object_put(r);
 
 	/* Nothing accepted was lost: the five still run. */
 	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.list\",\"params\":{\"state\":\"running\"}}");
-	r = parse(raw_recv(fd, 5000));
-	assert_int_equal(json_object_array_length(member(member(r, "result"), "jobs")), 5);
+	r = tj_parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_array_length(tj_member(tj_member(r, "result"), "jobs")), 5);
 	json_object_put(r);
 	raw_close(fd);
 	stop_and_check(&p);

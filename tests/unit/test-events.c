@@ -4,143 +4,27 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <json-c/json.h>
 
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include "tests/common/daemon-fixture.h"
+#include "tests/common/json-assert.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static struct json_object *jpath(struct json_object *o, const char *path)
-{
-	char buf[256];
-	char *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *t = strtok_r(buf, ".", &save); t && o; t = strtok_r(NULL, ".", &save)) {
-		if (json_object_is_type(o, json_type_array)) {
-			char *end;
-			unsigned long i = strtoul(t, &end, 10);
-			if (*end || i >= json_object_array_length(o))
-				return NULL;
-			o = json_object_array_get_idx(o, i);
-		} else if (!json_object_is_type(o, json_type_object) ||
-			   !json_object_object_get_ex(o, t, &o)) {
-			return NULL;
-		}
-	}
-	return o;
-}
-
-#define assert_jint(o, path, expected)                                                   \
-	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
-		if (!json_object_is_type(v_, json_type_int))                             \
-			fail_msg("%s: no integer in %s", (path),                         \
-				 json_object_to_json_string(o));                         \
-		if (json_object_get_int64(v_) != (int64_t)(expected))                    \
-			fail_msg("%s: %lld, expected %lld in %s", (path),                \
-				 (long long)json_object_get_int64(v_),                   \
-				 (long long)(expected), json_object_to_json_string(o));  \
-	} while (0)
-
-#define assert_jstr(o, path, expected)                                                   \
-	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
-		if (!json_object_is_type(v_, json_type_string))                          \
-			fail_msg("%s: no string in %s", (path),                          \
-				 json_object_to_json_string(o));                         \
-		if (strcmp(json_object_get_string(v_), (expected)) != 0)                 \
-			fail_msg("%s: \"%s\", expected \"%s\" in %s", (path),             \
-				 json_object_get_string(v_), (expected),                 \
-				 json_object_to_json_string(o));                         \
-	} while (0)
-
-#define assert_jbool(o, path, expected)                                                  \
-	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
-		if (!json_object_is_type(v_, json_type_boolean) ||                       \
-		    json_object_get_boolean(v_) != (expected))                           \
-			fail_msg("%s: expected %s in %s", (path),                        \
-				 (expected) ? "true" : "false",                          \
-				 json_object_to_json_string(o));                         \
-	} while (0)
-
-#define assert_jabsent(o, path)                                                          \
-	do {                                                                             \
-		if (jpath((o), (path)))                                                  \
-			fail_msg("%s present in %s", (path), json_object_to_json_string(o)); \
-	} while (0)
-
-/* Every parsed object is tracked until put(): when an assertion fails half
- * way, the teardown frees what the test could not. */
-static struct json_object *live[256];
-static size_t n_live;
-
-static struct json_object *track(struct json_object *o)
-{
-	if (n_live == sizeof(live) / sizeof(live[0]))
-		fail_msg("too many JSON objects held at once");
-	live[n_live++] = o;
-	return o;
-}
-
-/* Stops tracking `o` (it was freed, or handed to another object). */
-static void untrack(struct json_object *o)
-{
-	for (size_t i = n_live; i-- > 0;) {
-		if (live[i] == o) {
-			live[i] = live[--n_live];
-			return;
-		}
-	}
-}
-
-static void put(struct json_object *o)
-{
-	untrack(o);
-	json_object_put(o);
-}
-
-static void put_all(void)
-{
-	while (n_live > 0)
-		json_object_put(live[--n_live]);
-}
-
-static struct json_object *parse(const char *line)
-{
-	if (!line)
-		fail_msg("nothing arrived");
-	struct json_object *o = json_tokener_parse(line);
-	if (!o)
-		fail_msg("not JSON: %s", line);
-	return track(o);
-}
 
 /* Sends `line` on client end `b` and reads until its reply, which it
  * returns; notifications that come first are appended to `notes`. */
 static struct json_object *call_on(struct fixture *f, struct bufferevent *b, const char *line,
 				   struct json_object *notes)
 {
-	bufferevent_write(b, line, strlen(line));
-	bufferevent_write(b, "\n", 1);
+	tj_send_on(b, line);
 	for (;;) {
-		struct json_object *o = parse(fixture_recv_on(f, b, 5000));
-		if (!jpath(o, "method"))
+		struct json_object *o = tj_recv_on(f, b, 5000);
+		if (!tj_path(o, "method"))
 			return o;
 		assert_jstr(o, "method", "job.updated");
-		untrack(o);        /* `notes` owns it now */
+		tj_untrack(o);     /* `notes` owns it now */
 		json_object_array_add(notes, o);
 	}
 }
@@ -156,9 +40,8 @@ static struct json_object *callf_on(struct fixture *f, struct bufferevent *b,
 	va_list ap;
 
 	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	tj_vformat(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof(line));
 	return call_on(f, b, line, notes);
 }
 
@@ -169,12 +52,7 @@ static int64_t submit_on(struct fixture *f, struct bufferevent *b, struct json_o
 	struct json_object *r = callf_on(f, b, notes,
 					 "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"job.submit\","
 					 "\"params\":{\"type\":\"sleep\",%s}}", spec_extra);
-	struct json_object *id = jpath(r, "result.id");
-	if (!json_object_is_type(id, json_type_int))
-		fail_msg("submit failed: %s", json_object_to_json_string(r));
-	int64_t v = json_object_get_int64(id);
-	put(r);
-	return v;
+	return tj_take_job_id(r);
 }
 
 /* Subscribes with `params` (raw JSON or NULL); returns the result. */
@@ -188,7 +66,7 @@ static struct json_object *subscribe_on(struct fixture *f, struct bufferevent *b
 	else
 		r = call_on(f, b, "{\"jsonrpc\":\"2.0\",\"id\":\"sub\",\"method\":\"events.subscribe\"}",
 			    notes);
-	if (!jpath(r, "result"))
+	if (!tj_path(r, "result"))
 		fail_msg("subscribe failed: %s", json_object_to_json_string(r));
 	return r;
 }
@@ -212,45 +90,31 @@ static size_t count(struct json_object *notes)
 /* Each event shows the job as it was when it entered the event's state. */
 static void check_as_of(struct json_object *note)
 {
-	struct json_object *job = jpath(note, "params.job");
-	const char *state = json_object_get_string(jpath(job, "state"));
+	struct json_object *job = tj_path(note, "params.job");
+	const char *state = json_object_get_string(tj_path(job, "state"));
 
 	assert_non_null(state);
-	assert_non_null(jpath(job, "submitted_at"));
+	assert_non_null(tj_path(job, "submitted_at"));
 	if (strcmp(state, "queued") == 0) {
 		assert_jabsent(job, "started_at");
 		assert_jabsent(job, "finished_at");
 		assert_jabsent(job, "result");
 		assert_jabsent(job, "error");
 	} else if (strcmp(state, "running") == 0) {
-		assert_non_null(jpath(job, "started_at"));
+		assert_non_null(tj_path(job, "started_at"));
 		assert_jabsent(job, "finished_at");
 		assert_jabsent(job, "result");
 		assert_jabsent(job, "error");
 	} else if (strcmp(state, "succeeded") == 0) {
-		assert_non_null(jpath(job, "started_at"));
-		assert_non_null(jpath(job, "finished_at"));
-		assert_non_null(jpath(job, "result"));
+		assert_non_null(tj_path(job, "started_at"));
+		assert_non_null(tj_path(job, "finished_at"));
+		assert_non_null(tj_path(job, "result"));
 		assert_jabsent(job, "error");
 	} else {
-		assert_non_null(jpath(job, "finished_at"));
-		assert_non_null(jpath(job, "error.code"));
+		assert_non_null(tj_path(job, "finished_at"));
+		assert_non_null(tj_path(job, "error.code"));
 		assert_jabsent(job, "result");
 	}
-}
-
-/* The initial state, if any, is config lines for the fixture. */
-static int setup(void **state)
-{
-	*state = fixture_new(*state, 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	put_all();
-	fixture_free(*state);
-	return 0;
 }
 
 /* ------------------------------------------------------------ tests */
@@ -258,7 +122,7 @@ static int teardown(void **state)
 static void test_subscribe_gets_new_events_only(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 
 	int64_t a = submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
 	assert_int_equal(count(notes), 0);
@@ -267,7 +131,7 @@ static void test_subscribe_gets_new_events_only(void **state)
 	assert_jint(r, "result.seq", 3);
 	assert_jint(r, "result.oldest_seq", 1);
 	assert_jbool(r, "result.missed", false);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 0);    /* nothing replayed */
 
 	int64_t b = submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
@@ -281,13 +145,13 @@ static void test_subscribe_gets_new_events_only(void **state)
 	assert_jint(json_object_array_get_idx(notes, 2), "params.seq", 6);
 	for (size_t i = 0; i < count(notes); i++)
 		check_as_of(json_object_array_get_idx(notes, i));
-	put(notes);
+	tj_put(notes);
 }
 
 static void test_replay_since_zero(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 	int64_t ids[3];
 
 	ids[0] = submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true,\"message\":\"m\"");
@@ -296,13 +160,13 @@ static void test_replay_since_zero(void **state)
 	struct json_object *r = callf_on(f, f->client, notes, "{\"jsonrpc\":\"2.0\",\"id\":1,"
 					 "\"method\":\"job.cancel\",\"params\":{\"id\":%lld}}",
 					 (long long)ids[2]);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 0);
 
 	r = subscribe_on(f, f->client, notes, "{\"since\":0}");
 	assert_jint(r, "result.seq", 9);
 	assert_jbool(r, "result.missed", false);
-	put(r);
+	tj_put(r);
 
 	/* Everything, in order, each job queued -> running -> final. */
 	assert_int_equal(count(notes), 9);
@@ -319,113 +183,113 @@ static void test_replay_since_zero(void **state)
 	assert_jstr(json_object_array_get_idx(notes, 8), "params.job.error.code", "canceled");
 
 	/* Live events follow the replay, numbered on. */
-	put(notes);
-	notes = track(json_object_new_array());
+	tj_put(notes);
+	notes = tj_track(json_object_new_array());
 	int64_t d = submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
 	assert_int_equal(count(notes), 3);
 	assert_note(notes, 0, d, "queued");
 	assert_jint(json_object_array_get_idx(notes, 0), "params.seq", 10);
-	put(notes);
+	tj_put(notes);
 }
 
 static void test_replay_since_n(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 
 	submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
 	int64_t b = submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
 
 	struct json_object *r = subscribe_on(f, f->client, notes, "{\"since\":4}");
 	assert_jbool(r, "result.missed", false);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 2);
 	assert_note(notes, 0, b, "running");
 	assert_jint(json_object_array_get_idx(notes, 0), "params.seq", 5);
 	assert_note(notes, 1, b, "succeeded");
 	assert_jint(json_object_array_get_idx(notes, 1), "params.seq", 6);
-	put(notes);
+	tj_put(notes);
 
 	/* Since the last one: nothing; since the future: nothing. */
-	notes = track(json_object_new_array());
+	notes = tj_track(json_object_new_array());
 	r = subscribe_on(f, f->client, notes, "{\"since\":6}");
 	assert_jbool(r, "result.missed", false);
-	put(r);
+	tj_put(r);
 	r = subscribe_on(f, f->client, notes, "{\"since\":1000}");
 	assert_jbool(r, "result.missed", false);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 0);
-	put(notes);
+	tj_put(notes);
 }
 
 static void test_ids_filter(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 
 	int64_t a = submit_on(f, f->client, notes, "\"seconds\":60");
 	int64_t b = submit_on(f, f->client, notes, "\"seconds\":60");
 
 	struct json_object *r = subscribe_on(f, f->client, notes, NULL);
-	put(r);
+	tj_put(r);
 	char params[64];
 	snprintf(params, sizeof(params), "{\"ids\":[%lld]}", (long long)b);
 	r = subscribe_on(f, f->client, notes, params);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 0);
 
 	/* a's end is not told; b's is. */
 	r = callf_on(f, f->client, notes, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.cancel\","
 		     "\"params\":{\"id\":%lld}}", (long long)a);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 0);
 	r = callf_on(f, f->client, notes, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.cancel\","
 		     "\"params\":{\"id\":%lld}}", (long long)b);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 1);
 	assert_note(notes, 0, b, "canceled");
-	put(notes);
+	tj_put(notes);
 
 	/* ids with since replays only those jobs. */
-	notes = track(json_object_new_array());
+	notes = tj_track(json_object_new_array());
 	snprintf(params, sizeof(params), "{\"ids\":[%lld],\"since\":0}", (long long)a);
 	r = subscribe_on(f, f->client, notes, params);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 3);
 	assert_note(notes, 0, a, "queued");
 	assert_note(notes, 1, a, "running");
 	assert_note(notes, 2, a, "canceled");
-	put(notes);
+	tj_put(notes);
 }
 
 static void test_other_user_sees_nothing_of_ours(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *mine = track(json_object_new_array());
-	struct json_object *theirs = track(json_object_new_array());
+	struct json_object *mine = tj_track(json_object_new_array());
+	struct json_object *theirs = tj_track(json_object_new_array());
 	struct bufferevent *other = fixture_connect(f, 1000, NULL);
 
-	put(subscribe_on(f, f->client, mine, NULL));
+	tj_put(subscribe_on(f, f->client, mine, NULL));
 	int64_t a = submit_on(f, f->client, mine, "\"seconds\":0,\"wait\":true");
 	assert_int_equal(count(mine), 3);
 
 	/* uid 1000: no replay of uid 0's job, */
 	struct json_object *r = subscribe_on(f, other, theirs, "{\"since\":0}");
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(theirs), 0);
 	/* not even when asking for it by id, */
 	char params[64];
 	snprintf(params, sizeof(params), "{\"ids\":[%lld],\"since\":0}", (long long)a);
-	put(subscribe_on(f, other, theirs, params));
+	tj_put(subscribe_on(f, other, theirs, params));
 	assert_int_equal(count(theirs), 0);
-	put(subscribe_on(f, other, theirs, NULL));
+	tj_put(subscribe_on(f, other, theirs, NULL));
 
 	/* and no live events of uid 0's new jobs. */
 	int64_t b = submit_on(f, f->client, mine, "\"seconds\":0,\"wait\":true");
 	assert_int_equal(count(mine), 6);
 	assert_note(mine, 3, b, "queued");
 	r = call_on(f, other, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}", theirs);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(theirs), 0);
 
 	/* Its own job's events it gets; root, an admin, gets them too. */
@@ -434,20 +298,20 @@ static void test_other_user_sees_nothing_of_ours(void **state)
 	for (size_t i = 0; i < 3; i++)
 		assert_jint(json_object_array_get_idx(theirs, i), "params.job.id", c);
 	r = call_on(f, f->client, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}", mine);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(mine), 9);
 	assert_note(mine, 6, c, "queued");
 	assert_note(mine, 8, c, "succeeded");
 
-	put(mine);
-	put(theirs);
+	tj_put(mine);
+	tj_put(theirs);
 	bufferevent_free(other);
 }
 
 static void test_history_bounded(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 
 	submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
 	int64_t b = submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
@@ -457,58 +321,58 @@ static void test_history_bounded(void **state)
 	assert_jbool(r, "result.missed", true);
 	assert_jint(r, "result.seq", 6);
 	assert_jint(r, "result.oldest_seq", 4);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 3);
 	assert_note(notes, 0, b, "queued");
 	assert_jint(json_object_array_get_idx(notes, 0), "params.seq", 4);
 	assert_note(notes, 2, b, "succeeded");
-	put(notes);
+	tj_put(notes);
 
 	/* since 2: event 3 is gone, missed. */
-	notes = track(json_object_new_array());
+	notes = tj_track(json_object_new_array());
 	r = subscribe_on(f, f->client, notes, "{\"since\":2}");
 	assert_jbool(r, "result.missed", true);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 3);
-	put(notes);
+	tj_put(notes);
 
 	/* since 3: nothing after it is gone. */
-	notes = track(json_object_new_array());
+	notes = tj_track(json_object_new_array());
 	r = subscribe_on(f, f->client, notes, "{\"since\":3}");
 	assert_jbool(r, "result.missed", false);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 3);
-	put(notes);
+	tj_put(notes);
 }
 
 static void test_unsubscribe(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 
-	put(subscribe_on(f, f->client, notes, NULL));
+	tj_put(subscribe_on(f, f->client, notes, NULL));
 	submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
 	assert_int_equal(count(notes), 3);
 
 	struct json_object *r = call_on(f, f->client, "{\"jsonrpc\":\"2.0\",\"id\":1,"
 					"\"method\":\"events.unsubscribe\"}", notes);
 	assert_jbool(r, "result.was_subscribed", true);
-	put(r);
+	tj_put(r);
 
 	submit_on(f, f->client, notes, "\"seconds\":0,\"wait\":true");
 	r = call_on(f, f->client, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"events.unsubscribe\"}",
 		    notes);
 	assert_jbool(r, "result.was_subscribed", false);
-	put(r);
+	tj_put(r);
 	assert_int_equal(count(notes), 3);
 	assert_null(fixture_recv(f, 50));
-	put(notes);
+	tj_put(notes);
 }
 
 static void test_idempotency_key(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 	struct bufferevent *other = fixture_connect(f, 1000, NULL);
 
 	int64_t a = submit_on(f, f->client, notes, "\"seconds\":0,\"key\":\"k1\",\"wait\":true");
@@ -521,7 +385,7 @@ static void test_idempotency_key(void **state)
 	assert_jint(r, "result.id", a);
 	assert_jstr(r, "result.state", "succeeded");
 	assert_jstr(r, "result.key", "k1");
-	put(r);
+	tj_put(r);
 
 	/* Another key, another job. */
 	int64_t k2 = submit_on(f, f->client, notes, "\"seconds\":0,\"key\":\"k2\"");
@@ -539,40 +403,40 @@ static void test_idempotency_key(void **state)
 		    notes);
 	assert_jint(r, "result.jobs.0.id", a);
 	assert_jbool(r, "result.ok", true);
-	put(r);
+	tj_put(r);
 
-	put(notes);
+	tj_put(notes);
 	bufferevent_free(other);
 }
 
 static void test_idempotency_key_within_gather(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 
 	/* The same key twice in one gather: one job, not two. */
 	struct json_object *r = call_on(f, f->client, "{\"jsonrpc\":\"2.0\",\"id\":1,"
 					"\"method\":\"job.gather\",\"params\":{\"jobs\":["
 					"{\"type\":\"sleep\",\"seconds\":0,\"key\":\"dup\"},"
 					"{\"type\":\"sleep\",\"seconds\":0,\"key\":\"dup\"}]}}", notes);
-	int64_t first = json_object_get_int64(jpath(r, "result.jobs.0.id"));
+	int64_t first = json_object_get_int64(tj_path(r, "result.jobs.0.id"));
 	assert_true(first > 0);
 	assert_jint(r, "result.jobs.1.id", first);
-	put(r);
+	tj_put(r);
 
 	r = call_on(f, f->client, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.list\"}", notes);
-	assert_int_equal(json_object_array_length(jpath(r, "result.jobs")), 1);
-	put(r);
-	put(notes);
+	assert_int_equal(json_object_array_length(tj_path(r, "result.jobs")), 1);
+	tj_put(r);
+	tj_put(notes);
 }
 
 static void test_cancel_on_disconnect(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *notes = track(json_object_new_array());
+	struct json_object *notes = tj_track(json_object_new_array());
 	struct bufferevent *other = fixture_connect(f, 1000, NULL);
 
-	put(subscribe_on(f, f->client, notes, NULL));
+	tj_put(subscribe_on(f, f->client, notes, NULL));
 	int64_t doomed = submit_on(f, other, notes, "\"seconds\":60,\"cancel_on_disconnect\":true");
 	int64_t kept = submit_on(f, other, notes, "\"seconds\":60,\"cancel_on_disconnect\":false");
 	int64_t plain = submit_on(f, other, notes, "\"seconds\":60");
@@ -592,7 +456,7 @@ static void test_cancel_on_disconnect(void **state)
 
 	struct json_object *r = call_on(f, f->client, "{\"jsonrpc\":\"2.0\",\"id\":1,"
 					"\"method\":\"job.list\"}", notes);
-	struct json_object *jobs = jpath(r, "result.jobs");
+	struct json_object *jobs = tj_path(r, "result.jobs");
 	assert_int_equal(json_object_array_length(jobs), 4);
 	assert_jint(jobs, "0.id", doomed);
 	assert_jstr(jobs, "0.state", "canceled");
@@ -603,26 +467,25 @@ static void test_cancel_on_disconnect(void **state)
 	assert_jstr(jobs, "2.state", "running");
 	assert_jstr(jobs, "3.state", "canceled");
 	assert_jstr(jobs, "3.error.code", "canceled");
-	put(r);
+	tj_put(r);
 
 	/* The subscriber was told. */
 	bool told = false;
 	for (size_t i = 0; i < count(notes); i++) {
 		struct json_object *n = json_object_array_get_idx(notes, i);
-		if (json_object_get_int64(jpath(n, "params.job.id")) == doomed &&
-		    strcmp(json_object_get_string(jpath(n, "params.job.state")), "canceled") == 0)
+		if (json_object_get_int64(tj_path(n, "params.job.id")) == doomed &&
+		    strcmp(json_object_get_string(tj_path(n, "params.job.state")), "canceled") == 0)
 			told = true;
 	}
 	assert_true(told);
-	put(notes);
+	tj_put(notes);
 }
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) tj_fixture_test(name)
 /* With config lines for the fixture. */
-#define TC(name, config) \
-	cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, (void *)(config))
+#define TC(name, config) tj_fixture_test_config(name, config)
 	const struct CMUnitTest tests[] = {
 		T(test_subscribe_gets_new_events_only),
 		T(test_replay_since_zero),

@@ -9,83 +9,17 @@
 #include <string.h>
 
 #include <event2/bufferevent.h>
-#include <json-c/json.h>
-
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
 
 #include "daemon/daemon.h"
 #include "daemon/job-store.h"
-#include "tests/common/daemon-fixture.h"
+#include "tests/common/json-assert.h"
 
 /* ------------------------------------------------------------ helpers */
 
-static struct json_object *jpath(struct json_object *o, const char *path)
-{
-	char buf[256];
-	char *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *t = strtok_r(buf, ".", &save); t && o; t = strtok_r(NULL, ".", &save)) {
-		if (json_object_is_type(o, json_type_array)) {
-			char *end;
-			unsigned long i = strtoul(t, &end, 10);
-			if (*end || i >= json_object_array_length(o))
-				return NULL;
-			o = json_object_array_get_idx(o, i);
-		} else if (!json_object_is_type(o, json_type_object) ||
-			   !json_object_object_get_ex(o, t, &o)) {
-			return NULL;
-		}
-	}
-	return o;
-}
-
-static bool jhas(struct json_object *o, const char *path)
-{
-	char buf[256];
-	const char *dot = strrchr(path, '.');
-	struct json_object *parent = o;
-
-	if (dot) {
-		snprintf(buf, sizeof(buf), "%.*s", (int)(dot - path), path);
-		parent = jpath(o, buf);
-		path = dot + 1;
-	}
-	return json_object_is_type(parent, json_type_object) &&
-	       json_object_object_get_ex(parent, path, NULL);
-}
-
-#define assert_jint(o, path, expected)                                                   \
-	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
-		if (!json_object_is_type(v_, json_type_int))                             \
-			fail_msg("%s: no integer in %s", (path),                         \
-				 json_object_to_json_string(o));                         \
-		if (json_object_get_int64(v_) != (int64_t)(expected))                    \
-			fail_msg("%s: %lld, expected %lld in %s", (path),                \
-				 (long long)json_object_get_int64(v_),                   \
-				 (long long)(expected), json_object_to_json_string(o));  \
-	} while (0)
-
-#define assert_jstr(o, path, expected)                                                   \
-	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
-		if (!json_object_is_type(v_, json_type_string))                          \
-			fail_msg("%s: no string in %s", (path),                          \
-				 json_object_to_json_string(o));                         \
-		if (strcmp(json_object_get_string(v_), (expected)) != 0)                 \
-			fail_msg("%s: \"%s\", expected \"%s\"", (path),                   \
-				 json_object_get_string(v_), (expected));                \
-	} while (0)
-
-/* The id is present and null (jpath cannot tell null from absent). */
+/* The id is present and null (tj_path cannot tell null from absent). */
 #define assert_jnull_id(o)                                                               \
 	do {                                                                             \
-		if (!jhas((o), "id") || jpath((o), "id") != NULL)                        \
+		if (!tj_has((o), "id") || tj_path((o), "id") != NULL)                    \
 			fail_msg("id is not null in %s", json_object_to_json_string(o)); \
 	} while (0)
 
@@ -94,107 +28,18 @@ static bool jhas(struct json_object *o, const char *path)
 	do {                                                                             \
 		assert_jint((o), "error.code", (code));                                  \
 		assert_jstr((o), "jsonrpc", "2.0");                                      \
-		if (!json_object_is_type(jpath((o), "error.message"), json_type_string)) \
+		if (!json_object_is_type(tj_path((o), "error.message"), json_type_string)) \
 			fail_msg("no error.message in %s", json_object_to_json_string(o)); \
-		assert_false(jhas((o), "result"));                                       \
+		assert_false(tj_has((o), "result"));                                     \
 	} while (0)
-
-/* Every parsed object is tracked until put(): when an assertion fails half
- * way, the teardown frees what the test could not. */
-static struct json_object *live[256];
-static size_t n_live;
-
-static struct json_object *track(struct json_object *o)
-{
-	if (n_live == sizeof(live) / sizeof(live[0]))
-		fail_msg("too many JSON objects held at once");
-	live[n_live++] = o;
-	return o;
-}
-
-/* Stops tracking `o` (it was freed, or handed to another object). */
-static void untrack(struct json_object *o)
-{
-	for (size_t i = n_live; i-- > 0;) {
-		if (live[i] == o) {
-			live[i] = live[--n_live];
-			return;
-		}
-	}
-}
-
-static void put(struct json_object *o)
-{
-	untrack(o);
-	json_object_put(o);
-}
-
-static void put_all(void)
-{
-	while (n_live > 0)
-		json_object_put(live[--n_live]);
-}
-
-static struct json_object *parse(const char *line)
-{
-	if (!line)
-		fail_msg("no reply");
-	struct json_tokener *tok = json_tokener_new();
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	struct json_object *o = json_tokener_parse_ex(tok, line, (int)strlen(line) + 1);
-	bool ok = json_tokener_get_error(tok) == json_tokener_success;
-	json_tokener_free(tok);
-	if (!ok)
-		fail_msg("not JSON: %s", line);
-	if (!o)
-		fail_msg("a null reply: %s", line);
-	return track(o);
-}
-
-static struct json_object *call(struct fixture *f, const char *line)
-{
-	return parse(fixture_call(f, line));
-}
-
-static struct json_object *callf(struct fixture *f, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static struct json_object *callf(struct fixture *f, const char *fmt, ...)
-{
-	char line[8192];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof(line));
-	return call(f, line);
-}
-
-static void send_on(struct bufferevent *b, const char *line)
-{
-	bufferevent_write(b, line, strlen(line));
-	bufferevent_write(b, "\n", 1);
-}
-
-static struct json_object *call_on(struct fixture *f, struct bufferevent *b, const char *line)
-{
-	send_on(b, line);
-	return parse(fixture_recv_on(f, b, 5000));
-}
 
 /* Submits a sleep of `seconds` and returns its id. */
 static uint64_t submit_sleep(struct fixture *f, double seconds, bool wait)
 {
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"job.submit\","
-				      "\"params\":{\"type\":\"sleep\",\"seconds\":%g%s}}", seconds,
-				      wait ? ",\"wait\":true" : "");
-	struct json_object *id = jpath(r, "result.id");
-	if (!json_object_is_type(id, json_type_int))
-		fail_msg("submit failed: %s", json_object_to_json_string(r));
-	uint64_t v = (uint64_t)json_object_get_int64(id);
-	put(r);
-	return v;
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"job.submit\","
+					 "\"params\":{\"type\":\"sleep\",\"seconds\":%g%s}}", seconds,
+					 wait ? ",\"wait\":true" : "");
+	return (uint64_t)tj_take_job_id(r);
 }
 
 /* The next line is the reply to a request with id `id` (so nothing was sent
@@ -203,26 +48,12 @@ static void expect_next_reply_id(struct fixture *f, int id)
 {
 	char line[128];
 	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"daemon.info\"}", id);
-	struct json_object *r = call(f, line);
+	struct json_object *r = tj_call(f, line);
 	if (!json_object_is_type(r, json_type_object))
 		fail_msg("expected the reply to id %d, got %s", id, json_object_to_json_string(r));
 	assert_jint(r, "id", id);
-	assert_non_null(jpath(r, "result.version"));
-	put(r);
-}
-
-/* The initial state, if any, is config lines for the fixture. */
-static int setup(void **state)
-{
-	*state = fixture_new(*state, 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	put_all();
-	fixture_free(*state);
-	return 0;
+	assert_non_null(tj_path(r, "result.version"));
+	tj_put(r);
 }
 
 static void test_blank_lines_and_crlf(void **state)
@@ -233,10 +64,10 @@ static void test_blank_lines_and_crlf(void **state)
 
 	/* Blank lines get nothing; a line may end in \r\n. */
 	fixture_send_raw(f, lines, sizeof(lines) - 1);
-	struct json_object *r = parse(fixture_recv(f, 5000));
+	struct json_object *r = tj_recv(f, 5000);
 	assert_jint(r, "id", 1);
-	assert_non_null(jpath(r, "result.version"));
-	put(r);
+	assert_non_null(tj_path(r, "result.version"));
+	tj_put(r);
 	assert_null(fixture_recv(f, 50));
 }
 
@@ -256,12 +87,12 @@ static void test_parse_error(void **state)
 		"\"\xff\xfe\"",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct json_object *r = call(f, bad[i]);
-		if (!jhas(r, "error.code") || json_object_get_int(jpath(r, "error.code")) != -32700)
+		struct json_object *r = tj_call(f, bad[i]);
+		if (!tj_has(r, "error.code") || json_object_get_int(tj_path(r, "error.code")) != -32700)
 			fail_msg("%s: expected -32700, got %s", bad[i], json_object_to_json_string(r));
 		assert_error(r, -32700);
 		assert_jnull_id(r);
-		put(r);
+		tj_put(r);
 	}
 	/* The connection goes on. */
 	expect_next_reply_id(f, 9);
@@ -272,10 +103,10 @@ static void test_parse_error_nul_byte(void **state)
 	struct fixture *f = *state;
 	static const char line[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\0x\n";
 	fixture_send_raw(f, line, sizeof(line) - 1);
-	struct json_object *r = parse(fixture_recv(f, 5000));
+	struct json_object *r = tj_recv(f, 5000);
 	assert_error(r, -32700);
 	assert_jnull_id(r);
-	put(r);
+	tj_put(r);
 }
 
 static void test_parse_error_too_deep(void **state)
@@ -287,11 +118,11 @@ static void test_parse_error_too_deep(void **state)
 	memset(line, '[', 40);
 	memset(line + 40, ']', 40);
 	line[80] = '\0';
-	struct json_object *r = call(f, line);
+	struct json_object *r = tj_call(f, line);
 	assert_true(json_object_is_type(r, json_type_object));
 	assert_error(r, -32700);
 	assert_jnull_id(r);
-	put(r);
+	tj_put(r);
 	expect_next_reply_id(f, 3);
 }
 
@@ -319,13 +150,13 @@ static void test_parse_error_json_c_extensions(void **state)
 		bool not_json = strstr(line, "NaN") || strstr(line, "Infinity") ||
 				strstr(line, "\"id\":1.,") || strchr(line, '\t');
 		struct json_object *r = json_tokener_parse(line);
-		int code = r ? json_object_get_int(jpath(r, "error.code")) : 0;
+		int code = r ? json_object_get_int(tj_path(r, "error.code")) : 0;
 		if (not_json || code != -32700)
 			n += (size_t)snprintf(failures + n, sizeof(failures) - n,
 					      "\n  %s -> %s%d", bad[i],
 					      not_json ? "a reply that is not JSON, code " : "code ",
 					      code);
-		put(r);
+		tj_put(r);
 		assert_true(n < sizeof(failures));
 	}
 	if (n)
@@ -342,12 +173,12 @@ static void test_top_level_number(void **state)
 	size_t n = 0;
 
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-		struct json_object *r = call(f, lines[i]);
-		if (json_object_get_int(jpath(r, "error.code")) != -32600 || !jhas(r, "id") ||
-		    jpath(r, "id"))
+		struct json_object *r = tj_call(f, lines[i]);
+		if (json_object_get_int(tj_path(r, "error.code")) != -32600 || !tj_has(r, "id") ||
+		    tj_path(r, "id"))
 			n += (size_t)snprintf(failures + n, sizeof(failures) - n, "\n  '%s' -> %d",
-					      lines[i], json_object_get_int(jpath(r, "error.code")));
-		put(r);
+					      lines[i], json_object_get_int(tj_path(r, "error.code")));
+		tj_put(r);
 		assert_true(n < sizeof(failures));
 	}
 	if (n)
@@ -358,16 +189,16 @@ static void test_top_level_number(void **state)
 
 static void expect_invalid_request(struct fixture *f, const char *line, bool id_echoed)
 {
-	struct json_object *r = call(f, line);
+	struct json_object *r = tj_call(f, line);
 	if (!json_object_is_type(r, json_type_object) ||
-	    json_object_get_int(jpath(r, "error.code")) != -32600)
+	    json_object_get_int(tj_path(r, "error.code")) != -32600)
 		fail_msg("%s: expected -32600, got %s", line, json_object_to_json_string(r));
 	assert_error(r, -32600);
 	if (id_echoed)
 		assert_jint(r, "id", 5);
 	else
 		assert_jnull_id(r);
-	put(r);
+	tj_put(r);
 }
 
 static void test_invalid_request(void **state)
@@ -396,14 +227,14 @@ static void test_invalid_request(void **state)
 static void test_batch_of_one_invalid(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *r = call(f, "[1]");
+	struct json_object *r = tj_call(f, "[1]");
 
 	assert_true(json_object_is_type(r, json_type_array));
 	assert_int_equal(json_object_array_length(r), 1);
 	struct json_object *e = json_object_array_get_idx(r, 0);
 	assert_error(e, -32600);
 	assert_jnull_id(e);
-	put(r);
+	tj_put(r);
 }
 
 /* ------------------------------------------------------------ -32601 */
@@ -411,17 +242,17 @@ static void test_batch_of_one_invalid(void **state)
 static void test_method_not_found(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"job.nap\"}");
+	struct json_object *r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":42,\"method\":\"job.nap\"}");
 
 	assert_error(r, -32601);
 	assert_jint(r, "id", 42);
-	put(r);
+	tj_put(r);
 
 	/* Method names are exact. */
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"Daemon.Info\"}");
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"Daemon.Info\"}");
 	assert_error(r, -32601);
 	assert_jstr(r, "id", "x");
-	put(r);
+	tj_put(r);
 
 	/* A notification to an unknown method: no reply at all. */
 	fixture_send(f, "{\"jsonrpc\":\"2.0\",\"method\":\"job.nap\"}");
@@ -434,13 +265,13 @@ static void test_method_not_found(void **state)
 static void test_invalid_params(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"job.get\","
-				     "\"params\":{\"id\":\"one\"}}");
+	struct json_object *r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"job.get\","
+					"\"params\":{\"id\":\"one\"}}");
 	assert_error(r, -32602);
 	assert_jint(r, "id", 7);
 	assert_jstr(r, "error.data.field", "id");
-	assert_non_null(jpath(r, "error.data.reason"));
-	put(r);
+	assert_non_null(tj_path(r, "error.data.reason"));
+	tj_put(r);
 }
 
 /* -32603 (internal error) has no input that reaches it: the daemon uses it
@@ -451,21 +282,21 @@ static void test_invalid_params(void **state)
 static void test_job_not_found(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.get\","
-				     "\"params\":{\"id\":12345}}");
+	struct json_object *r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.get\","
+					"\"params\":{\"id\":12345}}");
 	assert_error(r, -32001);
 	assert_jint(r, "id", 1);
 	assert_jint(r, "error.data.id", 12345);
-	put(r);
+	tj_put(r);
 
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.cancel\",\"params\":{\"id\":99}}");
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.cancel\",\"params\":{\"id\":99}}");
 	assert_error(r, -32001);
-	put(r);
+	tj_put(r);
 
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.wait\","
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.wait\","
 		    "\"params\":{\"ids\":[99]}}");
 	assert_error(r, -32001);
-	put(r);
+	tj_put(r);
 }
 
 static void test_job_of_another_user(void **state)
@@ -478,41 +309,41 @@ static void test_job_of_another_user(void **state)
 	/* uid 1000 cannot see uid 0's job, in any way. */
 	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.get\","
 		 "\"params\":{\"id\":%llu}}", (unsigned long long)id);
-	struct json_object *r = call_on(f, other, line);
+	struct json_object *r = tj_call_on(f, other, line);
 	assert_error(r, -32001);
 	assert_jint(r, "error.data.id", id);
-	put(r);
+	tj_put(r);
 
 	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.cancel\","
 		 "\"params\":{\"id\":%llu}}", (unsigned long long)id);
-	r = call_on(f, other, line);
+	r = tj_call_on(f, other, line);
 	assert_error(r, -32001);
-	put(r);
+	tj_put(r);
 
 	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.wait\","
 		 "\"params\":{\"ids\":[%llu]}}", (unsigned long long)id);
-	r = call_on(f, other, line);
+	r = tj_call_on(f, other, line);
 	assert_error(r, -32001);
-	put(r);
+	tj_put(r);
 
 	/* The owner sees it, still running. */
 	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.get\","
 		 "\"params\":{\"id\":%llu}}", (unsigned long long)id);
-	r = call(f, line);
+	r = tj_call(f, line);
 	assert_jint(r, "result.id", id);
 	assert_jstr(r, "result.state", "running");
-	put(r);
+	tj_put(r);
 
 	/* And root, an admin, sees uid 1000's jobs. */
-	r = call_on(f, other, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"job.submit\","
-		    "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
-	uint64_t theirs = (uint64_t)json_object_get_int64(jpath(r, "result.id"));
+	r = tj_call_on(f, other, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"job.submit\","
+		       "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	uint64_t theirs = (uint64_t)json_object_get_int64(tj_path(r, "result.id"));
 	assert_true(theirs > id);
-	put(r);
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"job.get\",\"params\":{\"id\":%llu}}",
-		  (unsigned long long)theirs);
+	tj_put(r);
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"job.get\",\"params\":{\"id\":%llu}}",
+		     (unsigned long long)theirs);
 	assert_jint(r, "result.id", theirs);
-	put(r);
+	tj_put(r);
 
 	bufferevent_free(other);
 }
@@ -532,26 +363,26 @@ static void test_busy_max_active_jobs(void **state)
 
 	submit_sleep(f, 60, false);
 	submit_sleep(f, 60, false);
-	struct json_object *r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.submit\","
-				     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	struct json_object *r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.submit\","
+					"\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
 	expect_busy(r, "max_active_jobs", 2);
 	assert_jint(r, "id", 3);
-	put(r);
+	tj_put(r);
 	assert_int_equal(job_store_count(f->d->store), 2);
 
 	/* Nobody else either: the limit is for all users. */
 	struct bufferevent *other = fixture_connect(f, 1000, NULL);
-	r = call_on(f, other, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.submit\","
-		    "\"params\":{\"type\":\"sleep\",\"seconds\":0}}");
+	r = tj_call_on(f, other, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.submit\","
+		       "\"params\":{\"type\":\"sleep\",\"seconds\":0}}");
 	expect_busy(r, "max_active_jobs", 2);
-	put(r);
+	tj_put(r);
 	bufferevent_free(other);
 
 	/* A gather that would pass the limit starts nothing. */
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"job.gather\","
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"job.gather\","
 		    "\"params\":{\"jobs\":[{\"type\":\"sleep\",\"seconds\":0}]}}");
 	expect_busy(r, "max_active_jobs", 2);
-	put(r);
+	tj_put(r);
 	assert_int_equal(job_store_count(f->d->store), 2);
 }
 
@@ -560,17 +391,17 @@ static void test_busy_max_active_jobs_per_user(void **state)
 	struct fixture *f = *state;
 
 	submit_sleep(f, 60, false);
-	struct json_object *r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.submit\","
-				     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	struct json_object *r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.submit\","
+					"\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
 	expect_busy(r, "max_active_jobs_per_user", 1);
-	put(r);
+	tj_put(r);
 
 	/* Another user still may. */
 	struct bufferevent *other = fixture_connect(f, 1000, NULL);
-	r = call_on(f, other, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.submit\","
-		    "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	r = tj_call_on(f, other, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.submit\","
+		       "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
 	assert_jstr(r, "result.state", "running");
-	put(r);
+	tj_put(r);
 	bufferevent_free(other);
 }
 
@@ -578,19 +409,19 @@ static void test_busy_max_gather_jobs(void **state)
 {
 	struct fixture *f = *state;
 
-	struct json_object *r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
-				     "\"params\":{\"jobs\":[{\"type\":\"sleep\",\"seconds\":0},"
-				     "{\"type\":\"sleep\",\"seconds\":0},"
-				     "{\"type\":\"sleep\",\"seconds\":0}]}}");
+	struct json_object *r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
+					"\"params\":{\"jobs\":[{\"type\":\"sleep\",\"seconds\":0},"
+					"{\"type\":\"sleep\",\"seconds\":0},"
+					"{\"type\":\"sleep\",\"seconds\":0}]}}");
 	expect_busy(r, "max_gather_jobs", 2);
-	put(r);
+	tj_put(r);
 	assert_int_equal(job_store_count(f->d->store), 0);
 
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.gather\","
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.gather\","
 		    "\"params\":{\"jobs\":[{\"type\":\"sleep\",\"seconds\":0},"
 		    "{\"type\":\"sleep\",\"seconds\":0}]}}");
-	assert_true(json_object_get_boolean(jpath(r, "result.ok")));
-	put(r);
+	assert_true(json_object_get_boolean(tj_path(r, "result.ok")));
+	tj_put(r);
 }
 
 static void test_busy_max_pending_requests(void **state)
@@ -608,31 +439,31 @@ static void test_busy_max_pending_requests(void **state)
 	/* The fourth is refused, and its reply is the first line to come. */
 	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"job.wait\","
 		 "\"params\":{\"ids\":[%llu]}}", (unsigned long long)id);
-	struct json_object *r = call(f, line);
+	struct json_object *r = tj_call(f, line);
 	expect_busy(r, "max_pending_requests", 3);
 	assert_jint(r, "id", 13);
-	put(r);
+	tj_put(r);
 
 	/* So is a job.submit with wait; requests that never wait are served. */
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":14,\"method\":\"job.submit\","
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":14,\"method\":\"job.submit\","
 		    "\"params\":{\"type\":\"sleep\",\"seconds\":0,\"wait\":true}}");
 	expect_busy(r, "max_pending_requests", 3);
-	put(r);
+	tj_put(r);
 
 	/* Canceling the job answers the three waits. */
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":15,\"method\":\"job.cancel\",\"params\":{\"id\":%llu}}",
-		  (unsigned long long)id);
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":15,\"method\":\"job.cancel\",\"params\":{\"id\":%llu}}",
+		     (unsigned long long)id);
 	assert_jint(r, "id", 15);
 	assert_jstr(r, "result.state", "canceled");
-	put(r);
+	tj_put(r);
 	bool seen[3] = { false, false, false };
 	for (int i = 0; i < 3; i++) {
-		r = parse(fixture_recv(f, 5000));
-		int64_t rid = json_object_get_int64(jpath(r, "id"));
+		r = tj_recv(f, 5000);
+		int64_t rid = json_object_get_int64(tj_path(r, "id"));
 		assert_true(rid >= 10 && rid < 13);
 		seen[rid - 10] = true;
 		assert_jstr(r, "result.jobs.0.state", "canceled");
-		put(r);
+		tj_put(r);
 	}
 	assert_true(seen[0] && seen[1] && seen[2]);
 }
@@ -643,13 +474,13 @@ static void test_busy_batch_too_large(void **state)
 
 	/* max_pending_requests also bounds a batch; the conf file promises the
 	 * limit's name in error.data with every -32002. */
-	struct json_object *r = call(f, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"},"
-				     "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"},"
-				     "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"daemon.info\"}]");
+	struct json_object *r = tj_call(f, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"},"
+					"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"},"
+					"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"daemon.info\"}]");
 	assert_true(json_object_is_type(r, json_type_object));
 	assert_jnull_id(r);
 	expect_busy(r, "max_pending_requests", 2);
-	put(r);
+	tj_put(r);
 }
 
 /* -32003 (forbidden) needs job types that touch files or the network; with
@@ -662,26 +493,26 @@ static void test_job_finished(void **state)
 	struct fixture *f = *state;
 	uint64_t done = submit_sleep(f, 0, true);
 
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.cancel\","
-				      "\"params\":{\"id\":%llu}}", (unsigned long long)done);
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.cancel\","
+					 "\"params\":{\"id\":%llu}}", (unsigned long long)done);
 	assert_error(r, -32004);
 	assert_jint(r, "id", 1);
 	assert_jint(r, "error.data.id", done);
 	assert_jstr(r, "error.data.state", "succeeded");
-	put(r);
+	tj_put(r);
 
 	/* Cancel once, fine; twice, the job has finished as canceled. */
 	uint64_t running = submit_sleep(f, 60, false);
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.cancel\",\"params\":{\"id\":%llu}}",
-		  (unsigned long long)running);
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.cancel\",\"params\":{\"id\":%llu}}",
+		     (unsigned long long)running);
 	assert_jstr(r, "result.state", "canceled");
 	assert_jstr(r, "result.error.code", "canceled");
-	put(r);
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.cancel\",\"params\":{\"id\":%llu}}",
-		  (unsigned long long)running);
+	tj_put(r);
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.cancel\",\"params\":{\"id\":%llu}}",
+		     (unsigned long long)running);
 	assert_error(r, -32004);
 	assert_jstr(r, "error.data.state", "canceled");
-	put(r);
+	tj_put(r);
 }
 
 /* ------------------------------------------------------------ -32005 */
@@ -705,19 +536,19 @@ static void test_request_too_large(void **state)
 
 	/* At the limit: served. */
 	char *line = padded_request(2048);
-	struct json_object *r = call(f, line);
+	struct json_object *r = tj_call(f, line);
 	assert_jint(r, "id", 77);
-	assert_non_null(jpath(r, "result"));
-	put(r);
+	assert_non_null(tj_path(r, "result"));
+	tj_put(r);
 	free(line);
 	assert_false(fixture_closed(f));
 
 	/* One byte more: -32005, id null, and the connection is closed. */
 	line = padded_request(2049);
-	r = call(f, line);
+	r = tj_call(f, line);
 	assert_error(r, -32005);
 	assert_jnull_id(r);
-	put(r);
+	tj_put(r);
 	free(line);
 	assert_true(fixture_closed(f));
 }
@@ -730,10 +561,10 @@ static void test_request_too_large_no_newline(void **state)
 	/* Too long before any newline arrives. */
 	memset(big, 'x', sizeof(big));
 	fixture_send_raw(f, big, sizeof(big));
-	struct json_object *r = parse(fixture_recv(f, 5000));
+	struct json_object *r = tj_recv(f, 5000);
 	assert_error(r, -32005);
 	assert_jnull_id(r);
-	put(r);
+	tj_put(r);
 	assert_true(fixture_closed(f));
 }
 
@@ -767,24 +598,24 @@ static void test_ids_echoed(void **state)
 	}
 
 	/* Strings come back as the same string. */
-	struct json_object *r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":\"req-9\",\"method\":\"job.get\","
-				     "\"params\":{\"id\":4242}}");
+	struct json_object *r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":\"req-9\",\"method\":\"job.get\","
+					"\"params\":{\"id\":4242}}");
 	assert_jstr(r, "id", "req-9");
 	assert_error(r, -32001);
-	put(r);
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":\"\",\"method\":\"daemon.info\"}");
+	tj_put(r);
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":\"\",\"method\":\"daemon.info\"}");
 	assert_jstr(r, "id", "");
-	put(r);
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":\"\\u00e9t\\u00e9 \\\"q\\\"\",\"method\":\"x\"}");
+	tj_put(r);
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":\"\\u00e9t\\u00e9 \\\"q\\\"\",\"method\":\"x\"}");
 	assert_jstr(r, "id", "\xc3\xa9t\xc3\xa9 \"q\"");
 	assert_error(r, -32601);
-	put(r);
+	tj_put(r);
 
 	/* An explicit null id is a request (answered), with a null id. */
-	r = call(f, "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"daemon.info\"}");
+	r = tj_call(f, "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"daemon.info\"}");
 	assert_jnull_id(r);
-	assert_non_null(jpath(r, "result.version"));
-	put(r);
+	assert_non_null(tj_path(r, "result.version"));
+	tj_put(r);
 }
 
 static void test_id_out_of_range_echoed(void **state)
@@ -797,10 +628,10 @@ static void test_id_out_of_range_echoed(void **state)
 	assert_non_null(reply);
 	if (strstr(reply, "\"id\":99999999999999999999,"))
 		return;
-	struct json_object *r = parse(reply);
-	if (json_object_get_int(jpath(r, "error.code")) != -32700)
+	struct json_object *r = tj_track(tj_parse(reply));
+	if (json_object_get_int(tj_path(r, "error.code")) != -32700)
 		fail_msg("id 99999999999999999999 came back changed: %s", reply);
-	put(r);
+	tj_put(r);
 }
 
 /* ------------------------------------------------------------ notifications */
@@ -832,7 +663,7 @@ static void test_notifications_get_no_reply(void **state)
 static void test_batch_mixed(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *r = call(f, "["
+	struct json_object *r = tj_call(f, "["
 		"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
 		"\"params\":{\"type\":\"sleep\",\"seconds\":0.05,\"wait\":true}},"
 		"{\"jsonrpc\":\"2.0\",\"method\":\"job.list\"},"
@@ -858,7 +689,7 @@ static void test_batch_mixed(void **state)
 	assert_error(json_object_array_get_idx(r, 3), -32601);
 	assert_jint(r, "4.id", 4);
 	assert_error(json_object_array_get_idx(r, 4), -32001);
-	put(r);
+	tj_put(r);
 
 	/* One line held the whole batch: the next is the next reply. */
 	expect_next_reply_id(f, 8);
@@ -883,10 +714,9 @@ static void test_batch_of_notifications(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) tj_fixture_test(name)
 /* With config lines for the fixture. */
-#define TC(name, config) \
-	cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, (void *)(config))
+#define TC(name, config) tj_fixture_test_config(name, config)
 	const struct CMUnitTest tests[] = {
 		T(test_blank_lines_and_crlf),
 		T(test_parse_error),
@@ -916,5 +746,8 @@ int main(void)
 	};
 #undef T
 #undef TC
+	/* Replies are parsed strictly (json-c's strict mode, nothing after
+	 * the value, no bare null). */
+	tj_set_strict(true);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,77 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include "tests/common/daemon-fixture.h"
+#include "tests/common/json-assert.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static struct json_object *jpath(struct json_object *o, const char *path)
-{
-	char buf[256];
-	char *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (char *t = strtok_r(buf, ".", &save); t && o; t = strtok_r(NULL, ".", &save)) {
-		if (json_object_is_type(o, json_type_array)) {
-			char *end;
-			unsigned long i = strtoul(t, &end, 10);
-			if (*end || i >= json_object_array_length(o))
-				return NULL;
-			o = json_object_array_get_idx(o, i);
-		} else if (!json_object_is_type(o, json_type_object) ||
-			   !json_object_object_get_ex(o, t, &o)) {
-			return NULL;
-		}
-	}
-	return o;
-}
-
-#define assert_jint(o, path, expected)                                                   \
-	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
-		if (!json_object_is_type(v_, json_type_int))                             \
-			fail_msg("%s: no integer in %s", (path),                         \
-				 json_object_to_json_string(o));                         \
-		if (json_object_get_int64(v_) != (int64_t)(expected))                    \
-			fail_msg("%s: %lld, expected %lld in %s", (path),                \
-				 (long long)json_object_get_int64(v_),                   \
-				 (long long)(expected), json_object_to_json_string(o));  \
-	} while (0)
-
-#define assert_jstr(o, path, expected)                                                   \
-	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
-		if (!json_object_is_type(v_, json_type_string))                          \
-			fail_msg("%s: no string in %s", (path),                          \
-				 json_object_to_json_string(o));                         \
-		if (strcmp(json_object_get_string(v_), (expected)) != 0)                 \
-			fail_msg("%s: \"%s\", expected \"%s\" in %s", (path),             \
-				 json_object_get_string(v_), (expected),                 \
-				 json_object_to_json_string(o));                         \
-	} while (0)
-
-#define assert_jbool(o, path, expected)                                                  \
-	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
-		if (!json_object_is_type(v_, json_type_boolean) ||                       \
-		    json_object_get_boolean(v_) != (expected))                           \
-			fail_msg("%s: expected %s in %s", (path),                        \
-				 (expected) ? "true" : "false",                          \
-				 json_object_to_json_string(o));                         \
-	} while (0)
 
 /* The job at `path` slept at least `seconds`. */
 #define assert_slept(o, path, seconds)                                                   \
 	do {                                                                             \
-		struct json_object *v_ = jpath((o), (path));                             \
+		struct json_object *v_ = tj_path((o), (path));                           \
 		if (!v_)                                                                 \
 			fail_msg("%s missing in %s", (path), json_object_to_json_string(o)); \
 		if (json_object_get_double(v_) < (seconds))                              \
@@ -86,97 +23,13 @@ static struct json_object *jpath(struct json_object *o, const char *path)
 				 (double)(seconds));                                     \
 	} while (0)
 
-/* Every parsed object is tracked until put(): when an assertion fails half
- * way, the teardown frees what the test could not. */
-static struct json_object *live[256];
-static size_t n_live;
-
-static struct json_object *track(struct json_object *o)
-{
-	if (n_live == sizeof(live) / sizeof(live[0]))
-		fail_msg("too many JSON objects held at once");
-	live[n_live++] = o;
-	return o;
-}
-
-/* Stops tracking `o` (it was freed, or handed to another object). */
-static void untrack(struct json_object *o)
-{
-	for (size_t i = n_live; i-- > 0;) {
-		if (live[i] == o) {
-			live[i] = live[--n_live];
-			return;
-		}
-	}
-}
-
-static void put(struct json_object *o)
-{
-	untrack(o);
-	json_object_put(o);
-}
-
-static void put_all(void)
-{
-	while (n_live > 0)
-		json_object_put(live[--n_live]);
-}
-
-static struct json_object *parse(const char *line)
-{
-	if (!line)
-		fail_msg("nothing arrived");
-	struct json_object *o = json_tokener_parse(line);
-	if (!o)
-		fail_msg("not JSON: %s", line);
-	return track(o);
-}
-
-static struct json_object *recv_json(struct fixture *f)
-{
-	return parse(fixture_recv(f, 10000));
-}
-
-static struct json_object *callf(struct fixture *f, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static struct json_object *callf(struct fixture *f, const char *fmt, ...)
-{
-	char line[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof(line));
-	return parse(fixture_call(f, line));
-}
-
 /* Submits a sleep without waiting; returns the job id. */
 static int64_t submit(struct fixture *f, double seconds, const char *extra)
 {
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"job.submit\","
-				      "\"params\":{\"type\":\"sleep\",\"seconds\":%g%s}}", seconds,
-				      extra ? extra : "");
-	struct json_object *id = jpath(r, "result.id");
-	if (!json_object_is_type(id, json_type_int))
-		fail_msg("submit failed: %s", json_object_to_json_string(r));
-	int64_t v = json_object_get_int64(id);
-	put(r);
-	return v;
-}
-
-static int setup(void **state)
-{
-	*state = fixture_new(NULL, 0);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	put_all();
-	fixture_free(*state);
-	return 0;
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"job.submit\","
+					 "\"params\":{\"type\":\"sleep\",\"seconds\":%g%s}}", seconds,
+					 extra ? extra : "");
+	return tj_take_job_id(r);
 }
 
 /* ------------------------------------------------------------ tests */
@@ -191,10 +44,10 @@ static void test_finish_in_deadline_order(void **state)
 	char lines[1024];
 	size_t len = 0;
 
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":\"sub\","
-				      "\"method\":\"events.subscribe\"}");
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":\"sub\","
+					 "\"method\":\"events.subscribe\"}");
 	assert_jbool(r, "result.missed", false);
-	put(r);
+	tj_put(r);
 
 	/* All four in one write, so they are submitted in one go. */
 	for (int i = 0; i < 4; i++)
@@ -205,23 +58,23 @@ static void test_finish_in_deadline_order(void **state)
 	fixture_send_raw(f, lines, len);
 
 	while (n_finished < 4 || n_replies < 4) {
-		r = recv_json(f);
-		struct json_object *method = jpath(r, "method");
+		r = tj_recv(f, 10000);
+		struct json_object *method = tj_path(r, "method");
 		if (!method) {
-			int64_t i = json_object_get_int64(jpath(r, "id"));
+			int64_t i = json_object_get_int64(tj_path(r, "id"));
 			assert_true(i >= 0 && i < 4);
-			job_of[i] = json_object_get_int64(jpath(r, "result.id"));
+			job_of[i] = json_object_get_int64(tj_path(r, "result.id"));
 			n_replies++;
 		} else {
 			assert_string_equal(json_object_get_string(method), "job.updated");
-			const char *st = json_object_get_string(jpath(r, "params.job.state"));
+			const char *st = json_object_get_string(tj_path(r, "params.job.state"));
 			assert_non_null(st);
 			if (strcmp(st, "succeeded") == 0) {
 				assert_true(n_finished < 4);
-				finished[n_finished++] = json_object_get_int64(jpath(r, "params.job.id"));
+				finished[n_finished++] = json_object_get_int64(tj_path(r, "params.job.id"));
 			}
 		}
-		put(r);
+		tj_put(r);
 	}
 	/* 0, 0.01, 0.03, 0.05: requests 3, 1, 2, 0. */
 	const int order[] = { 3, 1, 2, 0 };
@@ -242,49 +95,49 @@ static void test_wait_replies_out_of_order(void **state)
 		"\"params\":{\"type\":\"sleep\",\"seconds\":0.01,\"wait\":true}}\n";
 
 	fixture_send_raw(f, both, sizeof(both) - 1);
-	struct json_object *first = recv_json(f);
-	struct json_object *second = recv_json(f);
+	struct json_object *first = tj_recv(f, 10000);
+	struct json_object *second = tj_recv(f, 10000);
 	assert_jstr(first, "id", "fast");
 	assert_jstr(first, "result.state", "succeeded");
 	assert_slept(first, "result.result.slept", 0.01);
 	assert_jstr(second, "id", "slow");
 	assert_jstr(second, "result.state", "succeeded");
 	assert_slept(second, "result.result.slept", 0.05);
-	put(first);
-	put(second);
+	tj_put(first);
+	tj_put(second);
 }
 
 static void test_job_timeout(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
-				      "\"params\":{\"type\":\"sleep\",\"seconds\":30,"
-				      "\"timeout\":0.02,\"wait\":true}}");
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+					 "\"params\":{\"type\":\"sleep\",\"seconds\":30,"
+					 "\"timeout\":0.02,\"wait\":true}}");
 	assert_jint(r, "id", 1);
 	assert_jstr(r, "result.state", "failed");
 	assert_jstr(r, "result.error.code", "timeout");
-	assert_non_null(jpath(r, "result.error.message"));
-	assert_null(jpath(r, "result.result"));
-	assert_non_null(jpath(r, "result.started_at"));
-	assert_non_null(jpath(r, "result.finished_at"));
-	put(r);
+	assert_non_null(tj_path(r, "result.error.message"));
+	assert_null(tj_path(r, "result.result"));
+	assert_non_null(tj_path(r, "result.started_at"));
+	assert_non_null(tj_path(r, "result.finished_at"));
+	tj_put(r);
 
 	/* A timeout longer than the sleep changes nothing. */
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.submit\","
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.submit\","
 		     "\"params\":{\"type\":\"sleep\",\"seconds\":0.01,\"timeout\":30,\"wait\":true}}");
 	assert_jstr(r, "result.state", "succeeded");
 	assert_slept(r, "result.result.slept", 0.01);
-	put(r);
+	tj_put(r);
 }
 
 static void test_gather_timeout(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
-				      "\"params\":{\"timeout\":0.05,\"jobs\":["
-				      "{\"type\":\"sleep\",\"seconds\":0.01},"
-				      "{\"type\":\"sleep\",\"seconds\":30},"
-				      "{\"type\":\"sleep\",\"seconds\":31}]}}");
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
+					 "\"params\":{\"timeout\":0.05,\"jobs\":["
+					 "{\"type\":\"sleep\",\"seconds\":0.01},"
+					 "{\"type\":\"sleep\",\"seconds\":30},"
+					 "{\"type\":\"sleep\",\"seconds\":31}]}}");
 	assert_jint(r, "id", 1);
 	assert_jbool(r, "result.ok", false);
 	assert_jstr(r, "result.jobs.0.state", "succeeded");
@@ -293,7 +146,7 @@ static void test_gather_timeout(void **state)
 	assert_jstr(r, "result.jobs.1.error.code", "timeout");
 	assert_jstr(r, "result.jobs.2.state", "failed");
 	assert_jstr(r, "result.jobs.2.error.code", "timeout");
-	put(r);
+	tj_put(r);
 }
 
 static void test_gather_timeout_with_reused_key(void **state)
@@ -312,51 +165,51 @@ static void test_gather_timeout_with_reused_key(void **state)
 	const char *line = fixture_recv(f, 5000);
 	if (!line)
 		fail_msg("a gather with timeout 0.05 s had not replied after 5 s");
-	struct json_object *r = parse(line);
+	struct json_object *r = tj_track(tj_parse(line));
 	assert_jint(r, "id", 1);
 	assert_jint(r, "result.jobs.0.id", long_job);
 	assert_jstr(r, "result.jobs.0.state", "failed");
 	assert_jstr(r, "result.jobs.0.error.code", "timeout");
 	assert_jbool(r, "result.ok", false);
 	assert_jstr(r, "result.jobs.1.state", "succeeded");
-	put(r);
+	tj_put(r);
 }
 
 static void test_gather_fail_fast(void **state)
 {
 	struct fixture *f = *state;
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
-				      "\"params\":{\"fail_fast\":true,\"jobs\":["
-				      "{\"type\":\"sleep\",\"seconds\":30,\"timeout\":0.01},"
-				      "{\"type\":\"sleep\",\"seconds\":30}]}}");
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
+					 "\"params\":{\"fail_fast\":true,\"jobs\":["
+					 "{\"type\":\"sleep\",\"seconds\":30,\"timeout\":0.01},"
+					 "{\"type\":\"sleep\",\"seconds\":30}]}}");
 	assert_jbool(r, "result.ok", false);
 	assert_jstr(r, "result.jobs.0.state", "failed");
 	assert_jstr(r, "result.jobs.0.error.code", "timeout");
 	assert_jstr(r, "result.jobs.1.state", "canceled");
 	assert_jstr(r, "result.jobs.1.error.code", "canceled");
-	int64_t other = json_object_get_int64(jpath(r, "result.jobs.1.id"));
-	put(r);
+	int64_t other = json_object_get_int64(tj_path(r, "result.jobs.1.id"));
+	tj_put(r);
 
 	/* The canceled job stays canceled. */
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.get\",\"params\":{\"id\":%lld}}",
-		  (long long)other);
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.get\",\"params\":{\"id\":%lld}}",
+		     (long long)other);
 	assert_jstr(r, "result.state", "canceled");
-	put(r);
+	tj_put(r);
 }
 
 static void test_gather_without_fail_fast(void **state)
 {
 	struct fixture *f = *state;
 	/* One failure does not stop the others without fail_fast. */
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
-				      "\"params\":{\"jobs\":["
-				      "{\"type\":\"sleep\",\"seconds\":30,\"timeout\":0.01},"
-				      "{\"type\":\"sleep\",\"seconds\":0.03}]}}");
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
+					 "\"params\":{\"jobs\":["
+					 "{\"type\":\"sleep\",\"seconds\":30,\"timeout\":0.01},"
+					 "{\"type\":\"sleep\",\"seconds\":0.03}]}}");
 	assert_jbool(r, "result.ok", false);
 	assert_jstr(r, "result.jobs.0.error.code", "timeout");
 	assert_jstr(r, "result.jobs.1.state", "succeeded");
 	assert_slept(r, "result.jobs.1.result.slept", 0.03);
-	put(r);
+	tj_put(r);
 }
 
 static void test_wait_any(void **state)
@@ -365,9 +218,9 @@ static void test_wait_any(void **state)
 	int64_t slow = submit(f, 30, NULL);
 	int64_t fast = submit(f, 0.01, NULL);
 
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\","
-				      "\"params\":{\"ids\":[%lld,%lld],\"mode\":\"any\"}}",
-				      (long long)slow, (long long)fast);
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\","
+					 "\"params\":{\"ids\":[%lld,%lld],\"mode\":\"any\"}}",
+					 (long long)slow, (long long)fast);
 	assert_jbool(r, "result.timed_out", false);
 	/* In the order asked for. */
 	assert_jint(r, "result.jobs.0.id", slow);
@@ -375,7 +228,7 @@ static void test_wait_any(void **state)
 	assert_jint(r, "result.jobs.1.id", fast);
 	assert_jstr(r, "result.jobs.1.state", "succeeded");
 	assert_slept(r, "result.jobs.1.result.slept", 0.01);
-	put(r);
+	tj_put(r);
 }
 
 static void test_wait_all(void **state)
@@ -384,22 +237,22 @@ static void test_wait_all(void **state)
 	int64_t a = submit(f, 0.03, NULL);
 	int64_t b = submit(f, 0.01, NULL);
 
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\","
-				      "\"params\":{\"ids\":[%lld,%lld],\"mode\":\"all\"}}",
-				      (long long)a, (long long)b);
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\","
+					 "\"params\":{\"ids\":[%lld,%lld],\"mode\":\"all\"}}",
+					 (long long)a, (long long)b);
 	assert_jbool(r, "result.timed_out", false);
 	assert_jstr(r, "result.jobs.0.state", "succeeded");
 	assert_slept(r, "result.jobs.0.result.slept", 0.03);
 	assert_jstr(r, "result.jobs.1.state", "succeeded");
 	assert_slept(r, "result.jobs.1.result.slept", 0.01);
-	put(r);
+	tj_put(r);
 
 	/* "all" is the default; finished jobs answer at once. */
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.wait\","
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.wait\","
 		     "\"params\":{\"ids\":[%lld]}}", (long long)a);
 	assert_jbool(r, "result.timed_out", false);
 	assert_jstr(r, "result.jobs.0.state", "succeeded");
-	put(r);
+	tj_put(r);
 }
 
 static void test_wait_timeout(void **state)
@@ -408,27 +261,27 @@ static void test_wait_timeout(void **state)
 	int64_t slow = submit(f, 30, NULL);
 	int64_t fast = submit(f, 0.01, NULL);
 
-	struct json_object *r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\","
-				      "\"params\":{\"ids\":[%lld,%lld],\"timeout\":0.05}}",
-				      (long long)slow, (long long)fast);
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\","
+					 "\"params\":{\"ids\":[%lld,%lld],\"timeout\":0.05}}",
+					 (long long)slow, (long long)fast);
 	assert_jint(r, "id", 1);
 	assert_jbool(r, "result.timed_out", true);
 	assert_jstr(r, "result.jobs.0.state", "running");
 	assert_jstr(r, "result.jobs.1.state", "succeeded");
-	put(r);
+	tj_put(r);
 
 	/* A wait timing out does not touch the job. */
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.get\",\"params\":{\"id\":%lld}}",
-		  (long long)slow);
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.get\",\"params\":{\"id\":%lld}}",
+		     (long long)slow);
 	assert_jstr(r, "result.state", "running");
-	put(r);
+	tj_put(r);
 
 	/* timeout 0: a poll. */
-	r = callf(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.wait\","
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.wait\","
 		     "\"params\":{\"ids\":[%lld],\"timeout\":0}}", (long long)slow);
 	assert_jbool(r, "result.timed_out", true);
 	assert_jstr(r, "result.jobs.0.state", "running");
-	put(r);
+	tj_put(r);
 }
 
 static void test_slept_at_least_seconds(void **state)
@@ -439,13 +292,13 @@ static void test_slept_at_least_seconds(void **state)
 	/* Repeated, since being a little short shows only now and then. */
 	for (int round = 0; round < 10; round++) {
 		for (size_t i = 0; i < sizeof(seconds) / sizeof(seconds[0]); i++) {
-			struct json_object *r = callf(
+			struct json_object *r = tj_callf(
 				f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
 				   "\"params\":{\"type\":\"sleep\",\"seconds\":%g,\"wait\":true}}",
 				seconds[i]);
 			assert_jstr(r, "result.state", "succeeded");
 			assert_slept(r, "result.result.slept", seconds[i]);
-			put(r);
+			tj_put(r);
 		}
 	}
 }
@@ -469,25 +322,25 @@ static void test_slept_after_busy_turn(void **state)
 		memcpy(buf + 1 + i * (sizeof(info) - 1), info, sizeof(info) - 1);
 	memcpy(buf + 1 + N_BEFORE * (sizeof(info) - 1), sleep, sizeof(sleep) - 1);
 	buf[len] = '\0';
-	struct json_object *r = parse(fixture_call(f, buf));
+	struct json_object *r = tj_call(f, buf);
 	free(buf);
 
 	/* The reply is large: take what is checked, free it, then check. */
 	size_t n = json_object_is_type(r, json_type_array) ? json_object_array_length(r) : 0;
 	struct json_object *last = json_object_get(json_object_array_get_idx(r, N_BEFORE));
 	if (last)
-		track(last);
-	put(r);
+		tj_track(last);
+	tj_put(r);
 	assert_int_equal(n, N_BEFORE + 1);
 	assert_jint(last, "id", 1);
 	assert_jstr(last, "result.state", "succeeded");
 	assert_slept(last, "result.result.slept", 0.01);
-	put(last);
+	tj_put(last);
 }
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define T(name) tj_fixture_test(name)
 	const struct CMUnitTest tests[] = {
 		T(test_finish_in_deadline_order),
 		T(test_wait_replies_out_of_order),

@@ -1,0 +1,197 @@
+/* JSON helpers shared by the cmocka tests (see json-assert.h): parsing that
+ * fails the test, dotted paths, tracking of parsed objects, and calls over
+ * the in-process daemon fixture. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/bufferevent.h>
+
+#include "tests/common/json-assert.h"
+
+/* ------------------------------------------------------------ parsing */
+
+static bool strict_parsing;
+
+void tj_set_strict(bool strict)
+{
+	strict_parsing = strict;
+}
+
+struct json_object *tj_parse(const char *line)
+{
+	if (!line)
+		fail_msg("no reply");
+	if (!strict_parsing) {
+		struct json_object *o = json_tokener_parse(line);
+		if (!o)
+			fail_msg("not JSON: %.200s", line);
+		return o;
+	}
+
+	/* The length with the terminating NUL: strict mode then refuses
+	 * anything after the value. */
+	struct json_tokener *tok = json_tokener_new();
+	if (!tok)
+		fail_msg("out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	struct json_object *o = json_tokener_parse_ex(tok, line, (int)strlen(line) + 1);
+	bool ok = json_tokener_get_error(tok) == json_tokener_success;
+	json_tokener_free(tok);
+	if (!ok) {
+		json_object_put(o);
+		fail_msg("not JSON: %.200s", line);
+	}
+	if (!o)
+		fail_msg("a null reply: %.200s", line);
+	return o;
+}
+
+struct json_object *tj_path(struct json_object *o, const char *path)
+{
+	char buf[256];
+	char *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *t = strtok_r(buf, ".", &save); t && o; t = strtok_r(NULL, ".", &save)) {
+		if (json_object_is_type(o, json_type_array)) {
+			char *end;
+			unsigned long i = strtoul(t, &end, 10);
+			if (*end || i >= json_object_array_length(o))
+				return NULL;
+			o = json_object_array_get_idx(o, i);
+		} else if (!json_object_is_type(o, json_type_object) ||
+			   !json_object_object_get_ex(o, t, &o)) {
+			return NULL;
+		}
+	}
+	return o;
+}
+
+bool tj_has(struct json_object *o, const char *path)
+{
+	char buf[256];
+	const char *dot = strrchr(path, '.');
+	struct json_object *parent = o;
+
+	if (dot) {
+		snprintf(buf, sizeof(buf), "%.*s", (int)(dot - path), path);
+		parent = tj_path(o, buf);
+		path = dot + 1;
+	}
+	return json_object_is_type(parent, json_type_object) &&
+	       json_object_object_get_ex(parent, path, NULL);
+}
+
+struct json_object *tj_member(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("no member '%s' in %.300s", key, json_object_to_json_string(o));
+	return v;
+}
+
+/* ------------------------------------------------------------ ownership */
+
+static struct json_object *live[256];
+static size_t n_live;
+
+struct json_object *tj_track(struct json_object *o)
+{
+	if (n_live == sizeof(live) / sizeof(live[0]))
+		fail_msg("too many JSON objects held at once");
+	live[n_live++] = o;
+	return o;
+}
+
+void tj_untrack(struct json_object *o)
+{
+	for (size_t i = n_live; i-- > 0;) {
+		if (live[i] == o) {
+			live[i] = live[--n_live];
+			return;
+		}
+	}
+}
+
+void tj_put(struct json_object *o)
+{
+	tj_untrack(o);
+	json_object_put(o);
+}
+
+void tj_put_all(void)
+{
+	while (n_live > 0)
+		json_object_put(live[--n_live]);
+}
+
+int64_t tj_take_job_id(struct json_object *reply)
+{
+	struct json_object *id = tj_path(reply, "result.id");
+	if (!json_object_is_type(id, json_type_int))
+		fail_msg("submit failed: %s", json_object_to_json_string(reply));
+	int64_t v = json_object_get_int64(id);
+	tj_put(reply);
+	return v;
+}
+
+/* ------------------------------------------------------------ the fixture */
+
+int tj_fixture_setup(void **state)
+{
+	*state = fixture_new(*state, 0);
+	return 0;
+}
+
+int tj_fixture_teardown(void **state)
+{
+	tj_put_all();
+	fixture_free(*state);
+	return 0;
+}
+
+struct json_object *tj_recv(struct fixture *f, int timeout_ms)
+{
+	return tj_track(tj_parse(fixture_recv(f, timeout_ms)));
+}
+
+struct json_object *tj_recv_on(struct fixture *f, struct bufferevent *b, int timeout_ms)
+{
+	return tj_track(tj_parse(fixture_recv_on(f, b, timeout_ms)));
+}
+
+struct json_object *tj_call(struct fixture *f, const char *line)
+{
+	return tj_track(tj_parse(fixture_call(f, line)));
+}
+
+void tj_vformat(char *buf, size_t size, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf, size, fmt, ap);
+	assert_true(n > 0 && (size_t)n < size);
+}
+
+struct json_object *tj_callf(struct fixture *f, const char *fmt, ...)
+{
+	char line[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	tj_vformat(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	return tj_call(f, line);
+}
+
+void tj_send_on(struct bufferevent *b, const char *line)
+{
+	bufferevent_write(b, line, strlen(line));
+	bufferevent_write(b, "\n", 1);
+}
+
+struct json_object *tj_call_on(struct fixture *f, struct bufferevent *b, const char *line)
+{
+	tj_send_on(b, line);
+	return tj_recv_on(f, b, 5000);
+}
