@@ -16,6 +16,9 @@ static void reset(struct rpc_error *e, int code)
 }
 
 static int field_error(struct rpc_error *e, int code, int err, const char *field,
+		       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static int field_error(struct rpc_error *e, int code, int err, const char *field,
 		       const char *fmt, va_list ap)
 {
 	reset(e, code);
