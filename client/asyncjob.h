@@ -108,6 +108,16 @@ int asyncjob_set_max_reply_size(asyncjob *aj, size_t bytes);
 /* A sleep job: `seconds` >= 0, with an optional message (NULL for none). */
 int asyncjob_spec_sleep(double seconds, const char *message, asyncjob_spec **ret);
 
+/* A fetch job: GET `url` (http or https). Set "method", "headers" (with
+ * asyncjob_spec_set_json), "body", "save_to", "max_bytes", "expect",
+ * "raise_for_status" or "retry" for more. */
+int asyncjob_spec_fetch(const char *url, asyncjob_spec **ret);
+
+/* A write job: `size` bytes of `content` to `path` (absolute, beneath one
+ * of the daemon's write roots), replacing the file atomically. Set "mode"
+ * ("append", "create"), "fsync", "perm" or "mkdirs" for more. */
+int asyncjob_spec_write(const char *path, const void *content, size_t size, asyncjob_spec **ret);
+
 /* Any job spec given as a JSON object, e.g. {"type":"sleep","seconds":1}.
  * Returns -EINVAL when `json` is not one JSON object. */
 int asyncjob_spec_from_json(const char *json, asyncjob_spec **ret);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "client/internal.h"
+#include "proto/base64.h"
 #include "proto/jsonrpc.h"
+#include "proto/jsonw.h"
 #include "proto/protocol.h"
 
 /* ------------------------------------------------------------ specs */
@@ -77,6 +79,89 @@ int aj_parse_value(const char *json, struct json_object **ret)
 		return -ENOMEM;
 	r = json_parse_line(tok, json, strlen(json), ret, &reason);
 	json_tokener_free(tok);
+	return r;
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_fetch(const char *url, asyncjob_spec **ret)
+{
+	struct json_object *o;
+	asyncjob_spec *s;
+	int r;
+
+	if (!url)
+		return -EINVAL;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	r = spec_new(o, &s);
+	if (r < 0)
+		return r;
+	if ((r = asyncjob_spec_set_string(s, "type", "fetch")) < 0 ||
+	    (r = asyncjob_spec_set_string(s, "url", url)) < 0) {
+		asyncjob_spec_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+static bool text_safe(const unsigned char *p, size_t n)
+{
+	/* JSON strings carry any UTF-8; NUL is possible (\u0000) but base64
+	 * says "bytes" more plainly. */
+	for (size_t i = 0; i < n;) {
+		if (p[i] == 0)
+			return false;
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = utf8_sequence_length(p + i, n - i);
+		if (!k)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_write(const char *path, const void *content, size_t size,
+					asyncjob_spec **ret)
+{
+	struct json_object *o, *v;
+	asyncjob_spec *s;
+	int r;
+
+	if (!path || (!content && size))
+		return -EINVAL;
+	o = json_object_new_object();
+	if (!o)
+		return -ENOMEM;
+	r = spec_new(o, &s);
+	if (r < 0)
+		return r;
+	if ((r = asyncjob_spec_set_string(s, "type", "write")) < 0 ||
+	    (r = asyncjob_spec_set_string(s, "path", path)) < 0)
+		goto fail;
+	if (text_safe(content, size)) {
+		v = json_object_new_string_len(size ? content : "", (int)size);
+		r = spec_put(s, "content", v, false);
+	} else {
+		char *enc = malloc(base64_encoded_size(size) + 1);
+		if (!enc) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		size_t n = base64_encode(content, size, enc);
+		v = json_object_new_string_len(enc, (int)n);
+		free(enc);
+		r = spec_put(s, "content_base64", v, false);
+	}
+	if (r < 0)
+		goto fail;
+	*ret = s;
+	return 0;
+fail:
+	asyncjob_spec_free(s);
 	return r;
 }
 

@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/conf.h"
+#include "daemon/confine.h"
+#include "daemon/netfilter.h"
 #include "daemon/xalloc.h"
 #include "proto/jsonw.h"
 
@@ -26,6 +29,8 @@ enum setting_kind {
 	SET_GROUP,      /* a group name or number */
 	SET_LOG_LEVEL,
 	SET_PATH_LIST,  /* repeatable: each line adds one absolute path */
+	SET_NET_LIST,   /* repeatable: CIDR blocks, see netfilter.h */
+	SET_STRING,     /* any text */
 };
 
 struct setting {
@@ -46,6 +51,9 @@ static const struct setting settings[] = {
 	{ "admin_group", SET_GROUP, offsetof(struct config, admin_group), 0, 0, false },
 	{ "write_root", SET_PATH_LIST, offsetof(struct config, write_roots), 0, 0, false },
 	{ "log_level", SET_LOG_LEVEL, offsetof(struct config, log_level), 0, 0, false },
+	{ "deny_networks", SET_NET_LIST, offsetof(struct config, deny_networks), 0, 0, false },
+	{ "proxy", SET_STRING, offsetof(struct config, proxy), 0, 0, false },
+	{ "ca_file", SET_PATH, offsetof(struct config, ca_file), 0, 0, false },
 	LIMIT(max_connections, SET_COUNT, 1, 1000000),
 	LIMIT(max_connections_per_user, SET_COUNT, 1, 1000000),
 	LIMIT(max_request_bytes, SET_BYTES, 1024, 1024.0 * 1024 * 1024),
@@ -63,6 +71,18 @@ static const struct setting settings[] = {
 	LIMIT(max_message_bytes, SET_BYTES, 0, 64.0 * 1024 * 1024),
 	LIMIT(max_sleep_seconds, SET_SECONDS, 0, 100.0 * 365 * 86400),
 	LIMIT(shutdown_grace_seconds, SET_SECONDS, 0, 3600),
+	LIMIT(max_concurrent_fetches, SET_COUNT, 1, 100000),
+	LIMIT(max_fetches_per_host, SET_COUNT, 1, 100000),
+	LIMIT(fetch_default_max_bytes, SET_BYTES, 1, 64.0 * 1024 * 1024 * 1024),
+	LIMIT(fetch_max_bytes_ceiling, SET_BYTES, 1, 64.0 * 1024 * 1024 * 1024),
+	LIMIT(fetch_max_save_bytes, SET_BYTES, 0, 1024.0 * 1024 * 1024 * 1024 * 1024),
+	LIMIT(fetch_connect_timeout, SET_SECONDS, 0.001, 3600),
+	LIMIT(fetch_low_speed_bytes, SET_BYTES, 0, 1024.0 * 1024 * 1024),
+	LIMIT(fetch_low_speed_seconds, SET_SECONDS, 1, 86400),
+	LIMIT(fetch_max_redirects, SET_COUNT, 0, 100),
+	LIMIT(max_retained_result_bytes, SET_BYTES, 0, 1024.0 * 1024 * 1024 * 1024),
+	LIMIT(max_pending_write_bytes, SET_BYTES, 0, 1024.0 * 1024 * 1024 * 1024),
+	LIMIT(io_threads, SET_COUNT, 1, 256),
 };
 
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -85,6 +105,18 @@ static const struct limits default_limits = {
 	.max_message_bytes = 4 * 1024,
 	.max_sleep_seconds = 30.0 * 86400,
 	.shutdown_grace_seconds = 5,
+	.max_concurrent_fetches = 256,
+	.max_fetches_per_host = 128,
+	.fetch_default_max_bytes = 16 * 1024 * 1024,
+	.fetch_max_bytes_ceiling = 256 * 1024 * 1024,
+	.fetch_max_save_bytes = 0,
+	.fetch_connect_timeout = 10,
+	.fetch_low_speed_bytes = 1,
+	.fetch_low_speed_seconds = 30,
+	.fetch_max_redirects = 5,
+	.max_retained_result_bytes = 256 * 1024 * 1024,
+	.max_pending_write_bytes = 256 * 1024 * 1024,
+	.io_threads = 4,
 };
 
 static void set_error(char error[CONFIG_ERROR_MAX], const char *file, unsigned line,
@@ -235,6 +267,21 @@ static int apply_setting(struct config *c, const struct setting *s, const char *
 			return -EINVAL;
 		}
 		return 0;
+	case SET_NET_LIST: {
+		struct netfilter **nf = (struct netfilter **)(base + s->offset);
+		char why[256];
+		int r = *nf ? netfilter_add(*nf, value, why, sizeof(why))
+			    : netfilter_parse(value, nf, why, sizeof(why));
+		if (r < 0) {
+			set_error(error, file, line, "%s: %s", s->key, why);
+			return r;
+		}
+		return 0;
+	}
+	case SET_STRING:
+		free(*(char **)(base + s->offset));
+		*(char **)(base + s->offset) = xstrdup(value);
+		return 0;
 	case SET_PATH_LIST:
 		if (value[0] != '/') {
 			set_error(error, file, line, "%s: '%s' is not an absolute path", s->key, value);
@@ -317,6 +364,31 @@ static int parse_file(struct config *c, const char *file, bool must_exist,
 	return r;
 }
 
+/* Opens the configured write roots, or the default one. */
+static int open_roots(struct config *c, char error[CONFIG_ERROR_MAX])
+{
+	char warn[512];
+	char *def[1] = { NULL };
+	char *const *paths = c->write_roots;
+	size_t n = c->n_write_roots;
+	int r;
+
+	if (n == 0) {
+		const char *home = getenv("HOME");
+		if (geteuid() == 0)
+			def[0] = xstrdup("/var/lib/asyncjobd/files");
+		else if (home && home[0] == '/')
+			def[0] = xstrdup(home);
+		paths = def;
+		n = def[0] ? 1 : 0;
+	}
+	r = write_roots_open(paths, n, &c->roots, error, CONFIG_ERROR_MAX, warn, sizeof(warn));
+	free(def[0]);
+	if (r == 0 && warn[0])
+		log_warnx("%s", warn);
+	return r;
+}
+
 int config_load(const char *file, bool must_exist, const struct config_overrides *ov,
 		struct config **ret, char error[CONFIG_ERROR_MAX])
 {
@@ -355,10 +427,15 @@ int config_load(const char *file, bool must_exist, const struct config_overrides
 		if (r < 0)
 			goto fail;
 	}
+	r = open_roots(c, error);
+	if (r < 0)
+		goto fail;
 	if (c->limits.max_connections_per_user > c->limits.max_connections)
 		c->limits.max_connections_per_user = c->limits.max_connections;
 	if (c->limits.max_active_jobs_per_user > c->limits.max_active_jobs)
 		c->limits.max_active_jobs_per_user = c->limits.max_active_jobs;
+	if (c->limits.fetch_default_max_bytes > c->limits.fetch_max_bytes_ceiling)
+		c->limits.fetch_default_max_bytes = c->limits.fetch_max_bytes_ceiling;
 	*ret = c;
 	return 0;
 fail:
@@ -377,6 +454,10 @@ struct config *config_free(struct config *c)
 	for (size_t i = 0; i < c->n_write_roots; i++)
 		free(c->write_roots[i]);
 	free(c->write_roots);
+	write_roots_unref(c->roots);
+	netfilter_free(c->deny_networks);
+	free(c->proxy);
+	free(c->ca_file);
 	free(c);
 	return NULL;
 }
@@ -414,5 +495,7 @@ const char *config_restart_needed(const struct config *old, const struct config 
 		return "socket_mode";
 	if (str_differs(old->socket_group, new_->socket_group))
 		return "socket_group";
+	if (old->limits.io_threads != new_->limits.io_threads)
+		return "io_threads";
 	return NULL;
 }

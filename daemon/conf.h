@@ -10,6 +10,8 @@
 #include "daemon/log.h"
 
 struct jsonw;
+struct netfilter;
+struct write_roots;
 
 /* Everything a client can make the daemon allocate is bounded by one of these. */
 struct limits {
@@ -30,6 +32,19 @@ struct limits {
 	size_t max_message_bytes;
 	double max_sleep_seconds;
 	double shutdown_grace_seconds;
+	/* fetch jobs */
+	size_t max_concurrent_fetches;
+	size_t max_fetches_per_host;
+	size_t fetch_default_max_bytes;
+	size_t fetch_max_bytes_ceiling;
+	size_t fetch_max_save_bytes;      /* 0: no limit for save_to */
+	double fetch_connect_timeout;
+	size_t fetch_low_speed_bytes;
+	double fetch_low_speed_seconds;
+	size_t fetch_max_redirects;
+	size_t max_retained_result_bytes;
+	size_t max_pending_write_bytes;
+	size_t io_threads;
 };
 
 struct config {
@@ -42,6 +57,10 @@ struct config {
 	gid_t admin_gid;
 	char **write_roots;
 	size_t n_write_roots;
+	struct write_roots *roots;  /* write_roots opened (or the default) */
+	struct netfilter *deny_networks;   /* NULL: none */
+	char *proxy;                /* NULL: fetches go direct */
+	char *ca_file;              /* NULL: the system's CA store */
 	enum log_level log_level;
 	struct limits limits;
 };
@@ -57,7 +76,10 @@ struct config_overrides {
 #define CONFIG_ERROR_MAX 512
 
 /* Builds a config from the defaults, then `file` (when not NULL), then the
- * overrides. A missing file is an error only when `must_exist`.
+ * overrides, and opens the write roots (the configured ones, or by default
+ * /var/lib/asyncjobd/files for root and $HOME for anyone else; a missing
+ * root is logged and skipped). A missing file is an error only when
+ * `must_exist`.
  * Returns 0 and a new config in *ret (caller frees with config_free), or a
  * negative errno and a message naming file and line in `error`. Reads the
  * file and resolves group names, so it blocks: call it before the event loop

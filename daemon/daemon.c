@@ -14,11 +14,13 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/fetch-engine.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/waiter.h"
+#include "daemon/workers.h"
 #include "daemon/xalloc.h"
 
 #undef uthash_fatal
@@ -155,9 +157,15 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 	d->events = event_log_new(config->limits.event_history);
 	TAILQ_INIT(&d->conns);
 	TAILQ_INIT(&d->finished);
+	TAILQ_INIT(&d->writes_waiting);
 	TAILQ_INIT(&d->ready_waiters);
 	TAILQ_INIT(&d->dead_conns);
 	jsonw_init(&d->scratch);
+	d->workers = workers_new(base, (unsigned)config->limits.io_threads);
+	d->fetch = fetch_engine_new(base, config->limits.max_concurrent_fetches,
+				    config->limits.max_fetches_per_host);
+	if (!d->workers || !d->fetch)
+		xalloc_die();
 	d->deferred = event_new(base, -1, 0, run_deferred, d);
 	if (!d->deferred)
 		xalloc_die();
@@ -174,6 +182,7 @@ struct daemon *daemon_free(struct daemon *d)
 
 	if (!d)
 		return NULL;
+	d->tearing_down = true;
 	d->listener = listener_free(d->listener);
 	while ((c = TAILQ_FIRST(&d->conns)))
 		conn_kill(c, NULL);   /* moves it to dead_conns */
@@ -184,9 +193,13 @@ struct daemon *daemon_free(struct daemon *d)
 			job->type->stop(job);
 	while (!TAILQ_EMPTY(&d->ready_waiters))
 		waiter_cancel(TAILQ_FIRST(&d->ready_waiters));
+	/* File work the stopped jobs left (removing temporary files) runs to
+	 * its end before the jobs go. */
+	d->workers = workers_free(d->workers);
 	d->events = event_log_free(d->events);
 	TAILQ_INIT(&d->finished);
 	job_store_free(d->store);
+	d->fetch = fetch_engine_free(d->fetch);
 	if (d->retention_timer)
 		event_free(d->retention_timer);
 	if (d->shutdown_timer)
@@ -219,6 +232,7 @@ void daemon_apply_config(struct daemon *d, struct config *config)
 	free(config->socket_group);
 	config->socket_group = old->socket_group ? xstrdup(old->socket_group) : NULL;
 	config->socket_gid = old->socket_gid;
+	config->limits.io_threads = old->limits.io_threads;
 
 	d->config = config;
 	log_set_level(config->log_level);
@@ -230,6 +244,8 @@ void daemon_apply_config(struct daemon *d, struct config *config)
 		TAILQ_FOREACH(c, &d->conns, link)
 			conn_set_max_request(c, config->limits.max_request_bytes);
 	event_log_resize(d->events, config->limits.event_history);
+	fetch_engine_set_limits(d->fetch, config->limits.max_concurrent_fetches,
+				config->limits.max_fetches_per_host);
 	job_retention_run(d);
 	config_free(old);
 	log_notice("configuration reloaded%s%s", config->file ? " from " : "",
@@ -248,9 +264,38 @@ static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
-void daemon_shutdown(struct daemon *d)
+/* The second half of a shutdown, once no job is left running: answer the
+ * waiters, then close each connection once its output is written. */
+static void close_connections(struct daemon *d)
 {
 	struct conn *c, *tmp;
+
+	while (!TAILQ_EMPTY(&d->ready_waiters) || !TAILQ_EMPTY(&d->dead_conns)) {
+		waiter_run_ready(d);
+		conn_free_dead(d);
+	}
+	for (c = TAILQ_FIRST(&d->conns); c; c = tmp) {
+		tmp = TAILQ_NEXT(c, link);
+		conn_close_when_flushed(c);   /* may move c to dead_conns */
+	}
+	conn_free_dead(d);
+	if (d->n_conns == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+void daemon_job_finished(struct daemon *d)
+{
+	/* The last job that could not be stopped has finished: its waiters
+	 * learn how, and the shutdown goes on. */
+	if (d->shutting_down && d->n_active == 0 && d->shutdown_waiting_jobs) {
+		d->shutdown_waiting_jobs = false;
+		waiter_run_ready(d);
+		close_connections(d);
+	}
+}
+
+void daemon_shutdown(struct daemon *d)
+{
 	struct job *job;
 	size_t canceled = 0;
 
@@ -276,21 +321,6 @@ void daemon_shutdown(struct daemon *d)
 	log_notice("shutting down: %zu job(s) canceled, %zu connection(s) open", canceled,
 		   d->n_conns);
 
-	/* Let the waiters answer, then close each connection once its
-	 * output is written. */
-	while (!TAILQ_EMPTY(&d->ready_waiters) || !TAILQ_EMPTY(&d->dead_conns)) {
-		waiter_run_ready(d);
-		conn_free_dead(d);
-	}
-	for (c = TAILQ_FIRST(&d->conns); c; c = tmp) {
-		tmp = TAILQ_NEXT(c, link);
-		conn_close_when_flushed(c);   /* may move c to dead_conns */
-	}
-	conn_free_dead(d);
-	if (d->n_conns == 0) {
-		event_base_loopexit(d->base, NULL);
-		return;
-	}
 	double grace = d->config->limits.shutdown_grace_seconds;
 	struct timeval tv = { .tv_sec = (time_t)grace,
 			      .tv_usec = (suseconds_t)((grace - (double)(time_t)grace) * 1e6) };
@@ -298,4 +328,14 @@ void daemon_shutdown(struct daemon *d)
 	if (!d->shutdown_timer)
 		xalloc_die();
 	evtimer_add(d->shutdown_timer, &tv);
+
+	if (d->n_active > 0) {
+		/* Writes being committed cannot be stopped; they take moments.
+		 * Their clients hear how they ended before we close. */
+		log_notice("shutting down: waiting for %zu job(s) past the point where they can "
+			   "be stopped", d->n_active);
+		d->shutdown_waiting_jobs = true;
+		return;
+	}
+	close_connections(d);
 }

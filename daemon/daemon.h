@@ -22,6 +22,8 @@ struct waiter;
 struct job_store;
 struct event_log;
 struct listener;
+struct fetch_engine;
+struct workers;
 
 TAILQ_HEAD(job_queue, job);
 TAILQ_HEAD(conn_list, conn);
@@ -38,6 +40,8 @@ struct daemon {
 	struct job_store *store;
 	struct event_log *events;
 	struct listener *listener;
+	struct fetch_engine *fetch;    /* libcurl's multi handle on our loop */
+	struct workers *workers;       /* threads for blocking file I/O */
 
 	struct conn_list conns;
 	size_t n_conns;
@@ -52,6 +56,13 @@ struct daemon {
 	 * from the head. */
 	struct job_queue finished;
 	size_t n_finished;
+	size_t retained_result_bytes;  /* results of the finished jobs kept */
+
+	/* Write jobs waiting for a worker thread, and those that have one. */
+	struct job_queue writes_waiting;
+	size_t writes_running;
+	size_t write_bytes_pending;    /* content held by unfinished writes */
+	bool tearing_down;             /* daemon_free(): no more job changes */
 	struct event *retention_timer;
 
 	/* Work that must not run inside the callback that caused it: replies
@@ -64,6 +75,7 @@ struct daemon {
 	struct jsonw scratch;          /* notifications being written */
 
 	bool shutting_down;
+	bool shutdown_waiting_jobs;    /* for jobs that could not be stopped */
 	struct event *shutdown_timer;
 	double started_mono;
 	int64_t started_wall_ms;
@@ -88,6 +100,9 @@ void daemon_kick_deferred(struct daemon *d);
 /* Begins an orderly shutdown: stop accepting, cancel jobs with code
  * `shutdown`, send the replies, close connections, leave the loop. */
 void daemon_shutdown(struct daemon *d);
+
+/* Called by the job core after a job finishes. */
+void daemon_job_finished(struct daemon *d);
 
 /* Per-user counters. */
 size_t daemon_user_active_jobs(struct daemon *d, uid_t uid);

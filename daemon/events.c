@@ -163,6 +163,30 @@ void event_log_record(struct daemon *d, struct job *job)
 	}
 }
 
+void event_log_progress(struct daemon *d, struct job *job)
+{
+	struct subscription *s;
+	bool written = false;
+
+	TAILQ_FOREACH(s, &d->events->subs, link) {
+		if (!wants(s, job))
+			continue;
+		if (!written) {
+			struct jsonw *w = &d->scratch;
+			rpc_notify_begin(w, RPC_NOTIFY_JOB_PROGRESS);
+			jsonw_object_begin(w);
+			jsonw_key(w, "id");
+			jsonw_uint(w, job->id);
+			jsonw_key(w, "progress");
+			job->type->write_progress(job, w);
+			jsonw_object_end(w);
+			rpc_notify_end(w);
+			written = true;
+		}
+		conn_send(s->conn, d->scratch.buf, d->scratch.len);
+	}
+}
+
 bool event_log_subscribe(struct daemon *d, struct conn *conn, const uint64_t *ids,
 			 size_t n_ids, bool replay, uint64_t since)
 {

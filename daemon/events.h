@@ -22,6 +22,10 @@ void event_log_resize(struct event_log *log, size_t capacity);
 /* Records the job's current state and tells subscribers. */
 void event_log_record(struct daemon *d, struct job *job);
 
+/* Sends a job.progress notification ({"id", "progress"}) to subscribers;
+ * progress is not kept for replay and has no sequence number. */
+void event_log_progress(struct daemon *d, struct job *job);
+
 uint64_t event_log_last_seq(const struct event_log *log);
 /* The oldest sequence number still kept (last_seq + 1 when none is). */
 uint64_t event_log_first_seq(const struct event_log *log);

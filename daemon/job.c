@@ -25,10 +25,12 @@
 #include "daemon/xalloc.h"
 #include "proto/jsonw.h"
 
-extern const struct job_type job_type_sleep;
+extern const struct job_type job_type_sleep, job_type_fetch, job_type_write;
 
 const struct job_type *const job_types[] = {
 	&job_type_sleep,
+	&job_type_fetch,
+	&job_type_write,
 	NULL,
 };
 
@@ -298,10 +300,15 @@ static void finish(struct job *job, enum job_state state, enum job_error code, c
 	if (job->in_store) {
 		TAILQ_INSERT_TAIL(&d->finished, job, finished_link);
 		d->n_finished++;
+		if (state == JOB_SUCCEEDED && job->type->result_size) {
+			job->result_bytes = job->type->result_size(job);
+			d->retained_result_bytes += job->result_bytes;
+		}
 	}
 	waiter_job_finished(job);
 	event_log_record(d, job);
 	job_retention_run(d);
+	daemon_job_finished(d);
 }
 
 void job_succeed(struct job *job)
@@ -328,6 +335,8 @@ int job_abort(struct job *job, enum job_state state, enum job_error code, const 
 {
 	if (job_state_is_final(job->state))
 		return -EALREADY;
+	if (job->type->prepare_stop && !job->type->prepare_stop(job))
+		return -EBUSY;
 	job->type->stop(job);
 	finish(job, state, code, xstrdup(message));
 	return 0;
@@ -349,6 +358,16 @@ void job_clear_owner(struct job *job)
 	job->owner = NULL;
 }
 
+void job_report_progress(struct job *job)
+{
+	double now = mono_seconds();
+
+	if (now - job->progress_reported < 0.1 || !job->type->write_progress)
+		return;
+	job->progress_reported = now;
+	event_log_progress(job->d, job);
+}
+
 /* ------------------------------------------------------------ retention */
 
 static void on_retention_timer(evutil_socket_t fd, short what, void *arg)
@@ -366,7 +385,8 @@ void job_retention_run(struct daemon *d)
 	struct job *job;
 
 	while ((job = TAILQ_FIRST(&d->finished))) {
-		if (d->n_finished <= lim->max_retained_jobs) {
+		if (d->n_finished <= lim->max_retained_jobs &&
+		    d->retained_result_bytes <= lim->max_retained_result_bytes) {
 			if (!now)
 				now = wall_ms();
 			if (job->finished_ms + keep_ms > now)
@@ -375,6 +395,8 @@ void job_retention_run(struct daemon *d)
 		TAILQ_REMOVE(&d->finished, job, finished_link);
 		d->n_finished--;
 		d->n_by_state[job->state]--;
+		d->retained_result_bytes -= job->result_bytes;
+		job->result_bytes = 0;
 		job_store_remove(d->store, job);
 	}
 
@@ -436,6 +458,10 @@ void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of
 	write_time(w, "submitted_at", job->submitted_ms);
 	if (state != JOB_QUEUED && job->started_ms)
 		write_time(w, "started_at", job->started_ms);
+	if (state == JOB_RUNNING && job->state == JOB_RUNNING && job->type->write_progress) {
+		jsonw_key(w, "progress");
+		job->type->write_progress(job, w);
+	}
 	if (job_state_is_final(state)) {
 		write_time(w, "finished_at", job->finished_ms);
 		if (state == JOB_SUCCEEDED) {

@@ -36,11 +36,20 @@ struct job_type {
 	 * starts (now, or later when capacity frees up) and job_succeed() or
 	 * job_fail() when it ends. */
 	void (*start)(struct job *job);
+	/* Optional: whether the job can still be stopped. A job past its
+	 * point of no return (a write being committed) answers false, and
+	 * the caller lets it finish; true commits the type to stopping. */
+	bool (*prepare_stop)(struct job *job);
 	/* Stops a job that has not finished, now: drop timers, transfers,
 	 * queue places. The core then finishes the job. */
 	void (*stop)(struct job *job);
 	/* Writes the result object of a succeeded job. */
 	void (*write_result)(const struct job *job, struct jsonw *w);
+	/* Optional: writes the progress object of a running job. */
+	void (*write_progress)(const struct job *job, struct jsonw *w);
+	/* Optional: the bytes a finished job's result holds, counted against
+	 * max_retained_result_bytes. */
+	size_t (*result_size)(const struct job *job);
 	void (*free_data)(void *data);
 };
 
@@ -70,6 +79,8 @@ struct job {
 	int64_t submitted_ms;       /* wall clock */
 	int64_t started_ms;         /* 0 until running */
 	int64_t finished_ms;        /* 0 until final */
+	double progress_reported;   /* monotonic time of the last job.progress */
+	size_t result_bytes;        /* counted in d->retained_result_bytes */
 	char *error_message;
 	void *data;                 /* the type's */
 
@@ -83,6 +94,7 @@ struct job {
 	LIST_ENTRY(job) owner_link;
 	TAILQ_HEAD(, watch) watches;
 	TAILQ_ENTRY(job) finished_link;
+	TAILQ_ENTRY(job) wait_link;  /* waiting for a slot its type keeps */
 
 	UT_hash_handle hh;          /* the store's index by id */
 	UT_hash_handle hh_key;      /* the store's index by (uid, key) */
@@ -124,7 +136,8 @@ void job_fail(struct job *job, enum job_error code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Stops a job that has not finished and finishes it in `state` (failed or
- * canceled) with `code`. Returns 0, or -EALREADY for a finished job. */
+ * canceled) with `code`. Returns 0, -EALREADY for a finished job, or -EBUSY
+ * for one past its point of no return (it finishes on its own soon). */
 int job_abort(struct job *job, enum job_state state, enum job_error code, const char *message);
 
 /* Fails the job with code `timeout` if it has not finished by `at_mono`
@@ -149,7 +162,12 @@ static inline const char *job_key(const struct job *job)
  * -EBUSY with `e` naming the limit. */
 int job_check_capacity(struct daemon *d, uid_t uid, size_t n, struct rpc_error *e);
 
-/* Evicts finished jobs past the retention count or age; re-arms the timer. */
+/* Tells subscribers how far a running job has got (job.progress); at most
+ * ten times a second per job. */
+void job_report_progress(struct job *job);
+
+/* Evicts finished jobs past the retention count, age or result budget;
+ * re-arms the timer. */
 void job_retention_run(struct daemon *d);
 
 #endif

@@ -1,6 +1,8 @@
 /* job.cancel: stop a job that has not finished. */
 #include "config.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "daemon/conn.h"
@@ -28,7 +30,14 @@ static int job_cancel_handle(struct rpc_call *call, struct json_object *params,
 		snprintf(msg, sizeof(msg), "canceled by request");
 	else
 		snprintf(msg, sizeof(msg), "canceled by uid %u", (unsigned)call->conn->peer.uid);
-	job_abort(job, JOB_CANCELED, JOB_ERR_CANCELED, msg);
+	if (job_abort(job, JOB_CANCELED, JOB_ERR_CANCELED, msg) == -EBUSY) {
+		/* Too late to stop, and about to finish: as good as finished. */
+		r = rpc_error_finished(&call->err, id, job->state);
+		snprintf(call->err.message, sizeof(call->err.message),
+			 "Job already finishing: %" PRIu64 " is past the point where it can be "
+			 "canceled (a write being committed)", id);
+		return r;
+	}
 	job_write_json(job, result, job->state);
 	return 0;
 }

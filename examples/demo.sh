@@ -7,22 +7,25 @@ builddir=${1:-.}
 daemon="$builddir/daemon/asyncjobd"
 cli="$builddir/client/asyncjob"
 example="$builddir/examples/gather-greet"
+web="$builddir/tests/common/http-test-server"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/asyncjob-demo.XXXXXX")
 sock="$dir/asyncjobd.sock"
 pid=
+web_pid=
 cleanup() {
-	if [ -n "$pid" ]; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
+	for p in $pid $web_pid; do
+		kill -TERM "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM
 
 # An empty config file keeps the demo independent of /etc.
 : > "$dir/asyncjobd.conf"
-"$daemon" -c "$dir/asyncjobd.conf" -s "$sock" --log-level warning &
+mkdir "$dir/files"
+"$daemon" -c "$dir/asyncjobd.conf" -s "$sock" --write-root "$dir/files" --log-level warning &
 pid=$!
 i=0
 until "$cli" -q -s "$sock" info >/dev/null 2>&1; do
@@ -47,6 +50,31 @@ echo "== the same through libasyncjob (examples/gather-greet.c)"
 start=$(now)
 "$example" "$sock"
 echo "($(elapsed "$start") s)"
+echo
+
+# The seed fetches https://jsonplaceholder.typicode.com/todos/1; this machine
+# may have no internet, so a small server on loopback serves the same
+# document.
+"$web" > "$dir/web.port" &
+web_pid=$!
+i=0
+until [ -s "$dir/web.port" ]; do
+	i=$((i + 1))
+	if [ "$i" -gt 100 ]; then
+		echo "demo: the local web server did not start" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+port=$(sed -n 's/^http=\([0-9]*\) .*/\1/p' "$dir/web.port")
+url="http://127.0.0.1:$port/todos/1"
+echo "== seed example 2: fetch_data('.../todos/1') with aiohttp"
+echo "\$ asyncjob fetch $url"
+"$cli" -s "$sock" fetch "$url"
+echo
+echo "== seed example 3: write_to_file('Hello, World!') with aiofiles"
+echo "\$ cd $dir/files && asyncjob write example.txt 'Hello, World!' && cat example.txt"
+(cd "$dir/files" && "$cli" -s "$sock" write example.txt 'Hello, World!' && cat example.txt && echo)
 echo
 echo "== what the daemon did"
 "$cli" -s "$sock" list

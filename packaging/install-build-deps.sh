@@ -6,7 +6,7 @@ set -eu
 packages="
   build-essential autoconf automake libtool pkg-config
   libevent-dev libcurl4-openssl-dev libjson-c-dev libsystemd-dev uthash-dev
-  libcmocka-dev
+  libcmocka-dev libssl-dev openssl
 "
 # --enable-fuzzing also wants clang (libFuzzer ships in libclang-rt-dev).
 if [ "${ASYNCJOB_FUZZING:-0}" = 1 ]; then

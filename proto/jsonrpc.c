@@ -142,6 +142,10 @@ int json_parse_line(struct json_tokener *tok, const char *line, size_t len,
 	struct json_object *obj;
 	enum json_tokener_error err;
 
+	if (len == 0) {
+		*ret_reason = "no JSON value (empty)";
+		return -EINVAL;
+	}
 	/* A raw NUL cannot occur in JSON text, and json-c would take it for
 	 * the end of the input. */
 	if (memchr(line, '\0', len)) {

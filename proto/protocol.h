@@ -68,6 +68,7 @@ const char *job_error_name(enum job_error code);
 #define RPC_DAEMON_INFO "daemon.info"
 #define RPC_NOTIFY_JOB_UPDATED "job.updated"
 #define RPC_NOTIFY_GATHER_PROGRESS "gather.progress"
+#define RPC_NOTIFY_JOB_PROGRESS "job.progress"
 
 /* The socket a client uses when none is named: ASYNCJOB_SOCKET, else the
  * per-user socket when it exists, else the system one. */

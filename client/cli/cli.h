@@ -112,12 +112,16 @@ bool cli_controls_take(struct cli_controls *c, int opt, const char *arg);
 /* Sets the control fields given. Returns 0 or EXIT_USAGE after printing why. */
 int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const struct cli_controls *c);
 
+/* Makes a path absolute against the current directory, as a user means a
+ * relative one. Returns 0 or a negative errno. */
+int cli_absolute_path(const char *path, char *buf, size_t size);
+
 /* Progress on a terminal: "n/N done" on stderr, redrawn in place. */
 bool cli_progress_enabled(const struct cli *cli);
 void cli_progress_show(const char *what, uint64_t done, uint64_t total);
 void cli_progress_clear(void);
 
-extern const struct cli_command cmd_sleep, cmd_gather, cmd_submit, cmd_get, cmd_wait,
+extern const struct cli_command cmd_sleep, cmd_fetch, cmd_write, cmd_gather, cmd_submit, cmd_get, cmd_wait,
 	cmd_list, cmd_cancel, cmd_watch, cmd_info;
 
 #endif

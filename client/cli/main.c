@@ -9,15 +9,15 @@
 #include "client/cli/cli.h"
 
 static const struct cli_command *const commands[] = {
-	&cmd_sleep, &cmd_gather, &cmd_submit, &cmd_get, &cmd_wait,
+	&cmd_sleep, &cmd_fetch, &cmd_write, &cmd_gather, &cmd_submit, &cmd_get, &cmd_wait,
 	&cmd_list, &cmd_cancel, &cmd_watch, &cmd_info, NULL,
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "Usage: asyncjob [OPTION]... COMMAND [ARG]...\n"
-		   "Run jobs on asyncjobd: sleeps (and soon fetches and file writes), many at\n"
-		   "once, from any shell or program.\n\nCommands:\n");
+		   "Run jobs on asyncjobd: sleeps, HTTP fetches and file writes, many at once,\n"
+		   "from any shell or program.\n\nCommands:\n");
 	for (size_t i = 0; commands[i]; i++) {
 		char head[64];
 		snprintf(head, sizeof(head), "%s %s", commands[i]->name, commands[i]->args);

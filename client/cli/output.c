@@ -3,9 +3,14 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "client/cli/cli.h"
+#include "proto/base64.h"
 
 void cli_print_job_json(const asyncjob_job *job)
 {
@@ -28,6 +33,33 @@ void cli_report_failure(const struct cli *cli, const asyncjob_job *job)
 		msg && *msg ? ": " : "", msg ? msg : "");
 }
 
+/* A fetch prints its body as the seed's print(data) would: JSON pretty on
+ * a terminal and compact in a pipe, text as it is, binary as the bytes. */
+static void print_fetch_body(const asyncjob_job *job)
+{
+	struct json_object *result = json_tokener_parse(asyncjob_job_result_json(job));
+	struct json_object *v;
+
+	if (json_object_object_get_ex(result, "json", &v)) {
+		int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
+			    (isatty(STDOUT_FILENO) ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+						   : JSON_C_TO_STRING_PLAIN);
+		puts(json_object_to_json_string_ext(v, flags));
+	} else if (json_object_object_get_ex(result, "text", &v)) {
+		fwrite(json_object_get_string(v), 1, (size_t)json_object_get_string_len(v), stdout);
+	} else if (json_object_object_get_ex(result, "body_base64", &v)) {
+		const char *b64 = json_object_get_string(v);
+		size_t len = (size_t)json_object_get_string_len(v);
+		unsigned char *bytes = malloc(base64_decoded_max(len) + 1);
+		long n = bytes ? base64_decode(b64, len, bytes) : -1;
+		if (n > 0)
+			fwrite(bytes, 1, (size_t)n, stdout);
+		free(bytes);
+	}
+	/* saved_to: the file is the output; nothing to print. */
+	json_object_put(result);
+}
+
 void cli_print_job_output(const struct cli *cli, const asyncjob_job *job)
 {
 	if (cli->json) {
@@ -46,6 +78,12 @@ void cli_print_job_output(const struct cli *cli, const asyncjob_job *job)
 			puts(message);
 		return;
 	}
+	if (type && strcmp(type, "fetch") == 0) {
+		print_fetch_body(job);
+		return;
+	}
+	if (type && strcmp(type, "write") == 0)
+		return;   /* like cp(1): the file is the output */
 	const char *result = asyncjob_job_result_json(job);
 	if (result)
 		puts(result);

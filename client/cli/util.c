@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -200,10 +201,49 @@ asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text, cons
 	for (n = 0; *p && !isspace((unsigned char)*p) && n < sizeof(kind) - 1; p++)
 		kind[n++] = *p;
 	kind[n] = '\0';
+	if (strcmp(kind, "fetch") == 0) {
+		while (isspace((unsigned char)*p))
+			p++;
+		const char *url = p;
+		size_t ulen = strcspn(url, " \t");
+		if (ulen == 0 || url[ulen + strspn(url + ulen, " \t")] != '\0') {
+			cli_usage_error(cli, "%s%sthe job '%s' needs exactly one URL after 'fetch'",
+					where, sep, text);
+			return NULL;
+		}
+		char *u = strndup(url, ulen);
+		if (!u || asyncjob_spec_fetch(u, &spec) < 0)
+			cli_error(cli, "out of memory");
+		free(u);
+		return spec;
+	}
+	if (strcmp(kind, "write") == 0) {
+		/* write PATH TEXT: TEXT is the rest of the words. */
+		char path[PATH_MAX], abs[PATH_MAX];
+		while (isspace((unsigned char)*p))
+			p++;
+		size_t plen = strcspn(p, " \t");
+		if (plen == 0 || plen >= sizeof(path)) {
+			cli_usage_error(cli, "%s%sthe job '%s' needs a path after 'write'", where, sep, text);
+			return NULL;
+		}
+		memcpy(path, p, plen);
+		path[plen] = '\0';
+		p += plen;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (cli_absolute_path(path, abs, sizeof(abs)) < 0) {
+			cli_usage_error(cli, "%s%s%s: path too long", where, sep, path);
+			return NULL;
+		}
+		if (asyncjob_spec_write(abs, p, strlen(p), &spec) < 0)
+			cli_error(cli, "out of memory");
+		return spec;
+	}
 	if (strcmp(kind, "sleep") != 0) {
-		cli_usage_error(cli, "%s%scannot read the job '%s': write 'sleep SECONDS [MESSAGE]' "
-				"or a JSON spec such as '{\"type\":\"sleep\",\"seconds\":1}'",
-				where, sep, text);
+		cli_usage_error(cli, "%s%scannot read the job '%s': write 'sleep SECONDS [MESSAGE]', "
+				"'fetch URL', 'write PATH TEXT' or a JSON spec such as "
+				"'{\"type\":\"sleep\",\"seconds\":1}'", where, sep, text);
 		return NULL;
 	}
 	while (isspace((unsigned char)*p))

@@ -272,3 +272,206 @@ long harness_nobody_uid(void)
 	struct passwd *pw = getpwnam("nobody");
 	return pw ? (long)pw->pw_uid : -1;
 }
+
+/* ------------------------------------------------------------ test HTTP server */
+
+static int remove_tree(const char *dir)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -1;
+	return 0;
+}
+
+int test_ca_create(char *dir, size_t size)
+{
+	const char *srcdir = getenv("ASYNCJOB_SRCDIR");
+	char script[512], tmpl[] = "/tmp/asyncjob-ca-XXXXXX";
+	int status;
+
+	if (!srcdir) {
+		fprintf(stderr, "harness: ASYNCJOB_SRCDIR is not set (run the tests with make check)\n");
+		return -1;
+	}
+	if (!mkdtemp(tmpl)) {
+		fprintf(stderr, "harness: mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	snprintf(script, sizeof(script), "%s/tests/common/make-test-ca.sh", srcdir);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+		remove_tree(tmpl);
+		return -1;
+	}
+	if (pid == 0) {
+		execl("/bin/sh", "sh", script, tmpl, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "harness: %s %s failed\n", script, tmpl);
+		remove_tree(tmpl);
+		return -1;
+	}
+	if (snprintf(dir, size, "%s", tmpl) >= (int)size) {
+		remove_tree(tmpl);
+		return -1;
+	}
+	return 0;
+}
+
+void test_ca_remove(const char *dir)
+{
+	if (!dir || strncmp(dir, "/tmp/asyncjob-ca-", 17) != 0)
+		return;
+	if (remove_tree(dir) < 0)
+		fprintf(stderr, "harness: could not remove %s\n", dir);
+}
+
+static void dump_file(const char *what, const char *path)
+{
+	char buf[4096];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	fprintf(stderr, "---- %s (%s)\n", what, path);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		fwrite(buf, 1, n, stderr);
+	fprintf(stderr, "----\n");
+	fclose(f);
+}
+
+/* Reads the port line from `fd` within timeout_ms. */
+static int read_ports(struct test_server *s, int fd, int timeout_ms)
+{
+	char line[128];
+	size_t len = 0;
+	struct timespec start, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		char *nl = memchr(line, '\n', len);
+		if (nl) {
+			*nl = '\0';
+			if (sscanf(line, "http=%u http2=%u https=%u", &s->http, &s->http2, &s->https) != 3 ||
+			    !s->http || !s->http2) {
+				fprintf(stderr, "harness: unexpected line from the test server: %s\n", line);
+				return -1;
+			}
+			return 0;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (elapsed >= timeout_ms || len >= sizeof(line) - 1) {
+			fprintf(stderr, "harness: no port line from the test server within %d ms\n", timeout_ms);
+			return -1;
+		}
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int r = poll(&pfd, 1, (int)(timeout_ms - elapsed));
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (r <= 0)
+			continue;
+		ssize_t n = read(fd, line + len, sizeof(line) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "harness: the test server exited before listening\n");
+			return -1;
+		}
+		len += (size_t)n;
+	}
+}
+
+int test_server_start(struct test_server *s, const char *ca_dir, int timeout_ms)
+{
+	const char *bin = getenv("ASYNCJOB_TEST_SERVER");
+	char cert[300], key[300];
+	int pfd[2];
+
+	memset(s, 0, sizeof(*s));
+	if (!bin) {
+		fprintf(stderr, "harness: ASYNCJOB_TEST_SERVER is not set (run the tests with make check)\n");
+		return -1;
+	}
+	if (ca_dir) {
+		snprintf(s->dir, sizeof(s->dir), "%s", ca_dir);
+	} else {
+		if (test_ca_create(s->dir, sizeof(s->dir)) < 0)
+			return -1;
+		s->own_dir = true;
+	}
+	snprintf(cert, sizeof(cert), "%s/server.pem", s->dir);
+	snprintf(key, sizeof(key), "%s/server.key", s->dir);
+	snprintf(s->log, sizeof(s->log), "%s/server-%ld.log", s->dir, (long)getpid());
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		fprintf(stderr, "harness: pipe: %s\n", strerror(errno));
+		goto fail;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		goto fail;
+	}
+	if (pid == 0) {
+		int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		dup2(pfd[1], STDOUT_FILENO);
+		execl(bin, bin, "--tls-cert", cert, "--tls-key", key, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	s->pid = pid;
+	int r = read_ports(s, pfd[0], timeout_ms);
+	close(pfd[0]);
+	if (r < 0) {
+		dump_file("test server stderr", s->log);
+		bool own = s->own_dir;
+		s->own_dir = false;
+		test_server_stop(s, 5000);
+		s->own_dir = own;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (s->own_dir)
+		test_ca_remove(s->dir);
+	s->own_dir = false;
+	s->pid = 0;
+	return -1;
+}
+
+int test_server_stop(struct test_server *s, int timeout_ms)
+{
+	int r = -1;
+
+	if (s->pid > 0) {
+		kill(s->pid, SIGTERM);
+		r = wait_exit(s->pid, timeout_ms);
+		s->pid = 0;
+		if (r != 0) {
+			fprintf(stderr, "harness: the test server exited with status %d\n", r);
+			dump_file("test server stderr", s->log);
+		}
+	}
+	if (s->log[0])
+		unlink(s->log);
+	s->log[0] = '\0';
+	if (s->own_dir)
+		test_ca_remove(s->dir);
+	s->own_dir = false;
+	return r;
+}

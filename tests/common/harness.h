@@ -51,4 +51,38 @@ bool raw_wait_eof(int fd, int timeout_ms);
 /* The uid of an unprivileged account to switch to, or -1 when there is none. */
 long harness_nobody_uid(void);
 
+/* ------------------------------------------------------------ test HTTP server
+ * tests/common/http-test-server (the binary named by $ASYNCJOB_TEST_SERVER):
+ * HTTP on 127.0.0.1 and 127.0.0.2, HTTPS on 127.0.0.1 with a throwaway CA
+ * made by tests/common/make-test-ca.sh (found through $ASYNCJOB_SRCDIR). */
+
+struct test_server {
+	pid_t pid;
+	char dir[256];          /* ca.pem, server.pem, server.key, server.log */
+	bool own_dir;           /* made by test_server_start: removed by stop */
+	char log[300];          /* the server's stderr */
+	unsigned http;          /* port on 127.0.0.1 */
+	unsigned http2;         /* port on 127.0.0.2 */
+	unsigned https;         /* TLS port on 127.0.0.1 */
+};
+
+/* Makes a new temporary directory (path written to `dir`) holding a
+ * throwaway CA (ca.pem) and a server certificate for 127.0.0.1 and
+ * localhost (server.pem, server.key). Returns 0, or -1 with a message on
+ * stderr (and nothing left behind). */
+int test_ca_create(char *dir, size_t size);
+/* Removes a directory made by test_ca_create. */
+void test_ca_remove(const char *dir);
+
+/* Starts the test server with the certificate in `ca_dir` (NULL: a new
+ * one, made with test_ca_create and removed again by test_server_stop) and
+ * waits up to `timeout_ms` for its "http=P1 http2=P2 https=P3" line.
+ * Returns 0, or -1 with a message on stderr, nothing left running. */
+int test_server_start(struct test_server *s, const char *ca_dir, int timeout_ms);
+/* Sends SIGTERM and waits up to `timeout_ms` (then SIGKILL). Returns the
+ * exit status: 0 for a clean exit (under the sanitizers a leak makes it
+ * non-zero), 128 + N for signal N, -1 when it had to be killed or was not
+ * running; prints the server's stderr when it is not 0. Safe to call again. */
+int test_server_stop(struct test_server *s, int timeout_ms);
+
 #endif

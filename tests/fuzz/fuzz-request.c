@@ -18,8 +18,10 @@
 #include <json-c/json.h>
 
 #include "daemon/conf.h"
+#include "daemon/confine.h"
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
+#include "daemon/netfilter.h"
 #include "tests/common/daemon-fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -65,16 +67,40 @@ static _Noreturn void bug(const char *what, const char *line, size_t len)
  *   max_active_jobs_per_user = 8, max_label_bytes = 8, max_message_bytes = 16,
  *   max_list_jobs = 3.
  * The rest (connections, sending, the loop, fixture_free) is the fixture's. */
+/* Fetch jobs must not reach the network, nor write jobs the home directory:
+ * every connection is denied (the proxy, a literal loopback address, saves
+ * even a DNS lookup), and files go to a private directory made once. */
+static void keep_jobs_local(struct config *c)
+{
+	static struct write_roots *roots;
+	char err[256], warn[256];
+
+	if (!roots) {
+		static char dir[] = "/tmp/asyncjob-fuzz-XXXXXX";
+		char *paths[1] = { mkdtemp(dir) };
+		if (!paths[0] || write_roots_open(paths, 1, &roots, err, sizeof(err), warn,
+						  sizeof(warn)) < 0)
+			bug("cannot make the fuzzer's write root", NULL, 0);
+	}
+	write_roots_unref(c->roots);
+	c->roots = write_roots_ref(roots);
+	if (netfilter_parse("0.0.0.0/0 ::/0", &c->deny_networks, err, sizeof(err)) < 0)
+		bug("cannot deny the network", NULL, 0);
+	c->proxy = strdup("http://127.0.0.1:9");
+}
+
 static struct fixture *new_fixture(unsigned mode)
 {
 	char error[CONFIG_ERROR_MAX];
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct event_config *ec = event_config_new();
 	struct config *c;
 
-	if (!f || !ec || config_load(NULL, false, NULL, &c, error) < 0)
+	/* Only problems are logged, from the start (config_load() may warn). */
+	log_set_level(LOG_LEVEL_ERR);
+	if (!f || config_load(NULL, false, NULL, &c, error) < 0)
 		bug("cannot create a fixture", NULL, 0);
 	c->log_level = LOG_LEVEL_ERR;
+	keep_jobs_local(c);
 	c->limits.max_request_bytes = 4096;
 	c->limits.max_gather_jobs = 16;
 	c->limits.max_active_jobs = 64;
@@ -92,9 +118,7 @@ static struct fixture *new_fixture(unsigned mode)
 		c->limits.max_message_bytes = 16;
 		c->limits.max_list_jobs = 3;
 	}
-	event_config_set_flag(ec, EVENT_BASE_FLAG_PRECISE_TIMER);
-	f->base = event_base_new_with_config(ec);
-	event_config_free(ec);
+	f->base = daemon_event_base_new();
 	if (!f->base)
 		bug("cannot create an event base", NULL, 0);
 	f->d = daemon_new(f->base, c);

@@ -24,6 +24,7 @@ SOCK=$TMP/asyncjobd.sock
 CONF=$TMP/asyncjobd.conf
 LOG=$TMP/asyncjobd.log
 DAEMON_PID=
+WEB_PID=
 BG_PIDS=
 failures=0
 ncases=0
@@ -67,6 +68,7 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
+	[ -n "$WEB_PID" ] && kill -TERM "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null
 	[ -n "$DAEMON_PID" ] && stop_daemon
 	if [ "$failures" -gt 0 ]; then
 		echo "# $failures of $ncases case(s) failed; asyncjobd log ($LOG):"
@@ -286,9 +288,11 @@ daemon_up() {
 
 # ------------------------------------------------------------------ daemon
 
+mkdir -p "$TMP/files"
 cat >"$CONF" <<EOF
 # asyncjobd configuration for test-cli.sh
 log_level = debug
+write_root = $TMP/files
 EOF
 
 "$ASYNCJOBD" -c "$CONF" -s "$SOCK" >"$LOG" 2>&1 &
@@ -872,6 +876,129 @@ begin "wait --timeout abc is a usage error"
 run wait 1 --timeout abc
 expect_usage_error
 end
+
+# ------------------------------------------------------------------ fetch
+
+# The test web server on loopback (tests/common/http-test-server).
+WEB=
+if [ -n "${ASYNCJOB_TEST_SERVER:-}" ] && [ -x "$ASYNCJOB_TEST_SERVER" ]; then
+	"$ASYNCJOB_TEST_SERVER" >"$TMP/web.port" 2>"$TMP/web.err" &
+	WEB_PID=$!
+	poll 100 test -s "$TMP/web.port"
+	WEB="http://127.0.0.1:$(sed -n 's/^http=\([0-9]*\) .*/\1/p' "$TMP/web.port")"
+fi
+
+if [ -z "$WEB" ]; then
+	echo "# skipped the fetch cases: no test web server (ASYNCJOB_TEST_SERVER)"
+else
+
+begin "fetch prints the JSON document (compact in a pipe)"
+run fetch "$WEB/todos/1"
+expect_rc 0
+expect_out '{"userId":1,"id":1,"title":"delectus aut autem","completed":false}\n'
+expect_err_empty
+end
+
+begin "fetch prints text as it is"
+run fetch "$WEB/text"
+expect_rc 0
+expect_out 'hello, world\n'
+end
+
+begin "fetch prints binary bodies as their bytes"
+run fetch "$WEB/binary"
+expect_rc 0
+[ "$(wc -c <"$TMP/out")" -eq 256 ] || failc "expected 256 bytes"
+end
+
+begin "an HTTP error status is output, exit 0; with --fail, exit 1 and one line"
+run fetch "$WEB/status/404"
+expect_rc 0
+expect_out_has '"status":404'
+run fetch --fail "$WEB/status/404"
+expect_rc 1
+expect_out_empty
+expect_err_one_line
+expect_err_has '^asyncjob: job [0-9]* (fetch) failed (http_status): HTTP 404 from '
+end
+
+begin "fetch -X -H -d send the method, the header and the body"
+run fetch -X PUT -H 'X-Test: yes' -d 'payload' "$WEB/echo"
+expect_rc 0
+expect_out_has '"method":"PUT"'
+expect_out_has '"X-Test":"yes"'
+expect_out_has '"body":"payload"'
+run fetch -d 'form=1' "$WEB/echo"
+expect_out_has '"method":"POST"'
+end
+
+begin "fetch -o FILE (relative to the current directory) saves the body"
+( cd "$TMP/files" && "$ASYNCJOB_CLI" -s "$SOCK" fetch -o saved.json "$WEB/todos/1" ) \
+	>"$TMP/out" 2>"$TMP/err"
+rc=$?
+cmd="(cd files && asyncjob fetch -o saved.json URL)"
+expect_rc 0
+expect_out_empty
+grep -q '"completed":false' "$TMP/files/saved.json" 2>/dev/null || failc "saved.json is missing or wrong"
+ls -a "$TMP/files" | grep -q asyncjob- && failc "a temporary file was left behind"
+end
+
+begin "fetch -o outside the write roots is refused (exit 4)"
+run fetch -o /etc/asyncjob-test.json "$WEB/todos/1"
+expect_rc 4
+expect_err_one_line
+expect_err_has 'save_to'
+[ ! -e /etc/asyncjob-test.json ] || failc "the file was written"
+end
+
+begin "fetch of a file: URL is refused (exit 4, names http)"
+run fetch file:///etc/passwd
+expect_rc 4
+expect_err_one_line
+expect_err_has 'http'
+end
+
+begin "fetch --max-bytes fails a larger body (too_large)"
+run fetch --max-bytes 10 "$WEB/json"
+expect_rc 1
+expect_err_one_line
+expect_err_has '(too_large)'
+end
+
+begin "fetch usage errors exit 2"
+run fetch -H 'no colon' "$WEB/json"
+expect_usage_error
+run fetch
+expect_usage_error
+end
+
+begin "gather mixes fetch and sleep jobs, output in order"
+run gather "fetch $WEB/text" 'sleep 0 done'
+expect_rc 0
+expect_out 'hello, world\ndone\n'
+end
+
+begin "fetch to a file on a terminal shows a progress bar"
+if ! command -v script >/dev/null 2>&1; then
+	echo "# skipped: script(1) is not installed"
+else
+	run_no=$((run_no + 1))
+	cmd="script -qec 'asyncjob fetch -o big.bin URL/large?bytes=30000000' /dev/null"
+	( cd "$TMP/files" && script -qec "'$ASYNCJOB_CLI' -s '$SOCK' fetch -o big.bin '$WEB/large?bytes=30000000'" /dev/null ) \
+		>"$TMP/out" 2>"$TMP/err" </dev/null
+	rc=$?
+	expect_rc 0
+	[ "$(stat -c %s "$TMP/files/big.bin" 2>/dev/null)" = 30000000 ] || failc "big.bin is not 30000000 bytes"
+	# A fast loopback download may finish between two progress reports;
+	# when the bar was drawn it shows a percentage of the known total.
+	if grep -q 'MiB' "$TMP/out"; then
+		grep -q '%' "$TMP/out" || failc "the progress line has no percentage"
+	fi
+	rm -f "$TMP/files/big.bin"
+fi
+end
+
+fi
 
 begin "no job is left running"
 have_running 0 || fail "running: $(running_ids | tr '\n' ' ')"

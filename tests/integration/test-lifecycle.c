@@ -37,19 +37,18 @@ static struct json_object *call(const char *socket_path, const char *line)
 	return r;
 }
 
-/* Runs the daemon binary with arguments; returns the exit status and the
- * first line of its output (stdout and stderr) in `out`. */
+/* Runs the daemon binary with arguments; returns the exit status and all
+ * it printed (stdout and stderr) in `out`. */
 static int run_daemon(const char *args, char *out, size_t out_size)
 {
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", getenv("ASYNCJOBD"), args);
 	FILE *p = popen(cmd, "r");
 	assert_non_null(p);
-	out[0] = '\0';
-	if (!fgets(out, (int)out_size, p))
-		out[0] = '\0';
+	size_t n = fread(out, 1, out_size - 1, p);
+	out[n] = '\0';
 	char sink[512];
-	while (fgets(sink, sizeof(sink), p))
+	while (fread(sink, 1, sizeof(sink), p) > 0)
 		;
 	int status = pclose(p);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -490,8 +490,20 @@ static void test_write_limits(void **state)
 	check_limit(obj, "max_message_bytes", (double)l->max_message_bytes);
 	check_limit(obj, "max_sleep_seconds", 0.5);
 	check_limit(obj, "shutdown_grace_seconds", (double)l->shutdown_grace_seconds);
-	/* Limits only: no socket, groups, roots or log level. */
-	assert_int_equal(json_object_object_length(obj), 17);
+	check_limit(obj, "max_concurrent_fetches", (double)l->max_concurrent_fetches);
+	check_limit(obj, "max_fetches_per_host", (double)l->max_fetches_per_host);
+	check_limit(obj, "fetch_default_max_bytes", (double)l->fetch_default_max_bytes);
+	check_limit(obj, "fetch_max_bytes_ceiling", (double)l->fetch_max_bytes_ceiling);
+	check_limit(obj, "fetch_max_save_bytes", (double)l->fetch_max_save_bytes);
+	check_limit(obj, "fetch_connect_timeout", l->fetch_connect_timeout);
+	check_limit(obj, "fetch_low_speed_bytes", (double)l->fetch_low_speed_bytes);
+	check_limit(obj, "fetch_low_speed_seconds", l->fetch_low_speed_seconds);
+	check_limit(obj, "fetch_max_redirects", (double)l->fetch_max_redirects);
+	check_limit(obj, "max_retained_result_bytes", (double)l->max_retained_result_bytes);
+	check_limit(obj, "max_pending_write_bytes", (double)l->max_pending_write_bytes);
+	check_limit(obj, "io_threads", (double)l->io_threads);
+	/* Limits only: no socket, groups, roots, proxy or log level. */
+	assert_int_equal(json_object_object_length(obj), 29);
 
 	json_object_put(obj);
 	json_tokener_free(tok);

@@ -1,0 +1,216 @@
+/* asyncjob fetch: the seed's aiohttp example through the daemon, with the
+ * options people know from curl. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "client/cli/cli.h"
+
+struct progress {
+	uint64_t id;
+	bool shown;
+};
+
+static void format_size(double bytes, char *buf, size_t size)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	while (bytes >= 1024 && u < 4) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+}
+
+/* Draws "[=====>      ]  42%  12.0 MiB / 28.5 MiB" from job.progress. */
+static void on_event(asyncjob *aj, const asyncjob_event *ev, void *userdata)
+{
+	struct progress *pr = userdata;
+	struct json_object *params, *v, *prog;
+	(void)aj;
+
+	if (strcmp(asyncjob_event_method(ev), "job.progress") != 0)
+		return;
+	params = json_tokener_parse(asyncjob_event_params_json(ev));
+	if (!json_object_object_get_ex(params, "id", &v) || json_object_get_uint64(v) != pr->id ||
+	    !json_object_object_get_ex(params, "progress", &prog)) {
+		json_object_put(params);
+		return;
+	}
+	double bytes = json_object_object_get_ex(prog, "bytes", &v) ? json_object_get_double(v) : 0;
+	double total = json_object_object_get_ex(prog, "total", &v) ? json_object_get_double(v) : 0;
+	json_object_put(params);
+
+	char have[32], all[32];
+	format_size(bytes, have, sizeof(have));
+	if (total > 0) {
+		char bar[31];
+		int width = (int)sizeof(bar) - 1, done = (int)(width * (bytes / total));
+		if (done > width)
+			done = width;
+		for (int i = 0; i < width; i++)
+			bar[i] = i < done ? '=' : i == done ? '>' : ' ';
+		bar[width] = '\0';
+		format_size(total, all, sizeof(all));
+		fprintf(stderr, "\r\033[K[%s] %3d%%  %s / %s", bar, (int)(100 * bytes / total), have, all);
+	} else {
+		fprintf(stderr, "\r\033[K%s", have);
+	}
+	fflush(stderr);
+	pr->shown = true;
+}
+
+/* Adds "Name: value" to the headers object; false on a malformed one. */
+static bool add_header(struct json_object *headers, const char *line)
+{
+	const char *colon = strchr(line, ':');
+	if (!colon || colon == line)
+		return false;
+	char *name = strndup(line, (size_t)(colon - line));
+	const char *value = colon + 1;
+	while (*value == ' ' || *value == '\t')
+		value++;
+	json_object_object_add(headers, name, json_object_new_string(value));
+	free(name);
+	return true;
+}
+
+static int run(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "request", required_argument, NULL, 'X' },
+		{ "header", required_argument, NULL, 'H' },
+		{ "data", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "fail", no_argument, NULL, 'f' },
+		{ "max-bytes", required_argument, NULL, 'm' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *method = NULL, *data = NULL, *output = NULL, *timeout = NULL;
+	bool fail_on_status = false;
+	size_t max_bytes = 0;
+	struct json_object *headers = json_object_new_object();
+	asyncjob_spec *spec = NULL;
+	asyncjob_job *job = NULL, **done = NULL;
+	int opt, code = EXIT_OK;
+
+	while ((opt = cli_getopt(cli, argc, argv, "X:H:d:o:t:", opts, &cmd_fetch)) != -1) {
+		switch (opt) {
+		case 'X': method = optarg; break;
+		case 'H':
+			if (!add_header(headers, optarg)) {
+				json_object_put(headers);
+				return cli_usage_error(cli, "-H '%s': write a header as 'Name: value'", optarg);
+			}
+			break;
+		case 'd': data = optarg; break;
+		case 'o': output = optarg; break;
+		case 'f': fail_on_status = true; break;
+		case 'm':
+			if (!cli_parse_count(cli, optarg, "--max-bytes", &max_bytes)) {
+				json_object_put(headers);
+				return EXIT_USAGE;
+			}
+			break;
+		case 't': timeout = optarg; break;
+		default:
+			json_object_put(headers);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		json_object_put(headers);
+		return cli_usage_error(cli, "expected one URL");
+	}
+	if (asyncjob_spec_fetch(argv[optind], &spec) < 0) {
+		json_object_put(headers);
+		cli_error(cli, "out of memory");
+		return EXIT_USAGE;
+	}
+	if (method)
+		asyncjob_spec_set_string(spec, "method", method);
+	else if (data)
+		asyncjob_spec_set_string(spec, "method", "POST");   /* as curl -d does */
+	if (json_object_object_length(headers) > 0)
+		asyncjob_spec_set_json(spec, "headers", json_object_to_json_string(headers));
+	json_object_put(headers);
+	if (data)
+		asyncjob_spec_set_string(spec, "body", data);
+	if (fail_on_status)
+		asyncjob_spec_set_bool(spec, "raise_for_status", true);
+	if (max_bytes)
+		asyncjob_spec_set_number(spec, "max_bytes", (double)max_bytes);
+	if (output) {
+		/* The daemon wants an absolute path; a user means "here". */
+		char abs[PATH_MAX];
+		if (cli_absolute_path(output, abs, sizeof(abs)) < 0) {
+			asyncjob_spec_free(spec);
+			cli_error(cli, "-o %s: path too long", output);
+			return EXIT_USAGE;
+		}
+		asyncjob_spec_set_string(spec, "save_to", abs);
+	}
+	struct cli_controls controls = { .timeout = timeout };
+	if ((code = cli_apply_controls(cli, spec, &controls)) != 0)
+		goto out;
+
+	if ((code = cli_connect(cli)) != 0)
+		goto out;
+	if (cli->detach) {
+		code = cli_submit_and_follow(cli, spec);
+		goto out;
+	}
+	int r = asyncjob_submit(cli->aj, spec, ASYNCJOB_CANCEL_ON_DISCONNECT, &job);
+	if (r < 0) {
+		code = cli_fail(cli, r, "submitting the fetch");
+		goto out;
+	}
+	uint64_t id = asyncjob_job_id(job);
+	struct progress pr = { .id = id };
+	if (cli_progress_enabled(cli)) {
+		asyncjob_set_event_handler(cli->aj, on_event, &pr);
+		/* Best effort: without events there is just no bar. */
+		(void)asyncjob_subscribe(cli->aj, &id, 1, NULL, NULL);
+	}
+	code = cli_wait_foreground(cli, &id, 1, &done);
+	if (pr.shown)
+		cli_progress_clear();
+	if (code != EXIT_OK)
+		goto out;
+	cli_print_job_output(cli, done[0]);
+	code = cli_job_exit_code(done[0]);
+out:
+	asyncjob_jobs_free(done);
+	asyncjob_job_unref(job);
+	asyncjob_spec_free(spec);
+	return code;
+}
+
+const struct cli_command cmd_fetch = {
+	.name = "fetch",
+	.args = "URL",
+	.summary = "fetch a URL over HTTP(S) and print the body",
+	.help = "\nPrints the body: JSON pretty on a terminal (compact in a pipe), text as it\n"
+		"is, anything else as raw bytes. A download to a file shows a progress bar on a\n"
+		"terminal. An HTTP error status is not a failure unless --fail.\n\n"
+		"  -X, --request METHOD  GET (default), HEAD, POST, PUT, PATCH or DELETE\n"
+		"  -H, --header 'N: V'   send a header (repeatable)\n"
+		"  -d, --data BODY       send BODY (POST unless -X says otherwise)\n"
+		"  -o, --output FILE     save the body to FILE (beneath the daemon's write roots)\n"
+		"      --fail            fail (exit 1) on an HTTP status of 400 or more\n"
+		"      --max-bytes N     fail when the body is larger than N bytes\n"
+		"  -t, --timeout S       fail after S seconds\n"
+		"      --detach          print the job id and return at once\n"
+		"      --json            print the job object\n"
+		"\nExample: asyncjob fetch https://jsonplaceholder.typicode.com/todos/1\n",
+	.run = run,
+};

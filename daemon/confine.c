@@ -1,0 +1,338 @@
+/* Write confinement beneath the write roots. The lexical check runs on the
+ * loop; everything that touches the filesystem runs on worker threads and
+ * resolves paths relative to a root directory fd, never following a
+ * symlink, so a directory swapped for a symlink mid-way cannot redirect a
+ * write. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#if HAVE_LINUX_OPENAT2_H
+#include <linux/openat2.h>
+#endif
+
+#include "daemon/confine.h"
+#include "daemon/xalloc.h"
+
+struct root {
+	char *path;     /* without a trailing slash, except "/" itself */
+	size_t len;
+	int fd;         /* O_PATH directory */
+};
+
+struct write_roots {
+	atomic_uint refs;
+	size_t n;
+	struct root roots[];
+};
+
+static char *normalize_root(const char *p)
+{
+	char *s = xstrdup(p);
+	size_t n = strlen(s);
+	while (n > 1 && s[n - 1] == '/')
+		s[--n] = '\0';
+	return s;
+}
+
+int write_roots_open(char *const *paths, size_t n, struct write_roots **ret,
+		     char *err, size_t err_size, char *warn, size_t warn_size)
+{
+	struct write_roots *wr = xcalloc(1, sizeof(*wr) + n * sizeof(struct root));
+	size_t used = 0;
+
+	atomic_init(&wr->refs, 1);
+	if (warn && warn_size)
+		warn[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (paths[i][0] != '/') {
+			snprintf(err, err_size, "write root %s is not an absolute path", paths[i]);
+			wr->n = used;
+			write_roots_unref(wr);
+			return -EINVAL;
+		}
+		int fd = open(paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			if (warn && warn_size)
+				snprintf(warn, warn_size, "write root %s: %s; writes beneath it are refused",
+					 paths[i], strerror(errno));
+			continue;
+		}
+		wr->roots[used].path = normalize_root(paths[i]);
+		wr->roots[used].len = strlen(wr->roots[used].path);
+		wr->roots[used].fd = fd;
+		used++;
+	}
+	wr->n = used;
+	*ret = wr;
+	return 0;
+}
+
+struct write_roots *write_roots_ref(struct write_roots *wr)
+{
+	if (wr)
+		atomic_fetch_add(&wr->refs, 1);
+	return wr;
+}
+
+struct write_roots *write_roots_unref(struct write_roots *wr)
+{
+	if (!wr || atomic_fetch_sub(&wr->refs, 1) != 1)
+		return NULL;
+	for (size_t i = 0; i < wr->n; i++) {
+		close(wr->roots[i].fd);
+		free(wr->roots[i].path);
+	}
+	free(wr);
+	return NULL;
+}
+
+size_t write_roots_count(const struct write_roots *wr)
+{
+	return wr ? wr->n : 0;
+}
+
+const char *write_roots_path(const struct write_roots *wr, size_t i)
+{
+	return wr->roots[i].path;
+}
+
+/* ------------------------------------------------------------ on the loop */
+
+int confine_check(const struct write_roots *wr, const char *path, size_t path_len,
+		  struct confined_path *ret, const char **ret_reason)
+{
+	size_t best = SIZE_MAX, best_len = 0;
+
+	if (strlen(path) != path_len) {
+		*ret_reason = "contains a NUL character";
+		return -EINVAL;
+	}
+	if (path[0] != '/') {
+		*ret_reason = "must be an absolute path";
+		return -EINVAL;
+	}
+	if (path_len >= PATH_MAX) {
+		*ret_reason = "is longer than PATH_MAX";
+		return -EINVAL;
+	}
+
+	/* Normalise: no empty, "." or ".." components. */
+	char *norm = xmalloc(path_len + 2);
+	size_t n = 0;
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		const char *e = strchr(p, '/');
+		size_t clen = e ? (size_t)(e - p) : strlen(p);
+		if (clen == 0)
+			break;
+		if ((clen == 1 && p[0] == '.') || (clen == 2 && p[0] == '.' && p[1] == '.')) {
+			free(norm);
+			*ret_reason = "may not contain '.' or '..' components";
+			return -EINVAL;
+		}
+		if (clen > NAME_MAX) {
+			free(norm);
+			*ret_reason = "has a component longer than NAME_MAX (255 bytes)";
+			return -EINVAL;
+		}
+		norm[n++] = '/';
+		memcpy(norm + n, p, clen);
+		n += clen;
+		p += clen;
+	}
+	norm[n] = '\0';
+	if (n == 0) {
+		free(norm);
+		*ret_reason = "names no file";
+		return -EINVAL;
+	}
+
+	bool is_root = false;
+	for (size_t i = 0; i < write_roots_count(wr); i++) {
+		const struct root *r = &wr->roots[i];
+		if (n == r->len && memcmp(norm, r->path, n) == 0)
+			is_root = true;
+		bool beneath = r->len == 1 /* "/" */ ||
+			       (n > r->len && memcmp(norm, r->path, r->len) == 0 && norm[r->len] == '/');
+		if (beneath && (best == SIZE_MAX || r->len > best_len)) {
+			best = i;
+			best_len = r->len;
+		}
+	}
+	if (is_root) {
+		free(norm);
+		*ret_reason = "names no file (it is a write root)";
+		return -EINVAL;
+	}
+	if (path[path_len - 1] == '/') {
+		/* "file/" means a directory to POSIX: never a file to write. */
+		free(norm);
+		*ret_reason = "ends with '/', which names a directory";
+		return -EINVAL;
+	}
+	if (best == SIZE_MAX) {
+		free(norm);
+		*ret_reason = write_roots_count(wr) ? "is outside every write root"
+						    : "cannot be written: no write root is configured";
+		return -EPERM;
+	}
+	size_t skip = best_len == 1 ? 1 : best_len + 1;
+	ret->roots = wr;
+	ret->root = best;
+	ret->rel = xstrdup(norm + skip);
+	free(norm);
+	return 0;
+}
+
+void confined_path_release(struct confined_path *cp)
+{
+	free(cp->rel);
+	cp->rel = NULL;
+}
+
+/* ------------------------------------------------------------ on workers */
+
+/* Component by component, each step on the fd of the last, never following
+ * a symlink. */
+static int walk(int rootfd, const char *dir, bool mkdirs)
+{
+	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	char comp[NAME_MAX + 1];
+
+	if (fd < 0)
+		return -errno;
+	for (const char *p = dir; *p;) {
+		const char *e = strchr(p, '/');
+		size_t clen = e ? (size_t)(e - p) : strlen(p);
+		memcpy(comp, p, clen);
+		comp[clen] = '\0';
+		p += clen + (e ? 1 : 0);
+
+		/* No O_DIRECTORY: a symlink opened with O_NOFOLLOW is then
+		 * seen as what it is below, whatever is there a moment later. */
+		bool made = false;
+		int next = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT && mkdirs) {
+			made = mkdirat(fd, comp, 0755) == 0;
+			if (!made && errno != EEXIST) {
+				int r = -errno;
+				close(fd);
+				return r;
+			}
+			next = openat(fd, comp, (made ? O_RDONLY : O_PATH) | O_NOFOLLOW | O_CLOEXEC);
+		}
+		if (next < 0) {
+			int r = -errno;
+			close(fd);
+			return r;
+		}
+		struct stat st;
+		int r = 0;
+		if (fstat(next, &st) < 0)
+			r = -errno;
+		else if (S_ISLNK(st.st_mode))
+			r = -ELOOP;
+		else if (!S_ISDIR(st.st_mode))
+			r = -ENOTDIR;
+		else if (made && fchmod(next, 0755) < 0)
+			r = -errno;   /* 0755 as promised, whatever the umask */
+		close(fd);
+		if (r < 0) {
+			close(next);
+			return r;
+		}
+		fd = next;
+	}
+	return fd;
+}
+
+int confine_open_parent(const struct confined_path *cp, bool mkdirs, const char **ret_name)
+{
+	int rootfd = cp->roots->roots[cp->root].fd;
+	const char *slash = strrchr(cp->rel, '/');
+	char dir[PATH_MAX];
+	int fd;
+
+	if (!slash) {
+		*ret_name = cp->rel;
+		fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	memcpy(dir, cp->rel, (size_t)(slash - cp->rel));
+	dir[slash - cp->rel] = '\0';
+	*ret_name = slash + 1;
+
+#if HAVE_LINUX_OPENAT2_H && defined(SYS_openat2)
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	fd = (int)syscall(SYS_openat2, rootfd, dir, &how, sizeof(how));
+	if (fd >= 0)
+		return fd;
+	/* Missing directories to create, or no openat2 here (old kernel,
+	 * seccomp): walk instead. Anything else is the answer. */
+	if (!((errno == ENOENT && mkdirs) || errno == ENOSYS || errno == EPERM))
+		return -errno;
+#endif
+	return walk(rootfd, dir, mkdirs);
+}
+
+int confine_check_target(int dirfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (S_ISREG(st.st_mode))
+		return 0;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (S_ISLNK(st.st_mode))
+		return -ELOOP;
+	return -EINVAL;
+}
+
+int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, size_t tmp_size)
+{
+	for (int attempt = 0; attempt < 16; attempt++) {
+		unsigned char rnd[6];
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -EIO;
+		/* Beside the target, hidden, recognisable, within NAME_MAX. */
+		snprintf(tmp, tmp_size, ".%.200s.asyncjob-%02x%02x%02x%02x%02x%02x", name, rnd[0],
+			 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+		int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, perm);
+		if (fd >= 0) {
+			/* The umask must not change the mode asked for. */
+			if (fchmod(fd, perm) < 0) {
+				int r = -errno;
+				close(fd);
+				unlinkat(dirfd, tmp, 0);
+				return r;
+			}
+			return fd;
+		}
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+const char *errno_name(int err)
+{
+	const char *s = strerrorname_np(err < 0 ? -err : err);
+	return s ? s : "EUNKNOWN";
+}

@@ -1,0 +1,62 @@
+/* Write confinement: files are written only beneath the configured write
+ * roots, and nothing on the way (symlinks, "..", swapped directories) can
+ * lead a write outside one. Used by fetch jobs' save_to and by write jobs. */
+#ifndef ASYNCJOBD_CONFINE_H
+#define ASYNCJOBD_CONFINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct write_roots;
+
+/* Opens each root directory once (blocking: call it at startup or on a
+ * thread). Roots that do not exist are skipped with a warning in `warn`
+ * (which may be NULL). Returns 0 and the set (one reference) in *ret, or a
+ * negative errno with a message in `err`. */
+int write_roots_open(char *const *paths, size_t n, struct write_roots **ret,
+		     char *err, size_t err_size, char *warn, size_t warn_size);
+
+/* The set is shared by the loop and work in flight on other threads. */
+struct write_roots *write_roots_ref(struct write_roots *wr);
+struct write_roots *write_roots_unref(struct write_roots *wr);
+
+size_t write_roots_count(const struct write_roots *wr);
+const char *write_roots_path(const struct write_roots *wr, size_t i);
+
+/* A path checked against the roots without touching the filesystem (so it
+ * can run on the loop): absolute, no NUL, no "." or ".." component, no
+ * component longer than NAME_MAX, and beneath one of the roots. */
+struct confined_path {
+	const struct write_roots *roots;
+	size_t root;           /* which root */
+	char *rel;             /* the part beneath it, e.g. "a/b/file.txt" */
+};
+
+/* Returns 0 and fills *ret (free with confined_path_release), or -EPERM
+ * (outside every root) / -EINVAL (not an acceptable path) with the reason. */
+int confine_check(const struct write_roots *wr, const char *path, size_t path_len,
+		  struct confined_path *ret, const char **ret_reason);
+void confined_path_release(struct confined_path *cp);
+
+/* On a worker thread: opens the directory that will hold the file, beneath
+ * the root, following no symlink anywhere (openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, or a component-by-component
+ * O_NOFOLLOW walk where openat2 is missing). With `mkdirs`, missing
+ * directories are created with mode 0755 (the same way, one by one).
+ * Returns an O_PATH directory fd and points *ret_name at the last
+ * component of cp->rel; or a negative errno. */
+int confine_open_parent(const struct confined_path *cp, bool mkdirs, const char **ret_name);
+
+/* Checks the target name in `dirfd`: absent, or a regular file. Returns 0,
+ * or -EISDIR, -ELOOP (a symlink), -EINVAL (a FIFO, device or socket). */
+int confine_check_target(int dirfd, const char *name);
+
+/* Creates a new temporary file beside `name` in `dirfd` (O_EXCL, never
+ * following a symlink) with `perm`. Returns the fd and its name in `tmp`. */
+int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, size_t tmp_size);
+
+/* The errno name for a code ("ENOSPC"), for error messages. */
+const char *errno_name(int err);
+
+#endif

@@ -1,0 +1,533 @@
+/* Write jobs: a file beneath a write root, written on a worker thread so the
+ * event loop never waits on a disk (the seed's aiofiles example). `replace`
+ * stages the content in a temporary file beside the target and renames it
+ * over the target, so a reader sees the old content or the new, never a mix;
+ * `create` does the same but never replaces; `append` appends.
+ *
+ * Cancel: a queued write is dropped; a running one is stopped at its commit
+ * point (the rename, or the first byte of an append) and leaves no trace;
+ * once committing it can no longer be stopped and finishes (job.cancel then
+ * answers -32004). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "daemon/confine.h"
+#include "daemon/daemon.h"
+#include "daemon/job.h"
+#include "daemon/log.h"
+#include "daemon/params.h"
+#include "daemon/workers.h"
+#include "daemon/xalloc.h"
+#include "proto/base64.h"
+#include "proto/jsonw.h"
+
+enum write_mode { W_REPLACE, W_APPEND, W_CREATE };
+
+struct write_job {
+	struct job *job;
+	struct daemon *d;
+	struct write_roots *roots;
+	struct confined_path cp;
+	unsigned char *content;
+	size_t len;
+	enum write_mode mode;
+	bool fsync;
+	bool mkdirs;
+	mode_t perm;
+
+	struct work work;
+	bool holds_slot;       /* counted in d->writes_running */
+	bool waiting;          /* on d->writes_waiting */
+	bool stopped;          /* canceled: the outcome is discarded */
+
+	/* Shared with the worker thread. */
+	pthread_mutex_t lock;
+	bool cancel;           /* stop before the commit point */
+	bool committing;       /* past it */
+
+	/* The worker's answer. */
+	int err;
+	const char *step;
+};
+
+static const char *const write_fields[] = {
+	"path", "content", "content_base64", "mode", "fsync", "perm", "mkdirs", NULL,
+};
+
+/* ------------------------------------------------------------ the spec */
+
+static int parse_perm(struct json_object *spec, mode_t *ret, struct rpc_error *e)
+{
+	struct json_object *v;
+	unsigned long m;
+
+	if (!json_object_object_get_ex(spec, "perm", &v))
+		return 0;
+	/* JSON has no octal: "0644" as a string, or the number 420. */
+	if (json_object_is_type(v, json_type_string)) {
+		const char *s = json_object_get_string(v);
+		char *end;
+		errno = 0;
+		m = strtoul(s, &end, 8);
+		if (errno || !*s || *end)
+			return rpc_error_param(e, "perm", "must be an octal mode such as \"0644\"");
+	} else if (json_object_is_type(v, json_type_int)) {
+		int64_t n = json_object_get_int64(v);
+		if (n < 0)
+			return rpc_error_param(e, "perm", "must be a mode from 0 to 0777");
+		m = (unsigned long)n;
+	} else {
+		return rpc_error_param(e, "perm", "must be an octal string such as \"0644\" or a number");
+	}
+	if (m > 0777)
+		return rpc_error_param(e, "perm", "must be a mode from 0 to 0777 (no setuid, "
+				       "setgid or sticky bits)");
+	*ret = (mode_t)m;
+	return 1;
+}
+
+static void write_free(void *data);
+
+static int write_parse(struct daemon *d, struct json_object *spec, void **ret_data,
+		       struct rpc_error *e)
+{
+	struct write_job *w = xcalloc(1, sizeof(*w));
+	struct json_object *text = NULL, *b64 = NULL;
+	const char *path, *s, *why;
+	size_t len;
+	int r;
+
+	w->d = d;
+	w->fsync = true;
+	w->perm = 0644;
+	pthread_mutex_init(&w->lock, NULL);
+
+	r = param_string(spec, "path", true, PATH_MAX, true, &path, &len, e);
+	if (r < 0)
+		goto fail;
+	r = confine_check(d->config->roots, path, len, &w->cp, &why);
+	if (r == -EPERM) {
+		r = rpc_error_forbidden(e, "path", "%s", why);
+		goto fail;
+	}
+	if (r < 0) {
+		r = rpc_error_param(e, "path", "%s", why);
+		goto fail;
+	}
+	w->roots = write_roots_ref(d->config->roots);
+
+	bool has_text = json_object_object_get_ex(spec, "content", &text);
+	bool has_b64 = json_object_object_get_ex(spec, "content_base64", &b64);
+	if (has_text && has_b64) {
+		r = rpc_error_param(e, "content_base64", "give content or content_base64, not both");
+		goto fail;
+	}
+	if (has_text) {
+		if (!json_object_is_type(text, json_type_string)) {
+			r = rpc_error_param(e, "content", "must be a string");
+			goto fail;
+		}
+		/* Bytes: a \u0000 in the JSON string is a NUL in the file. */
+		w->len = (size_t)json_object_get_string_len(text);
+		w->content = xmalloc(w->len + 1);
+		memcpy(w->content, json_object_get_string(text), w->len);
+	} else if (has_b64) {
+		if (!json_object_is_type(b64, json_type_string)) {
+			r = rpc_error_param(e, "content_base64", "must be a string");
+			goto fail;
+		}
+		size_t n = (size_t)json_object_get_string_len(b64);
+		w->content = xmalloc(base64_decoded_max(n) + 1);
+		long got = base64_decode(json_object_get_string(b64), n, w->content);
+		if (got < 0) {
+			r = rpc_error_param(e, "content_base64", "not valid base64 (RFC 4648, padded)");
+			goto fail;
+		}
+		w->len = (size_t)got;
+	}
+
+	r = param_string(spec, "mode", false, 16, true, &s, NULL, e);
+	if (r < 0)
+		goto fail;
+	if (r > 0) {
+		if (!strcmp(s, "replace"))
+			w->mode = W_REPLACE;
+		else if (!strcmp(s, "append"))
+			w->mode = W_APPEND;
+		else if (!strcmp(s, "create"))
+			w->mode = W_CREATE;
+		else {
+			r = rpc_error_param(e, "mode", "must be \"replace\", \"append\" or \"create\"");
+			goto fail;
+		}
+	}
+	if ((r = param_bool(spec, "fsync", &w->fsync, e)) < 0 ||
+	    (r = param_bool(spec, "mkdirs", &w->mkdirs, e)) < 0 ||
+	    (r = parse_perm(spec, &w->perm, e)) < 0)
+		goto fail;
+
+	/* Content waiting to be written is memory a client makes us hold. */
+	size_t limit = d->config->limits.max_pending_write_bytes;
+	if (d->write_bytes_pending + w->len > limit) {
+		r = rpc_error_busy(e, "max_pending_write_bytes", limit,
+				   "too much file content is waiting to be written");
+		goto fail;
+	}
+	*ret_data = w;
+	return 0;
+fail:
+	write_free(w);
+	return r;
+}
+
+/* ------------------------------------------------------------ on a worker */
+
+/* Passes the commit point unless canceled first. */
+static bool begin_commit(struct write_job *w)
+{
+	bool go;
+	pthread_mutex_lock(&w->lock);
+	go = !w->cancel;
+	if (go)
+		w->committing = true;
+	pthread_mutex_unlock(&w->lock);
+	return go;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int sync_dir(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+/* Puts the staged temporary file in place: over the target (replace), or
+ * only where there is none (create). */
+static int install(int dirfd, const char *tmp, const char *name, bool replace)
+{
+	if (replace)
+		return renameat(dirfd, tmp, dirfd, name) < 0 ? -errno : 0;
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* A filesystem without RENAME_NOREPLACE: link(2) never replaces. */
+	if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
+		return -errno;
+	unlinkat(dirfd, tmp, 0);
+	return 0;
+}
+
+static int run_staged(struct write_job *w, int dirfd, const char *name)
+{
+	char tmp[NAME_MAX + 1] = "";
+	int fd, r;
+
+	w->step = "creating a temporary file in";
+	fd = confine_create_temp(dirfd, name, w->perm, tmp, sizeof(tmp));
+	if (fd < 0)
+		return fd;
+	w->step = "writing";
+	r = write_all(fd, w->content, w->len);
+	if (r == 0 && w->fsync) {
+		w->step = "syncing";
+		r = fsync(fd) < 0 ? -errno : 0;
+	}
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && !begin_commit(w))
+		r = -ECANCELED;
+	if (r == 0) {
+		w->step = w->mode == W_CREATE ? "creating" : "replacing";
+		/* Checked again at the last moment: a directory or a FIFO that
+		 * appeared meanwhile is not replaced. */
+		r = confine_check_target(dirfd, name);
+		if (r == 0)
+			r = install(dirfd, tmp, name, w->mode == W_REPLACE);
+	}
+	if (r < 0) {
+		/* No temporary file survives a failure. */
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	if (w->fsync) {
+		w->step = "syncing the directory of";
+		r = sync_dir(dirfd);
+	}
+	return r;
+}
+
+static int run_append(struct write_job *w, int dirfd, const char *name)
+{
+	struct stat st;
+	int fd, r;
+
+	if (!begin_commit(w))
+		return -ECANCELED;
+	w->step = "opening";
+	/* O_NONBLOCK: a FIFO must fail the check below, not hang the thread. */
+	fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		/* A new file gets `perm` exactly, whatever the umask. */
+		fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    w->perm);
+		if (fd >= 0 && fchmod(fd, w->perm) < 0) {
+			r = -errno;
+			close(fd);
+			return r;
+		}
+	}
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	/* Another name for the same file may lie outside the write roots: an
+	 * append would change it there. (Replace is safe: a rename replaces
+	 * the name, not the file.) */
+	if (st.st_nlink > 1) {
+		close(fd);
+		return -EMLINK;
+	}
+	w->step = "appending to";
+	r = write_all(fd, w->content, w->len);
+	if (r == 0 && w->fsync) {
+		w->step = "syncing";
+		r = fsync(fd) < 0 ? -errno : 0;
+	}
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+static void write_run(struct work *work)
+{
+	struct write_job *w = (struct write_job *)((char *)work - offsetof(struct write_job, work));
+	const char *name;
+	int dirfd, r;
+
+	w->step = "opening the directory of";
+	dirfd = confine_open_parent(&w->cp, w->mkdirs, &name);
+	if (dirfd < 0) {
+		w->err = dirfd;
+		return;
+	}
+	w->step = w->mode == W_CREATE ? "creating" : "checking";
+	r = confine_check_target(dirfd, name);
+	if (r == 0 && w->mode == W_CREATE && faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		r = -EEXIST;   /* fail early, and leave it untouched */
+	if (r == 0)
+		r = w->mode == W_APPEND ? run_append(w, dirfd, name) : run_staged(w, dirfd, name);
+	close(dirfd);
+	w->err = r;
+}
+
+/* ------------------------------------------------------------ on the loop */
+
+static void start_waiting(struct daemon *d);
+
+static void full_path(const struct write_job *w, char *buf, size_t size)
+{
+	const char *root = write_roots_path(w->roots, w->cp.root);
+	snprintf(buf, size, "%s/%s", strcmp(root, "/") ? root : "", w->cp.rel);
+}
+
+static void release(struct write_job *w)
+{
+	struct daemon *d = w->d;
+
+	if (w->holds_slot) {
+		w->holds_slot = false;
+		d->writes_running--;
+	}
+	if (w->waiting) {
+		TAILQ_REMOVE(&d->writes_waiting, w->job, wait_link);
+		w->waiting = false;
+	}
+	if (w->content) {
+		d->write_bytes_pending -= w->len;
+		free(w->content);
+		w->content = NULL;
+	}
+}
+
+static void write_done(struct work *work)
+{
+	struct write_job *w = (struct write_job *)((char *)work - offsetof(struct write_job, work));
+	struct job *job = w->job;
+	struct daemon *d = w->d;
+
+	if (work->canceled) {
+		/* Teardown: it never ran, so it left nothing behind. */
+		release(w);
+		job_unref(job);
+		return;
+	}
+	release(w);
+	if (!w->stopped && !d->tearing_down) {
+		if (w->err == 0) {
+			job_succeed(job);
+		} else {
+			char path[PATH_MAX + 1];
+			full_path(w, path, sizeof(path));
+			/* A symlink on the way, or a target that is no regular
+			 * file, is refused; the rest is the disk's answer. */
+			bool refused = w->err == -ELOOP || w->err == -EXDEV || w->err == -EINVAL ||
+				       w->err == -EMLINK;
+			job_fail(job, refused ? JOB_ERR_FORBIDDEN : JOB_ERR_IO, "%s %s: %s (%s)%s",
+				 w->step, path, strerror(-w->err), errno_name(w->err),
+				 w->err == -ELOOP || w->err == -EXDEV
+					 ? "; paths may not lead through symlinks"
+				 : w->err == -EINVAL ? "; only regular files are written"
+				 : w->err == -EMLINK ? "; the file has other hard links, which an append "
+						       "would change too" : "");
+		}
+	}
+	if (!d->tearing_down)
+		start_waiting(d);
+	job_unref(job);   /* taken when handed to the worker */
+}
+
+static void hand_over(struct write_job *w)
+{
+	struct daemon *d = w->d;
+
+	w->holds_slot = true;
+	d->writes_running++;
+	job_set_running(w->job);
+	job_ref(w->job);
+	w->work.run = write_run;
+	w->work.done = write_done;
+	workers_submit(d->workers, &w->work);
+}
+
+/* One write per worker thread at a time; the rest wait in queued. */
+static void start_waiting(struct daemon *d)
+{
+	struct job *job;
+
+	while (d->writes_running < d->config->limits.io_threads &&
+	       (job = TAILQ_FIRST(&d->writes_waiting))) {
+		struct write_job *w = job->data;
+		TAILQ_REMOVE(&d->writes_waiting, job, wait_link);
+		w->waiting = false;
+		hand_over(w);
+	}
+}
+
+static void write_start(struct job *job)
+{
+	struct write_job *w = job->data;
+	struct daemon *d = w->d;
+
+	w->job = job;
+	d->write_bytes_pending += w->len;
+	TAILQ_INSERT_TAIL(&d->writes_waiting, job, wait_link);
+	w->waiting = true;
+	start_waiting(d);
+}
+
+static bool write_prepare_stop(struct job *job)
+{
+	struct write_job *w = job->data;
+	bool ok;
+
+	if (!w->holds_slot)
+		return true;   /* queued: nothing started */
+	pthread_mutex_lock(&w->lock);
+	ok = !w->committing;
+	if (ok)
+		w->cancel = true;
+	pthread_mutex_unlock(&w->lock);
+	return ok;
+}
+
+static void write_stop(struct job *job)
+{
+	struct write_job *w = job->data;
+
+	w->stopped = true;
+	if (w->waiting) {
+		release(w);
+		return;
+	}
+	if (w->holds_slot && workers_cancel(w->d->workers, &w->work)) {
+		/* Taken back before a thread started it. */
+		release(w);
+		job_unref(job);
+		start_waiting(w->d);
+	}
+	/* Otherwise the thread stops at the commit point (w->cancel) and
+	 * write_done() frees the slot. */
+}
+
+static void write_write_result(const struct job *job, struct jsonw *jw)
+{
+	const struct write_job *w = job->data;
+	char path[PATH_MAX + 1];
+
+	full_path(w, path, sizeof(path));
+	jsonw_object_begin(jw);
+	jsonw_key(jw, "path");
+	jsonw_string(jw, path);
+	jsonw_key(jw, "bytes");
+	jsonw_uint(jw, w->len);
+	jsonw_object_end(jw);
+}
+
+static void write_free(void *data)
+{
+	struct write_job *w = data;
+
+	if (!w)
+		return;
+	if (w->content && w->job)
+		release(w);
+	free(w->content);
+	confined_path_release(&w->cp);
+	write_roots_unref(w->roots);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}
+
+const struct job_type job_type_write = {
+	.name = "write",
+	.fields = write_fields,
+	.parse = write_parse,
+	.start = write_start,
+	.prepare_stop = write_prepare_stop,
+	.stop = write_stop,
+	.write_result = write_write_result,
+	.free_data = write_free,
+};

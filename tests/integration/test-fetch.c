@@ -1,0 +1,2449 @@
+/* Fetch jobs against the real daemon and the loopback test HTTP server
+ * (tests/common/http-test-server): bodies and how they are decoded, status
+ * codes, redirects, URL and spec checks, methods and request bodies,
+ * encodings, size caps, stalls and timeouts, retries, deny_networks,
+ * HTTPS, cancellation, progress notifications, save_to confinement, the
+ * concurrency caps, a 1000-fetch gather and memory during a large
+ * download. Each test starts its own test server and daemon and stops
+ * both, checking that each exits cleanly (under the sanitizers a leak
+ * makes that exit non-zero). No test asserts a wall-clock duration. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "tests/common/harness.h"
+#include "tests/common/json-assert.h"
+
+/* How long any single reply may take (generous: sanitizer builds are slow;
+ * only reached when something is broken). */
+#define REPLY_MS 60000
+
+static struct {
+	char ca_dir[256];               /* for the whole program */
+	struct test_server srv;         /* per test */
+	bool srv_up;
+	struct daemon_proc d;           /* per test, started by the test */
+	bool daemon_up;
+	int fd;                         /* the test's main connection */
+	int extra[16];                  /* more connections, closed by teardown */
+	size_t n_extra;
+	char root[256];                 /* a write root, when the test made one */
+} T;
+
+static int64_t next_rpc_id = 1;
+
+/* ------------------------------------------------------------ small helpers */
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* http://127.0.0.1:P1<path> and friends, in rotating static buffers so a
+ * few can be used in one call. */
+static const char *urlf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *urlf(const char *fmt, ...)
+{
+	static char bufs[8][512];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(b, sizeof(bufs[0]), fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof(bufs[0]));
+	return b;
+}
+
+static const char *url1(const char *path)
+{
+	return urlf("http://127.0.0.1:%u%s", T.srv.http, path);
+}
+
+static const char *url2(const char *path)
+{
+	return urlf("http://127.0.0.2:%u%s", T.srv.http2, path);
+}
+
+static const char *url_tls(const char *path)
+{
+	return urlf("https://127.0.0.1:%u%s", T.srv.https, path);
+}
+
+/* A key for /flaky that no other test uses. */
+static const char *unique_key(const char *what)
+{
+	static char buf[128];
+	static unsigned n;
+	snprintf(buf, sizeof(buf), "%s-%ld-%u", what, (long)getpid(), ++n);
+	return buf;
+}
+
+/* RFC 3339 with milliseconds ("2026-11-25T08:25:49.240Z") to ms. */
+static int64_t timestamp_ms(const char *s)
+{
+	struct tm tm = { 0 };
+	int ms = 0;
+
+	if (!s || sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+		fail_msg("not a timestamp: %s", s ? s : "(none)");
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000 + ms;
+}
+
+/* Standard base64 (RFC 4648, padded) to bytes; fails the test on bad input.
+ * The caller frees. */
+static unsigned char *b64_decode(const char *s, size_t *ret_len)
+{
+	size_t n = strlen(s), o = 0;
+	unsigned char *out = malloc(n / 4 * 3 + 3);
+	uint32_t acc = 0;
+	int bits = 0;
+
+	assert_non_null(out);
+	if (n % 4 != 0) {
+		free(out);
+		fail_msg("base64 length %zu is not a multiple of 4", n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int v = 0;
+		if (c >= 'A' && c <= 'Z')
+			v = c - 'A';
+		else if (c >= 'a' && c <= 'z')
+			v = c - 'a' + 26;
+		else if (c >= '0' && c <= '9')
+			v = c - '0' + 52;
+		else if (c == '+')
+			v = 62;
+		else if (c == '/')
+			v = 63;
+		else if (c == '=' && i >= n - 2)
+			break;
+		else {
+			free(out);
+			fail_msg("not base64 at %zu: %.40s", i, s + i);
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*ret_len = o;
+	return out;
+}
+
+static void b64_encode(const unsigned char *s, size_t n, char *out)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t i, o = 0;
+
+	for (i = 0; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = tab[(v >> 6) & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+}
+
+static int remove_tree(const char *dir)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return -1;
+	return 0;
+}
+
+/* A fresh write root for the test (removed by teardown). */
+static const char *make_root(void)
+{
+	snprintf(T.root, sizeof(T.root), "/tmp/asyncjob-fetch-root-XXXXXX");
+	if (!mkdtemp(T.root)) {
+		T.root[0] = '\0';
+		fail_msg("mkdtemp: %s", strerror(errno));
+	}
+	return T.root;
+}
+
+static const char *in_root(const char *rel)
+{
+	return urlf("%s/%s", T.root, rel);
+}
+
+/* Names in `dir` that start with `prefix` (how many). */
+static int count_entries(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Waits up to `ms` for `dir` to hold no name starting with `prefix`; the
+ * temporary file of a failed download is removed by a worker thread, so
+ * it may outlive the job's end by a moment. Returns the count left. */
+static int wait_no_entries(const char *dir, const char *prefix, long ms)
+{
+	int n;
+	for (long waited = 0;; waited += 20) {
+		n = count_entries(dir, prefix);
+		if (n == 0 || waited >= ms)
+			return n;
+		sleep_ms(20);
+	}
+}
+
+/* Established (or half-closed, CLOSE_WAIT) TCP connections whose local
+ * port is `port`: the test server's side of its open connections. */
+static int server_connections(unsigned port)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned lport, st;
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport, &st) == 2 &&
+		    lport == port && (st == 0x01 || st == 0x08))
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static long rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* ------------------------------------------------------------ JSON access */
+
+static const char *jstr(struct json_object *o, const char *path)
+{
+	struct json_object *v = tj_path(o, path);
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static bool is_number(struct json_object *v)
+{
+	return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+static double jnum(struct json_object *o, const char *path)
+{
+	struct json_object *v = tj_path(o, path);
+	if (!is_number(v))
+		fail_msg("%s: no number in %.2000s", path, json_object_to_json_string(o));
+	return json_object_get_double(v);
+}
+
+static int64_t jint(struct json_object *o, const char *path)
+{
+	struct json_object *v = tj_path(o, path);
+	if (!json_object_is_type(v, json_type_int))
+		fail_msg("%s: no integer in %.2000s", path, json_object_to_json_string(o));
+	return json_object_get_int64(v);
+}
+
+static struct json_object *parse_text(const char *text)
+{
+	struct json_object *o = json_tokener_parse(text);
+	if (!o)
+		fail_msg("the test's own JSON does not parse: %.300s", text);
+	return o;
+}
+
+/* The job's state, error code and message; needle NULL: any message. For
+ * assertion macros below, so that a failure names the test's line. */
+static const char *check_job(struct json_object *job, const char *state, const char *code,
+			     const char *needle)
+{
+	static char why[4096];
+	const char *st = jstr(job, "state"), *c = jstr(job, "error.code"),
+		   *m = jstr(job, "error.message");
+
+	if (!st || strcmp(st, state) != 0) {
+		snprintf(why, sizeof(why), "job state %s, expected %s: %.3500s", st ? st : "(none)",
+			 state, json_object_to_json_string(job));
+		return why;
+	}
+	if (!code) {
+		if (tj_path(job, "error")) {
+			snprintf(why, sizeof(why), "an error in a %s job: %.3500s", state,
+				 json_object_to_json_string(job));
+			return why;
+		}
+		if (!strcmp(state, "succeeded") && !json_object_is_type(tj_path(job, "result"), json_type_object)) {
+			snprintf(why, sizeof(why), "no result: %.3500s", json_object_to_json_string(job));
+			return why;
+		}
+		return NULL;
+	}
+	if (!c || strcmp(c, code) != 0) {
+		snprintf(why, sizeof(why), "error code %s, expected %s: %.3500s", c ? c : "(none)", code,
+			 json_object_to_json_string(job));
+		return why;
+	}
+	if (!m || !*m || (needle && !strstr(m, needle))) {
+		snprintf(why, sizeof(why), "error message \"%s\" does not mention \"%s\"", m ? m : "",
+			 needle ? needle : "anything");
+		return why;
+	}
+	if (tj_path(job, "result")) {
+		snprintf(why, sizeof(why), "a result in a %s job: %.3500s", state,
+			 json_object_to_json_string(job));
+		return why;
+	}
+	return NULL;
+}
+
+#define assert_job(job, state, code, needle)                                  \
+	do {                                                                  \
+		const char *why_ = check_job((job), (state), (code), (needle)); \
+		if (why_)                                                     \
+			fail_msg("%s", why_);                                 \
+	} while (0)
+#define assert_succeeded(job) assert_job((job), "succeeded", NULL, NULL)
+#define assert_failed(job, code, needle) assert_job((job), "failed", (code), (needle))
+
+static const char *check_rpc_error(struct json_object *reply, int code, const char *field,
+				   const char *needle)
+{
+	static char why[4096];
+	struct json_object *c = tj_path(reply, "error.code");
+	const char *f = jstr(reply, "error.data.field"), *m = jstr(reply, "error.message");
+
+	if (!json_object_is_type(c, json_type_int) || json_object_get_int(c) != code) {
+		snprintf(why, sizeof(why), "expected RPC error %d: %.3500s", code,
+			 json_object_to_json_string(reply));
+		return why;
+	}
+	if (field && (!f || strcmp(f, field) != 0)) {
+		snprintf(why, sizeof(why), "data.field %s, expected %s: %.3500s", f ? f : "(none)",
+			 field, json_object_to_json_string(reply));
+		return why;
+	}
+	if (!m || (needle && !strstr(m, needle))) {
+		snprintf(why, sizeof(why), "error message \"%s\" does not mention \"%s\"", m ? m : "",
+			 needle ? needle : "");
+		return why;
+	}
+	return NULL;
+}
+
+#define assert_rpc_error(reply, code, field, needle)                                   \
+	do {                                                                           \
+		const char *why_ = check_rpc_error((reply), (code), (field), (needle)); \
+		if (why_)                                                              \
+			fail_msg("%s", why_);                                          \
+	} while (0)
+
+/* Nothing at any of the body members but `keep` (NULL: none at all). */
+static void assert_body_only(struct json_object *job, const char *keep)
+{
+	static const char *const members[] = { "json", "text", "body_base64", "saved_to" };
+	for (size_t i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "result.%s", members[i]);
+		bool has = tj_has(job, path);
+		bool want = keep && !strcmp(keep, members[i]);
+		if (has != want)
+			fail_msg("result.%s is %s: %.3000s", members[i], has ? "present" : "missing",
+				 json_object_to_json_string(job));
+	}
+}
+
+/* ------------------------------------------------------------ the daemon */
+
+static void start_daemon(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void start_daemon(const char *fmt, ...)
+{
+	char config[4096] = "";
+
+	if (fmt) {
+		va_list ap;
+		va_start(ap, fmt);
+		tj_vformat(config, sizeof(config), fmt, ap);
+		va_end(ap);
+	}
+	harness_start(&T.d, config);
+	T.daemon_up = true;
+	T.fd = raw_connect(T.d.socket);
+	assert_true(T.fd >= 0);
+}
+
+static int new_connection(void)
+{
+	assert_true(T.n_extra < sizeof(T.extra) / sizeof(T.extra[0]));
+	int fd = raw_connect(T.d.socket);
+	assert_true(fd >= 0);
+	T.extra[T.n_extra++] = fd;
+	return fd;
+}
+
+/* Sends a request (params is consumed, may be NULL) and returns its reply
+ * (tracked), skipping notifications and other replies on the way. */
+static struct json_object *call_on(int fd, const char *method, struct json_object *params)
+{
+	int64_t id = next_rpc_id++;
+	struct json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "jsonrpc", json_object_new_string("2.0"));
+	json_object_object_add(req, "id", json_object_new_int64(id));
+	json_object_object_add(req, "method", json_object_new_string(method));
+	if (params)
+		json_object_object_add(req, "params", params);
+	int r = raw_send(fd, json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+	json_object_put(req);
+	assert_int_equal(r, 0);
+	for (;;) {
+		const char *line = raw_recv(fd, REPLY_MS);
+		if (!line)
+			fail_msg("no reply to %s (the connection closed, or %d ms passed)", method,
+				 REPLY_MS);
+		struct json_object *o = tj_track(tj_parse(line));
+		struct json_object *v;
+		if (json_object_object_get_ex(o, "id", &v) && json_object_is_type(v, json_type_int) &&
+		    json_object_get_int64(v) == id)
+			return o;
+		tj_put(o);
+	}
+}
+
+static struct json_object *callf_on(int fd, const char *method, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static struct json_object *callf_on(int fd, const char *method, const char *fmt, ...)
+{
+	char text[16384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	tj_vformat(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return call_on(fd, method, parse_text(text));
+}
+
+/* The result of a reply that must not be an error, as an object of its
+ * own (tracked; tj_put frees it); the reply is freed. */
+static struct json_object *result_of(struct json_object *reply)
+{
+	struct json_object *r = tj_path(reply, "result");
+	if (!r)
+		fail_msg("an error reply: %.3000s", json_object_to_json_string(reply));
+	tj_track(json_object_get(r));
+	tj_put(reply);
+	return r;
+}
+
+/* Submits the spec (printf-style JSON text) on `fd`; with `wait`, replies
+ * once the job is final. Returns the reply. */
+static struct json_object *vsubmit(int fd, bool wait, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static struct json_object *vsubmit(int fd, bool wait, const char *fmt, va_list ap)
+{
+	char text[16384];
+
+	tj_vformat(text, sizeof(text), fmt, ap);
+	struct json_object *spec = parse_text(text);
+	if (wait)
+		json_object_object_add(spec, "wait", json_object_new_boolean(1));
+	return call_on(fd, "job.submit", spec);
+}
+
+/* Runs a job to its end and returns the final job object. */
+static struct json_object *run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static struct json_object *run(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct json_object *reply = vsubmit(T.fd, true, fmt, ap);
+	va_end(ap);
+	return result_of(reply);
+}
+
+/* Submits a job without waiting; returns its id. */
+static int64_t start_job(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int64_t start_job(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct json_object *reply = vsubmit(fd, false, fmt, ap);
+	va_end(ap);
+	return jint(result_of(reply), "id");
+}
+
+/* Submits a spec that must be refused; returns the error reply. */
+static struct json_object *refused(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static struct json_object *refused(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	struct json_object *reply = vsubmit(T.fd, true, fmt, ap);
+	va_end(ap);
+	if (!tj_path(reply, "error"))
+		fail_msg("expected the spec to be refused: %.3000s", json_object_to_json_string(reply));
+	return reply;
+}
+
+static struct json_object *get_job(int64_t id)
+{
+	return result_of(callf_on(T.fd, "job.get", "{\"id\":%" PRId64 "}", id));
+}
+
+/* Polls job.get until the job is running with progress.bytes > 0. */
+static struct json_object *wait_for_bytes(int64_t id)
+{
+	for (int i = 0; i < 2000; i++) {
+		struct json_object *job = get_job(id);
+		const char *st = jstr(job, "state");
+		if (st && strcmp(st, "queued") && strcmp(st, "running"))
+			fail_msg("the job ended before it could be canceled: %.2000s",
+				 json_object_to_json_string(job));
+		struct json_object *b = tj_path(job, "progress.bytes");
+		if (json_object_is_type(b, json_type_int) && json_object_get_int64(b) > 0)
+			return job;
+		tj_put(job);
+		sleep_ms(5);
+	}
+	fail_msg("job %" PRId64 " received no bytes within 10 s", id);
+	return NULL;
+}
+
+static struct json_object *daemon_info(void)
+{
+	return result_of(call_on(T.fd, "daemon.info", NULL));
+}
+
+static void assert_daemon_serves(void)
+{
+	int fd = new_connection();
+	struct json_object *info = result_of(call_on(fd, "daemon.info", NULL));
+	assert_non_null(jstr(info, "version"));
+}
+
+/* ------------------------------------------------------------ setup */
+
+/* When the test program dies (the harness aborts on a daemon that does
+ * not start; make check's timeout sends SIGTERM), its children go too. */
+static void on_fatal_signal(int sig)
+{
+	if (T.srv.pid > 0)
+		kill(T.srv.pid, SIGKILL);
+	if (T.d.pid > 0)
+		kill(T.d.pid, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGABRT, on_fatal_signal);
+	signal(SIGTERM, on_fatal_signal);
+	signal(SIGINT, on_fatal_signal);
+	signal(SIGHUP, on_fatal_signal);
+	return test_ca_create(T.ca_dir, sizeof(T.ca_dir)) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	test_ca_remove(T.ca_dir);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	T.fd = -1;
+	T.n_extra = 0;
+	T.root[0] = '\0';
+	T.daemon_up = false;
+	if (test_server_start(&T.srv, T.ca_dir, 20000) < 0)
+		return -1;
+	T.srv_up = true;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	int rc = 0;
+
+	tj_put_all();
+	if (T.fd >= 0)
+		raw_close(T.fd);
+	T.fd = -1;
+	for (size_t i = 0; i < T.n_extra; i++)
+		raw_close(T.extra[i]);
+	T.n_extra = 0;
+	if (T.daemon_up) {
+		int status = harness_stop(&T.d, 20000);
+		harness_cleanup(&T.d);
+		T.daemon_up = false;
+		if (status != 0) {
+			fprintf(stderr, "test-fetch: the daemon exited with status %d\n", status);
+			rc = -1;
+		}
+	}
+	if (T.srv_up) {
+		int status = test_server_stop(&T.srv, 20000);
+		T.srv_up = false;
+		if (status != 0) {
+			fprintf(stderr, "test-fetch: the test server exited with status %d\n", status);
+			rc = -1;
+		}
+	}
+	if (T.root[0]) {
+		remove_tree(T.root);
+		T.root[0] = '\0';
+	}
+	return rc;
+}
+
+#define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+/* ------------------------------------------------------------ bodies */
+
+static const char todos_body[] =
+	"{\"userId\":1,\"id\":1,\"title\":\"delectus aut autem\",\"completed\":false}";
+
+static void test_json_document(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	const char *url = url1("/todos/1");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url);
+
+	assert_succeeded(job);
+	assert_jstr(job, "type", "fetch");
+	assert_jint(job, "result.status", 200);
+	assert_jstr(job, "result.url", url);
+	assert_jstr(job, "result.content_type", "application/json; charset=utf-8");
+	assert_jint(job, "result.bytes", (int64_t)strlen(todos_body));
+	assert_body_only(job, "json");
+	struct json_object *expected = tj_track(parse_text(todos_body));
+	if (!json_object_equal(tj_path(job, "result.json"), expected))
+		fail_msg("result.json differs: %s", json_object_to_json_string(job));
+	assert_true(json_object_is_type(tj_path(job, "result.headers"), json_type_object));
+	assert_jstr(job, "result.headers.Content-Type", "application/json; charset=utf-8");
+	assert_jstr(job, "result.headers.Content-Length", "66");
+
+	static const char *const times[] = { "dns", "connect", "tls", "first_byte", "total" };
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "result.time.%s", times[i]);
+		double v = jnum(job, path);
+		if (!(v >= 0))
+			fail_msg("%s = %g", path, v);
+		if (v > jnum(job, "result.time.total"))
+			fail_msg("%s = %g is more than the total", path, v);
+	}
+	assert_true(jnum(job, "result.time.total") >= jnum(job, "result.time.first_byte"));
+	assert_true(jnum(job, "result.time.tls") == 0);   /* plain HTTP */
+	assert_non_null(jstr(job, "started_at"));
+	assert_true(timestamp_ms(jstr(job, "finished_at")) >= timestamp_ms(jstr(job, "started_at")));
+}
+
+static void test_json_nested_and_unicode(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/json"));
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.content_type", "application/json");
+	assert_jstr(job, "result.json.unicode", "caf\xc3\xa9 \xe2\x98\x95");
+	assert_jint(job, "result.json.number", 42);
+	assert_true(jnum(job, "result.json.float") == 2.5);
+	assert_jint(job, "result.json.nested.list.2", 3);
+	assert_jbool(job, "result.json.nested.flag", true);
+	assert_true(tj_has(job, "result.json.nested.nothing"));
+	assert_jstr(job, "result.json.nested.deeper.key", "value");
+}
+
+static void test_text_body(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/text"));
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.text", "hello, world\n");
+	assert_jstr(job, "result.content_type", "text/plain; charset=utf-8");
+	assert_jint(job, "result.bytes", 13);
+	assert_body_only(job, "text");
+}
+
+static void test_binary_body(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/binary"));
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.content_type", "application/octet-stream");
+	assert_jint(job, "result.bytes", 256);
+	assert_body_only(job, "body_base64");
+	size_t n;
+	unsigned char *b = b64_decode(jstr(job, "result.body_base64"), &n);
+	bool ok = n == 256;
+	for (size_t i = 0; ok && i < 256; i++)
+		ok = b[i] == i;
+	free(b);
+	if (!ok)
+		fail_msg("body_base64 is not the bytes 0..255: %s", jstr(job, "result.body_base64"));
+}
+
+/* Bodies above 64 KiB are checked and decoded on a worker thread. */
+static void test_large_body_in_memory(void **state)
+{
+	(void)state;
+	enum { SIZE = 3000000 };
+	start_daemon(NULL);
+	const char *url = url1(urlf("/large?bytes=%d", SIZE));
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url);
+
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", SIZE);
+	assert_body_only(job, "body_base64");   /* i % 251 is not UTF-8 */
+	size_t n;
+	unsigned char *b = b64_decode(jstr(job, "result.body_base64"), &n);
+	size_t bad = n == SIZE ? SIZE : 0;
+	for (size_t i = 0; n == SIZE && i < n; i++) {
+		if (b[i] != i % 251) {
+			bad = i;
+			break;
+		}
+	}
+	free(b);
+	if (n != SIZE || bad != SIZE)
+		fail_msg("body_base64: %zu bytes, first wrong byte at %zu", n, bad);
+	tj_put(job);
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"json\"}", url);
+	assert_failed(job, "network", "not valid JSON");
+	tj_put(job);
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"text\"}", url);
+	assert_failed(job, "network", "UTF-8");
+}
+
+static void test_expect_text_on_binary_fails(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"text\"}",
+				      url1("/binary"));
+	assert_failed(job, "network", "UTF-8");
+}
+
+static void test_expect_base64_on_json(void **state)
+{
+	(void)state;
+	static const char body[] =
+		"{\"name\":\"asyncjob test\",\"unicode\":\"caf\xc3\xa9 \xe2\x98\x95\","
+		"\"number\":42,\"float\":2.5,\"nested\":{\"list\":[1,2,3],"
+		"\"flag\":true,\"nothing\":null,\"deeper\":{\"key\":\"value\"}}}";
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"base64\"}",
+				      url1("/json"));
+
+	assert_succeeded(job);
+	assert_body_only(job, "body_base64");
+	size_t n;
+	unsigned char *b = b64_decode(jstr(job, "result.body_base64"), &n);
+	bool same = n == sizeof(body) - 1 && memcmp(b, body, n) == 0;
+	free(b);
+	assert_true(same);
+	assert_jint(job, "result.bytes", (int64_t)(sizeof(body) - 1));
+
+	/* expect "text" on JSON: the document as it came, unparsed. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"text\"}", url1("/json"));
+	assert_succeeded(job);
+	assert_body_only(job, "text");
+	assert_jstr(job, "result.text", body);
+}
+
+static void test_expect_json_on_text_fails(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"json\"}",
+				      url1("/text"));
+	assert_failed(job, "network", "not valid JSON");
+	assert_non_null(strstr(jstr(job, "error.message"), "text/plain"));
+
+	struct json_object *r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"xml\"}",
+					url1("/text"));
+	assert_rpc_error(r, -32602, "expect", "\"json\", \"text\" or \"base64\"");
+}
+
+static void test_empty_body(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	/* /large?bytes=0: 200, application/octet-stream, no body at all. */
+	const char *url = url1("/large?bytes=0");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url);
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", 0);
+	assert_jstr(job, "result.text", "");
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"base64\"}", url);
+	assert_succeeded(job);
+	assert_jstr(job, "result.body_base64", "");
+	/* Nothing is not a JSON document: a clean failure (and the daemon
+	 * lives on). */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"expect\":\"json\"}", url);
+	assert_failed(job, "network", "not valid JSON");
+	assert_daemon_serves();
+}
+
+static void test_invalid_json_fails(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/invalid-json"));
+	assert_failed(job, "network", "not valid JSON");
+	assert_non_null(strstr(jstr(job, "error.message"), "application/json"));
+}
+
+/* ------------------------------------------------------------ status codes */
+
+static void test_404_is_a_result(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/status/404"));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 404);
+	assert_jint(job, "result.json.status", 404);
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/no/such/route"));
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 404);
+	assert_jstr(job, "result.json.error", "not found");
+}
+
+static void test_404_raise_for_status(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	const char *url = url1("/status/404");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"raise_for_status\":true}", url);
+
+	assert_failed(job, "http_status", "404");
+	assert_non_null(strstr(jstr(job, "error.message"), url));
+
+	/* Below 400 it is still a success. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"raise_for_status\":true}", url1("/status/201"));
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 201);
+	assert_jint(job, "result.json.status", 201);
+}
+
+static void test_204_no_content(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	/* 204 has no body by definition (RFC 9110, 15.3.5), whatever its
+	 * Content-Type says (the server sends application/json): there is
+	 * nothing to decode, and nothing went wrong. */
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/status/204"));
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 204);
+	assert_jstr(job, "result.content_type", "application/json");
+	assert_jint(job, "result.bytes", 0);
+	assert_false(tj_has(job, "result.json"));
+	assert_false(tj_has(job, "result.body_base64"));
+}
+
+/* ------------------------------------------------------------ redirects */
+
+static void test_redirect_relative(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/redirect/relative"));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jstr(job, "result.url", url1("/json"));
+	assert_jstr(job, "result.json.name", "asyncjob test");
+	/* The headers are the final response's. */
+	assert_jstr(job, "result.headers.Content-Type", "application/json");
+	assert_false(tj_has(job, "result.headers.Location"));
+}
+
+static void test_redirect_absolute(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/redirect/absolute"));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jstr(job, "result.url", url1("/json"));
+	assert_jstr(job, "result.json.name", "asyncjob test");
+
+	/* To another host (127.0.0.2) and back to a JSON document there. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}",
+		  url1(urlf("/redirect/to?url=http%%3A%%2F%%2F127.0.0.2%%3A%u%%2Ftodos%%2F1", T.srv.http2)));
+	assert_succeeded(job);
+	assert_jstr(job, "result.url", url2("/todos/1"));
+	assert_jint(job, "result.json.id", 1);
+}
+
+static void test_redirect_not_followed(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	const char *url = url1("/redirect/relative");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"follow_redirects\":false}", url);
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 302);
+	assert_jstr(job, "result.url", url);
+	assert_jstr(job, "result.headers.Location", "/json");
+}
+
+static void test_redirect_loop_fails(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/redirect/loop"));
+	assert_failed(job, "network", "redirects");
+}
+
+static void test_redirect_chain_limit(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/redirect/chain/5"));
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.chain", "done");
+	assert_jstr(job, "result.url", url1("/redirect/chain/0"));
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/redirect/chain/6"));
+	assert_failed(job, "network", "more than 5 redirects");
+}
+
+static void test_redirect_limit_setting(void **state)
+{
+	(void)state;
+	start_daemon("fetch_max_redirects = 1\n");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/redirect/chain/1"));
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.chain", "done");
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/redirect/chain/2"));
+	assert_failed(job, "network", "more than 1 redirects");
+}
+
+static void test_redirect_to_other_schemes_forbidden(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/redirect/file"));
+	assert_failed(job, "forbidden", "redirect");
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}",
+		  url1("/redirect/to?url=ftp%3A%2F%2F127.0.0.1%2Fx"));
+	assert_failed(job, "forbidden", "redirect");
+}
+
+/* ------------------------------------------------------------ URLs */
+
+static void test_url_schemes_forbidden(void **state)
+{
+	(void)state;
+	static const char *const urls[] = {
+		"file:///etc/passwd", "FILE:///etc/passwd", "ftp://127.0.0.1/", "gopher://127.0.0.1/",
+		"dict://127.0.0.1/x",
+	};
+	start_daemon(NULL);
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct json_object *r = refused("{\"type\":\"fetch\",\"url\":\"%s\"}", urls[i]);
+		assert_rpc_error(r, -32003, "url", "only http and https");
+		tj_put(r);
+	}
+	/* Nothing was started. */
+	assert_jint(daemon_info(), "jobs.next_id", 1);
+}
+
+static void test_url_malformed(void **state)
+{
+	(void)state;
+	static const char *const urls[] = {
+		"not a url", "http://exa mple.com/", "http://", "http://[::1/", "",
+	};
+	start_daemon(NULL);
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct json_object *r = refused("{\"type\":\"fetch\",\"url\":\"%s\"}", urls[i]);
+		assert_rpc_error(r, -32602, "url", "url");
+		tj_put(r);
+	}
+	struct json_object *r = refused("{\"type\":\"fetch\"}");
+	assert_rpc_error(r, -32602, "url", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":42}");
+	assert_rpc_error(r, -32602, "url", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"bogus\":1}", url1("/json"));
+	assert_rpc_error(r, -32602, "bogus", NULL);
+}
+
+/* ------------------------------------------------------------ methods */
+
+static void test_post_body(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"POST\",\"body\":\"name=caf\\u00e9&x=1\","
+		"\"headers\":{\"Content-Type\":\"text/plain; charset=utf-8\",\"X-Custom\":\"yes\"}}",
+		url1("/echo"));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jstr(job, "result.json.method", "POST");
+	assert_jstr(job, "result.json.path", "/echo");
+	assert_jstr(job, "result.json.body", "name=caf\xc3\xa9&x=1");
+	assert_jint(job, "result.json.body_bytes", 14);
+	assert_jstr(job, "result.json.headers.Content-Type", "text/plain; charset=utf-8");
+	assert_jstr(job, "result.json.headers.X-Custom", "yes");
+	assert_jstr(job, "result.json.headers.Content-Length", "14");
+
+	/* POST without a body sends an empty one. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"POST\"}", url1("/echo"));
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.method", "POST");
+	assert_jint(job, "result.json.body_bytes", 0);
+}
+
+static void test_put_body_base64(void **state)
+{
+	(void)state;
+	unsigned char bytes[300];
+	char b64[420];
+
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (unsigned char)(255 - i % 256);
+	b64_encode(bytes, sizeof(bytes), b64);
+	start_daemon(NULL);
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"PUT\",\"body_base64\":\"%s\","
+		"\"headers\":{\"Content-Type\":\"application/octet-stream\"}}",
+		url1("/echo"), b64);
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.method", "PUT");
+	assert_jint(job, "result.json.body_bytes", 300);
+	assert_jstr(job, "result.json.body_base64", b64);
+	assert_jstr(job, "result.json.headers.Content-Type", "application/octet-stream");
+
+	/* A NUL inside a JSON string body goes through as a byte. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"PUT\",\"body\":\"a\\u0000b\"}",
+		  url1("/echo"));
+	assert_succeeded(job);
+	assert_jint(job, "result.json.body_bytes", 3);
+}
+
+static void test_patch_and_delete(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"PATCH\",\"body\":\"{\\\"done\\\":true}\","
+		"\"headers\":{\"Content-Type\":\"application/json\"}}",
+		url1("/echo"));
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.method", "PATCH");
+	assert_jstr(job, "result.json.body", "{\"done\":true}");
+	assert_jstr(job, "result.json.headers.Content-Type", "application/json");
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"DELETE\"}", url1("/echo?item=7"));
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.method", "DELETE");
+	assert_jstr(job, "result.json.path", "/echo?item=7");
+	assert_jint(job, "result.json.body_bytes", 0);
+}
+
+static void test_head(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"HEAD\"}", url1("/json"));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jstr(job, "result.content_type", "application/json");
+	assert_jint(job, "result.bytes", 0);
+	assert_body_only(job, NULL);
+
+	/* A HEAD answer announcing a large body does not wait for one. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"HEAD\",\"timeout\":20}",
+		  url1("/large?bytes=5000000"));
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jstr(job, "result.headers.Content-Length", "5000000");
+	assert_jint(job, "result.bytes", 0);
+	assert_body_only(job, NULL);
+}
+
+static void test_method_and_body_refused(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	const char *url = url1("/echo");
+	struct json_object *r;
+
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"body\":\"x\"}", url);
+	assert_rpc_error(r, -32602, "body", "GET request carries no body");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"GET\",\"body\":\"x\"}", url);
+	assert_rpc_error(r, -32602, "body", "GET");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"HEAD\",\"body_base64\":\"eA==\"}", url);
+	assert_rpc_error(r, -32602, "body_base64", "HEAD");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"POST\",\"body\":\"x\",\"body_base64\":\"eA==\"}", url);
+	assert_rpc_error(r, -32602, "body_base64", "not both");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"TRACE\"}", url);
+	assert_rpc_error(r, -32602, "method", "GET, HEAD, POST, PUT, PATCH or DELETE");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"post\"}", url);
+	assert_rpc_error(r, -32602, "method", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"POST\",\"body\":7}", url);
+	assert_rpc_error(r, -32602, "body", "string");
+}
+
+static void test_invalid_base64_refused(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "AAE=x", "@@@@", "AAE", "A===", "AA=A" };
+	start_daemon(NULL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct json_object *r = refused(
+			"{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"PUT\",\"body_base64\":\"%s\"}",
+			url1("/echo"), bad[i]);
+		assert_rpc_error(r, -32602, "body_base64", "not valid base64");
+		tj_put(r);
+	}
+}
+
+static void test_header_injection_refused(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *name, *value;
+	} bad[] = {
+		{ "X-Test", "a\\r\\nInjected: 1" },
+		{ "X-Lf", "a\\nb" },
+		{ "X-Cr", "a\\rb" },
+		{ "X-Nul", "a\\u0000b" },
+	};
+	start_daemon(NULL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char field[64];
+		snprintf(field, sizeof(field), "headers.%s", bad[i].name);
+		struct json_object *r = refused(
+			"{\"type\":\"fetch\",\"url\":\"%s\",\"headers\":{\"Accept\":\"*/*\",\"%s\":\"%s\"}}",
+			url1("/echo"), bad[i].name, bad[i].value);
+		assert_rpc_error(r, -32602, field, "CR, LF");
+		assert_non_null(strstr(jstr(r, "error.message"), field));
+		tj_put(r);
+	}
+	struct json_object *r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"headers\":{\"X-Num\":5}}",
+					url1("/echo"));
+	assert_rpc_error(r, -32602, "headers.X-Num", "string");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"headers\":[\"X-A: b\"]}", url1("/echo"));
+	assert_rpc_error(r, -32602, "headers", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"POST\",\"headers\":{\"Content-Length\":\"1\"}}",
+		    url1("/echo"));
+	assert_rpc_error(r, -32602, "headers.Content-Length", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"method\":\"POST\",\"headers\":{\"transfer-encoding\":\"chunked\"}}",
+		    url1("/echo"));
+	assert_rpc_error(r, -32602, "headers.transfer-encoding", NULL);
+}
+
+static void test_header_name_invalid(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "Bad Name", "X:Y", "", "caf\\u00e9", "X(y)" };
+	static const char *const field[] = { "headers.Bad Name", "headers.X:Y", "headers.",
+					     "headers.caf\xc3\xa9", "headers.X(y)" };
+	start_daemon(NULL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct json_object *r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"headers\":{\"%s\":\"v\"}}",
+						url1("/echo"), bad[i]);
+		assert_rpc_error(r, -32602, field[i], "not a valid header name");
+		tj_put(r);
+	}
+	/* Token characters are fine, and so is an empty value. */
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"headers\":{\"X-Ok_1.~!\":\"v\",\"X-Empty\":\"\"}}",
+		url1("/echo"));
+	assert_succeeded(job);
+	struct json_object *v = NULL;
+	assert_true(json_object_object_get_ex(tj_path(job, "result.json.headers"), "X-Ok_1.~!", &v));
+	assert_string_equal(json_object_get_string(v), "v");
+	assert_jstr(job, "result.json.headers.X-Empty", "");
+}
+
+static void test_user_agent(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/echo"));
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.method", "GET");
+	assert_jstr(job, "result.json.headers.User-Agent", "asyncjobd/" PACKAGE_VERSION);
+	char expected[64];
+	snprintf(expected, sizeof(expected), "asyncjobd/%s", jstr(daemon_info(), "version"));
+	assert_jstr(job, "result.json.headers.User-Agent", expected);
+}
+
+/* ------------------------------------------------------------ encodings */
+
+static void test_chunked_body(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/chunked"));
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.text", "part1 part2 part3\n");
+	assert_jint(job, "result.bytes", 18);
+	assert_jstr(job, "result.headers.Transfer-Encoding", "chunked");
+}
+
+static void test_gzip_body(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/gzip"));
+
+	assert_succeeded(job);
+	struct json_object *expected = tj_track(parse_text("{\"compressed\":true}"));
+	if (!json_object_equal(tj_path(job, "result.json"), expected))
+		fail_msg("result.json: %s", json_object_to_json_string(job));
+	assert_jint(job, "result.bytes", 19);   /* decoded */
+	assert_jstr(job, "result.headers.Content-Encoding", "gzip");
+}
+
+/* ------------------------------------------------------------ size caps */
+
+static void test_max_bytes_content_length(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":1000000}",
+				      url1("/large?bytes=2000000"));
+	assert_failed(job, "too_large", "max_bytes (1000000)");
+
+	/* Exactly at the cap is fine; one byte under is not. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":5000}", url1("/large?bytes=5000"));
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", 5000);
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":4999}", url1("/large?bytes=5000"));
+	assert_failed(job, "too_large", "4999");
+}
+
+static void test_max_bytes_counts_decoded_bytes(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	/* /gzip: 39 bytes on the wire (Content-Length: 39), 19 once decoded.
+	 * max_bytes is "counted after decompression" (PROTOCOL.md). */
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":18}", url1("/gzip"));
+	assert_failed(job, "too_large", "max_bytes (18)");
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":19}", url1("/gzip"));
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", 19);
+	assert_jbool(job, "result.json.compressed", true);
+}
+
+static void test_max_bytes_endless(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":100000}",
+				      url1("/endless"));
+	assert_failed(job, "too_large", "max_bytes (100000)");
+	assert_daemon_serves();
+}
+
+static void test_max_bytes_ceiling(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":268435457}",
+					url1("/json"));
+	assert_rpc_error(r, -32602, "max_bytes", "268435456");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":0}", url1("/json"));
+	assert_rpc_error(r, -32602, "max_bytes", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":1.5}", url1("/json"));
+	assert_rpc_error(r, -32602, "max_bytes", NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":268435456}",
+				      url1("/json"));
+	assert_succeeded(job);
+}
+
+static void test_max_bytes_settings(void **state)
+{
+	(void)state;
+	/* The default is clamped to a lower ceiling. */
+	start_daemon("fetch_max_bytes_ceiling = 1M\nfetch_default_max_bytes = 4M\n");
+	struct json_object *r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":2000000}",
+					url1("/json"));
+	assert_rpc_error(r, -32602, "max_bytes", "1048576");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/large?bytes=2000000"));
+	assert_failed(job, "too_large", "1048576");
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/large?bytes=1048576"));
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", 1048576);
+}
+
+static void test_retained_result_bytes(void **state)
+{
+	(void)state;
+	start_daemon("max_retained_result_bytes = 100K\n");
+	struct json_object *first = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/large?bytes=60000"));
+	assert_succeeded(first);
+	int64_t id1 = jint(first, "id");
+	struct json_object *second = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/large?bytes=60000"));
+	assert_succeeded(second);
+	int64_t id2 = jint(second, "id");
+
+	/* Two results do not fit in 100 KiB: the older one is forgotten. */
+	struct json_object *r = callf_on(T.fd, "job.get", "{\"id\":%" PRId64 "}", id1);
+	assert_rpc_error(r, -32001, NULL, NULL);
+	struct json_object *job = get_job(id2);
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", 60000);
+}
+
+/* ------------------------------------------------------------ stalls, timeouts */
+
+#define STALL_CONFIG "fetch_low_speed_bytes = 100\nfetch_low_speed_seconds = 2\n"
+
+static void test_stall_slow_drip(void **state)
+{
+	(void)state;
+	start_daemon(STALL_CONFIG);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/slow-drip"));
+	assert_failed(job, "network", "stalled");
+	assert_non_null(strstr(jstr(job, "error.message"), "100 bytes/s"));
+}
+
+static void test_stall_headers_never_finish(void **state)
+{
+	(void)state;
+	start_daemon(STALL_CONFIG);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/headers-never-finish"));
+	assert_failed(job, "network", "stalled");
+}
+
+static void test_job_timeout(void **state)
+{
+	(void)state;
+	start_daemon(STALL_CONFIG);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"timeout\":1}",
+				      url1("/slow-headers?ms=5000"));
+	assert_failed(job, "timeout", "timed out after 1 s");
+	assert_daemon_serves();
+}
+
+static void test_gather_timeout(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *r = callf_on(T.fd, "job.gather",
+		"{\"timeout\":0.5,\"jobs\":[{\"type\":\"fetch\",\"url\":\"%s\"},"
+		"{\"type\":\"fetch\",\"url\":\"%s\"}]}",
+		url1("/slow-headers?ms=10000"), url1("/json"));
+	struct json_object *res = result_of(r);
+	assert_jbool(res, "ok", false);
+	assert_failed(tj_path(res, "jobs.0"), "timeout", "gather");
+	assert_succeeded(tj_path(res, "jobs.1"));
+}
+
+static void test_connection_reset(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/reset"));
+	assert_failed(job, "network", "reset");
+}
+
+/* ------------------------------------------------------------ retries */
+
+static void test_retry_succeeds(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":3,\"backoff\":0.05}}",
+		url1(urlf("/flaky?key=%s&fail=2", unique_key("retry"))));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jint(job, "result.attempts", 3);
+	assert_jint(job, "result.json.attempt", 3);
+}
+
+static void test_retry_exhausted_is_a_result(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":2,\"backoff\":0.05}}",
+		url1(urlf("/flaky?key=%s&fail=2", unique_key("exhausted"))));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 503);
+	assert_jint(job, "result.attempts", 2);
+	assert_jint(job, "result.json.attempt", 2);
+}
+
+static void test_retry_exhausted_raise_for_status(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"raise_for_status\":true,"
+		"\"retry\":{\"attempts\":2,\"backoff\":0.05}}",
+		url1(urlf("/flaky?key=%s&fail=2", unique_key("raise"))));
+	assert_failed(job, "http_status", "503");
+}
+
+static void test_retry_after_honored(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	/* /status/429 says Retry-After: 1. The backoff asked for is 60 s,
+	 * longer than the job's timeout: only a retry that follows the
+	 * server's word ends in time. */
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"timeout\":20,"
+		"\"retry\":{\"attempts\":2,\"backoff\":60}}",
+		url1("/status/429"));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 429);
+	assert_jint(job, "result.attempts", 2);
+	assert_jstr(job, "result.headers.Retry-After", "1");
+}
+
+static void test_retry_after_zero_honored(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	/* /flaky answers 429 with Retry-After: 0, "again now". */
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"timeout\":5,"
+		"\"retry\":{\"attempts\":2,\"backoff\":60}}",
+		url1(urlf("/flaky?key=%s&fail=1&status=429", unique_key("after0"))));
+
+	if (!strcmp(jstr(job, "state"), "failed") && !strcmp(jstr(job, "error.code"), "timeout"))
+		fail_msg("Retry-After: 0 was not honored: the retry waited for the 60 s backoff "
+			 "and the job timed out: %s", json_object_to_json_string(job));
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jint(job, "result.attempts", 2);
+	assert_jint(job, "result.json.attempt", 2);
+}
+
+/* The requests the test server has had (this one included). */
+static int64_t server_requests(void)
+{
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/count"));
+	assert_succeeded(job);
+	return jint(job, "result.json.requests");
+}
+
+static void test_retry_network_errors(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	/* First thing on a fresh server, so no kept-alive connection exists
+	 * (curl would quietly retry a reused one that fails). */
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":3,\"backoff\":0.05}}",
+		url1("/reset"));
+	assert_failed(job, "network", "reset");
+	/* Three tries at /reset, then /count itself. */
+	assert_int_equal(server_requests(), 4);
+
+	/* A 4xx other than 429 is an answer, not retried. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":3,\"backoff\":0.05}}",
+		  url1(urlf("/flaky?key=%s&fail=1&status=404", unique_key("no-retry"))));
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 404);
+	assert_jint(job, "result.attempts", 1);
+}
+
+static void test_retry_attempts_reported(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	/* "attempts appears when retry was given" (PROTOCOL.md), also when
+	 * the first attempt was the only one allowed. */
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/json"));
+	assert_succeeded(job);
+	assert_false(tj_has(job, "result.attempts"));
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":3}}", url1("/json"));
+	assert_succeeded(job);
+	assert_jint(job, "result.attempts", 1);
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":1}}", url1("/json"));
+	assert_succeeded(job);
+	assert_jint(job, "result.attempts", 1);
+}
+
+static void test_retry_spec_refused(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	const char *url = url1("/json");
+	struct json_object *r;
+
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":0}}", url);
+	assert_rpc_error(r, -32602, "retry.attempts", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":11}}", url);
+	assert_rpc_error(r, -32602, "retry.attempts", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"backoff\":-1}}", url);
+	assert_rpc_error(r, -32602, "retry.backoff", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"tries\":2}}", url);
+	assert_rpc_error(r, -32602, "retry.tries", "unknown");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":3}", url);
+	assert_rpc_error(r, -32602, "retry", NULL);
+}
+
+/* ------------------------------------------------------------ deny_networks */
+
+/* A fetch to an IPv6 literal under deny_networks: forbidden, or, on a
+ * host without IPv6, a network error before any connection; never a
+ * success. */
+#define assert_denied_v6(job)                                               \
+	do {                                                                \
+		const char *code_ = jstr((job), "error.code");              \
+		if (code_ && !strcmp(code_, "network"))                     \
+			assert_failed((job), "network", NULL);              \
+		else                                                        \
+			assert_failed((job), "forbidden", "deny_networks"); \
+	} while (0)
+
+static void test_deny_loopback_spellings(void **state)
+{
+	(void)state;
+	start_daemon("deny_networks = 127.0.0.0/8\n");
+	const char *urls[] = {
+		url1("/json"),
+		urlf("http://127.1:%u/json", T.srv.http),
+		urlf("http://2130706433:%u/json", T.srv.http),
+		urlf("http://0x7f000001:%u/json", T.srv.http),
+	};
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", urls[i]);
+		assert_failed(job, "forbidden", "127.0.0.1 is not allowed (deny_networks)");
+		tj_put(job);
+	}
+	/* IPv4-mapped IPv6: judged as the IPv4 address it carries. */
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}",
+				      urlf("http://[::ffff:127.0.0.1]:%u/json", T.srv.http));
+	assert_denied_v6(job);
+}
+
+static void test_deny_documented_local_list(void **state)
+{
+	(void)state;
+	/* The list the sample config gives for "this machine". */
+	start_daemon("deny_networks = 127.0.0.0/8, 0.0.0.0/8, ::1/128, ::/128\n");
+	const char *urls[] = {
+		urlf("http://0.0.0.0:%u/json", T.srv.http),
+		urlf("http://localhost:%u/json", T.srv.http),
+		urlf("http://[::1]:%u/json", T.srv.http),
+		urlf("http://[::]:%u/json", T.srv.http),
+	};
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", urls[i]);
+		if (i < 2)
+			assert_failed(job, "forbidden", "deny_networks");
+		else
+			assert_denied_v6(job);
+		tj_put(job);
+	}
+}
+
+static void test_deny_via_redirect(void **state)
+{
+	(void)state;
+	start_daemon("deny_networks = 127.0.0.2/32\n");
+	const char *target = urlf("http%%3A%%2F%%2F127.0.0.2%%3A%u%%2Fjson", T.srv.http2);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}",
+				      url1(urlf("/redirect/to?url=%s", target)));
+	assert_failed(job, "forbidden", "127.0.0.2 is not allowed (deny_networks)");
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/json"));
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.name", "asyncjob test");
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url2("/json"));
+	assert_failed(job, "forbidden", "127.0.0.2");
+}
+
+/* Waits until the daemon's log holds `needle` at least `count` times. */
+static void wait_for_log(const char *needle, int count)
+{
+	for (int i = 0; i < 1000; i++) {
+		FILE *f = fopen(T.d.log, "r");
+		char line[1024];
+		int n = 0;
+		if (f) {
+			while (fgets(line, sizeof(line), f))
+				if (strstr(line, needle))
+					n++;
+			fclose(f);
+		}
+		if (n >= count)
+			return;
+		sleep_ms(10);
+	}
+	fail_msg("\"%s\" did not appear in the daemon's log", needle);
+}
+
+static void test_deny_added_by_reload(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	/* A fetch to 127.0.0.2 leaves a kept-alive connection behind. */
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url2("/json"));
+	assert_succeeded(job);
+
+	FILE *f = fopen(T.d.config, "a");
+	assert_non_null(f);
+	fprintf(f, "deny_networks = 127.0.0.2/32\n");
+	fclose(f);
+	assert_int_equal(kill(T.d.pid, SIGHUP), 0);
+	wait_for_log("configuration reloaded", 1);
+
+	/* From now on no fetch may reach 127.0.0.2, over a new connection or
+	 * over one opened before the reload. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url2("/json"));
+	if (!strcmp(jstr(job, "state"), "succeeded"))
+		fail_msg("a fetch reached 127.0.0.2 after deny_networks = 127.0.0.2/32 was loaded "
+			 "(a connection kept alive from before the reload was reused): %s",
+			 json_object_to_json_string(job));
+	assert_failed(job, "forbidden", "127.0.0.2");
+}
+
+/* ------------------------------------------------------------ proxy */
+
+static void test_proxy_setting(void **state)
+{
+	(void)state;
+	/* The test server takes absolute-form requests too, so it can stand
+	 * in for a proxy: /echo shows the request line's target. */
+	start_daemon("proxy = http://127.0.0.1:%u\n", T.srv.http);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"http://proxied.invalid/echo\"}");
+
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.path", "http://proxied.invalid/echo");
+	assert_jstr(job, "result.json.headers.Host", "proxied.invalid");
+}
+
+static void test_proxy_denied(void **state)
+{
+	(void)state;
+	/* With a proxy, deny_networks applies to the connection to it. */
+	start_daemon("proxy = http://127.0.0.1:%u\ndeny_networks = 127.0.0.0/8\n", T.srv.http);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"http://proxied.invalid/echo\"}");
+	assert_failed(job, "forbidden", "127.0.0.1 is not allowed (deny_networks)");
+}
+
+static void test_proxy_environment_ignored(void **state)
+{
+	(void)state;
+	const char *proxy = urlf("http://127.0.0.1:%u", T.srv.http);
+	setenv("http_proxy", proxy, 1);
+	setenv("HTTP_PROXY", proxy, 1);
+	setenv("ALL_PROXY", proxy, 1);
+	start_daemon(NULL);
+	unsetenv("http_proxy");
+	unsetenv("HTTP_PROXY");
+	unsetenv("ALL_PROXY");
+
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url2("/echo"));
+	assert_succeeded(job);
+	/* Straight to 127.0.0.2: origin-form, not a proxy's absolute form. */
+	assert_jstr(job, "result.json.path", "/echo");
+}
+
+/* ------------------------------------------------------------ HTTPS */
+
+static void test_https_with_ca_file(void **state)
+{
+	(void)state;
+	start_daemon("ca_file = %s/ca.pem\n", T.ca_dir);
+	const char *url = url_tls("/json");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url);
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jstr(job, "result.url", url);
+	assert_jstr(job, "result.json.name", "asyncjob test");
+	assert_true(jnum(job, "result.time.tls") > 0);
+	assert_true(jnum(job, "result.time.total") >= jnum(job, "result.time.tls"));
+}
+
+static void test_https_without_ca_file(void **state)
+{
+	(void)state;
+	start_daemon(NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url_tls("/json"));
+	assert_failed(job, "network", "certificate");
+}
+
+/* ------------------------------------------------------------ cancel */
+
+static void test_cancel_mid_transfer(void **state)
+{
+	(void)state;
+	start_daemon("fetch_max_bytes_ceiling = 1G\n");
+	int baseline = server_connections(T.srv.http);
+	int64_t id = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":1073741824}",
+			       url1("/endless"));
+	struct json_object *job = wait_for_bytes(id);
+	assert_jstr(job, "state", "running");
+
+	struct json_object *r = callf_on(T.fd, "job.cancel", "{\"id\":%" PRId64 "}", id);
+	job = result_of(r);
+	assert_job(job, "canceled", "canceled", NULL);
+	assert_job(get_job(id), "canceled", "canceled", NULL);
+
+	/* The transfer's connection is closed: the server's count of open
+	 * connections goes back to what it was. */
+	int n = -1;
+	for (int i = 0; i < 500; i++) {
+		n = server_connections(T.srv.http);
+		if (n <= baseline)
+			break;
+		sleep_ms(10);
+	}
+	if (n > baseline)
+		fail_msg("the test server still has %d open connection(s) (%d before)", n, baseline);
+
+	struct json_object *info = daemon_info();
+	assert_jint(info, "jobs.canceled", 1);
+	assert_jint(info, "jobs.running", 0);
+	assert_jint(info, "jobs.active", 0);
+	/* And fetching goes on. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/json"));
+	assert_succeeded(job);
+}
+
+static void test_cancel_queued(void **state)
+{
+	(void)state;
+	start_daemon("max_concurrent_fetches = 1\n");
+	int64_t first = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/slow-headers?ms=1000"));
+	int64_t second = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/json"));
+	struct json_object *job = get_job(second);
+	assert_jstr(job, "state", "queued");
+	assert_false(tj_has(job, "started_at"));
+
+	job = result_of(callf_on(T.fd, "job.cancel", "{\"id\":%" PRId64 "}", second));
+	assert_job(job, "canceled", "canceled", NULL);
+	job = result_of(callf_on(T.fd, "job.wait", "{\"ids\":[%" PRId64 "]}", first));
+	assert_succeeded(tj_path(job, "jobs.0"));
+	assert_jint(job, "jobs.0.result.json.waited_ms", 1000);
+}
+
+static void test_shutdown_during_fetch(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	int waiter = new_connection();
+	int64_t id = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+			       url1("/endless"), in_root("endless.bin"));
+	int64_t id2 = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\",\"max_bytes\":268435456}",
+				url1("/endless"));
+	wait_for_bytes(id);
+	wait_for_bytes(id2);
+	char req[128];
+	snprintf(req, sizeof(req),
+		 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\",\"params\":{\"ids\":[%" PRId64
+		 ",%" PRId64 "]}}", id, id2);
+	assert_int_equal(raw_send(waiter, req), 0);
+	/* Requests on a connection are read in order: once this is answered,
+	 * the job.wait is waiting. */
+	assert_int_equal(raw_send(waiter, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}"), 0);
+	struct json_object *info = tj_track(tj_parse(raw_recv(waiter, REPLY_MS)));
+	assert_jint(info, "id", 2);
+	assert_jint(info, "result.jobs.running", 2);
+
+	/* SIGTERM: both are canceled with code shutdown, the waiting client
+	 * hears it, the daemon exits 0 and no temporary file is left. */
+	assert_int_equal(kill(T.d.pid, SIGTERM), 0);
+	struct json_object *r = tj_track(tj_parse(raw_recv(waiter, REPLY_MS)));
+	assert_job(tj_path(r, "result.jobs.0"), "canceled", "shutdown", NULL);
+	assert_job(tj_path(r, "result.jobs.1"), "canceled", "shutdown", NULL);
+	int status = harness_wait(&T.d, 20000);
+	harness_cleanup(&T.d);
+	T.daemon_up = false;
+	assert_int_equal(status, 0);
+	assert_int_equal(count_entries(T.root, ""), 0);
+}
+
+/* ------------------------------------------------------------ progress */
+
+static void test_progress_notifications(void **state)
+{
+	(void)state;
+	enum { TOTAL = 50000000 };
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	int sub = new_connection();
+	result_of(call_on(sub, "events.subscribe", NULL));
+
+	int64_t id = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+			       url1(urlf("/large?bytes=%d", TOTAL)), in_root("progress.bin"));
+	int count = 0;
+	int64_t last_bytes = -1;
+	bool saw_total = false;
+	struct json_object *final = NULL;
+
+	while (!final) {
+		const char *line = raw_recv(sub, REPLY_MS);
+		if (!line)
+			fail_msg("the job's events stopped coming (%d progress so far)", count);
+		struct json_object *o = tj_track(tj_parse(line));
+		const char *method = jstr(o, "method");
+		if (method && !strcmp(method, "job.progress") && jint(o, "params.id") == id) {
+			struct json_object *p = tj_path(o, "params.progress");
+			if (!json_object_is_type(p, json_type_object))
+				fail_msg("no progress object: %s", line);
+			int64_t bytes = jint(o, "params.progress.bytes");
+			if (bytes < last_bytes || bytes > TOTAL)
+				fail_msg("progress.bytes %" PRId64 " after %" PRId64, bytes, last_bytes);
+			last_bytes = bytes;
+			if (tj_has(o, "params.progress.total")) {
+				assert_int_equal(jint(o, "params.progress.total"), TOTAL);
+				saw_total = true;
+			}
+			assert_false(tj_has(o, "params.progress.attempt"));
+			count++;
+		} else if (method && !strcmp(method, "job.updated") && jint(o, "params.job.id") == id) {
+			const char *st = jstr(o, "params.job.state");
+			if (strcmp(st, "queued") && strcmp(st, "running")) {
+				final = tj_path(o, "params.job");
+				continue;
+			}
+		}
+		tj_put(o);
+	}
+	assert_succeeded(final);
+	assert_jint(final, "result.bytes", TOTAL);
+
+	/* Nothing more about this job once it is final. */
+	const char *line;
+	while ((line = raw_recv(sub, 300))) {
+		struct json_object *o = tj_track(tj_parse(line));
+		const char *method = jstr(o, "method");
+		if (method && !strcmp(method, "job.progress") && jint(o, "params.id") == id)
+			fail_msg("job.progress after the job ended: %s", line);
+		tj_put(o);
+	}
+
+	double seconds = (double)(timestamp_ms(jstr(final, "finished_at")) -
+				  timestamp_ms(jstr(final, "started_at"))) / 1000.0;
+	print_message("%d job.progress notifications in %.3f s of running (total seen: %s)\n", count,
+		      seconds, saw_total ? "yes" : "no");
+	assert_true(count >= 1);
+	/* A second notification comes at least 0.1 s after the first, long
+	 * after the headers (and so the Content-Length) arrived. */
+	if (count >= 2 && !saw_total)
+		fail_msg("no progress.total in %d notifications", count);
+	if (count > 10 * seconds + 2)
+		fail_msg("%d progress notifications in %.3f s: more than 10 a second", count, seconds);
+}
+
+/* ------------------------------------------------------------ save_to */
+
+static void check_pattern_file(const char *path, uint64_t size)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		fail_msg("%s: %s", path, strerror(errno));
+	if ((uint64_t)st.st_size != size)
+		fail_msg("%s has %lld bytes, expected %llu", path, (long long)st.st_size,
+			 (unsigned long long)size);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	static unsigned char buf[1 << 16];
+	uint64_t off = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != (unsigned char)((off + (uint64_t)i) % 251)) {
+				close(fd);
+				fail_msg("%s: byte %llu is %u, expected %u", path,
+					 (unsigned long long)(off + (uint64_t)i), buf[i],
+					 (unsigned)((off + (uint64_t)i) % 251));
+			}
+		}
+		off += (uint64_t)n;
+	}
+	close(fd);
+	assert_true(off == size);
+}
+
+static void test_save_to_file(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	assert_int_equal(mkdir(in_root("sub"), 0755), 0);
+	const char *path = in_root("sub/out.bin");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+				      url1("/large?bytes=10000000"), path);
+
+	assert_succeeded(job);
+	assert_jint(job, "result.status", 200);
+	assert_jstr(job, "result.saved_to", path);
+	assert_jint(job, "result.bytes", 10000000);
+	assert_body_only(job, "saved_to");
+	check_pattern_file(path, 10000000);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(count_entries(in_root("sub"), ".out.bin.asyncjob-"), 0);
+	assert_int_equal(count_entries(in_root("sub"), ""), 1);
+
+	/* An existing file is replaced. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}", url1("/text"), path);
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", 13);
+	char buf[64] = "";
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_string_equal(buf, "hello, world\n");
+	assert_int_equal(count_entries(in_root("sub"), ""), 1);
+}
+
+static void test_save_to_refused(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	const char *url = url1("/text");
+	struct json_object *r;
+
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"/tmp/asyncjob-elsewhere/out.bin\"}", url);
+	assert_rpc_error(r, -32003, "save_to", "outside every write root");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s-sibling/out.bin\"}", url, T.root);
+	assert_rpc_error(r, -32003, "save_to", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}", url, in_root("../escape.bin"));
+	assert_rpc_error(r, -32602, "save_to", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"relative/out.bin\"}", url);
+	assert_rpc_error(r, -32602, "save_to", NULL);
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"expect\":\"text\"}", url,
+		    in_root("x.bin"));
+	assert_rpc_error(r, -32602, "expect", "save_to");
+	assert_int_equal(count_entries(T.root, ""), 0);
+}
+
+static void test_save_to_missing_directory(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	const char *path = in_root("missing/out.bin");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+				      url1("/text"), path);
+	assert_failed(job, "io", "ENOENT");
+	assert_non_null(strstr(jstr(job, "error.message"), path));
+	assert_int_equal(count_entries(T.root, ""), 0);
+}
+
+static void test_save_to_directory(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	assert_int_equal(mkdir(in_root("sub"), 0755), 0);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+				      url1("/text"), in_root("sub"));
+	assert_failed(job, "io", "EISDIR");
+	assert_int_equal(count_entries(in_root("sub"), ""), 0);
+	assert_int_equal(count_entries(T.root, ".sub.asyncjob-"), 0);
+}
+
+static void test_save_to_symlink(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	assert_int_equal(mkdir(in_root("sub"), 0755), 0);
+	assert_int_equal(symlink(in_root("target.bin"), in_root("link")), 0);
+	assert_int_equal(symlink(in_root("sub"), in_root("dirlink")), 0);
+
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+				      url1("/text"), in_root("link"));
+	assert_failed(job, "forbidden", "ELOOP");
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}", url1("/text"),
+		  in_root("dirlink/out.bin"));
+	assert_failed(job, "forbidden", "ELOOP");
+
+	struct stat st;
+	assert_int_equal(lstat(in_root("target.bin"), &st), -1);
+	assert_int_equal(count_entries(in_root("sub"), ""), 0);
+	assert_int_equal(count_entries(T.root, ".link.asyncjob-"), 0);
+}
+
+static void test_save_to_failed_transfer(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+				      url1("/reset"), in_root("reset.bin"));
+	assert_failed(job, "network", "reset");
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"max_bytes\":100000}",
+		  url1("/endless"), in_root("big.bin"));
+	assert_failed(job, "too_large", "100000");
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"max_bytes\":100000}",
+		  url1("/large?bytes=3000000"), in_root("big2.bin"));
+	assert_failed(job, "too_large", "100000");
+
+	int left = wait_no_entries(T.root, "", 5000);
+	if (left)
+		fail_msg("%d file(s) left in the write root after failed downloads", left);
+}
+
+static void read_small_file(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		fail_msg("%s: %s", path, strerror(errno));
+	size_t n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+}
+
+static void test_save_to_retry(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	const char *path = in_root("flaky.bin");
+	/* Two 503 answers ({"status":503,"attempt":n}, 26 bytes each) are
+	 * written to the file and thrown away; the file and the result hold
+	 * the third answer only. */
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"timeout\":20,"
+		"\"retry\":{\"attempts\":3,\"backoff\":0.05}}",
+		url1(urlf("/flaky?key=%s&fail=2", unique_key("save-retry"))), path);
+	assert_succeeded(job);
+	assert_jint(job, "result.attempts", 3);
+	assert_jint(job, "result.status", 200);
+	char buf[256];
+	read_small_file(path, buf, sizeof(buf));
+	assert_string_equal(buf, "{\"attempt\":3}");
+	assert_jint(job, "result.bytes", 13);
+}
+
+static void test_save_to_retry_without_backoff(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	const char *path = in_root("flaky.bin");
+	/* backoff 0: the retry starts while the failed answer's bytes may
+	 * still be on their way to the file. */
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"timeout\":5,"
+		"\"retry\":{\"attempts\":3,\"backoff\":0}}",
+		url1(urlf("/flaky?key=%s&fail=2", unique_key("save-retry0"))), path);
+	assert_succeeded(job);
+	assert_jint(job, "result.attempts", 3);
+	char buf[256];
+	read_small_file(path, buf, sizeof(buf));
+	assert_string_equal(buf, "{\"attempt\":3}");
+	/* And the next download to a file still works. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"timeout\":5}",
+		  url1("/text"), in_root("after.bin"));
+	assert_succeeded(job);
+}
+
+static void test_save_to_cancel(void **state)
+{
+	(void)state;
+	make_root();
+	start_daemon("write_root = %s\n", T.root);
+	int64_t id = start_job(T.fd,
+			       "{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"max_bytes\":2000000000}",
+			       url1("/endless"), in_root("endless.bin"));
+	wait_for_bytes(id);
+	struct json_object *job = result_of(callf_on(T.fd, "job.cancel", "{\"id\":%" PRId64 "}", id));
+	assert_job(job, "canceled", "canceled", NULL);
+
+	int left = wait_no_entries(T.root, "", 5000);
+	if (left)
+		fail_msg("%d file(s) left in the write root after a canceled download", left);
+	assert_daemon_serves();
+}
+
+/* ------------------------------------------------------------ concurrency */
+
+static void test_gather_1000(void **state)
+{
+	(void)state;
+	enum { N = 1000 };
+	start_daemon(NULL);
+	struct json_object *params = json_object_new_object();
+	struct json_object *jobs = json_object_new_array();
+	const char *url = url1("/json");
+	for (int i = 0; i < N; i++) {
+		struct json_object *spec = json_object_new_object();
+		json_object_object_add(spec, "type", json_object_new_string("fetch"));
+		json_object_object_add(spec, "url", json_object_new_string(url));
+		json_object_array_add(jobs, spec);
+	}
+	json_object_object_add(params, "jobs", jobs);
+
+	double t0 = now_seconds();
+	struct json_object *res = result_of(call_on(T.fd, "job.gather", params));
+	double elapsed = now_seconds() - t0;
+	print_message("%d fetches in one job.gather: %.3f s\n", N, elapsed);
+
+	struct json_object *list = tj_path(res, "jobs");
+	assert_int_equal(json_object_array_length(list), N);
+	for (int i = 0; i < N; i++) {
+		struct json_object *job = json_object_array_get_idx(list, (size_t)i);
+		assert_succeeded(job);
+		assert_jint(job, "result.status", 200);
+		assert_jint(job, "result.json.number", 42);
+	}
+	assert_jbool(res, "ok", true);
+	assert_jint(daemon_info(), "jobs.succeeded", N);
+}
+
+/* The largest number of the jobs' [started_at, finished_at) intervals that
+ * overlap at any job's start. */
+static int max_overlap(struct json_object *const *jobs, size_t n)
+{
+	int best = 0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t t = timestamp_ms(jstr(jobs[i], "started_at"));
+		int k = 0;
+		for (size_t j = 0; j < n; j++)
+			if (timestamp_ms(jstr(jobs[j], "started_at")) <= t &&
+			    t < timestamp_ms(jstr(jobs[j], "finished_at")))
+				k++;
+		if (k > best)
+			best = k;
+	}
+	return best;
+}
+
+static size_t list_count(const char *state)
+{
+	struct json_object *r = result_of(callf_on(T.fd, "job.list", "{\"state\":\"%s\"}", state));
+	return json_object_array_length(tj_path(r, "jobs"));
+}
+
+static void test_concurrency_cap_queues(void **state)
+{
+	(void)state;
+	enum { N = 20 };
+	int64_t ids[N];
+	start_daemon("max_concurrent_fetches = 4\n");
+
+	for (int i = 0; i < N; i++)
+		ids[i] = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\"}",
+				   url1("/slow-headers?ms=600"));
+	size_t queued = list_count("queued"), running = list_count("running");
+	if (queued != N - 4 || running != 4)
+		fail_msg("right after submitting: %zu queued and %zu running, expected %d and 4",
+			 queued, running, N - 4);
+
+	char ids_text[512];
+	size_t o = 0;
+	for (int i = 0; i < N; i++)
+		o += (size_t)snprintf(ids_text + o, sizeof(ids_text) - o, "%s%" PRId64, i ? "," : "", ids[i]);
+	struct json_object *r = result_of(callf_on(T.fd, "job.wait", "{\"ids\":[%s],\"timeout\":60}", ids_text));
+	assert_jbool(r, "timed_out", false);
+	struct json_object *jobs[N];
+	for (int i = 0; i < N; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "jobs.%d", i);
+		jobs[i] = tj_path(r, path);
+		assert_succeeded(jobs[i]);
+		assert_jint(jobs[i], "result.json.waited_ms", 600);
+	}
+	int overlap = max_overlap(jobs, N);
+	if (overlap > 4)
+		fail_msg("%d fetches ran at once with max_concurrent_fetches = 4", overlap);
+}
+
+static void test_per_host_cap(void **state)
+{
+	(void)state;
+	int64_t one[4], two[2];
+	start_daemon("max_fetches_per_host = 2\n");
+
+	for (int i = 0; i < 4; i++)
+		one[i] = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/slow-headers?ms=600"));
+	for (int i = 0; i < 2; i++)
+		two[i] = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\"}", url2("/slow-headers?ms=600"));
+	/* 127.0.0.1 runs two and queues two; 127.0.0.2 is not held up. */
+	assert_jstr(get_job(one[0]), "state", "running");
+	assert_jstr(get_job(one[1]), "state", "running");
+	assert_jstr(get_job(one[2]), "state", "queued");
+	assert_jstr(get_job(one[3]), "state", "queued");
+	assert_jstr(get_job(two[0]), "state", "running");
+	assert_jstr(get_job(two[1]), "state", "running");
+
+	struct json_object *r = result_of(callf_on(T.fd, "job.wait",
+		"{\"ids\":[%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 "],\"timeout\":60}",
+		one[0], one[1], one[2], one[3], two[0], two[1]));
+	struct json_object *jobs[4];
+	for (int i = 0; i < 6; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "jobs.%d", i);
+		assert_succeeded(tj_path(r, path));
+		if (i < 4)
+			jobs[i] = tj_path(r, path);
+	}
+	assert_true(max_overlap(jobs, 4) <= 2);
+}
+
+/* ------------------------------------------------------------ memory */
+
+static void test_large_download_memory(void **state)
+{
+	(void)state;
+	const uint64_t size = 200000000;
+	make_root();
+#ifdef __SANITIZE_ADDRESS__
+	/* Under AddressSanitizer freed memory is held in a quarantine (256 MB
+	 * by default) instead of being reused, so every buffer the transfer
+	 * frees (curl's, when it pauses for the disk) would count as growth.
+	 * A small quarantine keeps the figure about the daemon's own
+	 * buffering; a sanitizer build is the same daemon otherwise. */
+	const char *asan = getenv("ASAN_OPTIONS");
+	char *saved = asan ? strdup(asan) : NULL;
+	char opts[1024];
+	snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=4", asan ? asan : "", asan && *asan ? ":" : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+	start_daemon("write_root = %s\n", T.root);
+	if (saved) {
+		setenv("ASAN_OPTIONS", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("ASAN_OPTIONS");
+	}
+#else
+	start_daemon("write_root = %s\n", T.root);
+#endif
+	/* One small fetch first, so curl's one-time setup is not counted. */
+	assert_succeeded(run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/json")));
+
+	long before = rss_kb(T.d.pid), peak = before;
+	assert_true(before > 0);
+	const char *path = in_root("big.bin");
+	int64_t id = start_job(T.fd, "{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+			       url1(urlf("/large?bytes=%llu", (unsigned long long)size)), path);
+	struct json_object *job = NULL;
+	for (int i = 0; i < 2400; i++) {
+		long kb = rss_kb(T.d.pid);
+		if (kb > peak)
+			peak = kb;
+		job = get_job(id);
+		const char *st = jstr(job, "state");
+		if (strcmp(st, "queued") && strcmp(st, "running"))
+			break;
+		tj_put(job);
+		job = NULL;
+		sleep_ms(50);
+	}
+	if (!job)
+		fail_msg("the 200 MB download did not end within 2 minutes");
+	long kb = rss_kb(T.d.pid);
+	if (kb > peak)
+		peak = kb;
+	print_message("daemon RSS during a 200 MB save_to download: %ld kB before, %ld kB peak, "
+		      "growth %ld kB\n", before, peak, peak - before);
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", (int64_t)size);
+	assert_jstr(job, "result.saved_to", path);
+	if (peak - before >= 64 * 1024)
+		fail_msg("RSS grew by %ld kB (limit 65536 kB)", peak - before);
+	check_pattern_file(path, size);
+	assert_int_equal(count_entries(T.root, ".big.bin.asyncjob-"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST(test_json_document),
+		TEST(test_json_nested_and_unicode),
+		TEST(test_text_body),
+		TEST(test_binary_body),
+		TEST(test_large_body_in_memory),
+		TEST(test_expect_text_on_binary_fails),
+		TEST(test_expect_base64_on_json),
+		TEST(test_expect_json_on_text_fails),
+		TEST(test_empty_body),
+		TEST(test_invalid_json_fails),
+		TEST(test_404_is_a_result),
+		TEST(test_404_raise_for_status),
+		TEST(test_204_no_content),
+		TEST(test_redirect_relative),
+		TEST(test_redirect_absolute),
+		TEST(test_redirect_not_followed),
+		TEST(test_redirect_loop_fails),
+		TEST(test_redirect_chain_limit),
+		TEST(test_redirect_limit_setting),
+		TEST(test_redirect_to_other_schemes_forbidden),
+		TEST(test_url_schemes_forbidden),
+		TEST(test_url_malformed),
+		TEST(test_post_body),
+		TEST(test_put_body_base64),
+		TEST(test_patch_and_delete),
+		TEST(test_head),
+		TEST(test_method_and_body_refused),
+		TEST(test_invalid_base64_refused),
+		TEST(test_header_injection_refused),
+		TEST(test_header_name_invalid),
+		TEST(test_user_agent),
+		TEST(test_chunked_body),
+		TEST(test_gzip_body),
+		TEST(test_max_bytes_content_length),
+		TEST(test_max_bytes_counts_decoded_bytes),
+		TEST(test_max_bytes_endless),
+		TEST(test_max_bytes_ceiling),
+		TEST(test_max_bytes_settings),
+		TEST(test_retained_result_bytes),
+		TEST(test_stall_slow_drip),
+		TEST(test_stall_headers_never_finish),
+		TEST(test_job_timeout),
+		TEST(test_gather_timeout),
+		TEST(test_connection_reset),
+		TEST(test_retry_succeeds),
+		TEST(test_retry_exhausted_is_a_result),
+		TEST(test_retry_exhausted_raise_for_status),
+		TEST(test_retry_after_honored),
+		TEST(test_retry_after_zero_honored),
+		TEST(test_retry_network_errors),
+		TEST(test_retry_attempts_reported),
+		TEST(test_retry_spec_refused),
+		TEST(test_deny_loopback_spellings),
+		TEST(test_deny_documented_local_list),
+		TEST(test_deny_via_redirect),
+		TEST(test_deny_added_by_reload),
+		TEST(test_proxy_setting),
+		TEST(test_proxy_denied),
+		TEST(test_proxy_environment_ignored),
+		TEST(test_https_with_ca_file),
+		TEST(test_https_without_ca_file),
+		TEST(test_cancel_mid_transfer),
+		TEST(test_cancel_queued),
+		TEST(test_shutdown_during_fetch),
+		TEST(test_progress_notifications),
+		TEST(test_save_to_file),
+		TEST(test_save_to_refused),
+		TEST(test_save_to_missing_directory),
+		TEST(test_save_to_directory),
+		TEST(test_save_to_symlink),
+		TEST(test_save_to_failed_transfer),
+		TEST(test_save_to_retry),
+		TEST(test_save_to_retry_without_backoff),
+		TEST(test_save_to_cancel),
+		TEST(test_gather_1000),
+		TEST(test_concurrency_cap_queues),
+		TEST(test_per_host_cap),
+		TEST(test_large_download_memory),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
