@@ -44,22 +44,37 @@ static int spec_put(asyncjob_spec *s, const char *field, struct json_object *v, 
 	return 0;
 }
 
-ASYNCJOB_EXPORT int asyncjob_spec_sleep(double seconds, const char *message, asyncjob_spec **ret)
+/* A new spec {"type": TYPE}. */
+static int spec_of_type(const char *type, asyncjob_spec **ret)
 {
-	struct json_object *o;
+	struct json_object *o = json_object_new_object();
 	asyncjob_spec *s;
 	int r;
 
-	if (!isfinite(seconds) || seconds < 0)
-		return -EINVAL;
-	o = json_object_new_object();
 	if (!o)
 		return -ENOMEM;
 	r = spec_new(o, &s);
 	if (r < 0)
 		return r;
-	if ((r = asyncjob_spec_set_string(s, "type", "sleep")) < 0 ||
-	    (r = asyncjob_spec_set_number(s, "seconds", seconds)) < 0 ||
+	r = asyncjob_spec_set_string(s, "type", type);
+	if (r < 0) {
+		asyncjob_spec_free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+ASYNCJOB_EXPORT int asyncjob_spec_sleep(double seconds, const char *message, asyncjob_spec **ret)
+{
+	asyncjob_spec *s;
+	int r;
+
+	if (!isfinite(seconds) || seconds < 0)
+		return -EINVAL;
+	if ((r = spec_of_type("sleep", &s)) < 0)
+		return r;
+	if ((r = asyncjob_spec_set_number(s, "seconds", seconds)) < 0 ||
 	    (message && (r = asyncjob_spec_set_string(s, "message", message)) < 0)) {
 		asyncjob_spec_free(s);
 		return r;
@@ -84,20 +99,14 @@ int aj_parse_value(const char *json, struct json_object **ret)
 
 ASYNCJOB_EXPORT int asyncjob_spec_fetch(const char *url, asyncjob_spec **ret)
 {
-	struct json_object *o;
 	asyncjob_spec *s;
 	int r;
 
 	if (!url)
 		return -EINVAL;
-	o = json_object_new_object();
-	if (!o)
-		return -ENOMEM;
-	r = spec_new(o, &s);
-	if (r < 0)
+	if ((r = spec_of_type("fetch", &s)) < 0)
 		return r;
-	if ((r = asyncjob_spec_set_string(s, "type", "fetch")) < 0 ||
-	    (r = asyncjob_spec_set_string(s, "url", url)) < 0) {
+	if ((r = asyncjob_spec_set_string(s, "url", url)) < 0) {
 		asyncjob_spec_free(s);
 		return r;
 	}
@@ -105,42 +114,25 @@ ASYNCJOB_EXPORT int asyncjob_spec_fetch(const char *url, asyncjob_spec **ret)
 	return 0;
 }
 
+/* JSON strings carry any UTF-8; NUL is possible (\u0000), but base64 says
+ * "bytes" more plainly. */
 static bool text_safe(const unsigned char *p, size_t n)
 {
-	/* JSON strings carry any UTF-8; NUL is possible (\u0000) but base64
-	 * says "bytes" more plainly. */
-	for (size_t i = 0; i < n;) {
-		if (p[i] == 0)
-			return false;
-		if (p[i] < 0x80) {
-			i++;
-			continue;
-		}
-		size_t k = utf8_sequence_length(p + i, n - i);
-		if (!k)
-			return false;
-		i += k;
-	}
-	return true;
+	return !memchr(p, 0, n) && utf8_valid(p, n);
 }
 
 ASYNCJOB_EXPORT int asyncjob_spec_write(const char *path, const void *content, size_t size,
 					asyncjob_spec **ret)
 {
-	struct json_object *o, *v;
+	struct json_object *v;
 	asyncjob_spec *s;
 	int r;
 
 	if (!path || (!content && size))
 		return -EINVAL;
-	o = json_object_new_object();
-	if (!o)
-		return -ENOMEM;
-	r = spec_new(o, &s);
-	if (r < 0)
+	if ((r = spec_of_type("write", &s)) < 0)
 		return r;
-	if ((r = asyncjob_spec_set_string(s, "type", "write")) < 0 ||
-	    (r = asyncjob_spec_set_string(s, "path", path)) < 0)
+	if ((r = asyncjob_spec_set_string(s, "path", path)) < 0)
 		goto fail;
 	if (text_safe(content, size)) {
 		v = json_object_new_string_len(size ? content : "", (int)size);

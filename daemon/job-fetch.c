@@ -975,21 +975,6 @@ static bool is_json_type(const char *ct)
 	return n > 5 && !strncasecmp(ct + n - 5, "+json", 5);
 }
 
-static bool valid_utf8(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n;) {
-		if (s[i] < 0x80) {
-			i++;
-			continue;
-		}
-		size_t k = utf8_sequence_length(s + i, n - i);
-		if (!k)
-			return false;
-		i += k;
-	}
-	return true;
-}
-
 /* Decides what the body becomes and checks it. Runs on the loop for small
  * bodies and on a worker for large ones; touches only `f`'s body fields. */
 static void decode_body(struct fetch_job *f)
@@ -1000,7 +985,7 @@ static void decode_body(struct fetch_job *f)
 	if (ex == EXPECT_AUTO) {
 		if (is_json_type(f->content_type))
 			ex = EXPECT_JSON;
-		else if (f->buf_len == 0 || valid_utf8(f->buf, f->buf_len))
+		else if (f->buf_len == 0 || utf8_valid(f->buf, f->buf_len))
 			ex = EXPECT_TEXT;
 		else
 			ex = EXPECT_BASE64;
@@ -1031,7 +1016,7 @@ static void decode_body(struct fetch_job *f)
 		break;
 	}
 	case EXPECT_TEXT:
-		if (!valid_utf8(f->buf, f->buf_len)) {
+		if (!utf8_valid(f->buf, f->buf_len)) {
 			snprintf(f->decode_error, sizeof(f->decode_error),
 				 "the response is not UTF-8 text; ask for expect \"base64\"");
 			break;

@@ -248,6 +248,22 @@ static int install(int dirfd, const char *tmp, const char *name, bool replace)
 	return 0;
 }
 
+/* Writes the content to `fd`, flushes it when asked, and closes it. */
+static int write_sync_close(struct write_job *w, int fd, const char *writing)
+{
+	int r;
+
+	w->step = writing;
+	r = write_all(fd, w->content, w->len);
+	if (r == 0 && w->fsync) {
+		w->step = "syncing";
+		r = fsync(fd) < 0 ? -errno : 0;
+	}
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
 static int run_staged(struct write_job *w, int dirfd, const char *name)
 {
 	char tmp[NAME_MAX + 1] = "";
@@ -257,14 +273,7 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 	fd = confine_create_temp(dirfd, name, w->perm, tmp, sizeof(tmp));
 	if (fd < 0)
 		return fd;
-	w->step = "writing";
-	r = write_all(fd, w->content, w->len);
-	if (r == 0 && w->fsync) {
-		w->step = "syncing";
-		r = fsync(fd) < 0 ? -errno : 0;
-	}
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
+	r = write_sync_close(w, fd, "writing");
 	if (r == 0 && !begin_commit(w))
 		r = -ECANCELED;
 	if (r == 0) {
@@ -320,15 +329,7 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 		close(fd);
 		return -EMLINK;
 	}
-	w->step = "appending to";
-	r = write_all(fd, w->content, w->len);
-	if (r == 0 && w->fsync) {
-		w->step = "syncing";
-		r = fsync(fd) < 0 ? -errno : 0;
-	}
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	return r;
+	return write_sync_close(w, fd, "appending to");
 }
 
 static void write_run(struct work *work)

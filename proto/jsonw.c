@@ -137,6 +137,21 @@ size_t utf8_sequence_length(const unsigned char *s, size_t avail)
 	return n;
 }
 
+bool utf8_valid(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = utf8_sequence_length(s + i, n - i);
+		if (!k)
+			return false;
+		i += k;
+	}
+	return true;
+}
+
 void jsonw_string_len(struct jsonw *w, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";

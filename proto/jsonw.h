@@ -51,6 +51,9 @@ void jsonw_raw(struct jsonw *w, const char *bytes, size_t len);
  * invalid (RFC 3629). */
 size_t utf8_sequence_length(const unsigned char *s, size_t avail);
 
+/* Whether all `n` bytes are valid UTF-8. */
+bool utf8_valid(const unsigned char *s, size_t n);
+
 /* A mark records the writer's state so a half-written value can be undone. */
 struct jsonw_mark {
 	size_t len;
