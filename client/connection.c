@@ -74,11 +74,7 @@ ASYNCJOB_EXPORT int asyncjob_new(asyncjob **ret)
 	asyncjob *aj = calloc(1, sizeof(*aj));
 	if (!aj)
 		return -ENOMEM;
-	aj->tok = json_tokener_new_ex(REPLY_MAX_DEPTH);
-	if (!aj->tok) {
-		free(aj);
-		return -ENOMEM;
-	}
+	json_parser_init(&aj->parser, REPLY_MAX_DEPTH);
 	aj->fd = -1;
 	aj->max_reply = DEFAULT_MAX_REPLY;
 	frame_reader_init(&aj->framer, aj->max_reply);
@@ -274,21 +270,22 @@ static int connection_lost(asyncjob *aj, int err, const char *fmt, ...)
 	return err;
 }
 
-static void deliver_event(asyncjob *aj, const char *method, struct json_object *params)
+static void deliver_event(asyncjob *aj, const char *method, size_t method_len,
+			  const struct json_value *params)
 {
 	asyncjob_event *ev = calloc(1, sizeof(*ev));
-	struct json_object *seq, *job;
+	const struct json_value *job;
 
 	if (!ev)
 		goto lost;
-	ev->method = strdup(method);
-	ev->params = json_object_get(params);
+	ev->method = strndup(method, method_len);
 	if (!ev->method)
 		goto lost;
-	if (json_object_object_get_ex(params, "seq", &seq))
-		ev->seq = json_object_get_uint64(seq);
-	if (strcmp(method, RPC_NOTIFY_JOB_UPDATED) == 0 &&
-	    json_object_object_get_ex(params, "job", &job) && aj_job_new(job, &ev->job) < 0)
+	if (params && !(ev->params = json_clone(params)))
+		goto lost;
+	json_uint64(json_get(params, "seq"), &ev->seq);
+	if (strcmp(ev->method, RPC_NOTIFY_JOB_UPDATED) == 0 && (job = json_get(params, "job")) &&
+	    aj_job_new(job, &ev->job) < 0)
 		goto lost;
 
 	if (aj->event_fn) {
@@ -323,29 +320,31 @@ lost:
 static int handle_line(void *arg, const char *line, size_t len)
 {
 	asyncjob *aj = arg;
-	struct json_object *msg = NULL, *params;
+	const struct json_value *msg = NULL, *params;
 	struct rpc_response resp;
 	const char *reason, *method;
-	int r = 0;
+	size_t method_len;
+	uint64_t id;
 
-	if (json_parse_line(aj->tok, line, len, &msg, &reason) < 0)
+	int r = json_parse(&aj->parser, line, len, &msg, &reason);
+	if (r == -ENOMEM)
+		return connection_lost(aj, -ENOMEM, "out of memory");
+	if (r < 0)
 		return connection_lost(aj, -EBADMSG, "unreadable message from the daemon: %s", reason);
-	if (rpc_notification_parse(msg, &method, &params)) {
-		deliver_event(aj, method, params);
+	if (rpc_notification_parse(msg, &method, &method_len, &params)) {
+		deliver_event(aj, method, method_len, params);
 		goto out;
 	}
-	if (rpc_response_parse(msg, &resp, &reason) < 0) {
-		r = connection_lost(aj, -EBADMSG, "unreadable reply from the daemon: %s", reason);
-		goto out;
-	}
-	if (!resp.id) {
+	if (rpc_response_parse(msg, &resp, &reason) < 0)
+		return connection_lost(aj, -EBADMSG, "unreadable reply from the daemon: %s", reason);
+	if (!json_uint64(resp.id, &id)) {
 		/* Not an answer to any request: the daemon explains why it
 		 * will close the connection (a limit, a too large request). */
 		if (resp.is_error)
-			aj_fail(aj, -ECONNRESET, "the daemon refused: %s", resp.error_message);
+			aj_fail(aj, -ECONNRESET, "the daemon refused: %.*s",
+				(int)resp.error_message_len, resp.error_message);
 		goto out;
 	}
-	uint64_t id = json_object_get_uint64(resp.id);
 	struct pending *p;
 	for (p = aj->head; p && p->id != id; p = p->next)
 		;
@@ -360,10 +359,9 @@ static int handle_line(void *arg, const char *line, size_t len)
 	};
 	complete(aj, p, &reply);
 out:
-	json_object_put(msg);
-	if (r == 0 && aj->free_requested)
+	if (aj->free_requested)
 		return 1;
-	return r;
+	return 0;
 }
 
 /* ------------------------------------------------------------ I/O */
@@ -428,10 +426,13 @@ ASYNCJOB_EXPORT int asyncjob_process(asyncjob *aj, int events)
 		return aj_fail(aj, -ENOTCONN, "not connected");
 	if (aj->broken)
 		return -ECONNRESET;
+	/* From inside a callback only the writing is done: the reply being
+	 * handled lives in the parser a nested read would reuse. */
+	bool nested = aj->dispatching > 0;
 	aj->dispatching++;
 	if (aj->out_len > aj->out_off)
 		r = flush_out(aj);
-	if (r == 0 && (events & ASYNCJOB_EV_READ || events == 0))
+	if (r == 0 && !nested && (events & ASYNCJOB_EV_READ || events == 0))
 		r = read_some(aj);
 	aj->dispatching--;
 	if (aj->free_requested && aj->dispatching == 0 && !aj->blocking) {
@@ -567,7 +568,7 @@ struct sync_call {
 	int code;
 	char *message;
 	char *data;
-	struct json_object *result;
+	struct json_value *result;
 };
 
 static void sync_reply(asyncjob *aj, const asyncjob_reply *reply, void *userdata)
@@ -581,10 +582,12 @@ static void sync_reply(asyncjob *aj, const asyncjob_reply *reply, void *userdata
 		s->code = reply->error_code;
 		s->message = strdup(reply->error_message ? reply->error_message : "");
 		if (reply->error_data)
-			s->data = strdup(json_object_to_json_string_ext(reply->error_data,
-									JSON_C_TO_STRING_PLAIN));
+			s->data = aj_json_text(reply->error_data);
 	} else if (reply->status == 0) {
-		s->result = json_object_get(reply->result);
+		/* The reply's tree goes with the line: keep a copy. */
+		s->result = json_clone(reply->result);
+		if (!s->result)
+			s->status = -ENOMEM;
 	}
 }
 
@@ -596,7 +599,7 @@ static void abandon(asyncjob *aj, uint64_t id)
 }
 
 int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_len,
-	    struct json_object **ret_result)
+	    struct json_value **ret_result)
 {
 	struct sync_call s = { 0 };
 	int r;
@@ -625,7 +628,7 @@ int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_
 	if (aj->free_requested) {
 		free(s.message);
 		free(s.data);
-		json_object_put(s.result);
+		free(s.result);
 		really_free(aj);
 		return -ECANCELED;
 	}
@@ -648,25 +651,27 @@ int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_
 ASYNCJOB_EXPORT int asyncjob_call(asyncjob *aj, const char *method, const char *params_json,
 				  char **ret_result_json)
 {
-	struct json_object *result = NULL;
+	struct json_value *result = NULL;
 	int r;
 
 	if (params_json) {
 		/* Check locally so a typo gets a local error, not a broken
 		 * connection. */
-		struct json_object *p = NULL;
-		bool ok = aj_parse_value(params_json, &p) == 0 &&
-			  (json_object_is_type(p, json_type_object) ||
-			   json_object_is_type(p, json_type_array));
-		json_object_put(p);
+		struct json_parser parser;
+		const struct json_value *p;
+		const char *why;
+		json_parser_init(&parser, REPLY_MAX_DEPTH);
+		bool ok = json_parse(&parser, params_json, strlen(params_json), &p, &why) == 0 &&
+			  (json_is(p, JSON_OBJECT) || json_is(p, JSON_ARRAY));
+		json_parser_release(&parser);
 		if (!ok)
 			return aj_fail(aj, -EINVAL, "params must be a JSON object or array");
 	}
 	r = aj_call(aj, method, params_json, params_json ? strlen(params_json) : 0, &result);
 	if (r < 0)
 		return r;
-	char *text = strdup(json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
-	json_object_put(result);
+	char *text = aj_json_text(result);
+	free(result);
 	if (!text)
 		return aj_fail(aj, -ENOMEM, "out of memory");
 	*ret_result_json = text;
@@ -732,7 +737,7 @@ static void really_free(asyncjob *aj)
 	}
 	if (aj->fd >= 0)
 		close(aj->fd);
-	json_tokener_free(aj->tok);
+	json_parser_release(&aj->parser);
 	frame_reader_release(&aj->framer);
 	jsonw_release(&aj->w);
 	free(aj->out);

@@ -11,6 +11,7 @@
 
 #include "asyncjob.h"
 #include "proto/frame.h"
+#include "proto/json.h"
 #include "proto/jsonw.h"
 
 #define ASYNCJOB_EXPORT __attribute__((visibility("default")))
@@ -39,7 +40,7 @@ struct asyncjob {
 	size_t out_len, out_off, out_cap;
 
 	struct frame_reader framer;
-	struct json_tokener *tok;
+	struct json_parser parser;     /* replies and notifications */
 	size_t max_reply;
 	struct jsonw w;                /* requests being written */
 
@@ -71,30 +72,31 @@ struct asyncjob_spec {
 
 struct asyncjob_job {
 	unsigned refs;
-	struct json_object *obj;
+	struct json_value *obj;        /* its own copy of the job object */
 	uint64_t id;
 	asyncjob_state state;
 	const char *type, *label;
 	const char *submitted_at, *started_at, *finished_at;
 	const char *error_code, *error_message;
-	struct json_object *result;
+	const struct json_value *result;
 	char *result_text;
 	char *text;
 };
 
+/* Valid during a reply callback only: it points into the parsed line. */
 struct asyncjob_reply {
 	int status;
 	int error_code;
 	const char *error_message;
-	struct json_object *error_data;
-	struct json_object *result;
+	const struct json_value *error_data;
+	const struct json_value *result;
 	char *result_text;
 	char *data_text;
 };
 
 struct asyncjob_event {
 	char *method;
-	struct json_object *params;
+	struct json_value *params;     /* its own copy, or NULL */
 	uint64_t seq;
 	asyncjob_job *job;
 	char *params_text;
@@ -107,19 +109,23 @@ int aj_fail(asyncjob *aj, int err, const char *fmt, ...) __attribute__((format(p
 int aj_send(asyncjob *aj, const char *method, const char *params, size_t params_len,
 	    asyncjob_reply_fn fn, void *userdata);
 
-/* Sends and waits. On success *ret_result gets a new reference to the
- * result (json null comes back as NULL). */
+/* Sends and waits. On success *ret_result gets the result, a copy the
+ * caller frees with free(). */
 int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_len,
-	    struct json_object **ret_result);
+	    struct json_value **ret_result);
 
-/* Parses `json` as exactly one JSON value, as strictly as the daemon does.
- * Returns 0 (the value in *ret; null comes back as NULL), -EINVAL or -ENOMEM. */
+/* Parses `json` as exactly one JSON value, as strictly as the daemon does,
+ * into a json-c object (for building specs). Returns 0 (the value in *ret;
+ * null comes back as NULL), -EINVAL or -ENOMEM. */
 int aj_parse_value(const char *json, struct json_object **ret);
 
-/* Builds a job from a JSON object (takes a new reference on obj). */
-int aj_job_new(struct json_object *obj, asyncjob_job **ret);
+/* Builds a job from a job object (copied). */
+int aj_job_new(const struct json_value *obj, asyncjob_job **ret);
 /* Reads {"jobs": [...]} into a NULL-terminated array. */
-int aj_jobs_from_result(struct json_object *result, asyncjob_job ***ret, size_t *ret_n);
+int aj_jobs_from_result(const struct json_value *result, asyncjob_job ***ret, size_t *ret_n);
+
+/* A value as compact JSON text, a new string (NULL on failure). */
+char *aj_json_text(const struct json_value *v);
 
 /* Writes a spec's JSON with flags merged in as fields. */
 void aj_write_spec(struct jsonw *w, const asyncjob_spec *spec, unsigned flags);

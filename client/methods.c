@@ -119,36 +119,36 @@ static int send_params(asyncjob *aj, const char *method, struct params *p, async
 }
 
 static int call_params(asyncjob *aj, const char *method, struct params *p,
-		       struct json_object **ret_result)
+		       struct json_value **ret_result)
 {
 	int r = aj_call(aj, method, p->w.buf, p->w.len, ret_result);
 	jsonw_release(&p->w);
 	return r;
 }
 
-static int job_result(asyncjob *aj, struct json_object *result, asyncjob_job **ret_job)
+static int job_result(asyncjob *aj, struct json_value *result, asyncjob_job **ret_job)
 {
 	int r = aj_job_new(result, ret_job);
-	json_object_put(result);
+	free(result);
 	if (r < 0)
 		return aj_fail(aj, r, "the daemon's reply holds no job object");
 	return 0;
 }
 
-static bool result_flag(struct json_object *result, const char *name)
+static bool result_flag(const struct json_value *result, const char *name)
 {
-	struct json_object *v;
-	return json_object_object_get_ex(result, name, &v) && json_object_get_boolean(v);
+	const struct json_value *v = json_get(result, name);
+	return json_is(v, JSON_BOOL) && v->boolean;
 }
 
-static int jobs_result(asyncjob *aj, struct json_object *result, const char *flag,
+static int jobs_result(asyncjob *aj, struct json_value *result, const char *flag,
 		       asyncjob_job ***ret_jobs, size_t *ret_n, bool *ret_flag)
 {
 	asyncjob_job **jobs;
 	int r = aj_jobs_from_result(result, &jobs, ret_n);
 	bool f = flag && result_flag(result, flag);
 
-	json_object_put(result);
+	free(result);
 	if (r < 0)
 		return aj_fail(aj, r, "the daemon's reply holds no list of jobs");
 	*ret_jobs = jobs;
@@ -162,7 +162,7 @@ static int jobs_result(asyncjob *aj, struct json_object *result, const char *fla
 ASYNCJOB_EXPORT int asyncjob_submit(asyncjob *aj, const asyncjob_spec *spec, unsigned flags,
 				    asyncjob_job **ret_job)
 {
-	struct json_object *result = NULL;
+	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -176,7 +176,7 @@ ASYNCJOB_EXPORT int asyncjob_gather(asyncjob *aj, asyncjob_spec *const *specs, s
 				    unsigned flags, double timeout, asyncjob_job ***ret_jobs,
 				    bool *ret_ok)
 {
-	struct json_object *result = NULL;
+	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -188,7 +188,7 @@ ASYNCJOB_EXPORT int asyncjob_gather(asyncjob *aj, asyncjob_spec *const *specs, s
 
 ASYNCJOB_EXPORT int asyncjob_get(asyncjob *aj, uint64_t id, asyncjob_job **ret_job)
 {
-	struct json_object *result = NULL;
+	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -199,7 +199,7 @@ ASYNCJOB_EXPORT int asyncjob_get(asyncjob *aj, uint64_t id, asyncjob_job **ret_j
 
 ASYNCJOB_EXPORT int asyncjob_cancel(asyncjob *aj, uint64_t id, asyncjob_job **ret_job)
 {
-	struct json_object *result = NULL;
+	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -211,7 +211,7 @@ ASYNCJOB_EXPORT int asyncjob_cancel(asyncjob *aj, uint64_t id, asyncjob_job **re
 ASYNCJOB_EXPORT int asyncjob_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any,
 				  double timeout, asyncjob_job ***ret_jobs, bool *ret_timed_out)
 {
-	struct json_object *result = NULL;
+	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -224,7 +224,7 @@ ASYNCJOB_EXPORT int asyncjob_wait(asyncjob *aj, const uint64_t *ids, size_t n, b
 ASYNCJOB_EXPORT int asyncjob_list(asyncjob *aj, const char *state, const char *type, size_t limit,
 				  asyncjob_job ***ret_jobs, size_t *ret_n)
 {
-	struct json_object *result = NULL;
+	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -256,7 +256,7 @@ ASYNCJOB_EXPORT int asyncjob_info(asyncjob *aj, char **ret_json)
 ASYNCJOB_EXPORT int asyncjob_subscribe(asyncjob *aj, const uint64_t *ids, size_t n,
 				       const uint64_t *since, uint64_t *ret_seq)
 {
-	struct json_object *result = NULL, *seq;
+	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -272,17 +272,17 @@ ASYNCJOB_EXPORT int asyncjob_subscribe(asyncjob *aj, const uint64_t *ids, size_t
 	if ((r = params_done(aj, &p)) < 0 ||
 	    (r = call_params(aj, RPC_EVENTS_SUBSCRIBE, &p, &result)) < 0)
 		return r;
-	if (ret_seq && json_object_object_get_ex(result, "seq", &seq))
-		*ret_seq = json_object_get_uint64(seq);
-	json_object_put(result);
+	if (ret_seq)
+		json_uint64(json_get(result, "seq"), ret_seq);
+	free(result);
 	return 0;
 }
 
 ASYNCJOB_EXPORT int asyncjob_unsubscribe(asyncjob *aj)
 {
-	struct json_object *result = NULL;
+	struct json_value *result = NULL;
 	int r = aj_call(aj, RPC_EVENTS_UNSUBSCRIBE, NULL, 0, &result);
-	json_object_put(result);
+	free(result);
 	return r;
 }
 

@@ -8,7 +8,7 @@
 
 #include "client/internal.h"
 #include "proto/base64.h"
-#include "proto/jsonrpc.h"
+#include "proto/json.h"
 #include "proto/jsonw.h"
 #include "proto/protocol.h"
 
@@ -86,15 +86,23 @@ ASYNCJOB_EXPORT int asyncjob_spec_sleep(double seconds, const char *message, asy
 /* Parses `json` as exactly one JSON value, as strictly as the daemon will. */
 int aj_parse_value(const char *json, struct json_object **ret)
 {
-	struct json_tokener *tok = json_tokener_new();
+	struct json_parser parser;
+	const struct json_value *v;
 	const char *reason;
 	int r;
 
-	if (!tok)
+	/* As strictly as the daemon reads it; then json-c builds the object
+	 * the spec is kept as (valid JSON, so json-c agrees). */
+	json_parser_init(&parser, 512);
+	r = json_parse(&parser, json, strlen(json), &v, &reason);
+	bool is_null = r == 0 && v->type == JSON_NULL;
+	json_parser_release(&parser);
+	if (r < 0)
+		return r;
+	*ret = json_tokener_parse(json);
+	if (!*ret && !is_null)
 		return -ENOMEM;
-	r = json_parse_line(tok, json, strlen(json), ret, &reason);
-	json_tokener_free(tok);
-	return r;
+	return 0;
 }
 
 ASYNCJOB_EXPORT int asyncjob_spec_fetch(const char *url, asyncjob_spec **ret)
@@ -276,12 +284,27 @@ ASYNCJOB_EXPORT asyncjob_spec *asyncjob_spec_free(asyncjob_spec *spec)
 
 /* ------------------------------------------------------------ jobs */
 
-static const char *member_string(struct json_object *o, const char *name)
+static const char *member_string(const struct json_value *o, const char *name)
 {
-	struct json_object *v;
-	if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
+	const struct json_value *v = json_get(o, name);
+	return json_is(v, JSON_STRING) ? v->str : NULL;
+}
+
+char *aj_json_text(const struct json_value *v)
+{
+	struct jsonw w;
+	char *text;
+
+	jsonw_init(&w);
+	if (v)
+		jsonw_value(&w, v);
+	else
+		jsonw_null(&w);
+	jsonw_raw(&w, "", 1);   /* the terminating NUL */
+	text = w.failed ? NULL : w.buf;
+	if (!text)
+		jsonw_release(&w);
+	return text;
 }
 
 ASYNCJOB_EXPORT const char *asyncjob_state_name(asyncjob_state state)
@@ -296,21 +319,27 @@ ASYNCJOB_EXPORT bool asyncjob_state_is_final(asyncjob_state state)
 	return state == ASYNCJOB_SUCCEEDED || state == ASYNCJOB_FAILED || state == ASYNCJOB_CANCELED;
 }
 
-int aj_job_new(struct json_object *obj, asyncjob_job **ret)
+int aj_job_new(const struct json_value *obj, asyncjob_job **ret)
 {
-	struct json_object *v, *err;
+	const struct json_value *err;
 	enum job_state st;
 	asyncjob_job *job;
+	uint64_t id;
 
-	if (!json_object_is_type(obj, json_type_object) ||
-	    !json_object_object_get_ex(obj, "id", &v) || !json_object_is_type(v, json_type_int))
+	if (!json_is(obj, JSON_OBJECT) || !json_uint64(json_get(obj, "id"), &id))
 		return -EBADMSG;
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
+	/* The reply it came in goes away after the callback: keep a copy. */
+	job->obj = json_clone(obj);
+	if (!job->obj) {
+		free(job);
+		return -ENOMEM;
+	}
+	obj = job->obj;
 	job->refs = 1;
-	job->obj = json_object_get(obj);
-	job->id = json_object_get_uint64(v);
+	job->id = id;
 	job->type = member_string(obj, "type");
 	job->label = member_string(obj, "label");
 	job->submitted_at = member_string(obj, "submitted_at");
@@ -319,30 +348,27 @@ int aj_job_new(struct json_object *obj, asyncjob_job **ret)
 	const char *s = member_string(obj, "state");
 	job->state = s && job_state_from_name(s, &st) == 0 ? (asyncjob_state)st
 							     : ASYNCJOB_STATE_UNKNOWN;
-	if (json_object_object_get_ex(obj, "error", &err)) {
+	if ((err = json_get(obj, "error"))) {
 		job->error_code = member_string(err, "code");
 		job->error_message = member_string(err, "message");
 	}
-	json_object_object_get_ex(obj, "result", &job->result);
+	job->result = json_get(obj, "result");
 	*ret = job;
 	return 0;
 }
 
-int aj_jobs_from_result(struct json_object *result, asyncjob_job ***ret, size_t *ret_n)
+int aj_jobs_from_result(const struct json_value *result, asyncjob_job ***ret, size_t *ret_n)
 {
-	struct json_object *list;
+	const struct json_value *list = json_get(result, "jobs");
 	asyncjob_job **jobs;
-	size_t n;
 
-	if (!json_object_object_get_ex(result, "jobs", &list) ||
-	    !json_object_is_type(list, json_type_array))
+	if (!json_is(list, JSON_ARRAY))
 		return -EBADMSG;
-	n = json_object_array_length(list);
-	jobs = calloc(n + 1, sizeof(*jobs));
+	jobs = calloc(list->len + 1, sizeof(*jobs));
 	if (!jobs)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		int r = aj_job_new(json_object_array_get_idx(list, i), &jobs[i]);
+	for (uint32_t i = 0; i < list->len; i++) {
+		int r = aj_job_new(&list->items[i], &jobs[i]);
 		if (r < 0) {
 			asyncjob_jobs_free(jobs);
 			return r;
@@ -350,7 +376,7 @@ int aj_jobs_from_result(struct json_object *result, asyncjob_job ***ret, size_t 
 	}
 	*ret = jobs;
 	if (ret_n)
-		*ret_n = n;
+		*ret_n = list->len;
 	return 0;
 }
 
@@ -364,13 +390,10 @@ ASYNCJOB_EXPORT const char *asyncjob_job_finished_at(const asyncjob_job *job) { 
 ASYNCJOB_EXPORT const char *asyncjob_job_error_code(const asyncjob_job *job) { return job->error_code; }
 ASYNCJOB_EXPORT const char *asyncjob_job_error_message(const asyncjob_job *job) { return job->error_message; }
 
-static const char *cached_text(char **cache, struct json_object *o)
+static const char *cached_text(char **cache, const struct json_value *v)
 {
-	if (!*cache) {
-		const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-								  JSON_C_TO_STRING_NOSLASHESCAPE);
-		*cache = t ? strdup(t) : NULL;
-	}
+	if (!*cache)
+		*cache = aj_json_text(v);
 	return *cache;
 }
 
@@ -394,11 +417,10 @@ ASYNCJOB_EXPORT const char *asyncjob_job_result_string(const asyncjob_job *job, 
 ASYNCJOB_EXPORT int asyncjob_job_result_number(const asyncjob_job *job, const char *field,
 					       double *ret)
 {
-	struct json_object *v;
-	if (!job->result || !json_object_object_get_ex(job->result, field, &v) ||
-	    !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+	const struct json_value *v = json_get(job->result, field);
+	if (!json_is(v, JSON_NUMBER))
 		return -ENOENT;
-	*ret = json_object_get_double(v);
+	*ret = json_double(v);
 	return 0;
 }
 
@@ -413,7 +435,7 @@ ASYNCJOB_EXPORT asyncjob_job *asyncjob_job_unref(asyncjob_job *job)
 {
 	if (!job || --job->refs > 0)
 		return NULL;
-	json_object_put(job->obj);
+	free(job->obj);
 	free(job->result_text);
 	free(job->text);
 	free(job);
@@ -477,9 +499,8 @@ ASYNCJOB_EXPORT int asyncjob_reply_jobs(const asyncjob_reply *r, asyncjob_job **
 
 ASYNCJOB_EXPORT bool asyncjob_reply_flag(const asyncjob_reply *r, const char *name)
 {
-	struct json_object *v;
-	return r->status == 0 && json_object_object_get_ex(r->result, name, &v) &&
-	       json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+	const struct json_value *v = r->status == 0 ? json_get(r->result, name) : NULL;
+	return json_is(v, JSON_BOOL) && v->boolean;
 }
 
 /* ------------------------------------------------------------ events */
@@ -500,7 +521,7 @@ ASYNCJOB_EXPORT asyncjob_event *asyncjob_event_free(asyncjob_event *ev)
 	if (!ev)
 		return NULL;
 	free(ev->method);
-	json_object_put(ev->params);
+	free(ev->params);
 	asyncjob_job_unref(ev->job);
 	free(ev->params_text);
 	free(ev);

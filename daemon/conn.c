@@ -184,6 +184,19 @@ void conn_send(struct conn *c, const char *data, size_t len)
 	}
 	if (evbuffer_add(out, data, len) < 0)
 		xalloc_die();
+	daemon_mark_dirty(c->d, c);
+}
+
+void conn_flush(struct conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	/* A bufferevent pair (tests) has no descriptor: it moves data itself.
+	 * Errors are left to the bufferevent, which reports them. */
+	if (fd < 0 || evbuffer_get_length(out) == 0)
+		return;
+	evbuffer_write(out, fd);
 }
 
 void conn_kill(struct conn *c, const char *why)
@@ -196,6 +209,10 @@ void conn_kill(struct conn *c, const char *why)
 	if (why)
 		log_debug("connection %" PRIu64 " closed: %s", c->id, why);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	if (c->dirty) {
+		TAILQ_REMOVE(&d->dirty_conns, c, dirty_link);
+		c->dirty = false;
+	}
 	TAILQ_REMOVE(&d->conns, c, link);
 	TAILQ_INSERT_TAIL(&d->dead_conns, c, link);
 	daemon_kick_deferred(d);

@@ -35,6 +35,7 @@ struct conn {
 	bool read_closed;      /* the peer shut down its side for writing */
 	bool read_paused;      /* too much output unread: stop reading */
 	bool closing;          /* close once the output is flushed */
+	bool dirty;            /* on the daemon's list of output to write */
 	struct frame_reader framer;
 	struct jsonw w;        /* the reply being written */
 	struct jsonw id_text;  /* the id of the request being handled */
@@ -43,6 +44,7 @@ struct conn {
 	LIST_HEAD(, job) owned_jobs;     /* cancel_on_disconnect */
 	struct subscription *sub;
 	TAILQ_ENTRY(conn) link;          /* in conns, then dead_conns */
+	TAILQ_ENTRY(conn) dirty_link;
 };
 
 /* Takes over a connected bufferevent (which the conn then owns). */
@@ -62,6 +64,9 @@ void conn_close_when_flushed(struct conn *c);
 
 /* May this peer see (get, wait on, cancel, hear about) this job? */
 bool conn_can_see(const struct conn *c, const struct job *job);
+
+/* Writes queued output to the socket now, as much as it takes. */
+void conn_flush(struct conn *c);
 
 /* Deferred work: frees killed connections. */
 void conn_free_dead(struct daemon *d);

@@ -10,12 +10,12 @@
 #include <time.h>
 
 #include "daemon/conf.h"
+#include "proto/json.h"
 #include "proto/jsonw.h"
 #include "proto/protocol.h"
 
 struct event_base;
 struct event;
-struct json_tokener;
 struct job;
 struct conn;
 struct waiter;
@@ -35,7 +35,7 @@ struct user_usage;
 struct daemon {
 	struct event_base *base;
 	struct config *config;
-	struct json_tokener *tok;      /* parses requests; depth = max_json_depth */
+	struct json_parser parser;     /* parses requests; depth = max_json_depth */
 
 	struct job_store *store;
 	struct event_log *events;
@@ -72,6 +72,10 @@ struct daemon {
 	struct waiter_queue ready_waiters;
 	struct conn_list dead_conns;
 
+	/* Connections with output queued this loop turn, written at its end. */
+	TAILQ_HEAD(, conn) dirty_conns;
+	struct event *flush;
+
 	struct jsonw scratch;          /* notifications being written */
 
 	bool shutting_down;
@@ -93,6 +97,9 @@ struct daemon *daemon_free(struct daemon *d);
 
 /* Applies a new config (ownership passes). Logs what changed. */
 void daemon_apply_config(struct daemon *d, struct config *config);
+
+/* Has `c`'s queued output written at the end of this loop turn. */
+void daemon_mark_dirty(struct daemon *d, struct conn *c);
 
 /* Schedules the deferred work to run in this loop turn. */
 void daemon_kick_deferred(struct daemon *d);

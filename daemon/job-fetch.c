@@ -25,7 +25,6 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
-#include <json-c/json.h>
 
 #include "daemon/confine.h"
 #include "daemon/daemon.h"
@@ -37,7 +36,7 @@
 #include "daemon/workers.h"
 #include "daemon/xalloc.h"
 #include "proto/base64.h"
-#include "proto/jsonrpc.h"
+#include "proto/json.h"
 #include "proto/jsonw.h"
 
 #define MAX_URL_BYTES 8192
@@ -145,31 +144,33 @@ static bool header_value_ok(const char *s, size_t len)
 	return true;
 }
 
-static int parse_headers(struct json_object *v, struct fetch_job *f, struct rpc_error *e)
+static int parse_headers(const struct json_value *v, struct fetch_job *f, struct rpc_error *e)
 {
-	size_t total = 0, n = 0;
+	size_t total = 0;
 
-	if (!json_object_is_type(v, json_type_object))
+	if (!json_is(v, JSON_OBJECT))
 		return rpc_error_param(e, "headers", "must be an object of header names to values");
-	json_object_object_foreach(v, name, val) {
+	if (v->len > MAX_HEADERS)
+		return rpc_error_param(e, "headers", "more than %d headers", MAX_HEADERS);
+	for (uint32_t i = 0; i < v->len; i++) {
+		const struct json_value *h = &v->items[i];
+		const char *name = h->key;
 		char field[96];
 		snprintf(field, sizeof(field), "headers.%.80s", name);
-		if (++n > MAX_HEADERS)
-			return rpc_error_param(e, "headers", "more than %d headers", MAX_HEADERS);
-		if (!header_name_ok(name))
+		if (strlen(name) != h->key_len || !header_name_ok(name))
 			return rpc_error_param(e, field, "not a valid header name");
 		if (!strcasecmp(name, "Content-Length") || !strcasecmp(name, "Transfer-Encoding"))
 			return rpc_error_param(e, field, "is set by the daemon from the body");
-		if (!json_object_is_type(val, json_type_string))
+		if (!json_is(h, JSON_STRING))
 			return rpc_error_param(e, field, "must be a string");
-		const char *s = json_object_get_string(val);
-		size_t len = (size_t)json_object_get_string_len(val);
+		const char *s = h->str;
+		size_t len = h->len;
 		if (!header_value_ok(s, len))
 			return rpc_error_param(e, field, "must not contain CR, LF or NUL");
-		total += strlen(name) + len + 4;
+		total += h->key_len + len + 4;
 		if (total > MAX_HEADER_BYTES)
 			return rpc_error_param(e, "headers", "more than %d bytes", MAX_HEADER_BYTES);
-		size_t line_len = strlen(name) + len + 3;
+		size_t line_len = h->key_len + len + 3;
 		char *line = xmalloc(line_len);
 		/* "Name;" is curl's way to send a header with an empty value. */
 		if (len == 0)
@@ -185,7 +186,7 @@ static int parse_headers(struct json_object *v, struct fetch_job *f, struct rpc_
 	return 0;
 }
 
-static int parse_url(struct daemon *d, struct json_object *spec, struct fetch_job *f,
+static int parse_url(struct daemon *d, const struct json_value *spec, struct fetch_job *f,
 		     struct rpc_error *e)
 {
 	const char *url;
@@ -225,28 +226,27 @@ static int parse_url(struct daemon *d, struct json_object *spec, struct fetch_jo
 
 /* The request body: bytes, given as a JSON string (which may hold NUL
  * through \u0000) or as base64. */
-static int parse_body(struct json_object *spec, struct fetch_job *f, struct rpc_error *e)
+static int parse_body(const struct json_value *spec, struct fetch_job *f, struct rpc_error *e)
 {
-	struct json_object *text = NULL, *b64 = NULL;
-	bool has_text = json_object_object_get_ex(spec, "body", &text);
-	bool has_b64 = json_object_object_get_ex(spec, "body_base64", &b64);
+	const struct json_value *text = json_get(spec, "body"), *b64 = json_get(spec, "body_base64");
+	bool has_text = text != NULL, has_b64 = b64 != NULL;
 
 	if (has_text && has_b64)
 		return rpc_error_param(e, "body_base64", "give body or body_base64, not both");
 	if (has_text) {
-		if (!json_object_is_type(text, json_type_string))
+		if (!json_is(text, JSON_STRING))
 			return rpc_error_param(e, "body", "must be a string");
-		size_t len = (size_t)json_object_get_string_len(text);
+		size_t len = text->len;
 		f->body = xmalloc(len + 1);
-		memcpy(f->body, json_object_get_string(text), len);
+		memcpy(f->body, text->str, len);
 		f->body_len = len;
 		f->has_body = true;
 	} else if (has_b64) {
-		if (!json_object_is_type(b64, json_type_string))
+		if (!json_is(b64, JSON_STRING))
 			return rpc_error_param(e, "body_base64", "must be a string");
-		size_t len = (size_t)json_object_get_string_len(b64);
+		size_t len = b64->len;
 		f->body = xmalloc(base64_decoded_max(len) + 1);
-		long n = base64_decode(json_object_get_string(b64), len, f->body);
+		long n = base64_decode(b64->str, len, f->body);
 		if (n < 0)
 			return rpc_error_param(e, "body_base64", "not valid base64 (RFC 4648, padded)");
 		f->body_len = (size_t)n;
@@ -258,25 +258,22 @@ static int parse_body(struct json_object *spec, struct fetch_job *f, struct rpc_
 	return 0;
 }
 
-static int parse_retry(struct json_object *spec, struct fetch_job *f, struct rpc_error *e)
+static int parse_retry(const struct json_value *spec, struct fetch_job *f, struct rpc_error *e)
 {
-	struct json_object *v;
+	const struct json_value *v = json_get(spec, "retry");
+	static const char *const retry_fields[] = { "attempts", "backoff", NULL };
 	double attempts = 1, backoff = 0.5;
 	int r;
 
 	f->attempts = 1;
 	f->backoff = backoff;
-	if (!json_object_object_get_ex(spec, "retry", &v))
+	if (!v)
 		return 0;
-	if (!json_object_is_type(v, json_type_object))
+	if (!json_is(v, JSON_OBJECT))
 		return rpc_error_param(e, "retry", "must be an object {\"attempts\": N, \"backoff\": seconds}");
-	json_object_object_foreach(v, key, val) {
-		(void)val;
-		if (strcmp(key, "attempts") != 0 && strcmp(key, "backoff") != 0) {
-			char field[64];
-			snprintf(field, sizeof(field), "retry.%.40s", key);
-			return rpc_error_param(e, field, "unknown field");
-		}
+	if ((r = param_check_fields(v, retry_fields, e)) < 0) {
+		rpc_error_prefix_field(e, "retry.");
+		return r;
 	}
 	r = param_number(v, "attempts", false, 1, MAX_RETRY_ATTEMPTS, false, &attempts, e);
 	if (r < 0) {
@@ -296,7 +293,7 @@ static int parse_retry(struct json_object *spec, struct fetch_job *f, struct rpc
 
 static void fetch_free(void *data);
 
-static int fetch_parse(struct daemon *d, struct json_object *spec, void **ret_data,
+static int fetch_parse(struct daemon *d, const struct json_value *spec, void **ret_data,
 		       struct rpc_error *e)
 {
 	const struct limits *lim = &d->config->limits;
@@ -327,8 +324,8 @@ static int fetch_parse(struct daemon *d, struct json_object *spec, void **ret_da
 		}
 		f->method = (enum method)i;
 	}
-	struct json_object *hv;
-	if (json_object_object_get_ex(spec, "headers", &hv) && (r = parse_headers(hv, f, e)) < 0)
+	const struct json_value *hv = json_get(spec, "headers");
+	if (hv && (r = parse_headers(hv, f, e)) < 0)
 		goto fail;
 	if ((r = parse_body(spec, f, e)) < 0)
 		goto fail;
@@ -937,29 +934,42 @@ static void collect_response(struct fetch_job *f)
 
 	/* The final response's headers, as an object; a repeated header's
 	 * values joined with ", " (RFC 9110, 5.3). */
-	struct json_object *h = json_object_new_object();
+	struct { const char *name; char *value; } seen[MAX_HEADERS];
+	size_t n_seen = 0, total = 0;
 	struct curl_header *prev = NULL, *hd;
-	size_t total = 0;
-	while ((hd = curl_easy_nextheader(e, CURLH_HEADER, -1, prev))) {
+	while ((hd = curl_easy_nextheader(e, CURLH_HEADER, -1, prev)) && n_seen < MAX_HEADERS) {
 		prev = hd;
 		total += strlen(hd->name) + strlen(hd->value);
 		if (total > MAX_RESULT_HEADER_BYTES)
 			break;
-		struct json_object *old;
-		if (json_object_object_get_ex(h, hd->name, &old)) {
-			size_t n = strlen(json_object_get_string(old)) + strlen(hd->value) + 3;
-			char *joined = xmalloc(n);
-			snprintf(joined, n, "%s, %s", json_object_get_string(old), hd->value);
-			json_object_object_add(h, hd->name, json_object_new_string(joined));
-			free(joined);
+		size_t i;
+		for (i = 0; i < n_seen && strcasecmp(seen[i].name, hd->name) != 0; i++)
+			;
+		if (i < n_seen) {
+			size_t len = strlen(seen[i].value) + strlen(hd->value) + 3;
+			char *joined = xmalloc(len);
+			snprintf(joined, len, "%s, %s", seen[i].value, hd->value);
+			free(seen[i].value);
+			seen[i].value = joined;
 		} else {
-			json_object_object_add(h, hd->name, json_object_new_string(hd->value));
+			seen[n_seen].name = hd->name;
+			seen[n_seen++].value = xstrdup(hd->value);
 		}
 	}
+	struct jsonw w;
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	for (size_t i = 0; i < n_seen; i++) {
+		jsonw_key(&w, seen[i].name);
+		jsonw_string(&w, seen[i].value);
+		free(seen[i].value);
+	}
+	jsonw_object_end(&w);
+	if (w.failed)
+		xalloc_die();
 	free(f->headers_json);
-	f->headers_json = xstrdup(json_object_to_json_string_ext(h, JSON_C_TO_STRING_PLAIN |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(h);
+	f->headers_json = xstrndup(w.buf, w.len);
+	jsonw_release(&w);
 }
 
 static bool is_json_type(const char *ct)
@@ -992,27 +1002,33 @@ static void decode_body(struct fetch_job *f)
 	}
 	switch (ex) {
 	case EXPECT_JSON: {
-		struct json_tokener *tok = json_tokener_new_ex(BODY_JSON_DEPTH);
-		struct json_object *o = NULL;
+		struct json_parser parser;
+		const struct json_value *v;
 		const char *why;
-		if (!tok)
+		json_parser_init(&parser, BODY_JSON_DEPTH);
+		int r = json_parse(&parser, f->buf ? (const char *)f->buf : "", f->buf_len, &v, &why);
+		if (r == -ENOMEM)
 			xalloc_die();
-		if (json_parse_line(tok, f->buf ? (const char *)f->buf : "", f->buf_len, &o, &why) < 0) {
+		if (r < 0) {
 			snprintf(f->decode_error, sizeof(f->decode_error),
 				 "the response (%s) is not valid JSON: %s",
 				 f->content_type ? f->content_type : "no content type", why);
 		} else {
 			/* Compact, one line: it goes inside a reply line. */
-			size_t n;
-			const char *t = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
-								JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-			f->result = xmalloc(n + 1);
-			memcpy(f->result, t, n + 1);
-			f->result_len = n;
-			f->kind = BODY_JSON;
+			struct jsonw w;
+			jsonw_init(&w);
+			jsonw_value(&w, v);
+			if (w.failed) {
+				jsonw_release(&w);
+				snprintf(f->decode_error, sizeof(f->decode_error),
+					 "the JSON document could not be re-encoded (out of memory)");
+			} else {
+				f->result = w.buf;
+				f->result_len = w.len;
+				f->kind = BODY_JSON;
+			}
 		}
-		json_object_put(o);
-		json_tokener_free(tok);
+		json_parser_release(&parser);
 		break;
 	}
 	case EXPECT_TEXT:
@@ -1289,15 +1305,15 @@ static void fetch_write_result(const struct job *job, struct jsonw *w)
 	jsonw_key(w, "time");
 	jsonw_object_begin(w);
 	jsonw_key(w, "dns");
-	jsonw_double(w, f->t_dns);
+	jsonw_micros(w, f->t_dns);
 	jsonw_key(w, "connect");
-	jsonw_double(w, f->t_connect);
+	jsonw_micros(w, f->t_connect);
 	jsonw_key(w, "tls");
-	jsonw_double(w, f->t_tls);
+	jsonw_micros(w, f->t_tls);
 	jsonw_key(w, "first_byte");
-	jsonw_double(w, f->t_first_byte);
+	jsonw_micros(w, f->t_first_byte);
 	jsonw_key(w, "total");
-	jsonw_double(w, f->t_total);
+	jsonw_micros(w, f->t_total);
 	jsonw_object_end(w);
 	jsonw_object_end(w);
 }

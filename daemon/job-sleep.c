@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <json-c/json.h>
 
 #include "daemon/daemon.h"
 #include "daemon/job.h"
@@ -26,7 +25,7 @@ struct sleep_job {
 
 static const char *const sleep_fields[] = { "seconds", "message", NULL };
 
-static int sleep_parse(struct daemon *d, struct json_object *spec, void **ret_data,
+static int sleep_parse(struct daemon *d, const struct json_value *spec, void **ret_data,
 		       struct rpc_error *e)
 {
 	const struct limits *lim = &d->config->limits;
@@ -90,11 +89,16 @@ static void sleep_start(struct job *job)
 {
 	struct sleep_job *s = job->data;
 
+	job_set_running(job);
+	s->started_mono = mono_seconds();
+	if (s->seconds == 0) {
+		/* Nothing to wait for: done now, not a loop turn later. */
+		job_succeed(job);
+		return;
+	}
 	s->timer = evtimer_new(job->d->base, on_timer, job);
 	if (!s->timer)
 		xalloc_die();
-	job_set_running(job);
-	s->started_mono = mono_seconds();
 	arm(job, s->seconds);
 }
 
@@ -118,7 +122,7 @@ static void sleep_write_result(const struct job *job, struct jsonw *w)
 	jsonw_key(w, "slept");
 	/* Microseconds are as fine as the timer is; rounded up, so slept is
 	 * never shown below the seconds asked for. */
-	jsonw_double(w, ceil(s->slept * 1e6) / 1e6);
+	jsonw_micros(w, ceil(s->slept * 1e6) / 1e6);
 	jsonw_object_end(w);
 }
 

@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 
 #include "daemon/confine.h"
 #include "daemon/daemon.h"
@@ -68,28 +67,28 @@ static const char *const write_fields[] = {
 
 /* ------------------------------------------------------------ the spec */
 
-static int parse_perm(struct json_object *spec, mode_t *ret, struct rpc_error *e)
+static int parse_perm(const struct json_value *spec, mode_t *ret, struct rpc_error *e)
 {
-	struct json_object *v;
+	const struct json_value *v = json_get(spec, "perm");
 	unsigned long m;
 
-	if (!json_object_object_get_ex(spec, "perm", &v))
+	if (!v)
 		return 0;
 	/* JSON has no octal: "0644" as a string, or the number 420. */
-	if (json_object_is_type(v, json_type_string)) {
-		const char *s = json_object_get_string(v);
+	if (json_is(v, JSON_STRING)) {
+		const char *s = v->str;
 		char *end;
 		errno = 0;
 		m = strtoul(s, &end, 8);
 		if (errno || !*s || *end)
 			return rpc_error_param(e, "perm", "must be an octal mode such as \"0644\"");
-	} else if (json_object_is_type(v, json_type_int)) {
-		int64_t n = json_object_get_int64(v);
-		if (n < 0)
+	} else if (json_is(v, JSON_NUMBER) && v->integer) {
+		int64_t n;
+		if (!json_int64(v, &n) || n < 0)
 			return rpc_error_param(e, "perm", "must be a mode from 0 to 0777");
 		m = (unsigned long)n;
 	} else {
-		return rpc_error_param(e, "perm", "must be an octal string such as \"0644\" or a number");
+		return rpc_error_param(e, "perm", "must be an octal string such as \"0644\" or a whole number");
 	}
 	if (m > 0777)
 		return rpc_error_param(e, "perm", "must be a mode from 0 to 0777 (no setuid, "
@@ -100,11 +99,11 @@ static int parse_perm(struct json_object *spec, mode_t *ret, struct rpc_error *e
 
 static void write_free(void *data);
 
-static int write_parse(struct daemon *d, struct json_object *spec, void **ret_data,
+static int write_parse(struct daemon *d, const struct json_value *spec, void **ret_data,
 		       struct rpc_error *e)
 {
 	struct write_job *w = xcalloc(1, sizeof(*w));
-	struct json_object *text = NULL, *b64 = NULL;
+	const struct json_value *text, *b64;
 	const char *path, *s, *why;
 	size_t len;
 	int r;
@@ -128,29 +127,30 @@ static int write_parse(struct daemon *d, struct json_object *spec, void **ret_da
 	}
 	w->roots = write_roots_ref(d->config->roots);
 
-	bool has_text = json_object_object_get_ex(spec, "content", &text);
-	bool has_b64 = json_object_object_get_ex(spec, "content_base64", &b64);
+	text = json_get(spec, "content");
+	b64 = json_get(spec, "content_base64");
+	bool has_text = text != NULL, has_b64 = b64 != NULL;
 	if (has_text && has_b64) {
 		r = rpc_error_param(e, "content_base64", "give content or content_base64, not both");
 		goto fail;
 	}
 	if (has_text) {
-		if (!json_object_is_type(text, json_type_string)) {
+		if (!json_is(text, JSON_STRING)) {
 			r = rpc_error_param(e, "content", "must be a string");
 			goto fail;
 		}
 		/* Bytes: a \u0000 in the JSON string is a NUL in the file. */
-		w->len = (size_t)json_object_get_string_len(text);
+		w->len = text->len;
 		w->content = xmalloc(w->len + 1);
-		memcpy(w->content, json_object_get_string(text), w->len);
+		memcpy(w->content, text->str, w->len);
 	} else if (has_b64) {
-		if (!json_object_is_type(b64, json_type_string)) {
+		if (!json_is(b64, JSON_STRING)) {
 			r = rpc_error_param(e, "content_base64", "must be a string");
 			goto fail;
 		}
-		size_t n = (size_t)json_object_get_string_len(b64);
+		size_t n = b64->len;
 		w->content = xmalloc(base64_decoded_max(n) + 1);
-		long got = base64_decode(json_object_get_string(b64), n, w->content);
+		long got = base64_decode(b64->str, n, w->content);
 		if (got < 0) {
 			r = rpc_error_param(e, "content_base64", "not valid base64 (RFC 4648, padded)");
 			goto fail;

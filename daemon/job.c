@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <json-c/json.h>
 
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
@@ -64,45 +63,44 @@ static const char *const control_fields[] = {
 	"timeout", "label", "key", "wait", "cancel_on_disconnect", NULL,
 };
 
-static bool in_list(const char *const *list, const char *s)
+static bool in_list(const char *const *list, const struct json_value *member)
 {
 	for (; list && *list; list++)
-		if (strcmp(*list, s) == 0)
+		if (param_key_is(member, *list))
 			return true;
 	return false;
 }
 
-int job_spec_parse(struct daemon *d, struct json_object *spec, bool allow_per_call,
+int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_per_call,
 		   const struct job_type **ret_type, void **ret_data,
 		   struct job_controls *ret_controls, struct rpc_error *e)
 {
 	const struct limits *lim = &d->config->limits;
 	struct job_controls c = { 0 };
 	const struct job_type *type;
-	const char *type_name;
-	struct json_object *v;
+	const struct json_value *v;
 	int r;
 
-	if (!json_object_is_type(spec, json_type_object))
+	if (!json_is(spec, JSON_OBJECT))
 		return rpc_error_param(e, "", "a job spec must be an object");
-	if (!json_object_object_get_ex(spec, "type", &v))
+	if (!(v = json_get(spec, "type")))
 		return rpc_error_param(e, "type", "required (one of: %s)", job_type_names());
-	if (!json_object_is_type(v, json_type_string))
+	if (!json_is(v, JSON_STRING))
 		return rpc_error_param(e, "type", "must be a string (one of: %s)", job_type_names());
-	type_name = json_object_get_string(v);
-	type = job_type_find(type_name);
+	type = strlen(v->str) == v->len ? job_type_find(v->str) : NULL;
 	if (!type)
-		return rpc_error_param(e, "type", "unknown job type '%.64s' (known: %s)",
-				       type_name, job_type_names());
+		return rpc_error_param(e, "type", "unknown job type '%.64s' (known: %s)", v->str,
+				       job_type_names());
 
-	json_object_object_foreach(spec, key, val) {
-		(void)val;
-		if (strcmp(key, "type") == 0 || in_list(type->fields, key))
+	for (uint32_t i = 0; i < spec->len; i++) {
+		const struct json_value *m = &spec->items[i];
+		char key[96];
+		if (param_key_is(m, "type") || in_list(type->fields, m))
 			continue;
-		if (!in_list(control_fields, key))
+		param_key_text(m, key, sizeof(key));
+		if (!in_list(control_fields, m))
 			return rpc_error_param(e, key, "unknown field for a %s job", type->name);
-		if (!allow_per_call && (strcmp(key, "wait") == 0 ||
-					strcmp(key, "cancel_on_disconnect") == 0))
+		if (!allow_per_call && (param_key_is(m, "wait") || param_key_is(m, "cancel_on_disconnect")))
 			return rpc_error_param(e, key, "not allowed in a gather item; "
 					       "set it on the gather itself");
 	}

@@ -18,7 +18,7 @@ struct daemon;
 struct conn;
 struct event;
 struct jsonw;
-struct json_object;
+struct json_value;
 struct watch;
 
 struct job;
@@ -30,7 +30,7 @@ struct job_type {
 	const char *const *fields;
 	/* Validates the spec. Returns 0 and the type's data in *ret_data, or a
 	 * negative errno with `e` filled in. */
-	int (*parse)(struct daemon *d, struct json_object *spec, void **ret_data,
+	int (*parse)(struct daemon *d, const struct json_value *spec, void **ret_data,
 		     struct rpc_error *e);
 	/* Begins the work. The type calls job_set_running() when the job
 	 * starts (now, or later when capacity frees up) and job_succeed() or
@@ -114,7 +114,7 @@ struct job_controls {
  * admits `wait` and `cancel_on_disconnect`, which gather items may not carry.
  * Returns 0 with the type, its data and the controls, or a negative errno
  * with `e` filled in. */
-int job_spec_parse(struct daemon *d, struct json_object *spec, bool allow_per_call,
+int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_per_call,
 		   const struct job_type **ret_type, void **ret_data,
 		   struct job_controls *ret_controls, struct rpc_error *e);
 

@@ -180,6 +180,10 @@ int main(int argc, char **argv)
 		exit_code = 1;
 	}
 	log_notice("stopped");
+	/* The loop is over: a second SIGTERM must not cut the cleanup short
+	 * (and turn a clean exit into a death by signal). */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 
 	event_free(sig.term);
 	event_free(sig.intr);

@@ -12,7 +12,7 @@
 
 static const char *const cancel_fields[] = { "id", NULL };
 
-static int job_cancel_handle(struct rpc_call *call, struct json_object *params,
+static int job_cancel_handle(struct rpc_call *call, const struct json_value *params,
 			     struct jsonw *result)
 {
 	uint64_t id = 0;

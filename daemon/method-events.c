@@ -11,7 +11,7 @@
 
 static const char *const subscribe_fields[] = { "ids", "since", NULL };
 
-static int events_subscribe_handle(struct rpc_call *call, struct json_object *params,
+static int events_subscribe_handle(struct rpc_call *call, const struct json_value *params,
 				   struct jsonw *result)
 {
 	struct daemon *d = call->d;
@@ -41,7 +41,7 @@ static int events_subscribe_handle(struct rpc_call *call, struct json_object *pa
 	return 0;
 }
 
-static int events_unsubscribe_handle(struct rpc_call *call, struct json_object *params,
+static int events_unsubscribe_handle(struct rpc_call *call, const struct json_value *params,
 				     struct jsonw *result)
 {
 	static const char *const none[] = { NULL };

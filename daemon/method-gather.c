@@ -7,7 +7,6 @@
 #include <string.h>
 #include <stdlib.h>
 
-#include <json-c/json.h>
 
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
@@ -88,13 +87,13 @@ static void gather_progress(struct waiter *w, void *userdata)
 	conn_send(c, s->buf, s->len);
 }
 
-static int job_gather_handle(struct rpc_call *call, struct json_object *params,
+static int job_gather_handle(struct rpc_call *call, const struct json_value *params,
 			     struct jsonw *result)
 {
 	struct daemon *d = call->d;
 	const struct limits *lim = &d->config->limits;
 	uid_t uid = call->conn->peer.uid;
-	struct json_object *list;
+	const struct json_value *list;
 	bool fail_fast = false, cancel_on_disconnect = false, progress = false;
 	double timeout = 0;
 	struct parsed_spec *specs;
@@ -106,11 +105,11 @@ static int job_gather_handle(struct rpc_call *call, struct json_object *params,
 	r = param_check_fields(params, gather_fields, &call->err);
 	if (r < 0)
 		return r;
-	if (!params || !json_object_object_get_ex(params, "jobs", &list))
+	if (!(list = json_get(params, "jobs")))
 		return rpc_error_param(&call->err, "jobs", "required: an array of job specs");
-	if (!json_object_is_type(list, json_type_array))
+	if (!json_is(list, JSON_ARRAY))
 		return rpc_error_param(&call->err, "jobs", "must be an array of job specs");
-	n = json_object_array_length(list);
+	n = list->len;
 	if (n == 0)
 		return rpc_error_param(&call->err, "jobs", "must not be empty");
 	if (n > lim->max_gather_jobs)
@@ -132,7 +131,7 @@ static int job_gather_handle(struct rpc_call *call, struct json_object *params,
 	specs = xcalloc(n, sizeof(*specs));
 	jobs = xcalloc(n, sizeof(*jobs));
 	for (size_t i = 0; i < n; i++) {
-		r = job_spec_parse(d, json_object_array_get_idx(list, i), false, &specs[i].type,
+		r = job_spec_parse(d, &list->items[i], false, &specs[i].type,
 				   &specs[i].data, &specs[i].ctl, &call->err);
 		if (r < 0) {
 			char prefix[40];
@@ -182,16 +181,17 @@ static int job_gather_handle(struct rpc_call *call, struct json_object *params,
 		if (timeout > 0 && !job_state_is_final(jobs[i]->state))
 			job_set_gather_deadline(jobs[i], deadline, timeout);
 	}
+	/* The waiter watches before any job starts, so a job that finishes
+	 * at once (a zero sleep) is reported like the others. */
+	struct request *req = rpc_defer(call);
+	req->waiter = waiter_new(d, jobs, n, WAIT_ALL, fail_fast, -1, gather_done, req);
+	if (progress && !call->notification)
+		req->waiter->progress = gather_progress;
 	/* Submitted only once all exist, so the first one's events cannot
 	 * race the creation of the others. */
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i]->state == JOB_QUEUED && !jobs[i]->in_store)
 			job_submit(jobs[i]);
-
-	struct request *req = rpc_defer(call);
-	req->waiter = waiter_new(d, jobs, n, WAIT_ALL, fail_fast, -1, gather_done, req);
-	if (progress && !call->notification)
-		req->waiter->progress = gather_progress;
 	for (size_t i = 0; i < n; i++)
 		job_unref(jobs[i]);
 	free(jobs);

@@ -7,7 +7,7 @@
 
 static const char *const get_fields[] = { "id", NULL };
 
-static int job_get_handle(struct rpc_call *call, struct json_object *params, struct jsonw *result)
+static int job_get_handle(struct rpc_call *call, const struct json_value *params, struct jsonw *result)
 {
 	uint64_t id = 0;
 	struct job *job;

@@ -11,7 +11,7 @@
 #include "daemon/params.h"
 #include "daemon/rpc.h"
 
-static int daemon_info_handle(struct rpc_call *call, struct json_object *params,
+static int daemon_info_handle(struct rpc_call *call, const struct json_value *params,
 			      struct jsonw *w)
 {
 	static const char *const none[] = { NULL };

@@ -16,7 +16,7 @@ static const char *const list_fields[] = { "state", "type", "limit", NULL };
 
 #define LIST_DEFAULT_LIMIT 100
 
-static int job_list_handle(struct rpc_call *call, struct json_object *params,
+static int job_list_handle(struct rpc_call *call, const struct json_value *params,
 			   struct jsonw *result)
 {
 	struct daemon *d = call->d;

@@ -1,7 +1,6 @@
 /* job.submit: one job; with `wait`, the reply comes when it has finished. */
 #include "config.h"
 
-#include <json-c/json.h>
 
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
@@ -22,7 +21,7 @@ static void submit_done(struct waiter *w, void *userdata)
 	request_free(req);
 }
 
-static int job_submit_handle(struct rpc_call *call, struct json_object *params,
+static int job_submit_handle(struct rpc_call *call, const struct json_value *params,
 			     struct jsonw *result)
 {
 	struct daemon *d = call->d;

@@ -33,7 +33,7 @@ static void wait_done(struct waiter *w, void *userdata)
 	request_free(req);
 }
 
-static int job_wait_handle(struct rpc_call *call, struct json_object *params,
+static int job_wait_handle(struct rpc_call *call, const struct json_value *params,
 			   struct jsonw *result)
 {
 	struct daemon *d = call->d;

@@ -7,54 +7,58 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "daemon/params.h"
 #include "daemon/xalloc.h"
 
-int param_check_fields(struct json_object *obj, const char *const *allowed, struct rpc_error *e)
+bool param_key_is(const struct json_value *m, const char *name)
+{
+	size_t n = strlen(name);
+	return m->key_len == n && memcmp(m->key, name, n) == 0;
+}
+
+void param_key_text(const struct json_value *m, char *buf, size_t size)
+{
+	size_t n = m->key_len < size - 1 ? m->key_len : size - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)m->key[i];
+		buf[i] = c < 0x20 ? '?' : (char)c;
+	}
+	buf[n] = '\0';
+}
+
+int param_check_fields(const struct json_value *obj, const char *const *allowed,
+		       struct rpc_error *e)
 {
 	if (!obj)
 		return 0;
-	json_object_object_foreach(obj, key, val) {
-		(void)val;
+	for (uint32_t i = 0; i < obj->len; i++) {
 		const char *const *a;
 		for (a = allowed; *a; a++)
-			if (strcmp(*a, key) == 0)
+			if (param_key_is(&obj->items[i], *a))
 				break;
-		if (!*a)
+		if (!*a) {
+			char key[96];
+			param_key_text(&obj->items[i], key, sizeof(key));
 			return rpc_error_param(e, key, "unknown field");
+		}
 	}
 	return 0;
 }
 
-static struct json_object *field(struct json_object *obj, const char *name)
-{
-	struct json_object *v = NULL;
-	if (!obj || !json_object_object_get_ex(obj, name, &v))
-		return NULL;
-	return v;
-}
-
-static bool present(struct json_object *obj, const char *name)
-{
-	return obj && json_object_object_get_ex(obj, name, NULL);
-}
-
-int param_number(struct json_object *obj, const char *name, bool required, double min,
+int param_number(const struct json_value *obj, const char *name, bool required, double min,
 		 double max, bool allow_fraction, double *ret, struct rpc_error *e)
 {
-	struct json_object *v = field(obj, name);
+	const struct json_value *v = json_get(obj, name);
 	double x;
 
-	if (!present(obj, name)) {
+	if (!v) {
 		if (required)
 			return rpc_error_param(e, name, "required");
 		return 0;
 	}
-	if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
+	if (!json_is(v, JSON_NUMBER))
 		return rpc_error_param(e, name, "must be a number");
-	x = json_object_get_double(v);
+	x = json_double(v);
 	if (!isfinite(x) || x < min || x > max)
 		return rpc_error_param(e, name, "must be a number from %.10g to %.10g", min, max);
 	if (!allow_fraction && x != floor(x))
@@ -63,99 +67,107 @@ int param_number(struct json_object *obj, const char *name, bool required, doubl
 	return 1;
 }
 
-int param_value_uint64(struct json_object *v, const char *name, uint64_t *ret,
+int param_value_uint64(const struct json_value *v, const char *name, uint64_t *ret,
 		       struct rpc_error *e)
 {
-	if (!json_object_is_type(v, json_type_int))
+	if (!json_uint64(v, ret))
 		return rpc_error_param(e, name, "must be a job id (a positive integer)");
-	int64_t s = json_object_get_int64(v);
-	if (s < 0)
-		return rpc_error_param(e, name, "must be a job id (a positive integer)");
-	*ret = s == INT64_MAX ? json_object_get_uint64(v) : (uint64_t)s;
 	return 1;
 }
 
-int param_uint64(struct json_object *obj, const char *name, bool required, uint64_t *ret,
+int param_uint64(const struct json_value *obj, const char *name, bool required, uint64_t *ret,
 		 struct rpc_error *e)
 {
-	if (!present(obj, name)) {
+	const struct json_value *v = json_get(obj, name);
+
+	if (!v) {
 		if (required)
 			return rpc_error_param(e, name, "required");
 		return 0;
 	}
-	return param_value_uint64(field(obj, name), name, ret, e);
+	return param_value_uint64(v, name, ret, e);
 }
 
-int param_string(struct json_object *obj, const char *name, bool required, size_t max_len,
+int param_string(const struct json_value *obj, const char *name, bool required, size_t max_len,
 		 bool nonempty, const char **ret, size_t *ret_len, struct rpc_error *e)
 {
-	struct json_object *v = field(obj, name);
-	const char *s;
-	size_t n;
+	const struct json_value *v = json_get(obj, name);
 
-	if (!present(obj, name)) {
+	if (!v) {
 		if (required)
 			return rpc_error_param(e, name, "required");
 		return 0;
 	}
-	if (!json_object_is_type(v, json_type_string))
+	if (!json_is(v, JSON_STRING))
 		return rpc_error_param(e, name, "must be a string");
-	s = json_object_get_string(v);
-	n = (size_t)json_object_get_string_len(v);
-	if (nonempty && n == 0)
+	if (nonempty && v->len == 0)
 		return rpc_error_param(e, name, "must not be empty");
-	if (n > max_len)
+	if (v->len > max_len)
 		return rpc_error_param(e, name, "longer than %zu bytes", max_len);
-	if (memchr(s, '\0', n))
+	if (memchr(v->str, '\0', v->len))
 		return rpc_error_param(e, name, "must not contain NUL characters");
-	*ret = s;
+	*ret = v->str;
 	if (ret_len)
-		*ret_len = n;
+		*ret_len = v->len;
 	return 1;
 }
 
-int param_bool(struct json_object *obj, const char *name, bool *ret, struct rpc_error *e)
+int param_string_dup(const struct json_value *obj, const char *name, bool required,
+		     size_t max_len, bool nonempty, char **ret, size_t *ret_len,
+		     struct rpc_error *e)
 {
-	struct json_object *v = field(obj, name);
+	const char *s;
+	size_t len;
+	int r = param_string(obj, name, required, max_len, nonempty, &s, &len, e);
 
-	if (!present(obj, name))
-		return 0;
-	if (!json_object_is_type(v, json_type_boolean))
-		return rpc_error_param(e, name, "must be true or false");
-	*ret = json_object_get_boolean(v);
+	if (r <= 0)
+		return r;
+	*ret = xstrndup(s, len);
+	if (ret_len)
+		*ret_len = len;
 	return 1;
 }
 
-int param_id_array(struct json_object *obj, const char *name, bool required, size_t max,
+int param_bool(const struct json_value *obj, const char *name, bool *ret, struct rpc_error *e)
+{
+	const struct json_value *v = json_get(obj, name);
+
+	if (!v)
+		return 0;
+	if (!json_is(v, JSON_BOOL))
+		return rpc_error_param(e, name, "must be true or false");
+	*ret = v->boolean;
+	return 1;
+}
+
+int param_id_array(const struct json_value *obj, const char *name, bool required, size_t max,
 		   uint64_t **ret, size_t *ret_n, struct rpc_error *e)
 {
-	struct json_object *v = field(obj, name);
+	const struct json_value *v = json_get(obj, name);
 	uint64_t *ids;
-	size_t n;
 
-	if (!present(obj, name)) {
+	if (!v) {
 		if (required)
 			return rpc_error_param(e, name, "required");
 		return 0;
 	}
-	if (!json_object_is_type(v, json_type_array))
+	if (!json_is(v, JSON_ARRAY))
 		return rpc_error_param(e, name, "must be an array of job ids");
-	n = json_object_array_length(v);
-	if (n == 0)
+	if (v->len == 0)
 		return rpc_error_param(e, name, "must not be empty");
-	if (n > max)
+	if (v->len > max)
 		return rpc_error_param(e, name, "more than %zu ids", max);
-	ids = xmalloc(n * sizeof(*ids));
-	for (size_t i = 0; i < n; i++) {
+	ids = xmalloc(v->len * sizeof(*ids));
+	for (uint32_t i = 0; i < v->len; i++) {
 		char f[64];
-		snprintf(f, sizeof(f), "%s[%zu]", name, i);
-		int r = param_value_uint64(json_object_array_get_idx(v, i), f, &ids[i], e);
+		snprintf(f, sizeof(f), "%s[%u]", name, i);
+		int r = param_value_uint64(&v->items[i], f, &ids[i], e);
 		if (r < 0) {
 			free(ids);
 			return r;
 		}
 	}
 	*ret = ids;
-	*ret_n = n;
+	*ret_n = v->len;
 	return 1;
 }

@@ -10,26 +10,37 @@
 #include <stdint.h>
 
 #include "daemon/rpc-error.h"
-
-struct json_object;
+#include "proto/json.h"
 
 /* Refuses fields not in `allowed` (NULL-terminated). */
-int param_check_fields(struct json_object *obj, const char *const *allowed, struct rpc_error *e);
+int param_check_fields(const struct json_value *obj, const char *const *allowed,
+		       struct rpc_error *e);
 
-int param_number(struct json_object *obj, const char *name, bool required, double min,
+/* Whether a member's name is `name`. */
+bool param_key_is(const struct json_value *member, const char *name);
+/* Writes a member's name for an error message (NUL and control bytes
+ * replaced, truncated to `size`). */
+void param_key_text(const struct json_value *member, char *buf, size_t size);
+
+int param_number(const struct json_value *obj, const char *name, bool required, double min,
 		 double max, bool allow_fraction, double *ret, struct rpc_error *e);
-int param_uint64(struct json_object *obj, const char *name, bool required, uint64_t *ret,
+int param_uint64(const struct json_value *obj, const char *name, bool required, uint64_t *ret,
 		 struct rpc_error *e);
-/* Strings may not contain NUL; `max_len` counts bytes. */
-int param_string(struct json_object *obj, const char *name, bool required, size_t max_len,
+/* Strings may not contain NUL; `max_len` counts bytes. The string lives as
+ * long as the request's tree. */
+int param_string(const struct json_value *obj, const char *name, bool required, size_t max_len,
 		 bool nonempty, const char **ret, size_t *ret_len, struct rpc_error *e);
-int param_bool(struct json_object *obj, const char *name, bool *ret, struct rpc_error *e);
+/* The same, copied into a NUL-terminated string the caller frees. */
+int param_string_dup(const struct json_value *obj, const char *name, bool required,
+		     size_t max_len, bool nonempty, char **ret, size_t *ret_len,
+		     struct rpc_error *e);
+int param_bool(const struct json_value *obj, const char *name, bool *ret, struct rpc_error *e);
 /* An array of job ids, 1..max long; *ret is allocated (caller frees). */
-int param_id_array(struct json_object *obj, const char *name, bool required, size_t max,
+int param_id_array(const struct json_value *obj, const char *name, bool required, size_t max,
 		   uint64_t **ret, size_t *ret_n, struct rpc_error *e);
 
 /* Checks a JSON value as a job id. */
-int param_value_uint64(struct json_object *v, const char *field, uint64_t *ret,
+int param_value_uint64(const struct json_value *v, const char *field, uint64_t *ret,
 		       struct rpc_error *e);
 
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
 
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
@@ -54,10 +53,11 @@ static const struct method_entry methods[] = {
 	{ &method_daemon_info, false, true },
 };
 
-static const struct method_entry *find_method(const char *name)
+static const struct method_entry *find_method(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (strcmp(methods[i].method->name, name) == 0)
+		if (strlen(methods[i].method->name) == len &&
+		    memcmp(methods[i].method->name, name, len) == 0)
 			return &methods[i];
 	return NULL;
 }
@@ -270,7 +270,7 @@ int rpc_find_job(struct rpc_call *call, uint64_t id, struct job **ret)
 
 /* ------------------------------------------------------------ dispatch */
 
-static void handle_one(struct conn *c, struct json_object *obj, struct batch *b, size_t slot)
+static void handle_one(struct conn *c, const struct json_value *obj, struct batch *b, size_t slot)
 {
 	struct daemon *d = c->d;
 	struct rpc_request req;
@@ -298,14 +298,14 @@ static void handle_one(struct conn *c, struct json_object *obj, struct batch *b,
 		r = -EINVAL;
 		goto reply;
 	}
-	m = find_method(req.method);
+	m = find_method(req.method, req.method_len);
 	if (!m) {
 		rpc_error_simple(&call.err, RPC_METHOD_NOT_FOUND, "Method not found: %.100s",
 				 req.method);
 		r = -ENOENT;
 		goto reply;
 	}
-	if (req.params && !json_object_is_type(req.params, json_type_object)) {
+	if (req.params && !json_is(req.params, JSON_OBJECT)) {
 		r = rpc_error_param(&call.err, "params",
 				    "must be an object of named parameters");
 		goto reply;
@@ -352,24 +352,26 @@ static bool blank(const char *s, size_t len)
 void rpc_handle_line(struct conn *c, const char *line, size_t len)
 {
 	struct daemon *d = c->d;
-	struct json_object *root = NULL;
+	const struct json_value *root = NULL;
 	const char *reason;
 	char msg[160];
 
 	if (blank(line, len))
 		return;
-	if (json_parse_line(d->tok, line, len, &root, &reason) < 0) {
+	int r = json_parse(&d->parser, line, len, &root, &reason);
+	if (r == -ENOMEM)
+		xalloc_die();
+	if (r < 0) {
 		snprintf(msg, sizeof(msg), "Parse error: %s", reason);
 		rpc_send_error(c, RPC_PARSE_ERROR, msg);
 		return;
 	}
-	if (!json_object_is_type(root, json_type_array)) {
+	if (!json_is(root, JSON_ARRAY)) {
 		handle_one(c, root, NULL, 0);
-		json_object_put(root);
 		return;
 	}
 
-	size_t n = json_object_array_length(root);
+	size_t n = root->len;
 	size_t max = d->config->limits.max_pending_requests;
 	if (n == 0) {
 		rpc_send_error(c, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
@@ -385,11 +387,10 @@ void rpc_handle_line(struct conn *c, const char *line, size_t len)
 		b->n_slots = n;
 		b->building = true;
 		for (size_t i = 0; i < n && !c->dead; i++)
-			handle_one(c, json_object_array_get_idx(root, i), b, i);
+			handle_one(c, &root->items[i], b, i);
 		b->building = false;
 		batch_finish(b);
 	}
-	json_object_put(root);
 }
 
 void rpc_notify_begin(struct jsonw *w, const char *method)

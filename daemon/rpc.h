@@ -13,7 +13,7 @@
 struct conn;
 struct daemon;
 struct jsonw;
-struct json_object;
+struct json_value;
 struct waiter;
 struct batch;
 struct job;
@@ -49,7 +49,7 @@ struct request {
  * RPC_DEFERRED after rpc_defer(), or returns a negative errno with
  * call->err filled in. */
 #define RPC_DEFERRED 1
-typedef int (*rpc_method_fn)(struct rpc_call *call, struct json_object *params,
+typedef int (*rpc_method_fn)(struct rpc_call *call, const struct json_value *params,
 			     struct jsonw *result);
 
 struct rpc_method {

@@ -7,195 +7,19 @@
 #include "proto/jsonrpc.h"
 #include "proto/protocol.h"
 
-static bool only_whitespace(const char *s, size_t len)
+bool json_string_is(const struct json_value *v, const char *s)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-			return false;
-	}
-	return true;
+	size_t n = strlen(s);
+	return json_is(v, JSON_STRING) && v->len == n && memcmp(v->str, s, n) == 0;
 }
 
-static bool is_digit(unsigned char c)
+static bool key_is(const struct json_value *m, const char *s)
 {
-	return c >= '0' && c <= '9';
+	size_t n = strlen(s);
+	return m->key_len == n && memcmp(m->key, s, n) == 0;
 }
 
-static size_t skip_digits(const unsigned char *s, size_t i, size_t len)
-{
-	while (i < len && is_digit(s[i]))
-		i++;
-	return i;
-}
-
-/* Whether a run of decimal digits fits json-c's integers: int64 when
- * negative, uint64 otherwise. */
-static bool integer_fits(const unsigned char *d, size_t n, bool negative)
-{
-	const char *max = negative ? "9223372036854775808" : "18446744073709551615";
-	size_t max_len = strlen(max);
-
-	if (n != max_len)
-		return n < max_len;
-	return memcmp(d, max, n) <= 0;
-}
-
-/* After a number or a literal, JSON allows only whitespace, a structural
- * character or the end: "00.5" or "truex" are not two tokens. */
-static bool token_ends_at(const unsigned char *s, size_t i, size_t len)
-{
-	if (i >= len)
-		return true;
-	switch (s[i]) {
-	case ' ': case '\t': case '\r': case '\n': case ',': case ']': case '}': case ':':
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* The lexical rules of RFC 8259 that json-c's strict mode does not enforce:
- * strings of valid UTF-8 without raw control characters, numbers of the
- * JSON form (no NaN, Infinity or "1."), no quote but the double quote,
- * literals spelt in full. json-c still checks the structure. Returns NULL
- * when the tokens are fine, else why not. */
-static const char *check_tokens(const char *text, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)text;
-	size_t i = 0;
-
-	while (i < len) {
-		unsigned char c = s[i];
-		switch (c) {
-		case ' ': case '\t': case '\r': case '\n':
-		case '{': case '}': case '[': case ']': case ':': case ',':
-			i++;
-			continue;
-		case '"':
-			for (i++;;) {
-				if (i >= len)
-					return NULL;   /* unterminated: json-c says so */
-				c = s[i];
-				if (c == '"') {
-					i++;
-					break;
-				}
-				if (c < 0x20)
-					return "control character in a string";
-				if (c == '\\') {
-					i += 2;    /* json-c checks the escape itself */
-					continue;
-				}
-				size_t n = utf8_sequence_length(s + i, len - i);
-				if (n == 0)
-					return "invalid UTF-8 in a string";
-				i += n;
-			}
-			continue;
-		case 't': case 'f': case 'n': {
-			const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-			size_t n = strlen(lit);
-			if (len - i < n || memcmp(s + i, lit, n) != 0 || !token_ends_at(s, i + n, len))
-				return "invalid literal";
-			i += n;
-			continue;
-		}
-		default:
-			break;
-		}
-		if (c != '-' && !is_digit(c))
-			return "unexpected character";
-		bool negative = c == '-';
-		if (negative)
-			i++;
-		if (i >= len || !is_digit(s[i]))
-			return "invalid number";
-		size_t digits_at = i;
-		i = s[i] == '0' ? i + 1 : skip_digits(s, i, len);
-		/* json-c silently clamps integers it cannot hold, which would
-		 * change an id or a value: refuse them instead. */
-		if (!(i < len && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) &&
-		    !integer_fits(s + digits_at, i - digits_at, negative))
-			return "integer out of the 64-bit range";
-		if (i < len && s[i] == '.') {
-			if (i + 1 >= len || !is_digit(s[i + 1]))
-				return "invalid number";
-			i = skip_digits(s, i + 1, len);
-		}
-		if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-			i++;
-			if (i < len && (s[i] == '+' || s[i] == '-'))
-				i++;
-			if (i >= len || !is_digit(s[i]))
-				return "invalid number";
-			i = skip_digits(s, i, len);
-		}
-		if (!token_ends_at(s, i, len))
-			return "invalid number";
-	}
-	return NULL;
-}
-
-int json_parse_line(struct json_tokener *tok, const char *line, size_t len,
-		    struct json_object **ret, const char **ret_reason)
-{
-	struct json_object *obj;
-	enum json_tokener_error err;
-
-	if (len == 0) {
-		*ret_reason = "no JSON value (empty)";
-		return -EINVAL;
-	}
-	/* A raw NUL cannot occur in JSON text, and json-c would take it for
-	 * the end of the input. */
-	if (memchr(line, '\0', len)) {
-		*ret_reason = "NUL byte in message";
-		return -EINVAL;
-	}
-	if (len > INT32_MAX) {
-		*ret_reason = "message too long";
-		return -EINVAL;
-	}
-	const char *bad = check_tokens(line, len);
-	if (bad) {
-		*ret_reason = bad;
-		return -EINVAL;
-	}
-	json_tokener_reset(tok);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tok, line, (int)len);
-	err = json_tokener_get_error(tok);
-	/* Where the value ended in `line` (the terminator fed below is
-	 * another buffer, whose parse end says nothing about this one). */
-	size_t end = json_tokener_get_parse_end(tok);
-	if (err == json_tokener_continue) {
-		/* A bare number at the end of the line is complete only once
-		 * the tokener sees a terminator. */
-		obj = json_tokener_parse_ex(tok, "", 1);
-		err = json_tokener_get_error(tok);
-		if (err == json_tokener_continue) {
-			*ret_reason = "message ends before the JSON value does";
-			json_object_put(obj);
-			return -EINVAL;
-		}
-	}
-	if (err != json_tokener_success) {
-		*ret_reason = err == json_tokener_error_depth
-			? "JSON nested too deeply"
-			: json_tokener_error_desc(err);
-		json_object_put(obj);
-		return -EINVAL;
-	}
-	if (end < len && !only_whitespace(line + end, len - end)) {
-		*ret_reason = "unexpected data after the JSON value";
-		json_object_put(obj);
-		return -EINVAL;
-	}
-	*ret = obj;
-	return 0;
-}
-
-int rpc_request_parse(struct json_object *obj, struct rpc_request *ret,
+int rpc_request_parse(const struct json_value *obj, struct rpc_request *ret,
 		      const char **ret_reason)
 {
 	struct rpc_request r = { 0 };
@@ -204,18 +28,17 @@ int rpc_request_parse(struct json_object *obj, struct rpc_request *ret,
 	const char *reason = NULL;
 
 	*ret = r;
-	if (!json_object_is_type(obj, json_type_object)) {
+	if (!json_is(obj, JSON_OBJECT)) {
 		*ret_reason = "a request must be a JSON object";
 		return RPC_INVALID_REQUEST;
 	}
 	/* Read the id first so later errors can echo it. */
-	if (json_object_object_get_ex(obj, "id", &r.id)) {
+	if ((r.id = json_get(obj, "id"))) {
 		r.has_id = true;
-		switch (json_object_get_type(r.id)) {
-		case json_type_null:
-		case json_type_string:
-		case json_type_int:
-		case json_type_double:
+		switch (r.id->type) {
+		case JSON_NULL:
+		case JSON_STRING:
+		case JSON_NUMBER:
 			r.id_valid = true;
 			break;
 		default:
@@ -224,31 +47,29 @@ int rpc_request_parse(struct json_object *obj, struct rpc_request *ret,
 			reason = "id must be a string, a number or null";
 		}
 	}
-	json_object_object_foreach(obj, key, val) {
-		if (code)
-			break;
-		if (strcmp(key, "jsonrpc") == 0) {
-			if (!json_object_is_type(val, json_type_string) ||
-			    strcmp(json_object_get_string(val), "2.0") != 0) {
+	for (uint32_t i = 0; i < obj->len && !code; i++) {
+		const struct json_value *m = &obj->items[i];
+		if (key_is(m, "jsonrpc")) {
+			if (!json_string_is(m, "2.0")) {
 				code = RPC_INVALID_REQUEST;
 				reason = "jsonrpc must be \"2.0\"";
 			}
 			have_version = true;
-		} else if (strcmp(key, "method") == 0) {
-			if (!json_object_is_type(val, json_type_string)) {
+		} else if (key_is(m, "method")) {
+			if (!json_is(m, JSON_STRING)) {
 				code = RPC_INVALID_REQUEST;
 				reason = "method must be a string";
 			} else {
-				r.method = json_object_get_string(val);
+				r.method = m->str;
+				r.method_len = m->len;
 			}
-		} else if (strcmp(key, "params") == 0) {
-			if (!json_object_is_type(val, json_type_object) &&
-			    !json_object_is_type(val, json_type_array)) {
+		} else if (key_is(m, "params")) {
+			if (!json_is(m, JSON_OBJECT) && !json_is(m, JSON_ARRAY)) {
 				code = RPC_INVALID_REQUEST;
 				reason = "params must be an object or an array";
 			}
-			r.params = val;
-		} else if (strcmp(key, "id") != 0) {
+			r.params = m;
+		} else if (!key_is(m, "id")) {
 			code = RPC_INVALID_REQUEST;
 			reason = "unknown member in request";
 		}
@@ -267,50 +88,31 @@ int rpc_request_parse(struct json_object *obj, struct rpc_request *ret,
 	return code;
 }
 
-void rpc_id_write(struct jsonw *w, struct json_object *id)
+void rpc_id_write(struct jsonw *w, const struct json_value *id)
 {
-	switch (json_object_get_type(id)) {
-	case json_type_string:
-		jsonw_string_len(w, json_object_get_string(id),
-				 (size_t)json_object_get_string_len(id));
+	switch (id ? id->type : JSON_NULL) {
+	case JSON_STRING:
+		jsonw_string_len(w, id->str, id->len);
 		break;
-	case json_type_int: {
-		int64_t v = json_object_get_int64(id);
-		if (v == INT64_MAX)
-			jsonw_uint(w, json_object_get_uint64(id));
-		else
-			jsonw_int(w, v);
+	case JSON_NUMBER:
+		/* The number's own text, strict JSON, echoed to the letter. */
+		jsonw_raw_value(w, id->str, id->len);
 		break;
-	}
-	case json_type_double: {
-		/* json-c keeps the text a parsed double came as, so the id
-		 * is echoed exactly. */
-		size_t n;
-		const char *s = json_object_to_json_string_length(id, JSON_C_TO_STRING_PLAIN, &n);
-		jsonw_raw_value(w, s, n);
-		break;
-	}
 	default:
 		jsonw_null(w);
 	}
 }
 
-static void write_id(struct jsonw *w, const char *id_json, size_t id_len)
-{
-	jsonw_key(w, "id");
-	if (id_json)
-		jsonw_raw_value(w, id_json, id_len);
-	else
-		jsonw_null(w);
-}
-
 void rpc_reply_begin(struct jsonw *w, const char *id_json, size_t id_len)
 {
-	jsonw_object_begin(w);
-	jsonw_key(w, "jsonrpc");
-	jsonw_raw_value(w, "\"2.0\"", 5);
-	write_id(w, id_json, id_len);
-	jsonw_key(w, "result");
+	jsonw_raw(w, "{\"jsonrpc\":\"2.0\",\"id\":", 22);
+	if (id_json)
+		jsonw_raw(w, id_json, id_len);
+	else
+		jsonw_raw(w, "null", 4);
+	jsonw_raw(w, ",\"result\":", 10);
+	/* The writer's view: inside an object, right after a key. */
+	jsonw_enter_after_key(w);
 }
 
 void rpc_reply_end(struct jsonw *w)
@@ -318,66 +120,58 @@ void rpc_reply_end(struct jsonw *w)
 	jsonw_object_end(w);
 }
 
-int rpc_response_parse(struct json_object *obj, struct rpc_response *ret,
+int rpc_response_parse(const struct json_value *obj, struct rpc_response *ret,
 		       const char **ret_reason)
 {
 	struct rpc_response r = { 0 };
-	struct json_object *v, *err;
-	bool has_result;
+	const struct json_value *err;
 
-	if (!json_object_is_type(obj, json_type_object)) {
+	if (!json_is(obj, JSON_OBJECT)) {
 		*ret_reason = "response is not an object";
 		return -EBADMSG;
 	}
-	if (!json_object_object_get_ex(obj, "jsonrpc", &v) ||
-	    !json_object_is_type(v, json_type_string) ||
-	    strcmp(json_object_get_string(v), "2.0") != 0) {
+	if (!json_string_is(json_get(obj, "jsonrpc"), "2.0")) {
 		*ret_reason = "response lacks jsonrpc \"2.0\"";
 		return -EBADMSG;
 	}
-	if (!json_object_object_get_ex(obj, "id", &r.id)) {
+	if (!(r.id = json_get(obj, "id"))) {
 		*ret_reason = "response lacks an id";
 		return -EBADMSG;
 	}
-	has_result = json_object_object_get_ex(obj, "result", &r.result);
-	r.is_error = json_object_object_get_ex(obj, "error", &err);
-	if (has_result == r.is_error) {
+	r.result = json_get(obj, "result");
+	err = json_get(obj, "error");
+	r.is_error = err != NULL;
+	if (!r.result == !err) {
 		*ret_reason = "response must have exactly one of result and error";
 		return -EBADMSG;
 	}
-	if (r.is_error) {
-		struct json_object *code, *msg;
-		if (!json_object_is_type(err, json_type_object) ||
-		    !json_object_object_get_ex(err, "code", &code) ||
-		    !json_object_is_type(code, json_type_int) ||
-		    !json_object_object_get_ex(err, "message", &msg) ||
-		    !json_object_is_type(msg, json_type_string)) {
+	if (err) {
+		const struct json_value *code = json_get(err, "code"), *msg = json_get(err, "message");
+		int64_t c;
+		if (!json_is(err, JSON_OBJECT) || !json_int64(code, &c) || c < INT32_MIN ||
+		    c > INT32_MAX || !json_is(msg, JSON_STRING)) {
 			*ret_reason = "malformed error object in response";
 			return -EBADMSG;
 		}
-		r.error_code = json_object_get_int(code);
-		r.error_message = json_object_get_string(msg);
-		json_object_object_get_ex(err, "data", &r.error_data);
+		r.error_code = (int)c;
+		r.error_message = msg->str;
+		r.error_message_len = msg->len;
+		r.error_data = json_get(err, "data");
 	}
 	*ret = r;
 	return 0;
 }
 
-bool rpc_notification_parse(struct json_object *obj, const char **ret_method,
-			    struct json_object **ret_params)
+bool rpc_notification_parse(const struct json_value *obj, const char **ret_method,
+			    size_t *ret_method_len, const struct json_value **ret_params)
 {
-	struct json_object *m, *v, *p = NULL;
+	const struct json_value *m;
 
-	if (!json_object_is_type(obj, json_type_object) ||
-	    !json_object_object_get_ex(obj, "jsonrpc", &v) ||
-	    !json_object_is_type(v, json_type_string) ||
-	    strcmp(json_object_get_string(v), "2.0") != 0 ||
-	    json_object_object_get_ex(obj, "id", NULL) ||
-	    !json_object_object_get_ex(obj, "method", &m) ||
-	    !json_object_is_type(m, json_type_string))
+	if (!json_is(obj, JSON_OBJECT) || !json_string_is(json_get(obj, "jsonrpc"), "2.0") ||
+	    json_get(obj, "id") || !json_is(m = json_get(obj, "method"), JSON_STRING))
 		return false;
-	json_object_object_get_ex(obj, "params", &p);
-	*ret_method = json_object_get_string(m);
-	*ret_params = p;
+	*ret_method = m->str;
+	*ret_method_len = m->len;
+	*ret_params = json_get(obj, "params");
 	return true;
 }

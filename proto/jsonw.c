@@ -26,15 +26,15 @@ void jsonw_reset(struct jsonw *w)
 	w->failed = false;
 	w->after_key = false;
 	w->depth = 0;
-	w->has_items = 0;
+	memset(w->has_items, 0, sizeof(w->has_items));
 }
 
-static bool reserve(struct jsonw *w, size_t extra)
+static bool grow(struct jsonw *w, size_t extra) __attribute__((noinline));
+
+static bool grow(struct jsonw *w, size_t extra)
 {
 	if (w->failed)
 		return false;
-	if (w->len + extra <= w->cap)
-		return true;
 	size_t cap = w->cap ? w->cap : 512;
 	while (cap < w->len + extra)
 		cap *= 2;
@@ -48,7 +48,15 @@ static bool reserve(struct jsonw *w, size_t extra)
 	return true;
 }
 
-static void put(struct jsonw *w, const char *s, size_t n)
+/* Room for `extra` more bytes; the common case is one comparison. */
+static inline bool reserve(struct jsonw *w, size_t extra)
+{
+	if (w->len + extra <= w->cap && !w->failed)
+		return true;
+	return grow(w, extra);
+}
+
+static inline void put(struct jsonw *w, const char *s, size_t n)
 {
 	if (!reserve(w, n))
 		return;
@@ -56,7 +64,7 @@ static void put(struct jsonw *w, const char *s, size_t n)
 	w->len += n;
 }
 
-static void putc_(struct jsonw *w, char c)
+static inline void putc_(struct jsonw *w, char c)
 {
 	if (!reserve(w, 1))
 		return;
@@ -72,11 +80,12 @@ static void before_value(struct jsonw *w)
 	}
 	if (w->depth == 0)
 		return;
-	uint64_t bit = UINT64_C(1) << (w->depth - 1);
-	if (w->has_items & bit)
+	uint64_t *word = &w->has_items[(w->depth - 1) / 64];
+	uint64_t bit = UINT64_C(1) << ((w->depth - 1) % 64);
+	if (*word & bit)
 		putc_(w, ',');
 	else
-		w->has_items |= bit;
+		*word |= bit;
 }
 
 static void open_container(struct jsonw *w, char c)
@@ -88,7 +97,7 @@ static void open_container(struct jsonw *w, char c)
 		return;
 	}
 	w->depth++;
-	w->has_items &= ~(UINT64_C(1) << (w->depth - 1));
+	w->has_items[(w->depth - 1) / 64] &= ~(UINT64_C(1) << ((w->depth - 1) % 64));
 }
 
 static void close_container(struct jsonw *w, char c)
@@ -152,21 +161,21 @@ bool utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
-void jsonw_string_len(struct jsonw *w, const char *s, size_t len)
+/* Bytes a JSON string may hold as they are: printable ASCII but for the
+ * quote and the backslash. Anything else takes the careful path. */
+static const unsigned char plain[256] = {
+	[0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
+};
+
+static void string_escaped(struct jsonw *w, const unsigned char *p, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, run = 0;
 
-	before_value(w);
-	/* Worst case every byte becomes \u00XX; reserve once for the common
-	 * case and let put() grow for the rest. */
-	if (!reserve(w, len + 2))
-		return;
-	putc_(w, '"');
+	/* `run` plain bytes before p[i] wait to be copied in one go. */
 	while (i < len) {
 		unsigned char c = p[i];
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+		if (plain[c]) {
 			i++;
 			run++;
 			continue;
@@ -202,7 +211,40 @@ void jsonw_string_len(struct jsonw *w, const char *s, size_t len)
 		i++;
 	}
 	put(w, (const char *)p + i - run, run);
+}
+
+/* Writes "s" (quoted) and `tail` after it. */
+static void quoted(struct jsonw *w, const char *s, size_t len, char tail)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len && plain[p[i]])
+		i++;
+	if (i == len) {
+		/* Nothing to escape, the common case: one copy. */
+		if (!reserve(w, len + 3))
+			return;
+		char *o = w->buf + w->len;
+		o[0] = '"';
+		memcpy(o + 1, s, len);
+		o[len + 1] = '"';
+		w->len += len + 2;
+		if (tail)
+			w->buf[w->len++] = tail;
+		return;
+	}
 	putc_(w, '"');
+	string_escaped(w, p, len);
+	putc_(w, '"');
+	if (tail)
+		putc_(w, tail);
+}
+
+void jsonw_string_len(struct jsonw *w, const char *s, size_t len)
+{
+	before_value(w);
+	quoted(w, s, len, 0);
 }
 
 void jsonw_string(struct jsonw *w, const char *s)
@@ -210,44 +252,99 @@ void jsonw_string(struct jsonw *w, const char *s)
 	jsonw_string_len(w, s, strlen(s));
 }
 
-void jsonw_key(struct jsonw *w, const char *key)
+void jsonw_key_len(struct jsonw *w, const char *key, size_t len)
 {
-	jsonw_string(w, key);
-	putc_(w, ':');
+	before_value(w);
+	quoted(w, key, len, ':');
 	w->after_key = true;
 }
 
-static void put_number(struct jsonw *w, const char *fmt_buf, int n)
+void jsonw_key(struct jsonw *w, const char *key)
 {
-	if (n > 0)
-		put(w, fmt_buf, (size_t)n);
+	jsonw_key_len(w, key, strlen(key));
+}
+
+/* Decimal digits of `v` into the end of `buf`; returns where they start. */
+static char *u64_digits(uint64_t v, char *end)
+{
+	char *p = end;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return p;
 }
 
 void jsonw_int(struct jsonw *w, int64_t v)
 {
-	char b[24];
+	char b[24], *end = b + sizeof(b);
+	uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	char *p = u64_digits(mag, end);
+	if (v < 0)
+		*--p = '-';
 	before_value(w);
-	put_number(w, b, snprintf(b, sizeof(b), "%" PRId64, v));
+	put(w, p, (size_t)(end - p));
 }
 
 void jsonw_uint(struct jsonw *w, uint64_t v)
 {
-	char b[24];
+	char b[24], *end = b + sizeof(b);
+	char *p = u64_digits(v, end);
 	before_value(w);
-	put_number(w, b, snprintf(b, sizeof(b), "%" PRIu64, v));
+	put(w, p, (size_t)(end - p));
 }
 
 void jsonw_double(struct jsonw *w, double v)
 {
 	char b[32];
-	before_value(w);
 	if (!isfinite(v)) {
+		before_value(w);
 		put(w, "null", 4);
 		return;
 	}
+	/* Whole numbers, the common case, without printf. */
+	if (v == floor(v) && fabs(v) < 1e15) {
+		jsonw_int(w, (int64_t)v);
+		return;
+	}
+	before_value(w);
 	/* 15 significant digits print the decimal a person wrote (0.1, not
 	 * 0.10000000000000001) and are exact for integers below 2^49. */
-	put_number(w, b, snprintf(b, sizeof(b), "%.15g", v));
+	int n = snprintf(b, sizeof(b), "%.15g", v);
+	if (n > 0)
+		put(w, b, (size_t)n);
+}
+
+void jsonw_micros(struct jsonw *w, double v)
+{
+	if (!isfinite(v) || fabs(v) >= 1e12) {
+		jsonw_double(w, v);
+		return;
+	}
+	char b[40], *end = b + sizeof(b), *p;
+	bool negative = v < 0;
+	uint64_t us = (uint64_t)llround(fabs(v) * 1e6);
+	uint64_t frac = us % 1000000;
+	int digits = 6;
+
+	/* Up to six decimals, trailing zeros dropped: 1.0001, 0.5, 2. */
+	while (digits > 0 && frac % 10 == 0) {
+		frac /= 10;
+		digits--;
+	}
+	p = end;
+	if (digits > 0) {
+		for (int i = 0; i < digits; i++) {
+			*--p = (char)('0' + frac % 10);
+			frac /= 10;
+		}
+		*--p = '.';
+	}
+	p = u64_digits(us / 1000000, p);
+	if (negative && us)
+		*--p = '-';
+	before_value(w);
+	put(w, p, (size_t)(end - p));
 }
 
 void jsonw_bool(struct jsonw *w, bool v)
@@ -271,6 +368,17 @@ void jsonw_raw_value(struct jsonw *w, const char *json, size_t len)
 	put(w, json, len);
 }
 
+void jsonw_enter_after_key(struct jsonw *w)
+{
+	if (w->depth >= JSONW_MAX_DEPTH) {
+		w->failed = true;
+		return;
+	}
+	w->depth++;
+	w->has_items[(w->depth - 1) / 64] |= UINT64_C(1) << ((w->depth - 1) % 64);
+	w->after_key = true;
+}
+
 void jsonw_raw(struct jsonw *w, const char *bytes, size_t len)
 {
 	put(w, bytes, len);
@@ -278,12 +386,9 @@ void jsonw_raw(struct jsonw *w, const char *bytes, size_t len)
 
 struct jsonw_mark jsonw_mark(const struct jsonw *w)
 {
-	return (struct jsonw_mark){
-		.len = w->len,
-		.after_key = w->after_key,
-		.depth = w->depth,
-		.has_items = w->has_items,
-	};
+	struct jsonw_mark m = { .len = w->len, .after_key = w->after_key, .depth = w->depth };
+	memcpy(m.has_items, w->has_items, sizeof(m.has_items));
+	return m;
 }
 
 void jsonw_rewind(struct jsonw *w, struct jsonw_mark m)
@@ -292,5 +397,5 @@ void jsonw_rewind(struct jsonw *w, struct jsonw_mark m)
 		w->len = m.len;
 	w->after_key = m.after_key;
 	w->depth = m.depth;
-	w->has_items = m.has_items;
+	memcpy(w->has_items, m.has_items, sizeof(w->has_items));
 }

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JSONW_MAX_DEPTH 64
+/* Deeper than any parse the daemon or the client allows (max_json_depth is
+ * at most 1000), so whatever was read can be written back. */
+#define JSONW_MAX_DEPTH 1024
 
 struct jsonw {
 	char *buf;
@@ -17,7 +19,7 @@ struct jsonw {
 	bool failed;            /* an allocation failed: the text is incomplete */
 	bool after_key;         /* the next value follows a key: no comma */
 	unsigned depth;
-	uint64_t has_items;     /* bit d: the container at depth d has an item */
+	uint64_t has_items[JSONW_MAX_DEPTH / 64];   /* bit d: the container at depth d has an item */
 };
 
 void jsonw_init(struct jsonw *w);
@@ -30,6 +32,7 @@ void jsonw_object_end(struct jsonw *w);
 void jsonw_array_begin(struct jsonw *w);
 void jsonw_array_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
+void jsonw_key_len(struct jsonw *w, const char *key, size_t len);
 
 /* Strings are escaped as JSON requires; bytes that are not valid UTF-8
  * become U+FFFD so the output is always valid JSON text. */
@@ -39,10 +42,16 @@ void jsonw_int(struct jsonw *w, int64_t v);
 void jsonw_uint(struct jsonw *w, uint64_t v);
 /* Non-finite numbers have no JSON form and are written as null. */
 void jsonw_double(struct jsonw *w, double v);
+/* A duration or a time in seconds, with at most six decimals (microseconds)
+ * and no trailing zeros: 1.000131, 0.5, 2. */
+void jsonw_micros(struct jsonw *w, double v);
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
 /* Appends an already serialised JSON value. */
 void jsonw_raw_value(struct jsonw *w, const char *json, size_t len);
+/* Tells the writer that raw bytes just opened an object and wrote a key
+ * (a prebuilt envelope prefix): the next value follows that key. */
+void jsonw_enter_after_key(struct jsonw *w);
 /* Appends bytes outside the JSON structure (a newline between messages). */
 void jsonw_raw(struct jsonw *w, const char *bytes, size_t len);
 
@@ -59,7 +68,7 @@ struct jsonw_mark {
 	size_t len;
 	bool after_key;
 	unsigned depth;
-	uint64_t has_items;
+	uint64_t has_items[JSONW_MAX_DEPTH / 64];
 };
 struct jsonw_mark jsonw_mark(const struct jsonw *w);
 void jsonw_rewind(struct jsonw *w, struct jsonw_mark mark);

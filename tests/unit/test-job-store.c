@@ -17,6 +17,7 @@
 #include "daemon/daemon.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
+#include "proto/json.h"
 #include "tests/common/daemon-fixture.h"
 
 struct ctx {
@@ -48,17 +49,21 @@ static int teardown(void **state)
 static struct job *make_job(struct ctx *c, uid_t uid, const char *key, size_t key_len,
 			    const char *label)
 {
+	static const char text[] = "{\"type\":\"sleep\",\"seconds\":1}";
 	const struct job_type *type = job_type_find("sleep");
-	struct json_object *spec = json_tokener_parse("{\"type\":\"sleep\",\"seconds\":1}");
 	struct job_controls ctl = { .key = key, .key_len = key_len, .label = label };
+	struct json_parser parser;
+	const struct json_value *spec;
+	const char *why;
 	struct rpc_error e;
 	void *data = NULL;
 
 	assert_non_null(type);
-	assert_non_null(spec);
+	json_parser_init(&parser, 32);
+	assert_int_equal(json_parse(&parser, text, sizeof(text) - 1, &spec, &why), 0);
 	assert_int_equal(type->parse(c->f->d, spec, &data, &e), 0);
 	assert_non_null(data);
-	json_object_put(spec);
+	json_parser_release(&parser);
 	struct job *job = job_new(c->f->d, type, data, uid, &ctl);
 	assert_non_null(job);
 	assert_int_equal(job->refs, 1);

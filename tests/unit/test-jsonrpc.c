@@ -1,5 +1,6 @@
-/* Unit tests for proto/jsonrpc.c (line parsing, JSON-RPC 2.0 envelopes) and
- * proto/protocol.c (code, state and error names). */
+/* Unit tests for proto/jsonrpc.c (JSON-RPC 2.0 envelopes, on lines parsed
+ * with proto/json.c's json_parse) and proto/protocol.c (code, state and
+ * error names). */
 #include "config.h"
 
 #include <errno.h>
@@ -14,77 +15,89 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <json-c/json.h>
-
+#include "proto/json.h"
 #include "proto/jsonrpc.h"
 #include "proto/jsonw.h"
 #include "proto/protocol.h"
 
 /* ------------------------------------------------------------ helpers */
 
-#define SENTINEL_OBJ ((struct json_object *)&sentinel_storage)
-static int sentinel_storage;
+/* The nesting limit of the tokener the old tests used (json-c's default). */
+#define DEFAULT_DEPTH 32
 
-/* Runs json_parse_line on `len` bytes with a fresh default tokener. */
-static int parse_len(const char *line, size_t len, struct json_object **ret,
-		     const char **reason)
+static const struct json_value sentinel_value;
+#define SENTINEL_VALUE (&sentinel_value)
+
+/* A parsed line: the parser holding the tree, and the text its numbers
+ * point into, copied to a buffer of exactly the line's length so that a
+ * read past the end shows under ASan. */
+struct doc {
+	struct json_parser p;
+	char *text;
+	const struct json_value *root;
+};
+
+static void doc_release(struct doc *d)
 {
-	struct json_tokener *tok = json_tokener_new();
-	int r;
+	json_parser_release(&d->p);
+	free(d->text);
+	d->text = NULL;
+	d->root = NULL;
+}
 
-	assert_non_null(tok);
-	*ret = SENTINEL_OBJ;
+/* Runs json_parse on `len` bytes with a fresh parser of the default depth.
+ * d->root is SENTINEL_VALUE unless json_parse set it. */
+static int parse_len(struct doc *d, const char *line, size_t len, const char **reason)
+{
+	json_parser_init(&d->p, DEFAULT_DEPTH);
+	d->text = malloc(len ? len : 1);
+	assert_non_null(d->text);
+	if (len)
+		memcpy(d->text, line, len);
+	d->root = SENTINEL_VALUE;
 	*reason = NULL;
-	r = json_parse_line(tok, line, len, ret, reason);
-	json_tokener_free(tok);
-	return r;
+	return json_parse(&d->p, d->text, len, &d->root, reason);
 }
 
-/* Expects `line` to parse; returns the value (NULL for JSON null). */
-static struct json_object *parse_ok(const char *line)
+/* Expects `line` to parse; returns the value (a JSON null is a JSON_NULL
+ * value). The caller releases d. */
+static const struct json_value *parse_ok(struct doc *d, const char *line)
 {
-	struct json_object *o;
 	const char *reason;
-	int r = parse_len(line, strlen(line), &o, &reason);
+	int r = parse_len(d, line, strlen(line), &reason);
 
-	if (r != 0)
-		print_error("json_parse_line(%s) refused: %s\n", line, reason ? reason : "(null)");
+	if (r != 0) {
+		print_error("json_parse(%s) refused: %s\n", line, reason ? reason : "(null)");
+		doc_release(d);
+	}
 	assert_int_equal(r, 0);
-	assert_ptr_not_equal(o, SENTINEL_OBJ);
-	return o;
+	assert_non_null(d->root);
+	assert_ptr_not_equal(d->root, SENTINEL_VALUE);
+	return d->root;
 }
 
-/* Expects `len` bytes at `line` to be refused; returns the reason. */
+/* Expects `len` bytes at `line` to be refused; returns the (static) reason. */
 static const char *parse_refused_len(const char *line, size_t len)
 {
-	struct json_object *o;
+	struct doc d;
 	const char *reason;
-	int r = parse_len(line, len, &o, &reason);
+	int r = parse_len(&d, line, len, &reason);
+	const struct json_value *root = d.root;
 
-	if (r == 0) {
-		print_error("json_parse_line(%.*s) accepted it\n", (int)len, line);
-		if (o != SENTINEL_OBJ)
-			json_object_put(o);
-	}
+	if (r == 0)
+		print_error("json_parse(%.*s) accepted it\n", (int)len, line);
+	doc_release(&d);
 	assert_int_equal(r, -EINVAL);
 	assert_non_null(reason);
 	assert_true(reason[0] != '\0');
 	/* Nothing is handed back on failure. */
-	assert_ptr_equal(o, SENTINEL_OBJ);
+	assert_ptr_equal(root, SENTINEL_VALUE);
 	return reason;
 }
 
 static const char *parse_refused(const char *line)
 {
 	return parse_refused_len(line, strlen(line));
-}
-
-/* Parses a JSON text the test itself supplies (not the code under test). */
-static struct json_object *J(const char *text)
-{
-	struct json_object *o = json_tokener_parse(text);
-	assert_non_null(o);
-	return o;
 }
 
 /* The writer's text as a NUL-terminated copy. */
@@ -98,41 +111,67 @@ static char *text_of(const struct jsonw *w)
 	return s;
 }
 
-/* ------------------------------------------------------ json_parse_line */
+/* A value written back as compact JSON text (the caller frees it). */
+static char *written(const struct json_value *v)
+{
+	struct jsonw w;
+	char *s;
+
+	jsonw_init(&w);
+	jsonw_value(&w, v);
+	assert_false(w.failed);
+	s = text_of(&w);
+	jsonw_release(&w);
+	return s;
+}
+
+/* Whether a number value's text is exactly `text`. */
+static bool number_text_is(const struct json_value *v, const char *text)
+{
+	size_t n = strlen(text);
+	return json_is(v, JSON_NUMBER) && v->len == n && memcmp(v->str, text, n) == 0;
+}
+
+/* ----------------------------------------------------------- json_parse */
 
 static void test_parse_valid_values(void **state)
 {
 	(void)state;
-	struct json_object *o;
+	struct doc d;
+	const struct json_value *v;
 
-	o = parse_ok("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1}");
-	assert_true(json_object_is_type(o, json_type_object));
-	assert_int_equal(json_object_object_length(o), 3);
-	json_object_put(o);
+	v = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1}");
+	assert_true(json_is(v, JSON_OBJECT));
+	assert_int_equal(v->len, 3);
+	doc_release(&d);
 
-	o = parse_ok("[1,\"two\",{\"three\":[3]}]");
-	assert_true(json_object_is_type(o, json_type_array));
-	assert_int_equal(json_object_array_length(o), 3);
-	json_object_put(o);
+	v = parse_ok(&d, "[1,\"two\",{\"three\":[3]}]");
+	assert_true(json_is(v, JSON_ARRAY));
+	assert_int_equal(v->len, 3);
+	doc_release(&d);
 
-	o = parse_ok("\"caf\xc3\xa9 \\u00e9\"");
-	assert_true(json_object_is_type(o, json_type_string));
-	assert_string_equal(json_object_get_string(o), "caf\xc3\xa9 \xc3\xa9");
-	json_object_put(o);
+	v = parse_ok(&d, "\"caf\xc3\xa9 \\u00e9\"");
+	assert_true(json_is(v, JSON_STRING));
+	assert_string_equal(v->str, "caf\xc3\xa9 \xc3\xa9");
+	assert_int_equal(v->len, 8);
+	doc_release(&d);
 
-	o = parse_ok("-12.5e1 ");
-	assert_true(json_object_is_type(o, json_type_double));
-	assert_true(json_object_get_double(o) == -125.0);
-	json_object_put(o);
+	/* What json-c called a double: a number that is not an integer. */
+	v = parse_ok(&d, "-12.5e1 ");
+	assert_true(json_is(v, JSON_NUMBER));
+	assert_false(v->integer);
+	assert_true(number_text_is(v, "-12.5e1"));
+	assert_true(json_double(v) == -125.0);
+	doc_release(&d);
 
 	/* A line that is only part of a longer buffer: len is respected. */
 	const char buf[] = "{\"a\":1}{\"b\":2}";
-	struct json_object *p;
 	const char *reason;
-	assert_int_equal(parse_len(buf, 7, &p, &reason), 0);
-	assert_true(json_object_is_type(p, json_type_object));
-	assert_true(json_object_object_get_ex(p, "a", NULL));
-	json_object_put(p);
+	assert_int_equal(parse_len(&d, buf, 7, &reason), 0);
+	assert_true(json_is(d.root, JSON_OBJECT));
+	assert_non_null(json_get(d.root, "a"));
+	assert_null(json_get(d.root, "b"));
+	doc_release(&d);
 }
 
 /* Prints `len` bytes with non-ASCII and control bytes as \xNN. */
@@ -160,20 +199,20 @@ static void expect_all_refused_(const char *const *lines, size_t n)
 	size_t accepted = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *o;
+		struct doc d;
 		const char *reason;
 		size_t len = strlen(lines[i]);
-		int r = parse_len(lines[i], len, &o, &reason);
+		int r = parse_len(&d, lines[i], len, &reason);
+		const struct json_value *root = d.root;
+		doc_release(&d);
 		if (r == 0) {
-			print_bytes("json_parse_line accepted", lines[i], len);
-			if (o != SENTINEL_OBJ)
-				json_object_put(o);
+			print_bytes("json_parse accepted", lines[i], len);
 			accepted++;
 			continue;
 		}
 		assert_int_equal(r, -EINVAL);
 		assert_non_null(reason);
-		assert_ptr_equal(o, SENTINEL_OBJ);
+		assert_ptr_equal(root, SENTINEL_VALUE);
 	}
 	assert_int_equal(accepted, 0);
 }
@@ -181,41 +220,45 @@ static void expect_all_refused_(const char *const *lines, size_t n)
 static void test_parse_bare_scalar_at_end(void **state)
 {
 	(void)state;
-	/* A scalar that ends the line is complete only at the end of input;
-	 * each is given with how json-c prints the value it parsed. */
+	/* A scalar that ends the line is complete at the end of input; each
+	 * is given with how it is written back. (json-c returned NULL for a
+	 * JSON null; json_parse gives a JSON_NULL value.) */
 	static const struct {
 		const char *line;
-		enum json_type type;
+		enum json_kind type;
+		bool integer;
 		const char *printed;
 	} scalars[] = {
-		{ "42", json_type_int, "42" },
-		{ "-7", json_type_int, "-7" },
-		{ "0", json_type_int, "0" },
-		{ "1.5", json_type_double, "1.5" },
-		{ "2e3", json_type_double, "2e3" },
-		{ "true", json_type_boolean, "true" },
-		{ "false", json_type_boolean, "false" },
-		{ "null", json_type_null, NULL },
+		{ "42", JSON_NUMBER, true, "42" },
+		{ "-7", JSON_NUMBER, true, "-7" },
+		{ "0", JSON_NUMBER, true, "0" },
+		{ "1.5", JSON_NUMBER, false, "1.5" },
+		{ "2e3", JSON_NUMBER, false, "2e3" },
+		{ "true", JSON_BOOL, false, "true" },
+		{ "false", JSON_BOOL, false, "false" },
+		{ "null", JSON_NULL, false, "null" },
 	};
 	size_t refused = 0;
 
 	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
-		struct json_object *o;
+		struct doc d;
 		const char *reason;
-		int r = parse_len(scalars[i].line, strlen(scalars[i].line), &o, &reason);
+		int r = parse_len(&d, scalars[i].line, strlen(scalars[i].line), &reason);
 		if (r != 0) {
-			print_error("json_parse_line(%s) refused: %s\n", scalars[i].line,
+			print_error("json_parse(%s) refused: %s\n", scalars[i].line,
 				    reason ? reason : "(null)");
+			doc_release(&d);
 			refused++;
 			continue;
 		}
-		assert_int_equal(json_object_get_type(o), scalars[i].type);
-		if (scalars[i].printed)
-			assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
-					    scalars[i].printed);
-		else
-			assert_null(o);  /* JSON null comes back as NULL */
-		json_object_put(o);
+		assert_int_equal(d.root->type, scalars[i].type);
+		assert_int_equal(d.root->integer, scalars[i].integer);
+		if (scalars[i].type == JSON_BOOL)
+			assert_int_equal(d.root->boolean, scalars[i].line[0] == 't');
+		char *s = written(d.root);
+		assert_string_equal(s, scalars[i].printed);
+		free(s);
+		doc_release(&d);
 	}
 	assert_int_equal(refused, 0);
 
@@ -227,41 +270,52 @@ static void test_parse_bare_scalar_at_end(void **state)
 static void test_parse_trailing(void **state)
 {
 	(void)state;
-	struct json_object *o;
+	struct doc d;
+	const struct json_value *v;
 
 	/* Whitespace after the value is fine. */
-	o = parse_ok("{\"a\":1}  \t\r");
-	assert_true(json_object_is_type(o, json_type_object));
-	json_object_put(o);
-	o = parse_ok("[] ");
-	assert_true(json_object_is_type(o, json_type_array));
-	json_object_put(o);
-	o = parse_ok("7 ");
-	assert_int_equal(json_object_get_int64(o), 7);
-	json_object_put(o);
-	o = parse_ok("  \"s\"  ");
-	assert_string_equal(json_object_get_string(o), "s");
-	json_object_put(o);
+	v = parse_ok(&d, "{\"a\":1}  \t\r");
+	assert_true(json_is(v, JSON_OBJECT));
+	doc_release(&d);
+	v = parse_ok(&d, "[] ");
+	assert_true(json_is(v, JSON_ARRAY));
+	doc_release(&d);
+	v = parse_ok(&d, "7 ");
+	int64_t i = 0;
+	assert_true(json_int64(v, &i));
+	assert_int_equal(i, 7);
+	doc_release(&d);
+	v = parse_ok(&d, "  \"s\"  ");
+	assert_true(json_string_is(v, "s"));
+	doc_release(&d);
 
 	/* Anything else after it is not; nor is nothing at all. */
 	static const char *const bad[] = {
 		"{} x", "{}{}", "[1] [2]", "\"a\" \"b\"", "1 2", "{}]", "{} ,", "", "   ",
 	};
 	expect_all_refused(bad);
+	assert_string_equal(parse_refused("{} x"), "unexpected data after the JSON value");
+	assert_string_equal(parse_refused(""), "no JSON value (empty)");
+	assert_string_equal(parse_refused("   "), "no JSON value (empty)");
 }
 
 static void test_parse_nul_refused(void **state)
 {
 	(void)state;
 
-	assert_string_equal(parse_refused_len("{\"a\":\"x\0y\"}", 11), "NUL byte in message");
-	assert_string_equal(parse_refused_len("{}\0", 3), "NUL byte in message");
-	assert_string_equal(parse_refused_len("\0{}", 3), "NUL byte in message");
+	/* A raw NUL is still refused wherever it is. json_parse_line refused
+	 * it up front with "NUL byte in message" (json-c would have taken it
+	 * for the end of the input); json_parse reads it as the byte it is: a
+	 * control character inside a string, an unexpected byte elsewhere. */
+	assert_string_equal(parse_refused_len("{\"a\":\"x\0y\"}", 11), "control character in a string");
+	assert_string_equal(parse_refused_len("{}\0", 3), "unexpected data after the JSON value");
+	assert_string_equal(parse_refused_len("\0{}", 3), "unexpected character");
 	/* The escaped form is fine. */
-	struct json_object *o = parse_ok("\"x\\u0000y\"");
-	assert_int_equal(json_object_get_string_len(o), 3);
-	assert_memory_equal(json_object_get_string(o), "x\0y", 3);
-	json_object_put(o);
+	struct doc d;
+	const struct json_value *v = parse_ok(&d, "\"x\\u0000y\"");
+	assert_int_equal(v->len, 3);
+	assert_memory_equal(v->str, "x\0y", 3);
+	doc_release(&d);
 }
 
 static void test_parse_invalid_utf8_refused(void **state)
@@ -285,10 +339,11 @@ static void test_parse_invalid_utf8_refused(void **state)
 	expect_all_refused(bad);
 
 	/* Valid UTF-8 at the edges is accepted. */
-	struct json_object *o = parse_ok("[\"\xc2\x80\",\"\xed\x9f\xbf\",\"\xee\x80\x80\","
-					 "\"\xf0\x90\x80\x80\",\"\xf4\x8f\xbf\xbf\",\"\x7f\"]");
-	assert_int_equal(json_object_array_length(o), 6);
-	json_object_put(o);
+	struct doc d;
+	const struct json_value *v = parse_ok(&d, "[\"\xc2\x80\",\"\xed\x9f\xbf\",\"\xee\x80\x80\","
+					     "\"\xf0\x90\x80\x80\",\"\xf4\x8f\xbf\xbf\",\"\x7f\"]");
+	assert_int_equal(v->len, 6);
+	doc_release(&d);
 }
 
 static void test_parse_strict(void **state)
@@ -328,14 +383,14 @@ static void test_parse_strict_rfc8259(void **state)
 static void test_parse_depth(void **state)
 {
 	(void)state;
-	struct json_tokener *tok = json_tokener_new_ex(4);
-	struct json_object *o;
+	struct json_parser p;
+	const struct json_value *v;
 	const char *reason;
 
-	assert_non_null(tok);
-	/* json-c counts every value on the path, the innermost one included:
-	 * four nested empty arrays are four levels, three arrays around a
-	 * number are four as well. */
+	json_parser_init(&p, 4);
+	/* Every value on the path counts, the innermost one included: four
+	 * nested empty arrays are four levels, three arrays around a number
+	 * are four as well. */
 	static const char *const ok[] = {
 		"[[[[]]]]",
 		"[[[1]]]",
@@ -354,28 +409,30 @@ static void test_parse_depth(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		o = NULL;
+		v = NULL;
 		reason = NULL;
-		assert_int_equal(json_parse_line(tok, ok[i], strlen(ok[i]), &o, &reason), 0);
-		assert_non_null(o);
-		json_object_put(o);
+		int r = json_parse(&p, ok[i], strlen(ok[i]), &v, &reason);
+		if (r != 0)
+			print_error("%s refused: %s\n", ok[i], reason ? reason : "(null)");
+		assert_int_equal(r, 0);
+		assert_non_null(v);
 	}
 	for (size_t i = 0; i < sizeof(too_deep) / sizeof(too_deep[0]); i++) {
-		o = SENTINEL_OBJ;
+		v = SENTINEL_VALUE;
 		reason = NULL;
-		assert_int_equal(json_parse_line(tok, too_deep[i], strlen(too_deep[i]), &o, &reason),
+		assert_int_equal(json_parse(&p, too_deep[i], strlen(too_deep[i]), &v, &reason),
 				 -EINVAL);
 		assert_non_null(reason);
 		assert_string_equal(reason, "JSON nested too deeply");
-		assert_ptr_equal(o, SENTINEL_OBJ);
+		assert_ptr_equal(v, SENTINEL_VALUE);
 	}
-	/* The tokener is reset between lines: a good line after a bad one. */
-	o = NULL;
-	assert_int_equal(json_parse_line(tok, "[[[[]]]]", 8, &o, &reason), 0);
-	assert_non_null(o);
-	json_object_put(o);
+	/* The parser starts afresh on each line: a good line after a bad one. */
+	v = NULL;
+	assert_int_equal(json_parse(&p, "[[[[]]]]", 8, &v, &reason), 0);
+	assert_true(json_is(v, JSON_ARRAY));
+	assert_int_equal(v->len, 1);
 
-	json_tokener_free(tok);
+	json_parser_release(&p);
 }
 
 /* ---------------------------------------------------- rpc_request_parse */
@@ -386,7 +443,7 @@ struct req_result {
 	struct rpc_request req;
 };
 
-static struct req_result req_parse(struct json_object *obj)
+static struct req_result req_parse(const struct json_value *obj)
 {
 	struct req_result r;
 	r.reason = NULL;
@@ -398,61 +455,70 @@ static struct req_result req_parse(struct json_object *obj)
 	return r;
 }
 
+/* Whether `v` is an integer number equal to `expected`. */
+static bool int_is(const struct json_value *v, int64_t expected)
+{
+	int64_t i;
+	return json_is(v, JSON_NUMBER) && v->integer && json_int64(v, &i) && i == expected;
+}
+
 static void test_request_spec_valid(void **state)
 {
 	(void)state;
-	struct json_object *o;
+	struct doc d;
+	const struct json_value *o;
 	struct req_result r;
 
 	/* rpc call with positional parameters */
-	o = J("{\"jsonrpc\": \"2.0\", \"method\": \"subtract\", \"params\": [42, 23], \"id\": 1}");
+	o = parse_ok(&d, "{\"jsonrpc\": \"2.0\", \"method\": \"subtract\", \"params\": [42, 23], \"id\": 1}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
 	assert_string_equal(r.req.method, "subtract");
-	assert_true(json_object_is_type(r.req.params, json_type_array));
-	assert_int_equal(json_object_array_length(r.req.params), 2);
+	assert_int_equal(r.req.method_len, 8);
+	assert_true(json_is(r.req.params, JSON_ARRAY));
+	assert_int_equal(r.req.params->len, 2);
 	assert_true(r.req.has_id);
 	assert_true(r.req.id_valid);
-	assert_true(json_object_is_type(r.req.id, json_type_int));
-	assert_int_equal(json_object_get_int64(r.req.id), 1);
-	json_object_put(o);
+	assert_true(int_is(r.req.id, 1));
+	doc_release(&d);
 
 	/* rpc call with named parameters */
-	o = J("{\"jsonrpc\": \"2.0\", \"method\": \"subtract\", "
-	      "\"params\": {\"subtrahend\": 23, \"minuend\": 42}, \"id\": 3}");
+	o = parse_ok(&d, "{\"jsonrpc\": \"2.0\", \"method\": \"subtract\", "
+			 "\"params\": {\"subtrahend\": 23, \"minuend\": 42}, \"id\": 3}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
-	assert_true(json_object_is_type(r.req.params, json_type_object));
-	assert_int_equal(json_object_get_int64(r.req.id), 3);
-	json_object_put(o);
+	assert_true(json_is(r.req.params, JSON_OBJECT));
+	assert_true(int_is(r.req.id, 3));
+	doc_release(&d);
 
 	/* a notification, with and without params */
-	o = J("{\"jsonrpc\": \"2.0\", \"method\": \"update\", \"params\": [1,2,3,4,5]}");
+	o = parse_ok(&d, "{\"jsonrpc\": \"2.0\", \"method\": \"update\", \"params\": [1,2,3,4,5]}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
 	assert_string_equal(r.req.method, "update");
+	assert_int_equal(r.req.method_len, 6);
 	assert_false(r.req.has_id);
 	assert_false(r.req.id_valid);
 	assert_null(r.req.id);
 	assert_non_null(r.req.params);
-	json_object_put(o);
+	doc_release(&d);
 
-	o = J("{\"jsonrpc\": \"2.0\", \"method\": \"foobar\"}");
+	o = parse_ok(&d, "{\"jsonrpc\": \"2.0\", \"method\": \"foobar\"}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
 	assert_string_equal(r.req.method, "foobar");
 	assert_false(r.req.has_id);
 	assert_null(r.req.params);
-	json_object_put(o);
+	doc_release(&d);
 
 	/* rpc call of a non-existent method: a well-formed request */
-	o = J("{\"jsonrpc\": \"2.0\", \"method\": \"foobar\", \"id\": \"1\"}");
+	o = parse_ok(&d, "{\"jsonrpc\": \"2.0\", \"method\": \"foobar\", \"id\": \"1\"}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
 	assert_true(r.req.has_id);
 	assert_true(r.req.id_valid);
-	assert_string_equal(json_object_get_string(r.req.id), "1");
-	json_object_put(o);
+	assert_true(json_string_is(r.req.id, "1"));
+	doc_release(&d);
 }
 
 static void test_request_spec_invalid_json(void **state)
@@ -469,37 +535,39 @@ static void test_request_spec_invalid_json(void **state)
 static void test_request_spec_invalid(void **state)
 {
 	(void)state;
-	struct json_object *o;
+	struct doc d;
+	const struct json_value *o;
 	struct req_result r;
 
 	/* rpc call with invalid Request object: no id, so none to echo */
-	o = J("{\"jsonrpc\": \"2.0\", \"method\": 1, \"params\": \"bar\"}");
+	o = parse_ok(&d, "{\"jsonrpc\": \"2.0\", \"method\": 1, \"params\": \"bar\"}");
 	r = req_parse(o);
 	assert_int_equal(r.code, RPC_INVALID_REQUEST);
 	assert_false(r.req.has_id);
 	assert_false(r.req.id_valid);
 	assert_null(r.req.method);
-	json_object_put(o);
+	doc_release(&d);
 
 	/* The same with an id: the error can carry it. */
-	o = J("{\"jsonrpc\": \"2.0\", \"method\": 1, \"id\": 9}");
+	o = parse_ok(&d, "{\"jsonrpc\": \"2.0\", \"method\": 1, \"id\": 9}");
 	r = req_parse(o);
 	assert_int_equal(r.code, RPC_INVALID_REQUEST);
 	assert_string_equal(r.reason, "method must be a string");
 	assert_true(r.req.has_id);
 	assert_true(r.req.id_valid);
-	assert_int_equal(json_object_get_int64(r.req.id), 9);
-	json_object_put(o);
+	assert_true(int_is(r.req.id, 9));
+	doc_release(&d);
 
 	/* Not objects: an empty batch, a batch element, other values. */
-	static const char *const not_objects[] = { "[]", "[1]", "1", "\"req\"", "true" };
+	static const char *const not_objects[] = { "[]", "[1]", "1", "\"req\"", "true", "null" };
 	for (size_t i = 0; i < sizeof(not_objects) / sizeof(not_objects[0]); i++) {
-		o = J(not_objects[i]);
+		o = parse_ok(&d, not_objects[i]);
 		r = req_parse(o);
 		assert_int_equal(r.code, RPC_INVALID_REQUEST);
+		assert_string_equal(r.reason, "a request must be a JSON object");
 		assert_false(r.req.has_id);
 		assert_false(r.req.id_valid);
-		json_object_put(o);
+		doc_release(&d);
 	}
 	r = req_parse(NULL);
 	assert_int_equal(r.code, RPC_INVALID_REQUEST);
@@ -516,6 +584,10 @@ static void test_request_members(void **state)
 		{ "{\"method\":\"m\",\"id\":1}", "jsonrpc member missing" },
 		{ "{\"jsonrpc\":\"1.0\",\"method\":\"m\",\"id\":1}", "jsonrpc must be \"2.0\"" },
 		{ "{\"jsonrpc\":2.0,\"method\":\"m\",\"id\":1}", "jsonrpc must be \"2.0\"" },
+		{ "{\"jsonrpc\":\"2.0 \",\"method\":\"m\",\"id\":1}", "jsonrpc must be \"2.0\"" },
+		{ "{\"jsonrpc\":\"2\",\"method\":\"m\",\"id\":1}", "jsonrpc must be \"2.0\"" },
+		/* The whole string counts: json-c's strcmp stopped at the NUL. */
+		{ "{\"jsonrpc\":\"2.0\\u0000\",\"method\":\"m\",\"id\":1}", "jsonrpc must be \"2.0\"" },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":1}", "method member missing" },
 		{ "{\"jsonrpc\":\"2.0\",\"method\":null,\"id\":1}", "method must be a string" },
 		{ "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"params\":\"bar\",\"id\":1}",
@@ -531,63 +603,69 @@ static void test_request_members(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct json_object *o = J(bad[i].json);
+		struct doc d;
+		const struct json_value *o = parse_ok(&d, bad[i].json);
 		struct req_result r = req_parse(o);
 		assert_int_equal(r.code, RPC_INVALID_REQUEST);
 		assert_string_equal(r.reason, bad[i].reason);
 		/* The id was read: the error can echo it. */
 		assert_true(r.req.has_id);
 		assert_true(r.req.id_valid);
-		assert_int_equal(json_object_get_int64(r.req.id), 1);
-		json_object_put(o);
+		assert_true(int_is(r.req.id, 1));
+		doc_release(&d);
 	}
 
 	/* A notification that is invalid has no id to echo. */
-	struct json_object *o = J("{\"jsonrpc\":\"1.0\",\"method\":\"m\"}");
+	struct doc d;
+	const struct json_value *o = parse_ok(&d, "{\"jsonrpc\":\"1.0\",\"method\":\"m\"}");
 	struct req_result r = req_parse(o);
 	assert_int_equal(r.code, RPC_INVALID_REQUEST);
 	assert_false(r.req.has_id);
 	assert_false(r.req.id_valid);
-	json_object_put(o);
+	doc_release(&d);
 }
 
 static void test_request_ids(void **state)
 {
 	(void)state;
-	struct json_object *o;
+	struct doc d;
+	const struct json_value *o;
 	struct req_result r;
 
 	/* Strings, numbers and null are kept. */
-	o = J("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":\"abc\"}");
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":\"abc\"}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
 	assert_true(r.req.has_id && r.req.id_valid);
-	assert_string_equal(json_object_get_string(r.req.id), "abc");
-	json_object_put(o);
+	assert_true(json_string_is(r.req.id, "abc"));
+	doc_release(&d);
 
-	o = J("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":-17}");
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":-17}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
 	assert_true(r.req.has_id && r.req.id_valid);
-	assert_int_equal(json_object_get_int64(r.req.id), -17);
-	json_object_put(o);
+	assert_true(int_is(r.req.id, -17));
+	doc_release(&d);
 
-	o = J("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1.5}");
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":1.5}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
 	assert_true(r.req.has_id && r.req.id_valid);
-	assert_true(json_object_is_type(r.req.id, json_type_double));
-	assert_true(json_object_get_double(r.req.id) == 1.5);
-	json_object_put(o);
+	assert_true(json_is(r.req.id, JSON_NUMBER));
+	assert_false(r.req.id->integer);
+	assert_true(number_text_is(r.req.id, "1.5"));
+	assert_true(json_double(r.req.id) == 1.5);
+	doc_release(&d);
 
-	/* id:null is a call, not a notification. */
-	o = J("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":null}");
+	/* id:null is a call, not a notification. (json-c gave a NULL id for
+	 * it; the id is now a JSON_NULL value, NULL meaning absent.) */
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":null}");
 	r = req_parse(o);
 	assert_int_equal(r.code, 0);
 	assert_true(r.req.has_id);
 	assert_true(r.req.id_valid);
-	assert_null(r.req.id);
-	json_object_put(o);
+	assert_true(json_is(r.req.id, JSON_NULL));
+	doc_release(&d);
 
 	/* Objects, arrays and booleans are refused and cannot be echoed. */
 	static const char *const bad_ids[] = {
@@ -598,14 +676,14 @@ static void test_request_ids(void **state)
 		"{\"id\":{},\"jsonrpc\":\"2.0\",\"method\":\"m\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
-		o = J(bad_ids[i]);
+		o = parse_ok(&d, bad_ids[i]);
 		r = req_parse(o);
 		assert_int_equal(r.code, RPC_INVALID_REQUEST);
 		assert_string_equal(r.reason, "id must be a string, a number or null");
 		assert_true(r.req.has_id);
 		assert_false(r.req.id_valid);
 		assert_null(r.req.id);
-		json_object_put(o);
+		doc_release(&d);
 	}
 }
 
@@ -615,20 +693,24 @@ static void test_request_ids(void **state)
 static void check_id_echo(const char *id_text, const char *expected)
 {
 	char line[256];
-	struct json_object *o, *id;
+	struct doc d;
+	const struct json_value *o, *id;
 	struct jsonw w;
 	char *s;
 
 	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":%s}", id_text);
-	o = parse_ok(line);
-	assert_true(json_object_object_get_ex(o, "id", &id));
+	o = parse_ok(&d, line);
+	id = json_get(o, "id");
+	assert_non_null(id);
 	jsonw_init(&w);
 	rpc_id_write(&w, id);
 	s = text_of(&w);
+	if (strcmp(s, expected) != 0)
+		print_error("id %s echoed as %s\n", id_text, s);
 	assert_string_equal(s, expected);
 	free(s);
 	jsonw_release(&w);
-	json_object_put(o);
+	doc_release(&d);
 }
 
 static void test_id_write(void **state)
@@ -644,20 +726,31 @@ static void test_id_write(void **state)
 	check_id_echo("0", "0");
 	check_id_echo("-5", "-5");
 	check_id_echo("9223372036854775807", "9223372036854775807");
+	/* Past INT64_MAX, where json-c's int64 reading clamped and the old
+	 * writer had to ask for the uint64 instead: now simply the text. */
 	check_id_echo("9223372036854775808", "9223372036854775808");
 	check_id_echo("-9223372036854775808", "-9223372036854775808");
 	check_id_echo("18446744073709551615", "18446744073709551615");
+	/* Numbers are echoed as their exact text: no normalisation of
+	 * trailing zeros, signs, exponents or their case. */
 	check_id_echo("1.50", "1.50");
 	check_id_echo("-0.0", "-0.0");
+	check_id_echo("-0", "-0");
 	check_id_echo("1e5", "1e5");
 	check_id_echo("2.5E-3", "2.5E-3");
+	check_id_echo("1E+02", "1E+02");
+	check_id_echo("0.100000000000000000000000000001", "0.100000000000000000000000000001");
+	check_id_echo("1e400", "1e400");
 	check_id_echo("null", "null");
+	/* Whitespace around the id is not part of it. */
+	check_id_echo(" \t12 \r\n", "12");
 
 	/* Inside an envelope, commas around it are right. */
-	struct json_object *o = parse_ok("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":\"x\"}");
-	struct json_object *id;
+	struct doc d;
+	const struct json_value *o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":\"x\"}");
+	const struct json_value *id = json_get(o, "id");
 	struct jsonw w;
-	assert_true(json_object_object_get_ex(o, "id", &id));
+	assert_non_null(id);
 	jsonw_init(&w);
 	jsonw_array_begin(&w);
 	jsonw_int(&w, 1);
@@ -668,7 +761,7 @@ static void test_id_write(void **state)
 	assert_string_equal(s, "[1,\"x\",null]");
 	free(s);
 	jsonw_release(&w);
-	json_object_put(o);
+	doc_release(&d);
 }
 
 /* ------------------------------------------------------ reply envelope */
@@ -677,7 +770,8 @@ static void test_reply_envelope(void **state)
 {
 	(void)state;
 	struct jsonw w;
-	struct json_object *o;
+	struct doc d;
+	const struct json_value *o;
 	struct rpc_response resp;
 	const char *reason = NULL;
 	char *s;
@@ -695,13 +789,13 @@ static void test_reply_envelope(void **state)
 	assert_int_equal(w.depth, 0);
 	s = text_of(&w);
 	assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"a\":1,\"b\":true}}");
-	o = parse_ok(s);
+	o = parse_ok(&d, s);
 	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
 	assert_false(resp.is_error);
-	assert_int_equal(json_object_get_int64(resp.id), 7);
-	assert_true(json_object_is_type(resp.result, json_type_object));
-	assert_int_equal(json_object_object_length(resp.result), 2);
-	json_object_put(o);
+	assert_true(int_is(resp.id, 7));
+	assert_true(json_is(resp.result, JSON_OBJECT));
+	assert_int_equal(resp.result->len, 2);
+	doc_release(&d);
 	free(s);
 
 	/* A null id and a scalar result; then a string id after a reset. */
@@ -711,11 +805,12 @@ static void test_reply_envelope(void **state)
 	rpc_reply_end(&w);
 	s = text_of(&w);
 	assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":null,\"result\":\"done\"}");
-	o = parse_ok(s);
+	o = parse_ok(&d, s);
 	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
-	assert_null(resp.id);
-	assert_string_equal(json_object_get_string(resp.result), "done");
-	json_object_put(o);
+	/* json-c gave NULL for a null id; now it is a JSON_NULL value. */
+	assert_true(json_is(resp.id, JSON_NULL));
+	assert_true(json_string_is(resp.result, "done"));
+	doc_release(&d);
 	free(s);
 
 	jsonw_reset(&w);
@@ -732,10 +827,10 @@ static void test_reply_envelope(void **state)
 	assert_string_equal(s, "{\"jsonrpc\":\"2.0\",\"id\":\"req-1\",\"result\":[]}\n"
 			       "{\"jsonrpc\":\"2.0\",\"id\":8,\"result\":null}");
 	*strchr(s, '\n') = '\0';
-	o = parse_ok(s);
+	o = parse_ok(&d, s);
 	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
-	assert_string_equal(json_object_get_string(resp.id), "req-1");
-	json_object_put(o);
+	assert_true(json_string_is(resp.id, "req-1"));
+	doc_release(&d);
 	free(s);
 
 	jsonw_release(&w);
@@ -746,45 +841,57 @@ static void test_reply_envelope(void **state)
 static void test_response_parse(void **state)
 {
 	(void)state;
-	struct json_object *o;
+	struct doc d;
+	const struct json_value *o;
 	struct rpc_response resp;
 	const char *reason;
 
-	o = J("{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":1}}");
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":1}}");
 	reason = NULL;
 	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
 	assert_null(reason);
 	assert_false(resp.is_error);
-	assert_int_equal(json_object_get_int64(resp.id), 1);
-	assert_true(json_object_object_get_ex(resp.result, "x", NULL));
+	assert_true(int_is(resp.id, 1));
+	assert_non_null(json_get(resp.result, "x"));
 	assert_null(resp.error_message);
-	json_object_put(o);
+	doc_release(&d);
 
-	o = J("{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"result\":null}");
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"result\":null}");
 	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
 	assert_false(resp.is_error);
-	assert_null(resp.result);
-	assert_string_equal(json_object_get_string(resp.id), "a");
-	json_object_put(o);
+	/* json-c gave NULL for a null result; now it is a JSON_NULL value
+	 * (result is NULL only for an error). */
+	assert_true(json_is(resp.result, JSON_NULL));
+	assert_true(json_string_is(resp.id, "a"));
+	doc_release(&d);
 
-	o = J("{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,"
-	      "\"message\":\"Invalid Request\",\"data\":{\"why\":\"x\"}}}");
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,"
+			 "\"message\":\"Invalid Request\",\"data\":{\"why\":\"x\"}}}");
 	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
 	assert_true(resp.is_error);
 	assert_int_equal(resp.error_code, RPC_INVALID_REQUEST);
 	assert_string_equal(resp.error_message, "Invalid Request");
-	assert_true(json_object_is_type(resp.error_data, json_type_object));
-	assert_null(resp.id);
+	assert_int_equal(resp.error_message_len, 15);
+	assert_true(json_is(resp.error_data, JSON_OBJECT));
+	/* A null id is a JSON_NULL value (json-c: NULL). */
+	assert_true(json_is(resp.id, JSON_NULL));
 	assert_null(resp.result);
-	json_object_put(o);
+	doc_release(&d);
 
-	o = J("{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32001,\"message\":\"Job not found\"}}");
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"id\":4,\"error\":{\"code\":-32001,\"message\":\"Job not found\"}}");
 	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
 	assert_true(resp.is_error);
 	assert_int_equal(resp.error_code, RPC_JOB_NOT_FOUND);
 	assert_string_equal(resp.error_message, "Job not found");
 	assert_null(resp.error_data);
-	json_object_put(o);
+	doc_release(&d);
+
+	/* A message with an escaped NUL keeps its length. */
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"id\":5,\"error\":{\"code\":1,\"message\":\"a\\u0000b\"}}");
+	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
+	assert_int_equal(resp.error_message_len, 3);
+	assert_memory_equal(resp.error_message, "a\0b", 3);
+	doc_release(&d);
 
 	static const struct {
 		const char *json;
@@ -802,23 +909,44 @@ static void test_response_parse(void **state)
 		  "malformed error object in response" },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32600.5,\"message\":\"m\"}}",
 		  "malformed error object in response" },
+		/* Not an integer in form, though whole in value (json-c: a double). */
+		{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32600.0,\"message\":\"m\"}}",
+		  "malformed error object in response" },
+		/* Past the int range: json-c's json_object_get_int clamped these
+		 * to INT32_MAX/INT32_MIN and took them; now they are refused. */
+		{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":2147483648,\"message\":\"m\"}}",
+		  "malformed error object in response" },
+		{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-2147483649,\"message\":\"m\"}}",
+		  "malformed error object in response" },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32600}}",
 		  "malformed error object in response" },
 		{ "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32600,\"message\":5}}",
 		  "malformed error object in response" },
 		{ "{\"id\":1,\"result\":1}", "response lacks jsonrpc \"2.0\"" },
 		{ "{\"jsonrpc\":\"1.0\",\"id\":1,\"result\":1}", "response lacks jsonrpc \"2.0\"" },
+		{ "{\"jsonrpc\":\"2.0\\u0000\",\"id\":1,\"result\":1}", "response lacks jsonrpc \"2.0\"" },
+		{ "{\"jsonrpc\":\"2.00\",\"id\":1,\"result\":1}", "response lacks jsonrpc \"2.0\"" },
 		{ "{\"jsonrpc\":\"2.0\",\"result\":1}", "response lacks an id" },
 		{ "[]", "response is not an object" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		o = J(bad[i].json);
+		o = parse_ok(&d, bad[i].json);
 		reason = NULL;
 		assert_int_equal(rpc_response_parse(o, &resp, &reason), -EBADMSG);
 		assert_non_null(reason);
 		assert_string_equal(reason, bad[i].reason);
-		json_object_put(o);
+		doc_release(&d);
 	}
+
+	/* The int range's own ends are fine. */
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-2147483648,\"message\":\"m\"}}");
+	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
+	assert_int_equal(resp.error_code, INT32_MIN);
+	doc_release(&d);
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":2147483647,\"message\":\"m\"}}");
+	assert_int_equal(rpc_response_parse(o, &resp, &reason), 0);
+	assert_int_equal(resp.error_code, INT32_MAX);
+	doc_release(&d);
 }
 
 /* ----------------------------------------------- rpc_notification_parse */
@@ -826,27 +954,33 @@ static void test_response_parse(void **state)
 static void test_notification_parse(void **state)
 {
 	(void)state;
-	struct json_object *o, *params, *expected_params;
+	struct doc d;
+	const struct json_value *o, *params, *expected_params;
 	const char *method;
+	size_t method_len;
 
-	o = J("{\"jsonrpc\":\"2.0\",\"method\":\"job.updated\","
-	      "\"params\":{\"job\":{\"id\":\"j1\",\"state\":\"running\"}}}");
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"method\":\"job.updated\","
+			 "\"params\":{\"job\":{\"id\":\"j1\",\"state\":\"running\"}}}");
 	method = NULL;
+	method_len = 0;
 	params = NULL;
-	assert_true(rpc_notification_parse(o, &method, &params));
+	assert_true(rpc_notification_parse(o, &method, &method_len, &params));
 	assert_non_null(method);
 	assert_string_equal(method, RPC_NOTIFY_JOB_UPDATED);
-	assert_true(json_object_object_get_ex(o, "params", &expected_params));
+	assert_int_equal(method_len, strlen(RPC_NOTIFY_JOB_UPDATED));
+	expected_params = json_get(o, "params");
+	assert_non_null(expected_params);
 	assert_ptr_equal(params, expected_params);
-	assert_true(json_object_object_get_ex(params, "job", NULL));
-	json_object_put(o);
+	assert_non_null(json_get(params, "job"));
+	doc_release(&d);
 
-	o = J("{\"jsonrpc\":\"2.0\",\"method\":\"gather.progress\"}");
-	params = SENTINEL_OBJ;
-	assert_true(rpc_notification_parse(o, &method, &params));
+	o = parse_ok(&d, "{\"jsonrpc\":\"2.0\",\"method\":\"gather.progress\"}");
+	params = SENTINEL_VALUE;
+	assert_true(rpc_notification_parse(o, &method, &method_len, &params));
 	assert_string_equal(method, RPC_NOTIFY_GATHER_PROGRESS);
+	assert_int_equal(method_len, strlen(RPC_NOTIFY_GATHER_PROGRESS));
 	assert_null(params);
-	json_object_put(o);
+	doc_release(&d);
 
 	static const char *const not_notifications[] = {
 		"{\"jsonrpc\":\"2.0\",\"method\":\"job.updated\",\"params\":{},\"id\":1}",
@@ -857,13 +991,17 @@ static void test_notification_parse(void **state)
 		"[{\"jsonrpc\":\"2.0\",\"method\":\"job.updated\"}]",
 	};
 	for (size_t i = 0; i < sizeof(not_notifications) / sizeof(not_notifications[0]); i++) {
-		o = J(not_notifications[i]);
+		o = parse_ok(&d, not_notifications[i]);
 		method = "untouched";
-		assert_false(rpc_notification_parse(o, &method, &params));
+		method_len = 99;
+		params = SENTINEL_VALUE;
+		assert_false(rpc_notification_parse(o, &method, &method_len, &params));
 		assert_string_equal(method, "untouched");
-		json_object_put(o);
+		assert_int_equal(method_len, 99);
+		assert_ptr_equal(params, SENTINEL_VALUE);
+		doc_release(&d);
 	}
-	assert_false(rpc_notification_parse(NULL, &method, &params));
+	assert_false(rpc_notification_parse(NULL, &method, &method_len, &params));
 }
 
 /* ------------------------------------------------------------ protocol.c */

@@ -476,7 +476,8 @@ static void test_reset_reuse(void **state)
 	assert_int_equal(w.depth, 0);
 	assert_false(w.after_key);
 	assert_false(w.failed);
-	assert_int_equal(w.has_items, 0);
+	for (size_t i = 0; i < sizeof(w.has_items) / sizeof(w.has_items[0]); i++)
+		assert_int_equal(w.has_items[i], 0);
 	/* The memory is kept. */
 	assert_ptr_equal(w.buf, buf);
 	assert_int_equal(w.cap, cap);
