@@ -1,6 +1,7 @@
 /* The integration-test harness. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -273,9 +274,14 @@ long harness_nobody_uid(void)
 	return pw ? (long)pw->pw_uid : -1;
 }
 
-/* ------------------------------------------------------------ test HTTP server */
+void harness_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
 
-static int remove_tree(const char *dir)
+int harness_remove_tree(const char *dir)
 {
 	pid_t pid = fork();
 	int status;
@@ -290,6 +296,26 @@ static int remove_tree(const char *dir)
 		return -1;
 	return 0;
 }
+
+int harness_count_entries(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ------------------------------------------------------------ test HTTP server */
 
 int test_ca_create(char *dir, size_t size)
 {
@@ -309,7 +335,7 @@ int test_ca_create(char *dir, size_t size)
 	pid_t pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "harness: fork: %s\n", strerror(errno));
-		remove_tree(tmpl);
+		harness_remove_tree(tmpl);
 		return -1;
 	}
 	if (pid == 0) {
@@ -318,11 +344,11 @@ int test_ca_create(char *dir, size_t size)
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		fprintf(stderr, "harness: %s %s failed\n", script, tmpl);
-		remove_tree(tmpl);
+		harness_remove_tree(tmpl);
 		return -1;
 	}
 	if (snprintf(dir, size, "%s", tmpl) >= (int)size) {
-		remove_tree(tmpl);
+		harness_remove_tree(tmpl);
 		return -1;
 	}
 	return 0;
@@ -332,7 +358,7 @@ void test_ca_remove(const char *dir)
 {
 	if (!dir || strncmp(dir, "/tmp/asyncjob-ca-", 17) != 0)
 		return;
-	if (remove_tree(dir) < 0)
+	if (harness_remove_tree(dir) < 0)
 		fprintf(stderr, "harness: could not remove %s\n", dir);
 }
 

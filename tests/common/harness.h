@@ -51,6 +51,14 @@ bool raw_wait_eof(int fd, int timeout_ms);
 /* The uid of an unprivileged account to switch to, or -1 when there is none. */
 long harness_nobody_uid(void);
 
+/* Sleeps `ms` milliseconds (through signals). */
+void harness_sleep_ms(long ms);
+/* Runs rm -rf on `dir`. Returns 0, or -1 when that failed. */
+int harness_remove_tree(const char *dir);
+/* How many names in `dir` start with `prefix` ("": all of them, but "."
+ * and ".."), or -1 when it cannot be read. */
+int harness_count_entries(const char *dir, const char *prefix);
+
 /* ------------------------------------------------------------ test HTTP server
  * tests/common/http-test-server (the binary named by $ASYNCJOB_TEST_SERVER):
  * HTTP on 127.0.0.1 and 127.0.0.2, HTTPS on 127.0.0.1 with a throwaway CA

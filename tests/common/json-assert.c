@@ -3,6 +3,7 @@
  * the in-process daemon fixture. */
 #include "config.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -92,6 +93,20 @@ struct json_object *tj_member(struct json_object *o, const char *key)
 	return v;
 }
 
+const char *tj_str(struct json_object *o, const char *path)
+{
+	struct json_object *v = tj_path(o, path);
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+int64_t tj_int(struct json_object *o, const char *path)
+{
+	struct json_object *v = tj_path(o, path);
+	if (!json_object_is_type(v, json_type_int))
+		fail_msg("%s: no integer in %.2000s", path, json_object_to_json_string(o));
+	return json_object_get_int64(v);
+}
+
 /* ------------------------------------------------------------ ownership */
 
 static struct json_object *live[256];
@@ -137,6 +152,16 @@ int64_t tj_take_job_id(struct json_object *reply)
 	return v;
 }
 
+struct json_object *tj_take_result(struct json_object *reply)
+{
+	struct json_object *r = tj_path(reply, "result");
+	if (!r)
+		fail_msg("an error reply: %.3000s", json_object_to_json_string(reply));
+	tj_track(json_object_get(r));
+	tj_put(reply);
+	return r;
+}
+
 /* ------------------------------------------------------------ the fixture */
 
 int tj_fixture_setup(void **state)
@@ -171,6 +196,19 @@ void tj_vformat(char *buf, size_t size, const char *fmt, va_list ap)
 {
 	int n = vsnprintf(buf, size, fmt, ap);
 	assert_true(n > 0 && (size_t)n < size);
+}
+
+const char *tj_strf(const char *fmt, ...)
+{
+	static char bufs[16][PATH_MAX + 512];
+	static unsigned next;
+	char *b = bufs[next++ % 16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	tj_vformat(b, sizeof(bufs[0]), fmt, ap);
+	va_end(ap);
+	return b;
 }
 
 struct json_object *tj_callf(struct fixture *f, const char *fmt, ...)

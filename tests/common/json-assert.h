@@ -43,6 +43,12 @@ bool tj_has(struct json_object *o, const char *path);
 /* The member `key` of object `o`; fails the test when there is none. */
 struct json_object *tj_member(struct json_object *o, const char *key);
 
+/* The string at `path`, or NULL when there is no string there. */
+const char *tj_str(struct json_object *o, const char *path);
+
+/* The integer at `path`; fails the test when there is none. */
+int64_t tj_int(struct json_object *o, const char *path);
+
 /* ------------------------------------------------------------ assertions */
 
 /* Macros, so that a failure names the test's own line. */
@@ -108,6 +114,11 @@ void tj_put_all(void);
  * (tj_put). Fails the test when the reply has none. */
 int64_t tj_take_job_id(struct json_object *reply);
 
+/* The result of a JSON-RPC reply that must not be an error, as a tracked
+ * object of its own; the reply is freed (tj_put). Fails the test when the
+ * reply has no result. */
+struct json_object *tj_take_result(struct json_object *reply);
+
 /* ------------------------------------------------------------ the fixture */
 
 /* A cmocka setup and teardown for tests on the fixture. The setup creates
@@ -146,5 +157,10 @@ struct json_object *tj_call_on(struct fixture *f, struct bufferevent *b, const c
  * fit (for printf-style helpers like tj_callf). */
 void tj_vformat(char *buf, size_t size, const char *fmt, va_list ap)
 	__attribute__((format(printf, 3, 0)));
+
+/* printf into one of 16 rotating static buffers, so that a few results
+ * can be used in one call; fails the test when the text is empty or does
+ * not fit (PATH_MAX + 511 bytes). */
+const char *tj_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -38,7 +38,9 @@
 #include <json-c/json.h>
 
 #include "asyncjob.h"
+#include "proto/base64.h"
 #include "tests/common/harness.h"
+#include "tests/common/jobs.h"
 #include "tests/common/json-assert.h"
 
 /* How long any single reply may take (generous: sanitizer builds are slow;
@@ -46,10 +48,7 @@
 #define REPLY_MS 90000
 
 static struct {
-	struct daemon_proc d;           /* per test, started by the test */
-	int fd;                         /* the test's main connection */
-	int extra[8];                   /* more connections, closed by teardown */
-	size_t n_extra;
+	struct jobs_daemon d;           /* per test, started by the test */
 	char root[256];                 /* the write root */
 	char outside[256];              /* a directory outside it */
 	char mnt[300];                  /* the tmpfs mount point (ENOSPC) */
@@ -63,8 +62,6 @@ static struct {
 	char cli_err[65536];
 } T;
 
-static int64_t next_rpc_id = 1;
-
 /* The race test's swapper (closed by teardown). */
 static struct {
 	int rootfd;
@@ -75,59 +72,14 @@ static struct {
 
 /* ------------------------------------------------------------ small helpers */
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-/* printf into rotating static buffers, so a few can be used in one call. */
-static const char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static const char *strf(const char *fmt, ...)
-{
-	static char bufs[16][PATH_MAX + 512];
-	static unsigned next;
-	char *b = bufs[next++ % 16];
-	va_list ap;
-
-	va_start(ap, fmt);
-	int n = vsnprintf(b, sizeof(bufs[0]), fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0 && (size_t)n < sizeof(bufs[0]));
-	return b;
-}
-
 static const char *in_root(const char *rel)
 {
-	return strf("%s/%s", T.root, rel);
+	return tj_strf("%s/%s", T.root, rel);
 }
 
 static const char *in_outside(const char *rel)
 {
-	return strf("%s/%s", T.outside, rel);
-}
-
-static void b64_encode(const unsigned char *s, size_t n, char *out)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i, o = 0;
-
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = tab[(v >> 6) & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
-		out[o++] = tab[v >> 18];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = '=';
-	}
-	out[o] = '\0';
+	return tj_strf("%s/%s", T.outside, rel);
 }
 
 /* A fixed-seed generator: the same "random" bytes on every run. */
@@ -139,22 +91,6 @@ static uint64_t prng(void)
 	x ^= x >> 7;
 	x ^= x << 17;
 	return prng_state = x;
-}
-
-static int remove_tree(const char *dir)
-{
-	pid_t pid = fork();
-	int status;
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
-		_exit(127);
-	}
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return -1;
-	return 0;
 }
 
 static void make_dirs(void)
@@ -171,25 +107,6 @@ static void make_dirs(void)
 	}
 	chmod(T.root, 0755);
 	chmod(T.outside, 0755);
-}
-
-/* Names in `dir` that start with `prefix` (how many), -1 when unreadable. */
-static int count_entries(const char *dir, const char *prefix)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
 }
 
 /* The names in `dir`, space-separated (for failure messages). */
@@ -237,7 +154,7 @@ static int count_temp_files(const char *dir)
 
 #define assert_entries(dir, expected)                                                      \
 	do {                                                                               \
-		int n_ = count_entries((dir), "");                                         \
+		int n_ = harness_count_entries((dir), "");                                 \
 		if (n_ != (expected))                                                      \
 			fail_msg("%d entries in %s, expected %d: %s", n_, (dir), (expected),   \
 				 list_dir(dir));                                           \
@@ -296,12 +213,7 @@ static const char *check_file(const char *path, const void *content, size_t len)
 	return NULL;
 }
 
-#define assert_file(path, content, len)                                  \
-	do {                                                             \
-		const char *why_ = check_file((path), (content), (len)); \
-		if (why_)                                                \
-			fail_msg("%s", why_);                            \
-	} while (0)
+#define assert_file(path, content, len) assert_no_why(check_file((path), (content), (len)))
 #define assert_file_text(path, text) assert_file((path), (text), strlen(text))
 
 #define assert_absent(path)                                                        \
@@ -338,211 +250,12 @@ static void put_file(const char *path, const char *text)
 
 /* ------------------------------------------------------------ JSON access */
 
-static const char *jstr(struct json_object *o, const char *path)
-{
-	struct json_object *v = tj_path(o, path);
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t jint(struct json_object *o, const char *path)
-{
-	struct json_object *v = tj_path(o, path);
-	if (!json_object_is_type(v, json_type_int))
-		fail_msg("%s: no integer in %.2000s", path, json_object_to_json_string(o));
-	return json_object_get_int64(v);
-}
-
-static struct json_object *parse_text(const char *text)
-{
-	struct json_object *o = json_tokener_parse(text);
-	if (!o)
-		fail_msg("the test's own JSON does not parse: %.300s", text);
-	return o;
-}
-
-/* The job's state, error code and message (needle NULL: any message). */
-static const char *check_job(struct json_object *job, const char *state, const char *code,
-			     const char *needle)
-{
-	static char why[4096];
-	const char *st = jstr(job, "state"), *c = jstr(job, "error.code"),
-		   *m = jstr(job, "error.message");
-
-	if (!st || strcmp(st, state) != 0) {
-		snprintf(why, sizeof(why), "job state %s, expected %s: %.3500s", st ? st : "(none)",
-			 state, json_object_to_json_string(job));
-		return why;
-	}
-	if (!code) {
-		if (tj_path(job, "error")) {
-			snprintf(why, sizeof(why), "an error in a %s job: %.3500s", state,
-				 json_object_to_json_string(job));
-			return why;
-		}
-		if (!strcmp(state, "succeeded") &&
-		    !json_object_is_type(tj_path(job, "result"), json_type_object)) {
-			snprintf(why, sizeof(why), "no result: %.3500s", json_object_to_json_string(job));
-			return why;
-		}
-		return NULL;
-	}
-	if (!c || strcmp(c, code) != 0) {
-		snprintf(why, sizeof(why), "error code %s, expected %s: %.3500s", c ? c : "(none)", code,
-			 json_object_to_json_string(job));
-		return why;
-	}
-	if (!m || !*m || (needle && !strstr(m, needle))) {
-		snprintf(why, sizeof(why), "error message \"%s\" does not mention \"%s\"", m ? m : "",
-			 needle ? needle : "anything");
-		return why;
-	}
-	if (tj_path(job, "result")) {
-		snprintf(why, sizeof(why), "a result in a %s job: %.3500s", state,
-			 json_object_to_json_string(job));
-		return why;
-	}
-	return NULL;
-}
-
-#define assert_job(job, state, code, needle)                                    \
-	do {                                                                    \
-		const char *why_ = check_job((job), (state), (code), (needle)); \
-		if (why_)                                                       \
-			fail_msg("%s", why_);                                   \
-	} while (0)
-#define assert_succeeded(job) assert_job((job), "succeeded", NULL, NULL)
-#define assert_failed(job, code, needle) assert_job((job), "failed", (code), (needle))
-
-static const char *check_rpc_error(struct json_object *reply, int code, const char *field,
-				   const char *needle)
-{
-	static char why[4096];
-	struct json_object *c = tj_path(reply, "error.code");
-	const char *f = jstr(reply, "error.data.field"), *m = jstr(reply, "error.message");
-
-	if (!json_object_is_type(c, json_type_int) || json_object_get_int(c) != code) {
-		snprintf(why, sizeof(why), "expected RPC error %d: %.3500s", code,
-			 json_object_to_json_string(reply));
-		return why;
-	}
-	if (field && (!f || strcmp(f, field) != 0)) {
-		snprintf(why, sizeof(why), "data.field %s, expected %s: %.3500s", f ? f : "(none)",
-			 field, json_object_to_json_string(reply));
-		return why;
-	}
-	if (!m || (needle && !strstr(m, needle))) {
-		snprintf(why, sizeof(why), "error message \"%s\" does not mention \"%s\"", m ? m : "",
-			 needle ? needle : "");
-		return why;
-	}
-	return NULL;
-}
-
-#define assert_rpc_error(reply, code, field, needle)                                     \
-	do {                                                                             \
-		const char *why_ = check_rpc_error((reply), (code), (field), (needle)); \
-		if (why_)                                                                \
-			fail_msg("%s", why_);                                            \
-	} while (0)
-
 /* ------------------------------------------------------------ the daemon */
-
-static void start_daemon(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void start_daemon(const char *fmt, ...)
-{
-	char config[4096] = "";
-
-	if (fmt) {
-		va_list ap;
-		va_start(ap, fmt);
-		tj_vformat(config, sizeof(config), fmt, ap);
-		va_end(ap);
-	}
-	harness_start(&T.d, config);
-	T.fd = raw_connect(T.d.socket);
-	assert_true(T.fd >= 0);
-}
 
 /* With the write root and, optionally, more config lines. */
 static void start_write_daemon(const char *more)
 {
-	start_daemon("write_root = %s\n%s", T.root, more ? more : "");
-}
-
-static int new_connection(void)
-{
-	assert_true(T.n_extra < sizeof(T.extra) / sizeof(T.extra[0]));
-	int fd = raw_connect(T.d.socket);
-	assert_true(fd >= 0);
-	T.extra[T.n_extra++] = fd;
-	return fd;
-}
-
-/* Waits for the reply with this id (tracked), skipping other lines. */
-static struct json_object *recv_reply(int fd, int64_t id, const char *what)
-{
-	for (;;) {
-		const char *line = raw_recv(fd, REPLY_MS);
-		if (!line)
-			fail_msg("no reply to %s within %d ms", what, REPLY_MS);
-		struct json_object *o = tj_track(tj_parse(line));
-		struct json_object *v;
-		if (json_object_object_get_ex(o, "id", &v) && json_object_is_type(v, json_type_int) &&
-		    json_object_get_int64(v) == id)
-			return o;
-		tj_put(o);
-	}
-}
-
-static char *request_text(int64_t id, const char *method, struct json_object *params)
-{
-	struct json_object *req = json_object_new_object();
-
-	json_object_object_add(req, "jsonrpc", json_object_new_string("2.0"));
-	json_object_object_add(req, "id", json_object_new_int64(id));
-	json_object_object_add(req, "method", json_object_new_string(method));
-	if (params)
-		json_object_object_add(req, "params", params);
-	char *s = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
-	json_object_put(req);
-	return s;
-}
-
-/* Sends a request (params is consumed, may be NULL) and returns its reply
- * (tracked). */
-static struct json_object *call_on(int fd, const char *method, struct json_object *params)
-{
-	int64_t id = next_rpc_id++;
-	char *text = request_text(id, method, params);
-	int r = raw_send(fd, text);
-	free(text);
-	assert_int_equal(r, 0);
-	return recv_reply(fd, id, method);
-}
-
-static struct json_object *callf_on(int fd, const char *method, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static struct json_object *callf_on(int fd, const char *method, const char *fmt, ...)
-{
-	char text[16384];
-	va_list ap;
-
-	va_start(ap, fmt);
-	tj_vformat(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	return call_on(fd, method, parse_text(text));
-}
-
-/* The result of a reply that must not be an error, as an object of its
- * own (tracked); the reply is freed. */
-static struct json_object *result_of(struct json_object *reply)
-{
-	struct json_object *r = tj_path(reply, "result");
-	if (!r)
-		fail_msg("an error reply: %.3000s", json_object_to_json_string(reply));
-	tj_track(json_object_get(r));
-	tj_put(reply);
-	return r;
+	jobs_start(&T.d, "write_root = %s\n%s", T.root, more ? more : "");
 }
 
 /* A write spec: `extra` (JSON object text, or NULL) with type, path and,
@@ -550,7 +263,7 @@ static struct json_object *result_of(struct json_object *reply)
 static struct json_object *write_spec(const char *path, const void *content, size_t len,
 				      const char *extra)
 {
-	struct json_object *spec = parse_text(extra ? extra : "{}");
+	struct json_object *spec = tj_parse(extra ? extra : "{}");
 	json_object_object_add(spec, "type", json_object_new_string("write"));
 	json_object_object_add(spec, "path", json_object_new_string(path));
 	if (content)
@@ -563,14 +276,14 @@ static struct json_object *write_spec(const char *path, const void *content, siz
 static struct json_object *submit_wait(struct json_object *spec)
 {
 	json_object_object_add(spec, "wait", json_object_new_boolean(1));
-	return call_on(T.fd, "job.submit", spec);
+	return jobs_call(T.d.fd, "job.submit", spec);
 }
 
 /* Runs a write to its end: the final job object. */
 static struct json_object *run_write(const char *path, const void *content, size_t len,
 				     const char *extra)
 {
-	return result_of(submit_wait(write_spec(path, content, len, extra)));
+	return tj_take_result(submit_wait(write_spec(path, content, len, extra)));
 }
 
 static struct json_object *run_text(const char *path, const char *text, const char *extra)
@@ -603,34 +316,20 @@ static void write_ok(const char *path, const char *text, const char *extra)
 	tj_put(job);
 }
 
-static struct json_object *daemon_info(void)
-{
-	return result_of(call_on(T.fd, "daemon.info", NULL));
-}
-
-static void assert_daemon_serves(void)
-{
-	int fd = new_connection();
-	struct json_object *info = result_of(call_on(fd, "daemon.info", NULL));
-	assert_non_null(jstr(info, "version"));
-	tj_put(info);
-}
-
 /* ------------------------------------------------------------ setup */
 
 static int group_setup(void **state)
 {
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
+	jobs_set_reply_ms(REPLY_MS);
 	return 0;
 }
 
 static int setup(void **state)
 {
 	(void)state;
-	memset(&T.d, 0, sizeof(T.d));
-	T.fd = -1;
-	T.n_extra = 0;
+	jobs_init(&T.d);
 	T.root[0] = T.outside[0] = T.mnt[0] = '\0';
 	T.thread_up = false;
 	atomic_store(&T.stop, false);
@@ -650,25 +349,14 @@ static int teardown(void **state)
 		T.thread_up = false;
 	}
 	tj_put_all();
-	if (T.fd >= 0)
-		raw_close(T.fd);
-	T.fd = -1;
-	for (size_t i = 0; i < T.n_extra; i++)
-		raw_close(T.extra[i]);
-	T.n_extra = 0;
-	if (T.d.pid > 0) {
-		int status = harness_stop(&T.d, 30000);
-		if (status != 0) {
-			fprintf(stderr, "test-write: the daemon exited with status %d\n", status);
-			rc = -1;
-		}
+	int status = jobs_stop(&T.d, 30000);
+	if (status != 0) {
+		fprintf(stderr, "test-write: the daemon exited with status %d\n", status);
+		rc = -1;
 	}
-	if (T.d.dir[0])
-		harness_cleanup(&T.d);
-	memset(&T.d, 0, sizeof(T.d));
-	if (T.root[0] && remove_tree(T.root) < 0)
+	if (T.root[0] && harness_remove_tree(T.root) < 0)
 		fprintf(stderr, "test-write: could not remove %s\n", T.root);
-	if (T.outside[0] && remove_tree(T.outside) < 0)
+	if (T.outside[0] && harness_remove_tree(T.outside) < 0)
 		fprintf(stderr, "test-write: could not remove %s\n", T.outside);
 	T.root[0] = T.outside[0] = '\0';
 	if (S.rootfd >= 0)
@@ -700,7 +388,7 @@ static void test_replace_creates_and_replaces(void **state)
 	assert_file_text(path, "Bye");
 
 	/* The path as given, with doubled slashes, names the same file. */
-	job = run_text(strf("%s//hello.txt", T.root), "again", NULL);
+	job = run_text(tj_strf("%s//hello.txt", T.root), "again", NULL);
 	assert_succeeded(job);
 	assert_jstr(job, "result.path", path);
 	assert_file_text(path, "again");
@@ -769,8 +457,8 @@ static void test_perm_invalid(void **state)
 		"true", "420.5", "\"0644x\"", "null", "[420]",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct json_object *r = refuse_text(in_root("p"), "x", strf("{\"perm\":%s}", bad[i]));
-		const char *why = check_rpc_error(r, -32602, "perm", NULL);
+		struct json_object *r = refuse_text(in_root("p"), "x", tj_strf("{\"perm\":%s}", bad[i]));
+		const char *why = jobs_check_rpc_error(r, -32602, "perm", NULL);
 		if (why)
 			fail_msg("perm %s: %s", bad[i], why);
 		tj_put(r);
@@ -818,7 +506,7 @@ static void test_create_existing_fails_untouched(void **state)
 
 	struct json_object *job = run_text(path, "new content", "{\"mode\":\"create\"}");
 	assert_failed(job, "io", "EEXIST");
-	assert_non_null(strstr(jstr(job, "error.message"), path));
+	assert_non_null(strstr(tj_str(job, "error.message"), path));
 	assert_file_text(path, "old content");
 	assert_int_equal(stat(path, &after), 0);
 	assert_int_equal(before.st_ino, after.st_ino);
@@ -894,11 +582,12 @@ static void test_mkdirs_false_fails_enoent(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		const char *path = in_root("missing/file.txt");
 		struct json_object *job =
-			run_text(path, "x", strf("{\"mode\":\"%s\",\"mkdirs\":false}", modes[i]));
+			run_text(path, "x",
+				 tj_strf("{\"mode\":\"%s\",\"mkdirs\":false}", modes[i]));
 		assert_failed(job, "io", "ENOENT");
-		assert_non_null(strstr(jstr(job, "error.message"), path));
+		assert_non_null(strstr(tj_str(job, "error.message"), path));
 		/* The default is false too. */
-		job = run_text(path, "x", strf("{\"mode\":\"%s\"}", modes[i]));
+		job = run_text(path, "x", tj_strf("{\"mode\":\"%s\"}", modes[i]));
 		assert_failed(job, "io", "ENOENT");
 	}
 	/* A file where a directory should be. */
@@ -923,9 +612,9 @@ static void test_content_with_nul(void **state)
 	assert_jint(job, "result.bytes", 6);
 	assert_file(path, bytes, 6);
 	/* Through the JSON text itself, as a client would send it. */
-	job = result_of(callf_on(T.fd, "job.submit",
-				 "{\"type\":\"write\",\"path\":\"%s\",\"content\":\"\\u0000x\\u0000\","
-				 "\"wait\":true}", path));
+	job = tj_take_result(jobs_callf(T.d.fd, "job.submit",
+					"{\"type\":\"write\",\"path\":\"%s\",\"content\":\"\\u0000x\\u0000\","
+					"\"wait\":true}", path));
 	assert_succeeded(job);
 	assert_jint(job, "result.bytes", 3);
 	assert_file(path, "\0x\0", 3);
@@ -952,19 +641,19 @@ static void test_content_base64_binary(void **state)
 	}
 	data[4096] = 0;
 	data[4097] = 0xff;
-	b64_encode(data, N, b64);
+	b64[base64_encode(data, N, b64)] = '\0';
 
 	struct json_object *spec = write_spec(in_root("random.bin"), NULL, 0, NULL);
 	json_object_object_add(spec, "content_base64", json_object_new_string(b64));
-	struct json_object *job = result_of(submit_wait(spec));
-	const char *why = check_job(job, "succeeded", NULL, NULL);
-	bool bytes_ok = jint(job, "result.bytes") == N;
+	struct json_object *job = tj_take_result(submit_wait(spec));
+	const char *why = jobs_check(job, "succeeded", NULL, NULL);
+	bool bytes_ok = tj_int(job, "result.bytes") == N;
 	why = why ? why : check_file(in_root("random.bin"), data, N);
 	/* One byte, two bytes, and none. */
 	spec = write_spec(in_root("one.bin"), NULL, 0, "{\"content_base64\":\"/w==\"}");
-	struct json_object *job1 = result_of(submit_wait(spec));
+	struct json_object *job1 = tj_take_result(submit_wait(spec));
 	spec = write_spec(in_root("none.bin"), NULL, 0, "{\"content_base64\":\"\"}");
-	struct json_object *job0 = result_of(submit_wait(spec));
+	struct json_object *job0 = tj_take_result(submit_wait(spec));
 	free(data);
 	free(b64);
 	if (why)
@@ -988,8 +677,8 @@ static void test_content_base64_invalid(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct json_object *r =
-			refuse_text(in_root("b"), NULL, strf("{\"content_base64\":%s}", bad[i]));
-		const char *why = check_rpc_error(r, -32602, "content_base64", NULL);
+			refuse_text(in_root("b"), NULL, tj_strf("{\"content_base64\":%s}", bad[i]));
+		const char *why = jobs_check_rpc_error(r, -32602, "content_base64", NULL);
 		if (why)
 			fail_msg("content_base64 %s: %s", bad[i], why);
 		tj_put(r);
@@ -1050,17 +739,17 @@ static void test_other_fields_invalid(void **state)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct json_object *r = refuse_text(in_root("f"), NULL, bad[i].extra);
-		const char *why = check_rpc_error(r, -32602, bad[i].field, NULL);
+		const char *why = jobs_check_rpc_error(r, -32602, bad[i].field, NULL);
 		if (why)
 			fail_msg("%s: %s", bad[i].extra, why);
 		tj_put(r);
 	}
 	/* path: missing, empty, not a string. */
-	struct json_object *r = refuse_spec(parse_text("{\"type\":\"write\",\"content\":\"x\"}"));
+	struct json_object *r = refuse_spec(tj_parse("{\"type\":\"write\",\"content\":\"x\"}"));
 	assert_rpc_error(r, -32602, "path", NULL);
-	r = refuse_spec(parse_text("{\"type\":\"write\",\"path\":\"\"}"));
+	r = refuse_spec(tj_parse("{\"type\":\"write\",\"path\":\"\"}"));
 	assert_rpc_error(r, -32602, "path", NULL);
-	r = refuse_spec(parse_text("{\"type\":\"write\",\"path\":7}"));
+	r = refuse_spec(tj_parse("{\"type\":\"write\",\"path\":7}"));
 	assert_rpc_error(r, -32602, "path", NULL);
 	assert_entries(T.root, 0);
 }
@@ -1072,7 +761,7 @@ static void test_relative_path(void **state)
 	static const char *const rel[] = { "file.txt", "./file.txt", "sub/file.txt", "~/file.txt" };
 	for (size_t i = 0; i < 4; i++) {
 		struct json_object *r = refuse_text(rel[i], "x", NULL);
-		const char *why = check_rpc_error(r, -32602, "path", NULL);
+		const char *why = jobs_check_rpc_error(r, -32602, "path", NULL);
 		if (why)
 			fail_msg("%s: %s", rel[i], why);
 		tj_put(r);
@@ -1080,7 +769,7 @@ static void test_relative_path(void **state)
 	/* The write root itself names no file. */
 	struct json_object *r = refuse_text(T.root, "x", NULL);
 	assert_rpc_error(r, -32602, "path", "write root");
-	r = refuse_text(strf("%s/", T.root), "x", NULL);
+	r = refuse_text(tj_strf("%s/", T.root), "x", NULL);
 	assert_rpc_error(r, -32602, "path", NULL);
 	assert_entries(T.root, 0);
 }
@@ -1093,39 +782,31 @@ static void test_write_roots_config(void **state)
 	char missing[300];
 	snprintf(missing, sizeof(missing), "%s-missing", T.root);
 	assert_int_equal(mkdir(in_root("nested"), 0755), 0);
-	start_daemon("write_root = %s\nwrite_root = %s/nested/\nwrite_root = %s\n", T.root, T.root,
-		     missing);
+	jobs_start(&T.d, "write_root = %s\nwrite_root = %s/nested/\nwrite_root = %s\n", T.root,
+		   T.root, missing);
 	write_ok(in_root("nested/x"), "nested", NULL);
 	assert_file_text(in_root("nested/x"), "nested");
 	write_ok(in_root("top"), "top", NULL);
 	/* Beneath a root that did not exist at startup: outside every root. */
-	struct json_object *r = refuse_text(strf("%s/x", missing), "x", "{\"mkdirs\":true}");
+	struct json_object *r = refuse_text(tj_strf("%s/x", missing), "x", "{\"mkdirs\":true}");
 	assert_rpc_error(r, -32003, "path", NULL);
 	assert_absent(missing);
 	tj_put_all();
-	raw_close(T.fd);
-	T.fd = -1;
-	int status = harness_stop(&T.d, 30000);
-	harness_cleanup(&T.d);
-	memset(&T.d, 0, sizeof(T.d));
+	int status = jobs_stop(&T.d, 30000);
 	assert_int_equal(status, 0);
 
 	/* "/" as the root: the result names the file once, without "//". */
-	start_daemon("write_root = /\n");
+	jobs_start(&T.d, "write_root = /\n");
 	write_ok(in_root("slash"), "slash", NULL);
 	assert_file_text(in_root("slash"), "slash");
 	r = refuse_text("/", "x", NULL);
 	assert_rpc_error(r, -32602, "path", NULL);
 	tj_put_all();
-	raw_close(T.fd);
-	T.fd = -1;
-	status = harness_stop(&T.d, 30000);
-	harness_cleanup(&T.d);
-	memset(&T.d, 0, sizeof(T.d));
+	status = jobs_stop(&T.d, 30000);
 	assert_int_equal(status, 0);
 
 	/* No root at all: every write is forbidden. */
-	start_daemon(NULL);
+	jobs_start(&T.d, NULL);
 	r = refuse_text(in_root("none"), "x", NULL);
 	assert_rpc_error(r, -32003, "path", "no write root");
 	assert_absent(in_root("none"));
@@ -1144,7 +825,7 @@ static void test_library_write(void **state)
 	char *outside = strdup(in_outside("lib.bin"));
 
 	assert_int_equal(asyncjob_new(&aj), 0);
-	if (asyncjob_connect(aj, T.d.socket) < 0)
+	if (asyncjob_connect(aj, T.d.proc.socket) < 0)
 		fail_msg("connect: %s", asyncjob_errmsg(aj));
 
 	/* Bytes, NULs included. */
@@ -1298,7 +979,7 @@ static void test_atomic_replace_concurrent_reader(void **state)
 	/* The first write, before the reader starts: from then on the file
 	 * always exists. */
 	struct json_object *job = run_write(R.path, a, SIZE, NULL);
-	const char *why = check_job(job, "succeeded", NULL, NULL);
+	const char *why = jobs_check(job, "succeeded", NULL, NULL);
 	if (!why) {
 		assert_int_equal(pthread_create(&T.thread, NULL, reader_main, NULL), 0);
 		T.thread_up = true;
@@ -1307,16 +988,16 @@ static void test_atomic_replace_concurrent_reader(void **state)
 	for (int i = 1; i <= ROUNDS && !why; i++) {
 		tj_put(job);
 		job = run_write(R.path, i % 2 ? b : a, SIZE, NULL);
-		why = check_job(job, "succeeded", NULL, NULL);
+		why = jobs_check(job, "succeeded", NULL, NULL);
 		if (why)
 			failed_round = i;
-		else if (jint(job, "result.bytes") != SIZE)
+		else if (tj_int(job, "result.bytes") != SIZE)
 			why = "wrong result.bytes";
 	}
 	/* Let the reader see the final state a few times. */
 	long reads_at_end = atomic_load(&R.reads);
 	for (int i = 0; i < 1000 && atomic_load(&R.reads) < reads_at_end + 10; i++)
-		sleep_ms(1);
+		harness_sleep_ms(1);
 	atomic_store(&T.stop, true);
 	if (T.thread_up) {
 		pthread_join(T.thread, NULL);
@@ -1369,9 +1050,9 @@ static void assert_every_mode_fails(const char *path, const char *code, const ch
 		for (int mk = 0; mk < 2; mk++) {
 			struct json_object *job = run_text(
 				path, "intruder",
-				strf("{\"mode\":\"%s\",\"mkdirs\":%s,\"timeout\":20}", all_modes[i],
-				     mk ? "true" : "false"));
-			const char *why = check_job(job, "failed", code, needle);
+				tj_strf("{\"mode\":\"%s\",\"mkdirs\":%s,\"timeout\":20}",
+					all_modes[i], mk ? "true" : "false"));
+			const char *why = jobs_check(job, "failed", code, needle);
 			if (why)
 				fail_msg("%s, mode %s%s: %s", path, all_modes[i], mk ? ", mkdirs" : "",
 					 why);
@@ -1386,15 +1067,15 @@ static void test_matrix_dotdot(void **state)
 	start_write_daemon(NULL);
 	put_secret();
 	const char *paths[] = {
-		strf("%s/../%s/secret", T.root, strrchr(T.outside, '/') + 1),
-		strf("%s/a/../b", T.root),
-		strf("%s/..", T.root),
-		strf("%s/./x", T.root),
-		strf("%s/sub/..", T.root),
+		tj_strf("%s/../%s/secret", T.root, strrchr(T.outside, '/') + 1),
+		tj_strf("%s/a/../b", T.root),
+		tj_strf("%s/..", T.root),
+		tj_strf("%s/./x", T.root),
+		tj_strf("%s/sub/..", T.root),
 	};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		struct json_object *r = refuse_text(paths[i], "x", NULL);
-		const char *why = check_rpc_error(r, -32602, "path", "..");
+		const char *why = jobs_check_rpc_error(r, -32602, "path", "..");
 		if (why)
 			fail_msg("%s: %s", paths[i], why);
 		tj_put(r);
@@ -1414,19 +1095,20 @@ static void test_matrix_absolute_outside(void **state)
 	const char *paths[] = {
 		in_outside("secret"),
 		in_outside("new"),
-		strf("%s-sibling/x", T.root),   /* a prefix of the root is not the root */
+		tj_strf("%s-sibling/x", T.root),   /* a prefix of the root is not the root */
 		"/etc/asyncjob-write-test",
 		"/x",
 	};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		struct json_object *r = refuse_text(paths[i], "x", "{\"mkdirs\":true}");
-		const char *why = check_rpc_error(r, -32003, "path", "outside every write root");
+		const char *why =
+			jobs_check_rpc_error(r, -32003, "path", "outside every write root");
 		if (why)
 			fail_msg("%s: %s", paths[i], why);
 		tj_put(r);
 	}
 	assert_absent("/etc/asyncjob-write-test");
-	assert_absent(strf("%s-sibling", T.root));
+	assert_absent(tj_strf("%s-sibling", T.root));
 	assert_outside_untouched();
 	assert_entries(T.root, 0);
 }
@@ -1510,7 +1192,7 @@ static void test_matrix_fifo_target(void **state)
 		assert_true(S_ISCHR(st.st_mode));
 	}
 	assert_entries(T.root, have_dev ? 2 : 1);
-	assert_daemon_serves();
+	jobs_assert_serves(&T.d);
 }
 
 static void test_matrix_directory_target(void **state)
@@ -1522,7 +1204,7 @@ static void test_matrix_directory_target(void **state)
 
 	assert_every_mode_fails(in_root("dir"), "io", "EISDIR");
 	/* With a trailing slash the path names a directory: refused at once. */
-	struct json_object *r = refuse_text(strf("%s/dir/", T.root), "x", NULL);
+	struct json_object *r = refuse_text(tj_strf("%s/dir/", T.root), "x", NULL);
 	assert_rpc_error(r, -32602, "path", "ends with '/'");
 	assert_file_text(in_root("dir/inside"), "inside");
 	assert_entries(in_root("dir"), 1);
@@ -1545,7 +1227,7 @@ static void test_matrix_long_component(void **state)
 	name[256] = '\0';
 	struct json_object *r = refuse_text(in_root(name), "x", NULL);
 	assert_rpc_error(r, -32602, "path", "NAME_MAX");
-	r = refuse_text(strf("%s/%s/file", T.root, name), "x", "{\"mkdirs\":true}");
+	r = refuse_text(tj_strf("%s/%s/file", T.root, name), "x", "{\"mkdirs\":true}");
 	assert_rpc_error(r, -32602, "path", "NAME_MAX");
 	assert_entries(T.root, 1);
 	assert_no_temp_files(T.root);
@@ -1571,7 +1253,7 @@ static void test_matrix_longer_than_path_max(void **state)
 		p[len] = '\0';
 		struct json_object *r = refuse_spec(write_spec(p, "x", 1, "{\"mkdirs\":true}"));
 		free(p);
-		const char *why = check_rpc_error(r, -32602, "path", NULL);
+		const char *why = jobs_check_rpc_error(r, -32602, "path", NULL);
 		if (why)
 			fail_msg("a path of %zu bytes: %s", len, why);
 		tj_put(r);
@@ -1583,13 +1265,13 @@ static void test_matrix_embedded_nul(void **state)
 {
 	(void)state;
 	start_write_daemon(NULL);
-	struct json_object *r = callf_on(T.fd, "job.submit",
-					 "{\"type\":\"write\",\"path\":\"%s/a\\u0000b\",\"content\":\"x\","
-					 "\"wait\":true}", T.root);
+	struct json_object *r = jobs_callf(T.d.fd, "job.submit",
+					   "{\"type\":\"write\",\"path\":\"%s/a\\u0000b\",\"content\":\"x\","
+					   "\"wait\":true}", T.root);
 	assert_rpc_error(r, -32602, "path", "NUL");
-	r = callf_on(T.fd, "job.submit",
-		     "{\"type\":\"write\",\"path\":\"%s/d\\u0000/../../etc/x\",\"content\":\"x\","
-		     "\"mkdirs\":true,\"wait\":true}", T.root);
+	r = jobs_callf(T.d.fd, "job.submit",
+		       "{\"type\":\"write\",\"path\":\"%s/d\\u0000/../../etc/x\",\"content\":\"x\","
+		       "\"mkdirs\":true,\"wait\":true}", T.root);
 	assert_rpc_error(r, -32602, "path", NULL);
 	assert_entries(T.root, 0);
 }
@@ -1682,8 +1364,8 @@ static void test_race_directory_swapped_for_symlink(void **state)
 	struct json_object *list = json_object_new_array();
 	for (int i = 0; i < N_FLAT + N_MKDIRS; i++) {
 		bool mk = i >= N_FLAT;
-		const char *path = mk ? in_root(strf("d/m%d/file", i)) : in_root(strf("d/file%d", i));
-		const char *content = strf("content of job %d\n", i);
+		const char *path = mk ? in_root(tj_strf("d/m%d/file", i)) : in_root(tj_strf("d/file%d", i));
+		const char *content = tj_strf("content of job %d\n", i);
 		struct json_object *spec = write_spec(path, content, strlen(content),
 						      mk ? "{\"fsync\":false,\"mkdirs\":true}"
 							 : "{\"fsync\":false,\"mkdirs\":false}");
@@ -1695,9 +1377,9 @@ static void test_race_directory_swapped_for_symlink(void **state)
 	T.thread_up = true;
 	/* Make sure the swapping is under way before the writes start. */
 	for (int i = 0; i < 5000 && atomic_load(&S.swaps) < 10 && !atomic_load(&S.err); i++)
-		sleep_ms(1);
+		harness_sleep_ms(1);
 	long swaps_before = atomic_load(&S.swaps);
-	struct json_object *res = result_of(call_on(T.fd, "job.gather", params));
+	struct json_object *res = tj_take_result(jobs_call(T.d.fd, "job.gather", params));
 	long swaps_during = atomic_load(&S.swaps) - swaps_before;
 	atomic_store(&T.stop, true);
 	pthread_join(T.thread, NULL);
@@ -1709,7 +1391,7 @@ static void test_race_directory_swapped_for_symlink(void **state)
 	S.rootfd = -1;
 
 	/* Nothing at all outside. */
-	if (count_entries(T.outside, "") != 0)
+	if (harness_count_entries(T.outside, "") != 0)
 		fail_msg("files were written OUTSIDE the write root: %s", list_dir(T.outside));
 
 	struct json_object *jobs = tj_path(res, "jobs");
@@ -1718,13 +1400,14 @@ static void test_race_directory_swapped_for_symlink(void **state)
 	for (int i = 0; i < N_FLAT + N_MKDIRS; i++) {
 		struct json_object *job = json_object_array_get_idx(jobs, (size_t)i);
 		bool mk = i >= N_FLAT;
-		const char *rel = mk ? strf("d/m%d/file", i) : strf("d/file%d", i);
-		const char *st = jstr(job, "state"), *code = jstr(job, "error.code");
+		const char *rel = mk ? tj_strf("d/m%d/file", i) : tj_strf("d/file%d", i);
+		const char *st = tj_str(job, "state"), *code = tj_str(job, "error.code");
 		if (st && !strcmp(st, "succeeded")) {
 			ok[mk]++;
 			assert_jstr(job, "result.path", in_root(rel));
-			const char *why = check_file(in_root(rel), strf("content of job %d\n", i),
-						     strlen(strf("content of job %d\n", i)));
+			const char *why = check_file(in_root(rel),
+						     tj_strf("content of job %d\n", i),
+						     strlen(tj_strf("content of job %d\n", i)));
 			if (why)
 				fail_msg("job %d succeeded but %s", i, why);
 			continue;
@@ -1748,9 +1431,9 @@ static void test_race_directory_swapped_for_symlink(void **state)
 	/* Everything that succeeded is in the real directory, and nothing else. */
 	assert_entries(in_root("d"), ok[0] + ok[1]);
 	assert_no_temp_files(in_root("d"));
-	if (count_entries(T.outside, "") != 0)
+	if (harness_count_entries(T.outside, "") != 0)
 		fail_msg("files were written OUTSIDE the write root: %s", list_dir(T.outside));
-	assert_daemon_serves();
+	jobs_assert_serves(&T.d);
 }
 
 /* ------------------------------------------------------------ ENOSPC on a tmpfs */
@@ -1786,7 +1469,7 @@ static int run_quietly(char *const argv[])
  * false when unshare or mount is not permitted here. */
 static bool start_daemon_on_tmpfs(void)
 {
-	struct daemon_proc *p = &T.d;
+	struct daemon_proc *p = &T.d.proc;
 	const char *bin = getenv("ASYNCJOBD");
 
 	if (!bin)
@@ -1833,7 +1516,7 @@ static bool start_daemon_on_tmpfs(void)
 	for (int i = 0; i < 3000; i++) {
 		int fd = raw_connect(p->socket);
 		if (fd >= 0) {
-			T.fd = fd;
+			T.d.fd = fd;
 			return true;
 		}
 		int status;
@@ -1843,7 +1526,7 @@ static bool start_daemon_on_tmpfs(void)
 			fail_msg("the daemon in its mount namespace exited during startup (status %d)",
 				 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 		}
-		sleep_ms(10);
+		harness_sleep_ms(10);
 	}
 	harness_dump_log(p);
 	fail_msg("the daemon in its mount namespace did not answer within 30 s");
@@ -1858,50 +1541,50 @@ static void test_enospc_small_tmpfs(void **state)
 	enum { BIG = 1024 * 1024, SMALL = 200 * 1024 };
 	/* The tmpfs as the daemon sees it. */
 	char inside[PATH_MAX];
-	snprintf(inside, sizeof(inside), "/proc/%ld/root%s", (long)T.d.pid, T.mnt);
+	snprintf(inside, sizeof(inside), "/proc/%ld/root%s", (long)T.d.proc.pid, T.mnt);
 	char *big = malloc(BIG), *small = malloc(SMALL);
 	memset(big, 'x', BIG);
 	memset(small, 's', SMALL);
-	const char *keep = strf("%s/keep.txt", T.mnt);
+	const char *keep = tj_strf("%s/keep.txt", T.mnt);
 
 	write_ok(keep, "keep", NULL);
 	/* A new file: fails with io ENOSPC, nothing left. */
-	struct json_object *j1 = run_write(strf("%s/big.bin", T.mnt), big, BIG, NULL);
+	struct json_object *j1 = run_write(tj_strf("%s/big.bin", T.mnt), big, BIG, NULL);
 	/* Replacing keep.txt: fails, keep.txt as it was. */
 	struct json_object *j2 = run_write(keep, big, BIG, NULL);
 	/* create: the same. */
-	struct json_object *j3 = run_write(strf("%s/new.bin", T.mnt), big, BIG,
+	struct json_object *j3 = run_write(tj_strf("%s/new.bin", T.mnt), big, BIG,
 					   "{\"mode\":\"create\",\"fsync\":false}");
-	const char *why = check_job(j1, "failed", "io", "ENOSPC");
+	const char *why = jobs_check(j1, "failed", "io", "ENOSPC");
 	if (!why)
-		why = check_job(j2, "failed", "io", "ENOSPC");
+		why = jobs_check(j2, "failed", "io", "ENOSPC");
 	if (!why)
-		why = check_job(j3, "failed", "io", "ENOSPC");
+		why = jobs_check(j3, "failed", "io", "ENOSPC");
 	free(big);
 	if (why) {
 		free(small);
 		fail_msg("%s", why);
 	}
-	assert_non_null(strstr(jstr(j1, "error.message"), "big.bin"));
+	assert_non_null(strstr(tj_str(j1, "error.message"), "big.bin"));
 
 	/* Inside the daemon's namespace: keep.txt alone, unchanged. */
-	int n = count_entries(inside, "");
+	int n = harness_count_entries(inside, "");
 	const char *names = list_dir(inside);
 	if (n != 1) {
 		free(small);
 		fail_msg("%d entries on the tmpfs after ENOSPC, expected keep.txt alone: %s", n, names);
 	}
-	why = check_file(strf("%s/keep.txt", inside), "keep", 4);
+	why = check_file(tj_strf("%s/keep.txt", inside), "keep", 4);
 	if (why) {
 		free(small);
 		fail_msg("%s", why);
 	}
 	/* The space is free again: 200 KiB of 256 fit only if nothing of the
 	 * failed writes still holds blocks. */
-	struct json_object *j4 = run_write(strf("%s/small.bin", T.mnt), small, SMALL, NULL);
-	why = check_job(j4, "succeeded", NULL, NULL);
+	struct json_object *j4 = run_write(tj_strf("%s/small.bin", T.mnt), small, SMALL, NULL);
+	why = jobs_check(j4, "succeeded", NULL, NULL);
 	if (!why)
-		why = check_file(strf("%s/small.bin", inside), small, SMALL);
+		why = check_file(tj_strf("%s/small.bin", inside), small, SMALL);
 	free(small);
 	if (why)
 		fail_msg("%s", why);
@@ -1910,7 +1593,7 @@ static void test_enospc_small_tmpfs(void **state)
 	/* Nothing was written to the directory beneath the mount. */
 	assert_entries(T.mnt, 0);
 	/* The daemon is fine. */
-	struct json_object *info = daemon_info();
+	struct json_object *info = jobs_daemon_info(&T.d);
 	assert_jint(info, "jobs.failed", 3);
 	assert_jint(info, "jobs.succeeded", 2);
 	/* append has no staging: it fails with ENOSPC too, but what fitted
@@ -1921,9 +1604,9 @@ static void test_enospc_small_tmpfs(void **state)
 	free(big);
 	assert_failed(j5, "io", "ENOSPC");
 	struct stat st;
-	assert_int_equal(stat(strf("%s/keep.txt", inside), &st), 0);
+	assert_int_equal(stat(tj_strf("%s/keep.txt", inside), &st), 0);
 	assert_entries(inside, 2);
-	assert_daemon_serves();
+	jobs_assert_serves(&T.d);
 	print_message("ENOSPC: 3 writes of 1 MiB (replace, new file, create) failed with io ENOSPC "
 		      "on a 256 KiB tmpfs, leaving no file or temp file; a 200 KiB write succeeded "
 		      "after them; a 1 MiB append failed with ENOSPC leaving keep.txt at %lld bytes\n",
@@ -1946,11 +1629,11 @@ static void test_gather_10000_writes(void **state)
 		for (int k = 0; k < i % 37; k++)
 			content[len++] = (char)('a' + (i + k) % 26);
 		struct json_object *spec =
-			write_spec(in_root(strf("f%05d", i)), content, (size_t)len, "{\"fsync\":false}");
+			write_spec(in_root(tj_strf("f%05d", i)), content, (size_t)len, "{\"fsync\":false}");
 		json_object_array_add(list, spec);
 	}
 	json_object_object_add(params, "jobs", list);
-	struct json_object *res = result_of(call_on(T.fd, "job.gather", params));
+	struct json_object *res = tj_take_result(jobs_call(T.d.fd, "job.gather", params));
 	struct json_object *jobs = tj_path(res, "jobs");
 	assert_int_equal(json_object_array_length(jobs), N);
 	for (int i = 0; i < N; i++) {
@@ -1959,19 +1642,19 @@ static void test_gather_10000_writes(void **state)
 		int len = snprintf(content, sizeof(content), "file %d:", i);
 		for (int k = 0; k < i % 37; k++)
 			content[len++] = (char)('a' + (i + k) % 26);
-		const char *why = check_job(job, "succeeded", NULL, NULL);
-		if (!why && jint(job, "result.bytes") != len)
+		const char *why = jobs_check(job, "succeeded", NULL, NULL);
+		if (!why && tj_int(job, "result.bytes") != len)
 			why = "wrong result.bytes";
-		if (!why && strcmp(jstr(job, "result.path"), in_root(strf("f%05d", i))))
+		if (!why && strcmp(tj_str(job, "result.path"), in_root(tj_strf("f%05d", i))))
 			why = "wrong result.path";
 		if (!why)
-			why = check_file(in_root(strf("f%05d", i)), content, (size_t)len);
+			why = check_file(in_root(tj_strf("f%05d", i)), content, (size_t)len);
 		if (why)
 			fail_msg("job %d: %s", i, why);
 	}
 	assert_jbool(res, "ok", true);
 	assert_entries(T.root, N);
-	struct json_object *info = daemon_info();
+	struct json_object *info = jobs_daemon_info(&T.d);
 	assert_jint(info, "jobs.succeeded", N);
 	assert_jint(info, "jobs.queued", 0);
 	assert_jint(info, "jobs.running", 0);
@@ -1985,7 +1668,7 @@ static void test_queued_writes_and_cancel(void **state)
 	enum { N = 40 };
 	start_write_daemon("io_threads = 1\n");
 	assert_int_equal(mkdir(in_root("q"), 0755), 0);
-	int64_t first = jint(daemon_info(), "jobs.next_id");
+	int64_t first = tj_int(jobs_daemon_info(&T.d), "jobs.next_id");
 
 	/* One batch: N fsync'ed writes, then job.list, then a cancel of the
 	 * last write. With one I/O thread only the first can be running while
@@ -1995,16 +1678,17 @@ static void test_queued_writes_and_cancel(void **state)
 	for (int i = 0; i < N + 2; i++) {
 		char *line;
 		if (i < N) {
-			const char *content = strf("queued write %d\n", i);
-			line = request_text(1000 + i, "job.submit",
-					    write_spec(in_root(strf("q/file%d", i)), content,
-						       strlen(content), "{\"fsync\":true}"));
+			const char *content = tj_strf("queued write %d\n", i);
+			line = jobs_request_text(1000 + i, "job.submit",
+						 write_spec(in_root(tj_strf("q/file%d", i)),
+							    content, strlen(content),
+							    "{\"fsync\":true}"));
 		} else if (i == N) {
-			line = request_text(2000, "job.list",
-					    parse_text("{\"state\":\"queued\",\"type\":\"write\"}"));
+			line = jobs_request_text(2000, "job.list",
+						 tj_parse("{\"state\":\"queued\",\"type\":\"write\"}"));
 		} else {
-			line = request_text(2001, "job.cancel",
-					    parse_text(strf("{\"id\":%" PRId64 "}", first + N - 1)));
+			line = jobs_request_text(2001, "job.cancel",
+						 tj_parse(tj_strf("{\"id\":%" PRId64 "}", first + N - 1)));
 		}
 		size_t n = strlen(line);
 		assert_true(len + n + 1 < cap);
@@ -2013,7 +1697,7 @@ static void test_queued_writes_and_cancel(void **state)
 		len += n + 1;
 		free(line);
 	}
-	int r = raw_send_bytes(T.fd, batch, len);
+	int r = raw_send_bytes(T.d.fd, batch, len);
 	free(batch);
 	assert_int_equal(r, 0);
 
@@ -2021,17 +1705,18 @@ static void test_queued_writes_and_cancel(void **state)
 	uint64_t ids[N - 1];
 	int queued_at_submit = 0;
 	for (int i = 0; i < N; i++) {
-		struct json_object *job = result_of(recv_reply(T.fd, 1000 + i, "job.submit"));
-		assert_int_equal(jint(job, "id"), first + i);
-		const char *st = jstr(job, "state");
+		struct json_object *job =
+			tj_take_result(jobs_recv_reply(T.d.fd, 1000 + i, "job.submit"));
+		assert_int_equal(tj_int(job, "id"), first + i);
+		const char *st = tj_str(job, "state");
 		if (st && !strcmp(st, "queued"))
 			queued_at_submit++;
 		if (i < N - 1)
 			ids[i] = (uint64_t)(first + i);
 		tj_put(job);
 	}
-	struct json_object *listed = result_of(recv_reply(T.fd, 2000, "job.list"));
-	struct json_object *cancel = recv_reply(T.fd, 2001, "job.cancel");
+	struct json_object *listed = tj_take_result(jobs_recv_reply(T.d.fd, 2000, "job.list"));
+	struct json_object *cancel = jobs_recv_reply(T.d.fd, 2001, "job.cancel");
 	size_t n_queued = json_object_array_length(tj_path(listed, "jobs"));
 	print_message("queued: %d of %d writes were queued when submitted; job.list showed %zu "
 		      "queued\n", queued_at_submit, N, n_queued);
@@ -2041,7 +1726,7 @@ static void test_queued_writes_and_cancel(void **state)
 		assert_jstr(json_object_array_get_idx(tj_path(listed, "jobs"), i), "state", "queued");
 
 	/* The canceled one never started. */
-	struct json_object *canceled = result_of(cancel);
+	struct json_object *canceled = tj_take_result(cancel);
 	assert_job(canceled, "canceled", "canceled", NULL);
 	assert_jint(canceled, "id", first + N - 1);
 	assert_jabsent(canceled, "started_at");
@@ -2052,24 +1737,24 @@ static void test_queued_writes_and_cancel(void **state)
 	for (int i = 0; i < N - 1; i++)
 		json_object_array_add(arr, json_object_new_int64((int64_t)ids[i]));
 	json_object_object_add(wparams, "ids", arr);
-	struct json_object *waited = result_of(call_on(T.fd, "job.wait", wparams));
+	struct json_object *waited = tj_take_result(jobs_call(T.d.fd, "job.wait", wparams));
 	assert_jbool(waited, "timed_out", false);
 	for (int i = 0; i < N - 1; i++) {
 		struct json_object *job = json_object_array_get_idx(tj_path(waited, "jobs"), (size_t)i);
 		assert_succeeded(job);
-		const char *content = strf("queued write %d\n", i);
-		assert_file_text(in_root(strf("q/file%d", i)), content);
+		const char *content = tj_strf("queued write %d\n", i);
+		assert_file_text(in_root(tj_strf("q/file%d", i)), content);
 	}
-	assert_absent(in_root(strf("q/file%d", N - 1)));
-	struct json_object *again = result_of(callf_on(T.fd, "job.get", "{\"id\":%" PRId64 "}",
-						       first + N - 1));
+	assert_absent(in_root(tj_strf("q/file%d", N - 1)));
+	struct json_object *again = tj_take_result(
+		jobs_callf(T.d.fd, "job.get", "{\"id\":%" PRId64 "}", first + N - 1));
 	assert_job(again, "canceled", "canceled", NULL);
 	assert_entries(in_root("q"), N - 1);
 	assert_no_temp_files(in_root("q"));
 	/* Canceling a finished write: -32004. */
-	struct json_object *late = callf_on(T.fd, "job.cancel", "{\"id\":%" PRId64 "}", first);
+	struct json_object *late = jobs_callf(T.d.fd, "job.cancel", "{\"id\":%" PRId64 "}", first);
 	assert_rpc_error(late, -32004, NULL, NULL);
-	struct json_object *info = daemon_info();
+	struct json_object *info = jobs_daemon_info(&T.d);
 	assert_jint(info, "jobs.queued", 0);
 	assert_jint(info, "jobs.running", 0);
 	assert_jint(info, "jobs.canceled", 1);
@@ -2088,19 +1773,19 @@ static void test_cancel_running_write(void **state)
 	const char *why = NULL;
 
 	for (int round = 0; round < ROUNDS && !why; round++) {
-		const char *path = in_root(strf("big%d", round));
+		const char *path = in_root(tj_strf("big%d", round));
 		struct json_object *spec = write_spec(path, big, SIZE, "{\"fsync\":true}");
-		struct json_object *job = result_of(call_on(T.fd, "job.submit", spec));
-		int64_t id = jint(job, "id");
-		struct json_object *reply = callf_on(T.fd, "job.cancel", "{\"id\":%" PRId64 "}", id);
+		struct json_object *job = tj_take_result(jobs_call(T.d.fd, "job.submit", spec));
+		int64_t id = tj_int(job, "id");
+		struct json_object *reply = jobs_callf(T.d.fd, "job.cancel", "{\"id\":%" PRId64 "}", id);
 		if (tj_path(reply, "result")) {
 			n_canceled++;
-			why = check_job(tj_path(reply, "result"), "canceled", "canceled", NULL);
+			why = jobs_check(tj_path(reply, "result"), "canceled", "canceled", NULL);
 			/* The worker removes its temporary file at the commit
 			 * point; a following write on the one thread runs after. */
 			if (!why) {
 				struct json_object *after = run_text(in_root("after"), "after", NULL);
-				why = check_job(after, "succeeded", NULL, NULL);
+				why = jobs_check(after, "succeeded", NULL, NULL);
 			}
 			struct stat st;
 			if (!why && lstat(path, &st) == 0)
@@ -2109,12 +1794,12 @@ static void test_cancel_running_write(void **state)
 				why = "a canceled write left its temporary file";
 		} else {
 			n_finishing++;
-			why = check_rpc_error(reply, -32004, NULL, NULL);
+			why = jobs_check_rpc_error(reply, -32004, NULL, NULL);
 			if (!why) {
-				struct json_object *w = result_of(callf_on(
-					T.fd, "job.wait", "{\"ids\":[%" PRId64 "]}", id));
+				struct json_object *w = tj_take_result(jobs_callf(
+					T.d.fd, "job.wait", "{\"ids\":[%" PRId64 "]}", id));
 				struct json_object *final = json_object_array_get_idx(tj_path(w, "jobs"), 0);
-				why = check_job(final, "succeeded", NULL, NULL);
+				why = jobs_check(final, "succeeded", NULL, NULL);
 				if (!why)
 					why = check_file(path, big, SIZE);
 			}
@@ -2126,7 +1811,7 @@ static void test_cancel_running_write(void **state)
 	if (why)
 		fail_msg("%s", why);
 	assert_no_temp_files(T.root);
-	assert_daemon_serves();
+	jobs_assert_serves(&T.d);
 }
 
 /* append commits at once (its first byte): a running append canceled is
@@ -2147,29 +1832,29 @@ static void test_cancel_running_append(void **state)
 
 	for (int round = 0; round < ROUNDS && !why; round++) {
 		struct json_object *spec = write_spec(path, big, SIZE, "{\"mode\":\"append\"}");
-		int64_t id = jint(result_of(call_on(T.fd, "job.submit", spec)), "id");
-		struct json_object *reply = callf_on(T.fd, "job.cancel", "{\"id\":%" PRId64 "}", id);
-		struct json_object *w = result_of(callf_on(T.fd, "job.wait", "{\"ids\":[%" PRId64 "]}", id));
+		int64_t id = tj_int(tj_take_result(jobs_call(T.d.fd, "job.submit", spec)), "id");
+		struct json_object *reply = jobs_callf(T.d.fd, "job.cancel", "{\"id\":%" PRId64 "}", id);
+		struct json_object *w = tj_take_result(jobs_callf(T.d.fd, "job.wait", "{\"ids\":[%" PRId64 "]}", id));
 		struct json_object *final = json_object_array_get_idx(tj_path(w, "jobs"), 0);
 		if (tj_path(reply, "result")) {
 			n_canceled++;
-			why = check_job(final, "canceled", "canceled", NULL);
+			why = jobs_check(final, "canceled", "canceled", NULL);
 		} else {
 			n_finishing++;
-			why = check_rpc_error(reply, -32004, NULL, NULL);
+			why = jobs_check_rpc_error(reply, -32004, NULL, NULL);
 			if (!why)
-				why = check_job(final, "succeeded", NULL, NULL);
+				why = jobs_check(final, "succeeded", NULL, NULL);
 			expected += SIZE;
 		}
 		/* One more write to it: the canceled one's worker is done. */
 		if (!why) {
 			struct json_object *after = run_text(path, NULL, "{\"mode\":\"append\"}");
-			why = check_job(after, "succeeded", NULL, NULL);
+			why = jobs_check(after, "succeeded", NULL, NULL);
 		}
 		struct stat st;
 		if (!why && (stat(path, &st) < 0 || (size_t)st.st_size != expected))
-			why = strf("%s holds %lld bytes after round %d, expected %zu", path,
-				   (long long)st.st_size, round, expected);
+			why = tj_strf("%s holds %lld bytes after round %d, expected %zu", path,
+				      (long long)st.st_size, round, expected);
 	}
 	free(big);
 	print_message("cancel running append: %d canceled before opening the file, %d past it "
@@ -2192,27 +1877,27 @@ static void test_timeout_running_write(void **state)
 	const char *why = NULL;
 
 	for (int round = 0; round < ROUNDS && !why; round++) {
-		const char *path = in_root(strf("t%d", round));
+		const char *path = in_root(tj_strf("t%d", round));
 		struct json_object *job = run_write(path, big, SIZE, "{\"timeout\":0.001}");
-		const char *st = jstr(job, "state");
+		const char *st = tj_str(job, "state");
 		if (st && !strcmp(st, "failed")) {
 			n_timeout++;
-			why = check_job(job, "failed", "timeout", NULL);
+			why = jobs_check(job, "failed", "timeout", NULL);
 			if (!why) {
 				struct json_object *after = run_text(in_root("after"), "after", NULL);
-				why = check_job(after, "succeeded", NULL, NULL);
+				why = jobs_check(after, "succeeded", NULL, NULL);
 			}
 			struct stat sb;
 			if (!why && lstat(path, &sb) == 0)
 				why = "a write that timed out left its file";
 		} else {
 			n_done++;
-			why = check_job(job, "succeeded", NULL, NULL);
+			why = jobs_check(job, "succeeded", NULL, NULL);
 			if (!why)
 				why = check_file(path, big, SIZE);
 		}
 		if (!why && count_temp_files(T.root) != 0)
-			why = strf("temporary files left: %s", list_dir(T.root));
+			why = tj_strf("temporary files left: %s", list_dir(T.root));
 	}
 	free(big);
 	print_message("timeout on running writes: %d timed out, %d finished\n", n_timeout, n_done);
@@ -2232,14 +1917,14 @@ static void check_write_outcomes(struct json_object *jobs, const char *dir, int 
 		if ((int)i == skip_index)
 			continue;
 		struct json_object *job = json_object_array_get_idx(jobs, i);
-		const char *path = in_root(strf("%s/file%zu", dir, i));
-		const char *st = jstr(job, "state"), *why;
+		const char *path = in_root(tj_strf("%s/file%zu", dir, i));
+		const char *st = tj_str(job, "state"), *why;
 		if (st && !strcmp(st, "succeeded")) {
 			counts[0]++;
-			why = check_file(path, strf("write %zu\n", i), strlen(strf("write %zu\n", i)));
+			why = check_file(path, tj_strf("write %zu\n", i), strlen(tj_strf("write %zu\n", i)));
 		} else if (st && !strcmp(st, "canceled")) {
 			counts[2]++;
-			why = check_job(job, "canceled", cancel_code, NULL);
+			why = jobs_check(job, "canceled", cancel_code, NULL);
 			struct stat sb;
 			if (!why && lstat(path, &sb) == 0)
 				why = "a canceled write left its file";
@@ -2254,12 +1939,12 @@ static void check_write_outcomes(struct json_object *jobs, const char *dir, int 
 
 static struct json_object *gather_params(int n, const char *dir, int bad_index, const char *extra)
 {
-	struct json_object *params = parse_text(extra ? extra : "{}");
+	struct json_object *params = tj_parse(extra ? extra : "{}");
 	struct json_object *list = json_object_new_array();
 	for (int i = 0; i < n; i++) {
-		const char *content = strf("write %d\n", i);
+		const char *content = tj_strf("write %d\n", i);
 		const char *path = i == bad_index ? in_root("missing/file")
-						  : in_root(strf("%s/file%d", dir, i));
+						  : in_root(tj_strf("%s/file%d", dir, i));
 		json_object_array_add(list, write_spec(path, content, strlen(content), NULL));
 	}
 	json_object_object_add(params, "jobs", list);
@@ -2274,8 +1959,8 @@ static void test_gather_fail_fast_writes(void **state)
 	enum { N = 300, BAD = 100 };
 	start_write_daemon("io_threads = 1\n");
 	assert_int_equal(mkdir(in_root("g"), 0755), 0);
-	struct json_object *res = result_of(call_on(
-		T.fd, "job.gather", gather_params(N, "g", BAD, "{\"fail_fast\":true}")));
+	struct json_object *res = tj_take_result(jobs_call(
+		T.d.fd, "job.gather", gather_params(N, "g", BAD, "{\"fail_fast\":true}")));
 	assert_jbool(res, "ok", false);
 	struct json_object *jobs = tj_path(res, "jobs");
 	assert_int_equal(json_object_array_length(jobs), N);
@@ -2289,7 +1974,7 @@ static void test_gather_fail_fast_writes(void **state)
 	assert_entries(in_root("g"), counts[0]);
 	assert_no_temp_files(in_root("g"));
 	assert_absent(in_root("missing"));
-	struct json_object *info = daemon_info();
+	struct json_object *info = jobs_daemon_info(&T.d);
 	assert_jint(info, "jobs.queued", 0);
 	assert_jint(info, "jobs.running", 0);
 }
@@ -2302,17 +1987,17 @@ static void test_shutdown_during_writes(void **state)
 	enum { N = 1000 };
 	start_write_daemon("io_threads = 2\n");
 	assert_int_equal(mkdir(in_root("s"), 0755), 0);
-	int64_t id = next_rpc_id++;
-	char *text = request_text(id, "job.gather", gather_params(N, "s", -1, NULL));
-	int r = raw_send(T.fd, text);
+	int64_t id = jobs_next_id();
+	char *text = jobs_request_text(id, "job.gather", gather_params(N, "s", -1, NULL));
+	int r = raw_send(T.d.fd, text);
 	free(text);
 	assert_int_equal(r, 0);
 	/* Some have been written (fsync'ed, so it takes a while). */
-	for (int i = 0; i < 3000 && count_entries(in_root("s"), "file") < 10; i++)
-		sleep_ms(10);
-	assert_int_equal(kill(T.d.pid, SIGTERM), 0);
-	struct json_object *res = result_of(recv_reply(T.fd, id, "job.gather"));
-	int status = harness_wait(&T.d, 30000);
+	for (int i = 0; i < 3000 && harness_count_entries(in_root("s"), "file") < 10; i++)
+		harness_sleep_ms(10);
+	assert_int_equal(kill(T.d.proc.pid, SIGTERM), 0);
+	struct json_object *res = tj_take_result(jobs_recv_reply(T.d.fd, id, "job.gather"));
+	int status = harness_wait(&T.d.proc, 30000);
 	if (status != 0)
 		fail_msg("the daemon exited with status %d after SIGTERM", status);
 	int counts[3];
@@ -2336,9 +2021,9 @@ static void test_max_pending_write_bytes(void **state)
 	struct json_object *r2 = submit_wait(write_spec(in_root("two"), data, 2 * MIB, NULL));
 	struct json_object *r1p = submit_wait(write_spec(in_root("over"), data, MIB + 1, NULL));
 	struct json_object *r1 = submit_wait(write_spec(in_root("one"), data, MIB, NULL));
-	const char *why = check_rpc_error(r2, -32002, NULL, "max_pending_write_bytes");
+	const char *why = jobs_check_rpc_error(r2, -32002, NULL, "max_pending_write_bytes");
 	if (!why)
-		why = check_rpc_error(r1p, -32002, NULL, NULL);
+		why = jobs_check_rpc_error(r1p, -32002, NULL, NULL);
 	if (!why && !tj_path(r1, "result"))
 		why = "exactly max_pending_write_bytes was refused";
 	if (!why)
@@ -2373,7 +2058,7 @@ static int run_cli(const char *cwd, const char *stdin_path, ...)
 		fail_msg("ASYNCJOB_CLI is not set (run the tests with make check)");
 	argv[argc++] = (char *)cli;
 	argv[argc++] = "-s";
-	argv[argc++] = T.d.socket;
+	argv[argc++] = T.d.proc.socket;
 	va_start(ap, stdin_path);
 	const char *a;
 	while ((a = va_arg(ap, const char *)) && argc < 31)
@@ -2382,8 +2067,8 @@ static int run_cli(const char *cwd, const char *stdin_path, ...)
 	argv[argc] = NULL;
 
 	char out[300], err[300];
-	snprintf(out, sizeof(out), "%s/cli.out", T.d.dir);
-	snprintf(err, sizeof(err), "%s/cli.err", T.d.dir);
+	snprintf(out, sizeof(out), "%s/cli.out", T.d.proc.dir);
+	snprintf(err, sizeof(err), "%s/cli.err", T.d.proc.dir);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -2406,7 +2091,7 @@ static int run_cli(const char *cwd, const char *stdin_path, ...)
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			done = true;
 		else
-			sleep_ms(10);
+			harness_sleep_ms(10);
 	}
 	if (!done) {
 		kill(pid, SIGKILL);
@@ -2467,7 +2152,7 @@ static void test_cli_write_stdin_binary(void **state)
 		data[i] = (unsigned char)(prng() >> 24);
 	for (size_t i = 0; i < 256; i++)
 		data[i * 64] = (unsigned char)i;   /* every byte value */
-	const char *in = strf("%s/stdin.bin", T.d.dir);
+	const char *in = tj_strf("%s/stdin.bin", T.d.proc.dir);
 	FILE *f = fopen(in, "w");
 	assert_non_null(f);
 	assert_int_equal(fwrite(data, 1, N, f), N);
