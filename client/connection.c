@@ -75,6 +75,8 @@ ASYNCJOB_EXPORT int asyncjob_new(asyncjob **ret)
 	if (!aj)
 		return -ENOMEM;
 	json_parser_init(&aj->parser, REPLY_MAX_DEPTH);
+	/* Replies' trees may outlive the line (jobs share a long list's). */
+	aj->parser.own_numbers = true;
 	aj->fd = -1;
 	aj->max_reply = DEFAULT_MAX_REPLY;
 	frame_reader_init(&aj->framer, aj->max_reply);
@@ -236,6 +238,7 @@ static void complete(asyncjob *aj, struct pending *p, struct asyncjob_reply *rep
 	free(reply->result_text);
 	free(reply->data_text);
 	reply->result_text = reply->data_text = NULL;
+	reply->tree = json_tree_unref(reply->tree);
 	free(p);
 }
 
@@ -285,7 +288,7 @@ static void deliver_event(asyncjob *aj, const char *method, size_t method_len,
 		goto lost;
 	json_uint64(json_get(params, "seq"), &ev->seq);
 	if (strcmp(ev->method, RPC_NOTIFY_JOB_UPDATED) == 0 && (job = json_get(params, "job")) &&
-	    aj_job_new(job, &ev->job) < 0)
+	    aj_job_new(job, NULL, &ev->job) < 0)
 		goto lost;
 
 	if (aj->event_fn) {
@@ -356,6 +359,7 @@ static int handle_line(void *arg, const char *line, size_t len)
 		.error_message = resp.error_message,
 		.error_data = resp.error_data,
 		.result = resp.result,
+		.parser = &aj->parser,
 	};
 	complete(aj, p, &reply);
 out:
@@ -568,7 +572,9 @@ struct sync_call {
 	int code;
 	char *message;
 	char *data;
-	struct json_value *result;
+	aj_take_fn take;
+	void *out;
+	int take_status;
 };
 
 static void sync_reply(asyncjob *aj, const asyncjob_reply *reply, void *userdata)
@@ -583,11 +589,8 @@ static void sync_reply(asyncjob *aj, const asyncjob_reply *reply, void *userdata
 		s->message = strdup(reply->error_message ? reply->error_message : "");
 		if (reply->error_data)
 			s->data = aj_json_text(reply->error_data);
-	} else if (reply->status == 0) {
-		/* The reply's tree goes with the line: keep a copy. */
-		s->result = json_clone(reply->result);
-		if (!s->result)
-			s->status = -ENOMEM;
+	} else if (reply->status == 0 && s->take) {
+		s->take_status = s->take((asyncjob_reply *)reply, s->out);
 	}
 }
 
@@ -599,9 +602,9 @@ static void abandon(asyncjob *aj, uint64_t id)
 }
 
 int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_len,
-	    struct json_value **ret_result)
+	    aj_take_fn take, void *out, const char *what)
 {
-	struct sync_call s = { 0 };
+	struct sync_call s = { .take = take, .out = out };
 	int r;
 
 	if (aj->dispatching || aj->blocking)
@@ -628,7 +631,6 @@ int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_
 	if (aj->free_requested) {
 		free(s.message);
 		free(s.data);
-		free(s.result);
 		really_free(aj);
 		return -ECANCELED;
 	}
@@ -644,14 +646,24 @@ int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_
 	}
 	if (s.status < 0)
 		return s.status;
-	*ret_result = s.result;
+	if (s.take_status == -ENOMEM)
+		return aj_fail(aj, -ENOMEM, "out of memory");
+	if (s.take_status < 0)
+		return aj_fail(aj, s.take_status, "the daemon's reply holds no %s", what);
 	return 0;
+}
+
+static int take_text(asyncjob_reply *reply, void *out)
+{
+	char **text = out;
+	*text = aj_json_text(reply->result);
+	return *text ? 0 : -ENOMEM;
 }
 
 ASYNCJOB_EXPORT int asyncjob_call(asyncjob *aj, const char *method, const char *params_json,
 				  char **ret_result_json)
 {
-	struct json_value *result = NULL;
+	char *text = NULL;
 	int r;
 
 	if (params_json) {
@@ -667,13 +679,12 @@ ASYNCJOB_EXPORT int asyncjob_call(asyncjob *aj, const char *method, const char *
 		if (!ok)
 			return aj_fail(aj, -EINVAL, "params must be a JSON object or array");
 	}
-	r = aj_call(aj, method, params_json, params_json ? strlen(params_json) : 0, &result);
-	if (r < 0)
+	r = aj_call(aj, method, params_json, params_json ? strlen(params_json) : 0, take_text,
+		    &text, "result");
+	if (r < 0) {
+		free(text);
 		return r;
-	char *text = aj_json_text(result);
-	free(result);
-	if (!text)
-		return aj_fail(aj, -ENOMEM, "out of memory");
+	}
 	*ret_result_json = text;
 	return 0;
 }

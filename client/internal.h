@@ -72,7 +72,10 @@ struct asyncjob_spec {
 
 struct asyncjob_job {
 	unsigned refs;
-	struct json_value *obj;        /* its own copy of the job object */
+	const struct json_value *obj;  /* the job object: in `copy` or in `tree` */
+	struct json_value *copy;       /* its own copy, or NULL */
+	struct json_tree *tree;        /* a reference to the reply's tree, or NULL */
+	bool has_id;
 	uint64_t id;
 	asyncjob_state state;
 	const char *type, *label;
@@ -92,6 +95,8 @@ struct asyncjob_reply {
 	const struct json_value *result;
 	char *result_text;
 	char *data_text;
+	struct json_parser *parser;    /* the tree's parser, for taking the tree */
+	struct json_tree *tree;        /* taken by a list of jobs, shared by them */
 };
 
 struct asyncjob_event {
@@ -109,20 +114,31 @@ int aj_fail(asyncjob *aj, int err, const char *fmt, ...) __attribute__((format(p
 int aj_send(asyncjob *aj, const char *method, const char *params, size_t params_len,
 	    asyncjob_reply_fn fn, void *userdata);
 
-/* Sends and waits. On success *ret_result gets the result, a copy the
- * caller frees with free(). */
+/* Turns a result into what a blocking call returns, while the reply's tree
+ * is still alive (it goes with the line), so nothing is copied twice.
+ * Returns 0, -EBADMSG when the result is not what was asked for, or
+ * -ENOMEM. */
+typedef int (*aj_take_fn)(asyncjob_reply *reply, void *out);
+
+/* Sends and waits. On success `take` (if not NULL) has filled `out`; a
+ * result it refuses fails the call with "the daemon's reply holds no
+ * <what>". On any failure the caller frees whatever `out` holds (take may
+ * have run before the call failed). */
 int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_len,
-	    struct json_value **ret_result);
+	    aj_take_fn take, void *out, const char *what);
 
 /* Parses `json` as exactly one JSON value, as strictly as the daemon does,
  * into a json-c object (for building specs). Returns 0 (the value in *ret;
  * null comes back as NULL), -EINVAL or -ENOMEM. */
 int aj_parse_value(const char *json, struct json_object **ret);
 
-/* Builds a job from a job object (copied). */
-int aj_job_new(const struct json_value *obj, asyncjob_job **ret);
-/* Reads {"jobs": [...]} into a NULL-terminated array. */
-int aj_jobs_from_result(const struct json_value *result, asyncjob_job ***ret, size_t *ret_n);
+/* Builds a job from a job object: with `tree`, the tree obj lives in (the
+ * job takes a reference); without, a copy of obj. -EBADMSG for an object
+ * without an id. */
+int aj_job_new(const struct json_value *obj, struct json_tree *tree, asyncjob_job **ret);
+/* Reads a reply's {"jobs": [...]} into a NULL-terminated array. A long
+ * list takes the reply's tree (reply->tree) and the jobs share it. */
+int aj_jobs_from_reply(asyncjob_reply *reply, asyncjob_job ***ret, size_t *ret_n);
 
 /* A value as compact JSON text, a new string (NULL on failure). */
 char *aj_json_text(const struct json_value *v);

@@ -118,42 +118,67 @@ static int send_params(asyncjob *aj, const char *method, struct params *p, async
 	return r;
 }
 
-static int call_params(asyncjob *aj, const char *method, struct params *p,
-		       struct json_value **ret_result)
+static int call_params(asyncjob *aj, const char *method, struct params *p, aj_take_fn take,
+		       void *out, const char *what)
 {
-	int r = aj_call(aj, method, p->w.buf, p->w.len, ret_result);
+	int r = aj_call(aj, method, p->w.buf, p->w.len, take, out, what);
 	jsonw_release(&p->w);
 	return r;
 }
 
-static int job_result(asyncjob *aj, struct json_value *result, asyncjob_job **ret_job)
+static int take_job(asyncjob_reply *reply, void *out)
 {
-	int r = aj_job_new(result, ret_job);
-	free(result);
-	if (r < 0)
-		return aj_fail(aj, r, "the daemon's reply holds no job object");
+	return aj_job_new(reply->result, reply->tree, out);
+}
+
+/* A list of jobs and, for some methods, a flag beside it. */
+struct jobs_out {
+	const char *flag_name;
+	asyncjob_job **jobs;
+	size_t n;
+	bool flag;
+};
+
+static int take_jobs(asyncjob_reply *reply, void *out)
+{
+	struct jobs_out *o = out;
+	const struct json_value *v;
+
+	if (o->flag_name) {
+		v = json_get(reply->result, o->flag_name);
+		o->flag = json_is(v, JSON_BOOL) && v->boolean;
+	}
+	return aj_jobs_from_reply(reply, &o->jobs, &o->n);
+}
+
+static int jobs_call(asyncjob *aj, const char *method, struct params *p, const char *flag_name,
+		     asyncjob_job ***ret_jobs, size_t *ret_n, bool *ret_flag)
+{
+	struct jobs_out o = { .flag_name = flag_name };
+	int r = call_params(aj, method, p, take_jobs, &o, "list of jobs");
+
+	if (r < 0) {
+		asyncjob_jobs_free(o.jobs);
+		return r;
+	}
+	*ret_jobs = o.jobs;
+	if (ret_n)
+		*ret_n = o.n;
+	if (ret_flag)
+		*ret_flag = o.flag;
 	return 0;
 }
 
-static bool result_flag(const struct json_value *result, const char *name)
+static int job_call(asyncjob *aj, const char *method, struct params *p, asyncjob_job **ret_job)
 {
-	const struct json_value *v = json_get(result, name);
-	return json_is(v, JSON_BOOL) && v->boolean;
-}
+	asyncjob_job *job = NULL;
+	int r = call_params(aj, method, p, take_job, &job, "job object");
 
-static int jobs_result(asyncjob *aj, struct json_value *result, const char *flag,
-		       asyncjob_job ***ret_jobs, size_t *ret_n, bool *ret_flag)
-{
-	asyncjob_job **jobs;
-	int r = aj_jobs_from_result(result, &jobs, ret_n);
-	bool f = flag && result_flag(result, flag);
-
-	free(result);
-	if (r < 0)
-		return aj_fail(aj, r, "the daemon's reply holds no list of jobs");
-	*ret_jobs = jobs;
-	if (ret_flag)
-		*ret_flag = f;
+	if (r < 0) {
+		asyncjob_job_unref(job);
+		return r;
+	}
+	*ret_job = job;
 	return 0;
 }
 
@@ -162,69 +187,45 @@ static int jobs_result(asyncjob *aj, struct json_value *result, const char *flag
 ASYNCJOB_EXPORT int asyncjob_submit(asyncjob *aj, const asyncjob_spec *spec, unsigned flags,
 				    asyncjob_job **ret_job)
 {
-	struct json_value *result = NULL;
 	struct params p;
-	int r;
-
-	if ((r = build_submit(aj, &p, spec, flags)) < 0 ||
-	    (r = call_params(aj, RPC_JOB_SUBMIT, &p, &result)) < 0)
-		return r;
-	return job_result(aj, result, ret_job);
+	int r = build_submit(aj, &p, spec, flags);
+	return r < 0 ? r : job_call(aj, RPC_JOB_SUBMIT, &p, ret_job);
 }
 
 ASYNCJOB_EXPORT int asyncjob_gather(asyncjob *aj, asyncjob_spec *const *specs, size_t n,
 				    unsigned flags, double timeout, asyncjob_job ***ret_jobs,
 				    bool *ret_ok)
 {
-	struct json_value *result = NULL;
 	struct params p;
-	int r;
-
-	if ((r = build_gather(aj, &p, specs, n, flags, timeout)) < 0 ||
-	    (r = call_params(aj, RPC_JOB_GATHER, &p, &result)) < 0)
-		return r;
-	return jobs_result(aj, result, "ok", ret_jobs, NULL, ret_ok);
+	int r = build_gather(aj, &p, specs, n, flags, timeout);
+	return r < 0 ? r : jobs_call(aj, RPC_JOB_GATHER, &p, "ok", ret_jobs, NULL, ret_ok);
 }
 
 ASYNCJOB_EXPORT int asyncjob_get(asyncjob *aj, uint64_t id, asyncjob_job **ret_job)
 {
-	struct json_value *result = NULL;
 	struct params p;
-	int r;
-
-	if ((r = build_id(aj, &p, id)) < 0 || (r = call_params(aj, RPC_JOB_GET, &p, &result)) < 0)
-		return r;
-	return job_result(aj, result, ret_job);
+	int r = build_id(aj, &p, id);
+	return r < 0 ? r : job_call(aj, RPC_JOB_GET, &p, ret_job);
 }
 
 ASYNCJOB_EXPORT int asyncjob_cancel(asyncjob *aj, uint64_t id, asyncjob_job **ret_job)
 {
-	struct json_value *result = NULL;
 	struct params p;
-	int r;
-
-	if ((r = build_id(aj, &p, id)) < 0 || (r = call_params(aj, RPC_JOB_CANCEL, &p, &result)) < 0)
-		return r;
-	return job_result(aj, result, ret_job);
+	int r = build_id(aj, &p, id);
+	return r < 0 ? r : job_call(aj, RPC_JOB_CANCEL, &p, ret_job);
 }
 
 ASYNCJOB_EXPORT int asyncjob_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any,
 				  double timeout, asyncjob_job ***ret_jobs, bool *ret_timed_out)
 {
-	struct json_value *result = NULL;
 	struct params p;
-	int r;
-
-	if ((r = build_wait(aj, &p, ids, n, any, timeout)) < 0 ||
-	    (r = call_params(aj, RPC_JOB_WAIT, &p, &result)) < 0)
-		return r;
-	return jobs_result(aj, result, "timed_out", ret_jobs, NULL, ret_timed_out);
+	int r = build_wait(aj, &p, ids, n, any, timeout);
+	return r < 0 ? r : jobs_call(aj, RPC_JOB_WAIT, &p, "timed_out", ret_jobs, NULL, ret_timed_out);
 }
 
 ASYNCJOB_EXPORT int asyncjob_list(asyncjob *aj, const char *state, const char *type, size_t limit,
 				  asyncjob_job ***ret_jobs, size_t *ret_n)
 {
-	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -243,9 +244,9 @@ ASYNCJOB_EXPORT int asyncjob_list(asyncjob *aj, const char *state, const char *t
 		jsonw_uint(&p.w, limit);
 	}
 	jsonw_object_end(&p.w);
-	if ((r = params_done(aj, &p)) < 0 || (r = call_params(aj, RPC_JOB_LIST, &p, &result)) < 0)
+	if ((r = params_done(aj, &p)) < 0)
 		return r;
-	return jobs_result(aj, result, NULL, ret_jobs, ret_n, NULL);
+	return jobs_call(aj, RPC_JOB_LIST, &p, NULL, ret_jobs, ret_n, NULL);
 }
 
 ASYNCJOB_EXPORT int asyncjob_info(asyncjob *aj, char **ret_json)
@@ -253,10 +254,16 @@ ASYNCJOB_EXPORT int asyncjob_info(asyncjob *aj, char **ret_json)
 	return asyncjob_call(aj, RPC_DAEMON_INFO, NULL, ret_json);
 }
 
+static int take_seq(asyncjob_reply *reply, void *out)
+{
+	/* An older daemon may not say; the sequence number is then 0. */
+	json_uint64(json_get(reply->result, "seq"), out);
+	return 0;
+}
+
 ASYNCJOB_EXPORT int asyncjob_subscribe(asyncjob *aj, const uint64_t *ids, size_t n,
 				       const uint64_t *since, uint64_t *ret_seq)
 {
-	struct json_value *result = NULL;
 	struct params p;
 	int r;
 
@@ -269,21 +276,19 @@ ASYNCJOB_EXPORT int asyncjob_subscribe(asyncjob *aj, const uint64_t *ids, size_t
 		jsonw_uint(&p.w, *since);
 	}
 	jsonw_object_end(&p.w);
-	if ((r = params_done(aj, &p)) < 0 ||
-	    (r = call_params(aj, RPC_EVENTS_SUBSCRIBE, &p, &result)) < 0)
+	if ((r = params_done(aj, &p)) < 0)
 		return r;
-	if (ret_seq)
-		json_uint64(json_get(result, "seq"), ret_seq);
-	free(result);
-	return 0;
+	uint64_t seq = 0;
+	r = call_params(aj, RPC_EVENTS_SUBSCRIBE, &p, take_seq, &seq, "event sequence number");
+	if (r >= 0 && ret_seq)
+		*ret_seq = seq;
+	return r < 0 ? r : 0;
 }
 
 ASYNCJOB_EXPORT int asyncjob_unsubscribe(asyncjob *aj)
 {
-	struct json_value *result = NULL;
-	int r = aj_call(aj, RPC_EVENTS_UNSUBSCRIBE, NULL, 0, &result);
-	free(result);
-	return r;
+	int r = aj_call(aj, RPC_EVENTS_UNSUBSCRIBE, NULL, 0, NULL, NULL, "result");
+	return r < 0 ? r : 0;
 }
 
 /* ------------------------------------------------------------ async */

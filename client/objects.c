@@ -319,47 +319,92 @@ ASYNCJOB_EXPORT bool asyncjob_state_is_final(asyncjob_state state)
 	return state == ASYNCJOB_SUCCEEDED || state == ASYNCJOB_FAILED || state == ASYNCJOB_CANCELED;
 }
 
-int aj_job_new(const struct json_value *obj, asyncjob_job **ret)
+static bool key_is(const struct json_value *m, const char *name, size_t len)
 {
-	const struct json_value *err;
-	enum job_state st;
-	asyncjob_job *job;
-	uint64_t id;
+	return m->key_len == len && memcmp(m->key, name, len) == 0;
+}
 
-	if (!json_is(obj, JSON_OBJECT) || !json_uint64(json_get(obj, "id"), &id))
+#define KEY_IS(m, literal) key_is((m), literal, sizeof(literal) - 1)
+
+static const char *string_or_null(const struct json_value *v)
+{
+	return json_is(v, JSON_STRING) ? v->str : NULL;
+}
+
+/* One pass over the members (a reply may hold 100,000 jobs); a repeated
+ * member counts last, as json_get would have it. */
+static void read_job_members(asyncjob_job *job)
+{
+	const struct json_value *obj = job->obj, *state = NULL, *err = NULL;
+	enum job_state st;
+
+	for (uint32_t i = 0; i < obj->len; i++) {
+		const struct json_value *m = &obj->items[i];
+		if (KEY_IS(m, "id"))
+			job->has_id = json_uint64(m, &job->id);
+		else if (KEY_IS(m, "type"))
+			job->type = string_or_null(m);
+		else if (KEY_IS(m, "label"))
+			job->label = string_or_null(m);
+		else if (KEY_IS(m, "state"))
+			state = m;
+		else if (KEY_IS(m, "submitted_at"))
+			job->submitted_at = string_or_null(m);
+		else if (KEY_IS(m, "started_at"))
+			job->started_at = string_or_null(m);
+		else if (KEY_IS(m, "finished_at"))
+			job->finished_at = string_or_null(m);
+		else if (KEY_IS(m, "error"))
+			err = m;
+		else if (KEY_IS(m, "result"))
+			job->result = m;
+	}
+	job->state = json_is(state, JSON_STRING) && job_state_from_name(state->str, &st) == 0
+			     ? (asyncjob_state)st
+			     : ASYNCJOB_STATE_UNKNOWN;
+	if (err) {
+		job->error_code = member_string(err, "code");
+		job->error_message = member_string(err, "message");
+	}
+}
+
+int aj_job_new(const struct json_value *obj, struct json_tree *tree, asyncjob_job **ret)
+{
+	asyncjob_job *job;
+
+	if (!json_is(obj, JSON_OBJECT))
 		return -EBADMSG;
 	job = calloc(1, sizeof(*job));
 	if (!job)
 		return -ENOMEM;
-	/* The reply it came in goes away after the callback: keep a copy. */
-	job->obj = json_clone(obj);
-	if (!job->obj) {
-		free(job);
-		return -ENOMEM;
-	}
-	obj = job->obj;
 	job->refs = 1;
-	job->id = id;
-	job->type = member_string(obj, "type");
-	job->label = member_string(obj, "label");
-	job->submitted_at = member_string(obj, "submitted_at");
-	job->started_at = member_string(obj, "started_at");
-	job->finished_at = member_string(obj, "finished_at");
-	const char *s = member_string(obj, "state");
-	job->state = s && job_state_from_name(s, &st) == 0 ? (asyncjob_state)st
-							     : ASYNCJOB_STATE_UNKNOWN;
-	if ((err = json_get(obj, "error"))) {
-		job->error_code = member_string(err, "code");
-		job->error_message = member_string(err, "message");
+	if (tree) {
+		job->tree = json_tree_ref(tree);
+		job->obj = obj;
+	} else {
+		/* The reply it came in goes away after the callback: keep a copy. */
+		job->copy = json_clone(obj);
+		if (!job->copy) {
+			free(job);
+			return -ENOMEM;
+		}
+		job->obj = job->copy;
 	}
-	job->result = json_get(obj, "result");
+	read_job_members(job);
+	if (!job->has_id) {
+		asyncjob_job_unref(job);
+		return -EBADMSG;
+	}
 	*ret = job;
 	return 0;
 }
 
-int aj_jobs_from_result(const struct json_value *result, asyncjob_job ***ret, size_t *ret_n)
+/* Lists long enough that sharing the reply's tree beats a copy per job. */
+#define SHARE_TREE_MIN_JOBS 16
+
+int aj_jobs_from_reply(asyncjob_reply *reply, asyncjob_job ***ret, size_t *ret_n)
 {
-	const struct json_value *list = json_get(result, "jobs");
+	const struct json_value *list = json_get(reply->result, "jobs");
 	asyncjob_job **jobs;
 
 	if (!json_is(list, JSON_ARRAY))
@@ -367,8 +412,10 @@ int aj_jobs_from_result(const struct json_value *result, asyncjob_job ***ret, si
 	jobs = calloc(list->len + 1, sizeof(*jobs));
 	if (!jobs)
 		return -ENOMEM;
+	if (!reply->tree && reply->parser && list->len >= SHARE_TREE_MIN_JOBS)
+		reply->tree = json_parser_take_tree(reply->parser);
 	for (uint32_t i = 0; i < list->len; i++) {
-		int r = aj_job_new(&list->items[i], &jobs[i]);
+		int r = aj_job_new(&list->items[i], reply->tree, &jobs[i]);
 		if (r < 0) {
 			asyncjob_jobs_free(jobs);
 			return r;
@@ -435,7 +482,8 @@ ASYNCJOB_EXPORT asyncjob_job *asyncjob_job_unref(asyncjob_job *job)
 {
 	if (!job || --job->refs > 0)
 		return NULL;
-	free(job->obj);
+	free(job->copy);
+	json_tree_unref(job->tree);
 	free(job->result_text);
 	free(job->text);
 	free(job);
@@ -486,7 +534,7 @@ ASYNCJOB_EXPORT int asyncjob_reply_job(const asyncjob_reply *r, asyncjob_job **r
 {
 	if (r->status != 0)
 		return r->status;
-	return aj_job_new(r->result, ret_job);
+	return aj_job_new(r->result, r->tree, ret_job);
 }
 
 ASYNCJOB_EXPORT int asyncjob_reply_jobs(const asyncjob_reply *r, asyncjob_job ***ret_jobs,
@@ -494,7 +542,9 @@ ASYNCJOB_EXPORT int asyncjob_reply_jobs(const asyncjob_reply *r, asyncjob_job **
 {
 	if (r->status != 0)
 		return r->status;
-	return aj_jobs_from_result(r->result, ret_jobs, ret_n);
+	/* The reply is the library's: taking its tree is no change the
+	 * caller can see. */
+	return aj_jobs_from_reply((asyncjob_reply *)r, ret_jobs, ret_n);
 }
 
 ASYNCJOB_EXPORT bool asyncjob_reply_flag(const asyncjob_reply *r, const char *name)

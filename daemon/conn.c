@@ -164,12 +164,13 @@ struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct pe
 	return c;
 }
 
-void conn_send(struct conn *c, const char *data, size_t len)
+/* Whether the client may be given more output; kills it if not. */
+static bool may_send(struct conn *c)
 {
 	struct evbuffer *out;
 
 	if (c->dead)
-		return;
+		return false;
 	out = bufferevent_get_output(c->bev);
 	/* Judge the client by what it has left unread so far, not by this
 	 * message: one large reply (a big gather) to a client that reads is
@@ -180,10 +181,44 @@ void conn_send(struct conn *c, const char *data, size_t len)
 			  "(max_output_bytes); disconnecting it, its jobs go on",
 			  c->id, (unsigned)c->peer.uid, unread);
 		conn_kill(c, NULL);
+		return false;
+	}
+	return true;
+}
+
+void conn_send(struct conn *c, const char *data, size_t len)
+{
+	if (!may_send(c))
+		return;
+	if (evbuffer_add(bufferevent_get_output(c->bev), data, len) < 0)
+		xalloc_die();
+	daemon_mark_dirty(c->d, c);
+}
+
+static void free_sent(const void *data, size_t len, void *extra)
+{
+	(void)len;
+	(void)extra;
+	free((void *)data);
+}
+
+/* Above this, a message's buffer is handed to the output queue instead of
+ * copied into it: a reply to a gather of 100,000 jobs is 20 MB. */
+#define SEND_BY_REFERENCE_BYTES (64 * 1024)
+
+void conn_send_jsonw(struct conn *c, struct jsonw *w)
+{
+	if (w->len < SEND_BY_REFERENCE_BYTES) {
+		conn_send(c, w->buf, w->len);
 		return;
 	}
-	if (evbuffer_add(out, data, len) < 0)
+	if (!may_send(c))
+		return;
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), w->buf, w->len, free_sent,
+				   NULL) < 0)
 		xalloc_die();
+	/* The queue owns the text now; the writer starts afresh. */
+	jsonw_init(w);
 	daemon_mark_dirty(c->d, c);
 }
 

@@ -53,6 +53,9 @@ struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct pe
 /* Queues bytes for the peer. A peer that lets its unread output grow past
  * max_output_bytes is disconnected. */
 void conn_send(struct conn *c, const char *data, size_t len);
+/* The same for a writer's text. A large text is not copied: the output
+ * queue takes the writer's buffer and `w` is left empty and ready. */
+void conn_send_jsonw(struct conn *c, struct jsonw *w);
 
 /* Closes now: pending replies are dropped, cancel_on_disconnect jobs are
  * canceled, and the memory is freed by the deferred work. Safe to call from

@@ -49,28 +49,77 @@ double mono_seconds(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Days since 1970-01-01 to a proleptic Gregorian date. Counting years from
+ * March makes the leap day the last day of a year, so the month follows
+ * from the day of the year with one linear formula; eras of 400 years
+ * (146,097 days) repeat exactly. */
+static void civil_from_days(int64_t days, int64_t *ret_year, int *ret_month, int *ret_day)
+{
+	int64_t z = days + 719468;      /* days since 0000-03-01 */
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t day_of_era = z - era * 146097;                          /* [0, 146096] */
+	int64_t year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36524 -
+			       day_of_era / 146096) / 365;                 /* [0, 399] */
+	int64_t day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+	int64_t month_from_march = (5 * day_of_year + 2) / 153;         /* [0, 11] */
+	int month = (int)(month_from_march < 10 ? month_from_march + 3 : month_from_march - 9);
+
+	*ret_day = (int)(day_of_year - (153 * month_from_march + 2) / 5 + 1);
+	*ret_month = month;
+	*ret_year = year_of_era + era * 400 + (month <= 2);
+}
+
+static void put_digits(char *at, unsigned value, int width)
+{
+	for (int i = width - 1; i >= 0; i--) {
+		at[i] = (char)('0' + value % 10);
+		value /= 10;
+	}
+}
+
+static inline void put_two_digits(char *at, unsigned value)
+{
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+	memcpy(at, pairs + 2 * value, 2);
+}
+
 void format_rfc3339_ms(int64_t ms, char buf[32])
 {
-	/* Most timestamps fall in the same second as the one before: format
-	 * the date and time once a second, the milliseconds by hand. Only the
-	 * loop thread calls this. */
-	static int64_t cached_second = INT64_MIN;
-	static char prefix[24];
-	int64_t second = ms / 1000;
-	int milli = (int)(ms % 1000);
+	/* Every job object carries up to three timestamps, so this is on the
+	 * reply path of every job: arithmetic instead of gmtime and strftime,
+	 * and the date kept from the last call, as nearly all fall on the same
+	 * day. Only the loop thread formats times. */
+	static int64_t cached_days = INT64_MIN;
+	static char date[11];
+	int64_t seconds = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+	unsigned milli = (unsigned)(ms - seconds * 1000);
+	int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
+	unsigned second_of_day = (unsigned)(seconds - days * 86400);
 
-	if (second != cached_second) {
-		time_t t = (time_t)second;
-		struct tm tm;
-		gmtime_r(&t, &tm);
-		strftime(prefix, sizeof(prefix), "%Y-%m-%dT%H:%M:%S", &tm);
-		cached_second = second;
+	if (days != cached_days) {
+		int64_t year;
+		int month, day;
+		civil_from_days(days, &year, &month, &day);
+		/* RFC 3339 has four-digit years only; no real clock gets past. */
+		put_digits(date, (unsigned)(year < 0 ? 0 : year > 9999 ? 9999 : year), 4);
+		date[4] = '-';
+		put_two_digits(date + 5, (unsigned)month);
+		date[7] = '-';
+		put_two_digits(date + 8, (unsigned)day);
+		date[10] = 'T';
+		cached_days = days;
 	}
-	memcpy(buf, prefix, 19);
+	memcpy(buf, date, 11);
+	put_two_digits(buf + 11, second_of_day / 3600);
+	buf[13] = ':';
+	put_two_digits(buf + 14, second_of_day / 60 % 60);
+	buf[16] = ':';
+	put_two_digits(buf + 17, second_of_day % 60);
 	buf[19] = '.';
-	buf[20] = (char)('0' + milli / 100);
-	buf[21] = (char)('0' + milli / 10 % 10);
-	buf[22] = (char)('0' + milli % 10);
+	put_digits(buf + 20, milli, 3);
 	buf[23] = 'Z';
 	buf[24] = '\0';
 }
@@ -79,8 +128,13 @@ void format_rfc3339_ms(int64_t ms, char buf[32])
 
 static struct user_usage *find_user(struct daemon *d, uid_t uid)
 {
-	struct user_usage *u;
+	struct user_usage *u = d->last_user;
+
+	if (u && u->uid == uid)
+		return u;
 	HASH_FIND(hh, d->users, &uid, sizeof(uid), u);
+	if (u)
+		d->last_user = u;
 	return u;
 }
 
@@ -109,6 +163,8 @@ void daemon_user_adjust(struct daemon *d, uid_t uid, long jobs_delta, long conns
 	u->connections = (size_t)((long)u->connections + conns_delta);
 	if (u->active_jobs == 0 && u->connections == 0) {
 		HASH_DEL(d->users, u);
+		if (d->last_user == u)
+			d->last_user = NULL;
 		free(u);
 	}
 }
@@ -148,6 +204,22 @@ static void flush_connections(evutil_socket_t fd, short what, void *arg)
 		if (!c->dead)
 			conn_flush(c);
 	}
+}
+
+const struct timeval *daemon_timer_duration(struct daemon *d, const struct timeval *duration)
+{
+	const struct timeval *common;
+
+	/* Most timers in a burst share one duration: remember the last. */
+	if (d->last_common && d->last_duration.tv_sec == duration->tv_sec &&
+	    d->last_duration.tv_usec == duration->tv_usec)
+		return d->last_common;
+	common = event_base_init_common_timeout(d->base, duration);
+	if (!common)
+		return duration;
+	d->last_duration = *duration;
+	d->last_common = common;
+	return common;
 }
 
 void daemon_mark_dirty(struct daemon *d, struct conn *c)

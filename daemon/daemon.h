@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -47,6 +48,9 @@ struct daemon {
 	size_t n_conns;
 	uint64_t next_conn_id;
 	struct user_usage *users;
+	struct user_usage *last_user;   /* the one found last: most jobs come from one user */
+	struct timeval last_duration;   /* daemon_timer_duration's last answer */
+	const struct timeval *last_common;
 
 	uint64_t next_job_id;
 	size_t n_active;                       /* queued + running */
@@ -101,6 +105,13 @@ void daemon_apply_config(struct daemon *d, struct config *config);
 /* Has `c`'s queued output written at the end of this loop turn. */
 void daemon_mark_dirty(struct daemon *d, struct conn *c);
 
+/* What to pass evtimer_add for a timer of `duration`: libevent keeps plain
+ * timers in a heap, log n per add and per expiry, missing the cache at each
+ * step for 100,000 sleeps; timers of a "common timeout" duration sit in one
+ * list in expiry order instead. libevent allows 256 such durations per
+ * base; past that, and for a NULL answer, `duration` itself is returned. */
+const struct timeval *daemon_timer_duration(struct daemon *d, const struct timeval *duration);
+
 /* Schedules the deferred work to run in this loop turn. */
 void daemon_kick_deferred(struct daemon *d);
 
@@ -119,7 +130,9 @@ void daemon_user_adjust(struct daemon *d, uid_t uid, long jobs_delta, long conns
 /* Time helpers: wall clock in ms since the epoch, monotonic in seconds. */
 int64_t wall_ms(void);
 double mono_seconds(void);
-/* Formats an RFC 3339 UTC timestamp with milliseconds; `buf` needs 25 bytes. */
+/* Formats an RFC 3339 UTC timestamp with milliseconds,
+ * 2026-11-25T10:48:48.123Z: RFC3339_MS_LEN characters and a NUL. */
+#define RFC3339_MS_LEN 24
 void format_rfc3339_ms(int64_t ms, char buf[32]);
 
 #endif

@@ -54,7 +54,9 @@ static int sleep_parse(struct daemon *d, const struct json_value *spec, void **r
 	return 0;
 }
 
-static void arm(struct job *job, double seconds)
+/* `common`: the duration is one a burst of sleeps may share (the asked
+ * for seconds), not the odd rest of a sleep woken early. */
+static void arm(struct job *job, double seconds, bool common)
 {
 	struct sleep_job *s = job->data;
 	struct timeval tv = {
@@ -65,7 +67,7 @@ static void arm(struct job *job, double seconds)
 		tv.tv_sec++;
 		tv.tv_usec -= 1000000;
 	}
-	evtimer_add(s->timer, &tv);
+	evtimer_add(s->timer, common ? daemon_timer_duration(job->d, &tv) : &tv);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -78,10 +80,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	double slept = mono_seconds() - s->started_mono;
 	/* A sleep never ends early: if the timer did, wait out the rest. */
 	if (slept < s->seconds) {
-		arm(job, s->seconds - slept);
+		arm(job, s->seconds - slept, false);
 		return;
 	}
 	s->slept = slept;
+	/* A finished job may be kept for an hour: not its timer. */
+	event_free(s->timer);
+	s->timer = NULL;
 	job_succeed(job);
 }
 
@@ -99,7 +104,11 @@ static void sleep_start(struct job *job)
 	s->timer = evtimer_new(job->d->base, on_timer, job);
 	if (!s->timer)
 		xalloc_die();
-	arm(job, s->seconds);
+	/* libevent counts a timer from the time it cached when this loop turn
+	 * began; a big gather takes a while to start, so without a fresh time
+	 * its later sleeps would wake early and have to be put back. */
+	event_base_update_cache_time(job->d->base);
+	arm(job, s->seconds, true);
 }
 
 static void sleep_stop(struct job *job)
@@ -116,10 +125,10 @@ static void sleep_write_result(const struct job *job, struct jsonw *w)
 
 	jsonw_object_begin(w);
 	if (s->message) {
-		jsonw_key(w, "message");
+		jsonw_literal_key(w, "message");
 		jsonw_string_len(w, s->message, s->message_len);
 	}
-	jsonw_key(w, "slept");
+	jsonw_literal_key(w, "slept");
 	/* Microseconds are as fine as the timer is; rounded up, so slept is
 	 * never shown below the seconds asked for. */
 	jsonw_micros(w, ceil(s->slept * 1e6) / 1e6);

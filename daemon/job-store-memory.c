@@ -27,13 +27,22 @@ static struct memory_store *ms(struct job_store *s)
 	return (struct memory_store *)s;
 }
 
+/* Ids are handed out in sequence, so the id itself spreads them evenly over
+ * the buckets, and jobs made together land in neighbouring buckets: a
+ * gather of 100,000 jobs walks the bucket array instead of missing the
+ * cache at every job, as a mixing hash would make it. */
+static unsigned id_hash(uint64_t id)
+{
+	return (unsigned)(id ^ (id >> 32));
+}
+
 static void memory_add(struct job_store *s, struct job *job)
 {
 	struct memory_store *m = ms(s);
 	/* uthash macros evaluate their arguments many times: take the
 	 * store's reference separately. */
 	job_ref(job);
-	HASH_ADD(hh, m->by_id, id, sizeof(job->id), job);
+	HASH_ADD_BYHASHVALUE(hh, m->by_id, id, sizeof(job->id), id_hash(job->id), job);
 	if (job->key_blob)
 		HASH_ADD_KEYPTR(hh_key, m->by_key, job->key_blob, job->key_blob_len, job);
 	job->in_store = true;
@@ -60,7 +69,7 @@ static void memory_updated(struct job_store *s, struct job *job)
 static struct job *memory_get(struct job_store *s, uint64_t id)
 {
 	struct job *job;
-	HASH_FIND(hh, ms(s)->by_id, &id, sizeof(id), job);
+	HASH_FIND_BYHASHVALUE(hh, ms(s)->by_id, &id, sizeof(id), id_hash(id), job);
 	return job;
 }
 

@@ -71,14 +71,38 @@ static bool in_list(const char *const *list, const struct json_value *member)
 	return false;
 }
 
+static int parse_controls(struct daemon *d, const struct json_value *spec,
+			  struct job_controls *c, struct rpc_error *e)
+{
+	const struct limits *lim = &d->config->limits;
+	int r;
+
+	r = param_number(spec, "timeout", false, 0, 100.0 * 365 * 86400, true, &c->timeout, e);
+	if (r < 0)
+		return r;
+	if (r > 0 && c->timeout <= 0)
+		return rpc_error_param(e, "timeout", "must be a number of seconds > 0");
+	r = param_string(spec, "label", false, lim->max_label_bytes, false, &c->label, NULL, e);
+	if (r < 0)
+		return r;
+	r = param_string(spec, "key", false, lim->max_label_bytes, true, &c->key, &c->key_len, e);
+	if (r < 0)
+		return r;
+	r = param_bool(spec, "wait", &c->wait, e);
+	if (r < 0)
+		return r;
+	r = param_bool(spec, "cancel_on_disconnect", &c->cancel_on_disconnect, e);
+	return r < 0 ? r : 0;
+}
+
 int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_per_call,
 		   const struct job_type **ret_type, void **ret_data,
 		   struct job_controls *ret_controls, struct rpc_error *e)
 {
-	const struct limits *lim = &d->config->limits;
 	struct job_controls c = { 0 };
 	const struct job_type *type;
 	const struct json_value *v;
+	bool has_controls = false;
 	int r;
 
 	if (!json_is(spec, JSON_OBJECT))
@@ -103,24 +127,10 @@ int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_p
 		if (!allow_per_call && (param_key_is(m, "wait") || param_key_is(m, "cancel_on_disconnect")))
 			return rpc_error_param(e, key, "not allowed in a gather item; "
 					       "set it on the gather itself");
+		has_controls = true;
 	}
-
-	r = param_number(spec, "timeout", false, 0, 100.0 * 365 * 86400, true, &c.timeout, e);
-	if (r < 0)
-		return r;
-	if (r > 0 && c.timeout <= 0)
-		return rpc_error_param(e, "timeout", "must be a number of seconds > 0");
-	r = param_string(spec, "label", false, lim->max_label_bytes, false, &c.label, NULL, e);
-	if (r < 0)
-		return r;
-	r = param_string(spec, "key", false, lim->max_label_bytes, true, &c.key, &c.key_len, e);
-	if (r < 0)
-		return r;
-	r = param_bool(spec, "wait", &c.wait, e);
-	if (r < 0)
-		return r;
-	r = param_bool(spec, "cancel_on_disconnect", &c.cancel_on_disconnect, e);
-	if (r < 0)
+	/* Most specs carry none: no need to look each one up. */
+	if (has_controls && (r = parse_controls(d, spec, &c, e)) < 0)
 		return r;
 
 	r = type->parse(d, spec, ret_data, e);
@@ -426,12 +436,18 @@ void job_retention_run(struct daemon *d)
 
 /* ------------------------------------------------------------ wire form */
 
-static void write_time(struct jsonw *w, const char *key, int64_t ms)
+/* Names and timestamps on the wire are plain ASCII: written without the
+ * scan for bytes to escape. */
+static void write_plain_name(struct jsonw *w, const char *name)
+{
+	jsonw_plain_string(w, name, strlen(name));
+}
+
+static void write_time(struct jsonw *w, int64_t ms)
 {
 	char buf[32];
 	format_rfc3339_ms(ms, buf);
-	jsonw_key(w, key);
-	jsonw_string(w, buf);
+	jsonw_plain_string(w, buf, RFC3339_MS_LEN);
 }
 
 void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of)
@@ -439,38 +455,42 @@ void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of
 	enum job_state state = as_of;
 
 	jsonw_object_begin(w);
-	jsonw_key(w, "id");
+	jsonw_literal_key(w, "id");
 	jsonw_uint(w, job->id);
-	jsonw_key(w, "type");
-	jsonw_string(w, job->type->name);
+	jsonw_literal_key(w, "type");
+	write_plain_name(w, job->type->name);
 	if (job->label) {
-		jsonw_key(w, "label");
+		jsonw_literal_key(w, "label");
 		jsonw_string(w, job->label);
 	}
 	if (job->key_blob) {
-		jsonw_key(w, "key");
+		jsonw_literal_key(w, "key");
 		jsonw_string_len(w, job_key(job), job->key_blob_len - sizeof(uid_t));
 	}
-	jsonw_key(w, "state");
-	jsonw_string(w, job_state_name(state));
-	write_time(w, "submitted_at", job->submitted_ms);
-	if (state != JOB_QUEUED && job->started_ms)
-		write_time(w, "started_at", job->started_ms);
+	jsonw_literal_key(w, "state");
+	write_plain_name(w, job_state_name(state));
+	jsonw_literal_key(w, "submitted_at");
+	write_time(w, job->submitted_ms);
+	if (state != JOB_QUEUED && job->started_ms) {
+		jsonw_literal_key(w, "started_at");
+		write_time(w, job->started_ms);
+	}
 	if (state == JOB_RUNNING && job->state == JOB_RUNNING && job->type->write_progress) {
-		jsonw_key(w, "progress");
+		jsonw_literal_key(w, "progress");
 		job->type->write_progress(job, w);
 	}
 	if (job_state_is_final(state)) {
-		write_time(w, "finished_at", job->finished_ms);
+		jsonw_literal_key(w, "finished_at");
+		write_time(w, job->finished_ms);
 		if (state == JOB_SUCCEEDED) {
-			jsonw_key(w, "result");
+			jsonw_literal_key(w, "result");
 			job->type->write_result(job, w);
 		} else {
-			jsonw_key(w, "error");
+			jsonw_literal_key(w, "error");
 			jsonw_object_begin(w);
-			jsonw_key(w, "code");
-			jsonw_string(w, job_error_name(job->error_code));
-			jsonw_key(w, "message");
+			jsonw_literal_key(w, "code");
+			write_plain_name(w, job_error_name(job->error_code));
+			jsonw_literal_key(w, "message");
 			jsonw_string(w, job->error_message ? job->error_message : "");
 			jsonw_object_end(w);
 		}

@@ -173,7 +173,7 @@ static void deliver(struct conn *c, struct batch *b, size_t slot)
 	jsonw_raw(w, "\n", 1);
 	if (w->failed)
 		xalloc_die();
-	conn_send(c, w->buf, w->len);
+	conn_send_jsonw(c, w);
 }
 
 void rpc_send_error(struct conn *c, int code, const char *message)
@@ -349,7 +349,7 @@ static bool blank(const char *s, size_t len)
 	return true;
 }
 
-void rpc_handle_line(struct conn *c, const char *line, size_t len)
+static void handle_line(struct conn *c, const char *line, size_t len)
 {
 	struct daemon *d = c->d;
 	const struct json_value *root = NULL;
@@ -391,6 +391,19 @@ void rpc_handle_line(struct conn *c, const char *line, size_t len)
 		b->building = false;
 		batch_finish(b);
 	}
+}
+
+/* The parser keeps its arena for the next request; after a huge one (a
+ * gather of 100,000 specs takes 13 MB) it gives the memory back. */
+#define PARSER_KEEP_BYTES (1024 * 1024)
+
+void rpc_handle_line(struct conn *c, const char *line, size_t len)
+{
+	struct daemon *d = c->d;
+
+	handle_line(c, line, len);
+	if (json_parser_arena_used(&d->parser) > PARSER_KEEP_BYTES)
+		json_parser_release(&d->parser);
 }
 
 void rpc_notify_begin(struct jsonw *w, const char *method)

@@ -19,6 +19,9 @@ void frame_reader_release(struct frame_reader *fr)
 	fr->len = fr->cap = 0;
 }
 
+/* The most buffer kept between lines. */
+#define FRAME_KEEP_BYTES (64 * 1024)
+
 static int keep_partial(struct frame_reader *fr, const char *data, size_t n)
 {
 	if (n == 0)
@@ -73,6 +76,13 @@ int frame_reader_feed(struct frame_reader *fr, const char *data, size_t len,
 			size_t line_len = fr->len;
 			fr->len = 0;
 			r = fn(userdata, fr->partial, line_len);
+			/* One huge message (a gather of 100,000 jobs) should
+			 * not leave its buffer held for the connection's life. */
+			if (fr->cap > FRAME_KEEP_BYTES) {
+				free(fr->partial);
+				fr->partial = NULL;
+				fr->cap = 0;
+			}
 		}
 		if (r != 0)
 			break;

@@ -26,16 +26,59 @@ void json_parser_init(struct json_parser *p, unsigned max_depth)
 	*p = (struct json_parser){ .max_depth = max_depth };
 }
 
+static void free_chunks(struct json_chunk *c);
+
 void json_parser_release(struct json_parser *p)
 {
-	struct json_chunk *c = p->chunks;
+	free_chunks(p->chunks);
+	free(p->stack);
+	*p = (struct json_parser){ .max_depth = p->max_depth, .own_numbers = p->own_numbers };
+}
+
+static void free_chunks(struct json_chunk *c)
+{
 	while (c) {
 		struct json_chunk *next = c->next;
 		free(c);
 		c = next;
 	}
-	free(p->stack);
-	*p = (struct json_parser){ .max_depth = p->max_depth };
+}
+
+size_t json_parser_arena_used(const struct json_parser *p)
+{
+	size_t used = 0;
+	for (const struct json_chunk *c = p->chunks; c; c = c->next)
+		used += c->used;
+	return used;
+}
+
+struct json_tree *json_parser_take_tree(struct json_parser *p)
+{
+	size_t cap = 0, used = json_parser_arena_used(p);
+	struct json_tree *t;
+
+	for (const struct json_chunk *c = p->chunks; c; c = c->next)
+		cap += c->cap;
+	if (!p->own_numbers || used < cap / 2 || !(t = malloc(sizeof(*t))))
+		return NULL;
+	*t = (struct json_tree){ .refs = 1, .chunks = p->chunks };
+	p->chunks = NULL;
+	return t;
+}
+
+struct json_tree *json_tree_ref(struct json_tree *t)
+{
+	t->refs++;
+	return t;
+}
+
+struct json_tree *json_tree_unref(struct json_tree *t)
+{
+	if (t && --t->refs == 0) {
+		free_chunks(t->chunks);
+		free(t);
+	}
+	return NULL;
 }
 
 /* Keeps one chunk, as big as the largest parse needed so far, so a warm
@@ -53,11 +96,7 @@ static void arena_reset(struct json_parser *p)
 	}
 	for (struct json_chunk *k = c; k; k = k->next)
 		total += k->cap;
-	while (c) {
-		struct json_chunk *next = c->next;
-		free(c);
-		c = next;
-	}
+	free_chunks(c);
 	p->chunks = malloc(sizeof(*c) + total);
 	if (p->chunks)
 		*p->chunks = (struct json_chunk){ .cap = total };
@@ -178,6 +217,17 @@ static int parse_number(struct cursor *c, struct json_value *v)
 	v->integer = integer;
 	v->str = (const char *)start;
 	v->len = (uint32_t)(c->s - start);
+	if (c->p->own_numbers) {
+		char *copy = arena_alloc(c->p, v->len + 1);
+		if (!copy) {
+			c->err = -ENOMEM;
+			c->why = "out of memory";
+			return -ENOMEM;
+		}
+		memcpy(copy, start, v->len);
+		copy[v->len] = '\0';
+		v->str = copy;
+	}
 	return 0;
 }
 
@@ -224,6 +274,56 @@ static size_t put_utf8(char *o, unsigned cp)
 	return 4;
 }
 
+/* Skips the bytes at `s` that need no attention inside a string (printable
+ * ASCII other than '"' and '\\'), eight at a time: strings are most of a
+ * reply's bytes. Each test below flags a byte's top bit; borrows only run
+ * upward from a flagged byte, so the lowest flag is exact and gives the
+ * first byte to look at. */
+static const unsigned char *skip_plain(const unsigned char *s, const unsigned char *end)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t ones = UINT64_C(0x0101010101010101), high = UINT64_C(0x8080808080808080);
+
+	while (end - s >= 8) {
+		uint64_t x, quote, backslash, special;
+		memcpy(&x, s, 8);
+		quote = x ^ (ones * '"');
+		backslash = x ^ (ones * '\\');
+		special = ((x - ones * 0x20) & ~x) |               /* below 0x20 */
+			  ((quote - ones) & ~quote) |              /* '"' */
+			  ((backslash - ones) & ~backslash) |      /* '\\' */
+			  x;                                       /* 0x80 and above */
+		special &= high;
+		if (special)
+			return s + (__builtin_ctzll(special) >> 3);
+		s += 8;
+	}
+#endif
+	while (s < end && *s >= 0x20 && *s < 0x80 && *s != '"' && *s != '\\')
+		s++;
+	return s;
+}
+
+#define INTERN_MAX_LEN 32
+
+/* A slot for a short string: its first and last eight bytes (which hold
+ * what differs between timestamps) and its length, mixed. */
+static unsigned intern_slot(const unsigned char *s, size_t len)
+{
+	uint64_t head = 0, tail = 0;
+
+	if (len >= 8) {
+		memcpy(&head, s, 8);
+		memcpy(&tail, s + len - 8, 8);
+	} else {
+		memcpy(&head, s, len);
+	}
+	uint64_t h = (head * UINT64_C(0x9e3779b97f4a7c15)) ^ (tail * UINT64_C(0xc2b2ae3d27d4eb4f)) ^ len;
+	h ^= h >> 29;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	return (unsigned)(h >> 56) % JSON_INTERN_SLOTS;
+}
+
 /* Parses a string at c->s (the opening quote). Sets *ret and *ret_len. */
 static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 {
@@ -231,7 +331,10 @@ static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 	bool escaped = false;
 
 	/* First pass: find the end, check UTF-8 and control characters. */
-	while (c->s < c->end && *c->s != '"') {
+	for (;;) {
+		c->s = skip_plain(c->s, c->end);
+		if (c->s >= c->end || *c->s == '"')
+			break;
 		unsigned char ch = *c->s;
 		if (ch == '\\') {
 			escaped = true;
@@ -242,14 +345,10 @@ static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 		}
 		if (ch < 0x20)
 			return fail(c, "control character in a string");
-		if (ch >= 0x80) {
-			size_t k = utf8_sequence_length(c->s, (size_t)(c->end - c->s));
-			if (!k)
-				return fail(c, "invalid UTF-8 in a string");
-			c->s += k;
-			continue;
-		}
-		c->s++;
+		size_t k = utf8_sequence_length(c->s, (size_t)(c->end - c->s));
+		if (!k)
+			return fail(c, "invalid UTF-8 in a string");
+		c->s += k;
 	}
 	if (c->s >= c->end)
 		return fail(c, "unterminated string");
@@ -257,6 +356,19 @@ static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 	size_t raw = (size_t)(stop - start);
 	if (raw > UINT32_MAX)
 		return fail(c, "string too long");
+	struct json_interned *seen = NULL;
+	if (!escaped && raw <= INTERN_MAX_LEN) {
+		/* Member names, states and types repeat in every job of a
+		 * list, and so do the timestamps of jobs that ended together:
+		 * one copy each saves memory and its page faults. */
+		seen = &c->p->interned[intern_slot(start, raw)];
+		if (seen->generation == c->p->generation && seen->len == raw &&
+		    memcmp(seen->str, start, raw) == 0) {
+			*ret = seen->str;
+			*ret_len = (uint32_t)raw;
+			return 0;
+		}
+	}
 	/* Copied, NUL-terminated, so callers may treat it as a C string
 	 * (its length still counts a NUL that came as \u0000). */
 	char *o = arena_alloc(c->p, raw + 1), *out = o;
@@ -270,6 +382,9 @@ static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 		o[raw] = '\0';
 		*ret = o;
 		*ret_len = (uint32_t)raw;
+		if (seen)
+			*seen = (struct json_interned){ .str = o, .len = (uint32_t)raw,
+							.generation = c->p->generation };
 		return 0;
 	}
 
@@ -456,6 +571,12 @@ int json_parse(struct json_parser *p, const char *text, size_t len,
 
 	arena_reset(p);
 	p->stack_len = 0;
+	/* A new generation forgets the strings of the last parse; generation 0
+	 * marks an empty slot. */
+	if (++p->generation == 0) {
+		memset(p->interned, 0, sizeof(p->interned));
+		p->generation = 1;
+	}
 	skip_ws(&c);
 	if (c.s >= c.end) {
 		*ret_reason = "no JSON value (empty)";

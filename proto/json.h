@@ -6,10 +6,13 @@
  * small fraction of that and allocates nothing per value once warm. json-c
  * is still used where speed does not matter (building specs, printing).
  *
- * The tree is valid until the parser parses again or is released, and
- * numbers point into the parsed text, which must live as long. Strings
+ * The tree is valid until the parser parses again or is released (or, taken
+ * with json_parser_take_tree, as long as it is referenced), and numbers
+ * point into the parsed text, which must live as long, unless the parser
+ * has own_numbers set. Strings
  * (values and member names) are unescaped, NUL-terminated copies; `len`
- * counts a NUL that came as \u0000. Numbers keep their text, so an id is
+ * counts a NUL that came as \u0000. Equal short strings may share one
+ * copy (member names repeat in every element of a list). Numbers keep their text, so an id is
  * echoed exactly as it came. */
 #ifndef ASYNCJOB_PROTO_JSON_H
 #define ASYNCJOB_PROTO_JSON_H
@@ -27,18 +30,29 @@ enum json_kind {
 	JSON_OBJECT,
 };
 
+/* 32 bytes: a reply listing 100,000 jobs has 1.4 million of them. */
 struct json_value {
 	uint8_t type;          /* enum json_kind */
 	bool boolean;
 	bool integer;          /* a number without fraction or exponent */
 	uint32_t len;          /* bytes of str, or items of an array/object */
-	const char *str;       /* a string (NUL-terminated), or a number's text (not) */
+	union {
+		const char *str;            /* a string (NUL-terminated), a number's text */
+		struct json_value *items;   /* elements, or members (with key) */
+	};
 	const char *key;       /* the member name, inside an object */
 	uint32_t key_len;
-	struct json_value *items;   /* elements, or members (with key) */
 };
 
 struct json_chunk;
+
+/* Short strings already copied in this parse, by a hash of their bytes. */
+#define JSON_INTERN_SLOTS 256
+struct json_interned {
+	const char *str;
+	uint32_t len;
+	uint32_t generation;           /* the parse it belongs to */
+};
 
 /* Reusable: its memory is kept from one parse to the next. */
 struct json_parser {
@@ -46,10 +60,31 @@ struct json_parser {
 	struct json_value *stack;      /* values of containers being built */
 	size_t stack_len, stack_cap;
 	unsigned max_depth;
+	bool own_numbers;              /* copy numbers' text into the arena too */
+	uint32_t generation;           /* counts parses, for `interned` */
+	struct json_interned interned[JSON_INTERN_SLOTS];
 };
 
 void json_parser_init(struct json_parser *p, unsigned max_depth);
 void json_parser_release(struct json_parser *p);
+
+/* A tree taken from its parser, freed by its last reference. */
+struct json_tree {
+	unsigned refs;
+	struct json_chunk *chunks;
+};
+
+/* Takes the arena of the last parse, so the tree lives on without a copy:
+ * the parser starts afresh next time. Only for a parser with own_numbers
+ * set, since the text goes away. Returns a tree with one reference, or NULL
+ * when the arena is mostly slack from an earlier, larger parse (then a copy
+ * costs less memory than keeping it) or memory is short. */
+struct json_tree *json_parser_take_tree(struct json_parser *p);
+struct json_tree *json_tree_ref(struct json_tree *t);
+/* Accepts NULL; returns NULL. */
+struct json_tree *json_tree_unref(struct json_tree *t);
+/* Bytes the last parse put in the arena. */
+size_t json_parser_arena_used(const struct json_parser *p);
 
 /* Parses `len` bytes as exactly one JSON text: strict RFC 8259 (no
  * comments, trailing commas, NaN, single quotes, leading zeros, raw control

@@ -264,6 +264,32 @@ void jsonw_key(struct jsonw *w, const char *key)
 	jsonw_key_len(w, key, strlen(key));
 }
 
+/* `"text"` then `tail` (if not NUL), in one reservation. */
+static inline void plain_quoted(struct jsonw *w, const char *s, size_t len, char tail)
+{
+	if (!reserve(w, len + 3))
+		return;
+	char *o = w->buf + w->len;
+	o[0] = '"';
+	memcpy(o + 1, s, len);
+	o[len + 1] = '"';
+	o[len + 2] = tail;
+	w->len += len + 2 + (tail != 0);
+}
+
+void jsonw_plain_key(struct jsonw *w, const char *key, size_t len)
+{
+	before_value(w);
+	plain_quoted(w, key, len, ':');
+	w->after_key = true;
+}
+
+void jsonw_plain_string(struct jsonw *w, const char *s, size_t len)
+{
+	before_value(w);
+	plain_quoted(w, s, len, 0);
+}
+
 /* Decimal digits of `v` into the end of `buf`; returns where they start. */
 static char *u64_digits(uint64_t v, char *end)
 {

@@ -34,6 +34,14 @@ void jsonw_array_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
 void jsonw_key_len(struct jsonw *w, const char *key, size_t len);
 
+/* A key or string the caller knows needs no escaping: printable ASCII
+ * without '"' or '\\', such as a literal, an enum name or a timestamp.
+ * Skips the scan for bytes to escape, which matters on the reply path
+ * where each job object writes a dozen of them. */
+void jsonw_plain_key(struct jsonw *w, const char *key, size_t len);
+void jsonw_plain_string(struct jsonw *w, const char *s, size_t len);
+#define jsonw_literal_key(w, literal) jsonw_plain_key((w), "" literal, sizeof(literal) - 1)
+
 /* Strings are escaped as JSON requires; bytes that are not valid UTF-8
  * become U+FFFD so the output is always valid JSON text. */
 void jsonw_string(struct jsonw *w, const char *s);

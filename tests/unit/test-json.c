@@ -1382,6 +1382,73 @@ static void test_long_strings(void **state)
 	free(b.s);
 }
 
+/* Strings are scanned a word at a time: put each kind of byte that needs
+ * attention at every offset of strings from 0 to 40 bytes, so it falls on
+ * each position within a word and in the bytewise tail. */
+static void test_string_scan_offsets(void **state)
+{
+	struct doc *d = *state;
+	static const struct {
+		const char *raw;        /* as it appears in the JSON text */
+		const char *decoded;    /* NULL: the string is refused */
+	} cases[] = {
+		{ "\\\"", "\"" },
+		{ "\\\\", "\\" },
+		{ "\\n", "\n" },
+		{ "\\u0041", "A" },
+		{ "\xc3\xa9", "\xc3\xa9" },
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+		{ "\x7f", "\x7f" },
+		{ " ", " " },
+		{ "\x01", NULL },
+		{ "\x1f", NULL },
+		{ "\n", NULL },
+		{ "\x80", NULL },
+		{ "\xff", NULL },
+		{ "\xc3", NULL },
+	};
+	char text[128], want[128];
+
+	for (size_t k = 0; k < N_ELEMS(cases); k++) {
+		size_t raw_len = strlen(cases[k].raw);
+		for (size_t len = 0; len <= 40; len++) {
+			for (size_t at = 0; at <= len; at++) {
+				size_t n = 0, w = 0;
+				text[n++] = '"';
+				for (size_t i = 0; i < len; i++) {
+					if (i == at) {
+						memcpy(text + n, cases[k].raw, raw_len);
+						n += raw_len;
+						if (cases[k].decoded) {
+							strcpy(want + w, cases[k].decoded);
+							w += strlen(cases[k].decoded);
+						}
+					}
+					text[n++] = (char)('a' + i % 26);
+					want[w++] = (char)('a' + i % 26);
+				}
+				if (at == len) {
+					memcpy(text + n, cases[k].raw, raw_len);
+					n += raw_len;
+					if (cases[k].decoded) {
+						strcpy(want + w, cases[k].decoded);
+						w += strlen(cases[k].decoded);
+					}
+				}
+				text[n++] = '"';
+				if (!cases[k].decoded) {
+					refused_len(d, text, n);
+					continue;
+				}
+				const struct json_value *v = ok_len(d, text, n);
+				assert_str(v, want, w);
+				/* Unterminated: the closing quote cut off. */
+				refused_len(d, text, n - 1);
+			}
+		}
+	}
+}
+
 /* {"k0":0,"k1":1,...} with n members. */
 static char *many_members(size_t n, size_t *len)
 {
@@ -1801,6 +1868,7 @@ int main(void)
 		T(test_depth_small),
 		T(test_depth_generated),
 		T(test_long_strings),
+		T(test_string_scan_offsets),
 		T(test_many_members),
 		T(test_parser_reuse),
 		T(test_clone),

@@ -177,6 +177,37 @@ static void test_commas_nested(void **state)
 	assert_int_equal(w.len, 0);
 }
 
+/* Plain keys and strings take the same commas as the escaping ones, and
+ * the buffer grows for them too. */
+static void test_plain_members(void **state)
+{
+	(void)state;
+	struct jsonw w;
+	char expect[4096];
+	size_t n = 0;
+
+	jsonw_init(&w);
+	jsonw_array_begin(&w);
+	n += (size_t)sprintf(expect + n, "[");
+	for (int i = 0; i < 40; i++) {
+		jsonw_object_begin(&w);
+		jsonw_literal_key(&w, "state");
+		jsonw_plain_string(&w, "succeeded", 9);
+		jsonw_key(&w, "n");
+		jsonw_int(&w, i);
+		jsonw_plain_key(&w, "at", 2);
+		jsonw_plain_string(&w, "2026-11-25T10:48:48.123Z", 24);
+		jsonw_object_end(&w);
+		jsonw_plain_string(&w, "", 0);
+		n += (size_t)sprintf(expect + n, "%s{\"state\":\"succeeded\",\"n\":%d,"
+				     "\"at\":\"2026-11-25T10:48:48.123Z\"},\"\"", i ? "," : "", i);
+	}
+	jsonw_array_end(&w);
+	sprintf(expect + n, "]");
+	check_json(&w, expect);
+	jsonw_release(&w);
+}
+
 static void test_escapes(void **state)
 {
 	(void)state;
@@ -547,6 +578,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_commas_nested),
+		cmocka_unit_test(test_plain_members),
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_valid_utf8_passes),
 		cmocka_unit_test(test_invalid_utf8_replaced),
