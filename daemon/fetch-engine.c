@@ -30,6 +30,10 @@ struct host {
 	UT_hash_handle hh;
 };
 
+/* Enough for a burst of concurrent fetches; each holds a 256 KB buffer,
+ * of which only what transfers touched is resident. */
+#define IDLE_EASY_MAX 64
+
 struct fetch_engine {
 	struct event_base *base;
 	CURLM *multi;
@@ -39,6 +43,8 @@ struct fetch_engine {
 	struct host *hosts;
 	TAILQ_HEAD(, host) turns;       /* hosts with waiting transfers and a free slot */
 	LIST_HEAD(, sock) socks;        /* every socket curl has us watch */
+	CURL *idle[IDLE_EASY_MAX];      /* easy handles kept for the next fetches */
+	size_t n_idle;
 };
 
 /* One per socket curl asks us to watch; the struct event lives right after
@@ -327,6 +333,8 @@ struct fetch_engine *fetch_engine_free(struct fetch_engine *e)
 		free(h->name);
 		free(h);
 	}
+	while (e->n_idle > 0)
+		curl_easy_cleanup(e->idle[--e->n_idle]);
 	/* The multi handle goes before the event base (it may still call the
 	 * socket callback to drop sockets). Transfers still in it belong to
 	 * jobs, which remove them first; this is the last word. */
@@ -342,6 +350,26 @@ struct fetch_engine *fetch_engine_free(struct fetch_engine *e)
 	free(e);
 	curl_global_cleanup();
 	return NULL;
+}
+
+CURL *fetch_engine_easy_take(struct fetch_engine *e)
+{
+	if (e->n_idle > 0)
+		return e->idle[--e->n_idle];
+	return curl_easy_init();
+}
+
+void fetch_engine_easy_give(struct fetch_engine *e, CURL *easy)
+{
+	if (!easy)
+		return;
+	if (e->n_idle == IDLE_EASY_MAX) {
+		curl_easy_cleanup(easy);
+		return;
+	}
+	/* Every option back to its default: the next fetch sets its own. */
+	curl_easy_reset(easy);
+	e->idle[e->n_idle++] = easy;
 }
 
 size_t fetch_engine_active(const struct fetch_engine *e)

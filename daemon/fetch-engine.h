@@ -43,6 +43,15 @@ void fetch_engine_add(struct fetch_engine *e, struct fetch_transfer *t);
  * Must not be called from inside a curl callback. */
 void fetch_engine_remove(struct fetch_engine *e, struct fetch_transfer *t);
 
+/* An easy handle for a new fetch: an idle one, reset, when there is one,
+ * else a new one; NULL when out of memory. Reuse keeps the handle's receive
+ * buffer (256 KB, set by the fetch job) paged in: a new one per fetch cost
+ * a page fault for every 4 KB it touched. */
+CURL *fetch_engine_easy_take(struct fetch_engine *e);
+/* Takes back a handle no transfer uses: kept idle (up to a few dozen) or
+ * cleaned up. NULL is fine. */
+void fetch_engine_easy_give(struct fetch_engine *e, CURL *easy);
+
 size_t fetch_engine_active(const struct fetch_engine *e);
 size_t fetch_engine_queued(const struct fetch_engine *e);
 

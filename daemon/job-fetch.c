@@ -1196,7 +1196,7 @@ static void fetch_start(struct job *job)
 	struct fetch_job *f = job->data;
 
 	f->job = job;
-	f->xfer.easy = curl_easy_init();
+	f->xfer.easy = fetch_engine_easy_take(f->d->fetch);
 	if (!f->xfer.easy)
 		xalloc_die();
 	f->xfer.started = started;
@@ -1225,6 +1225,19 @@ static void fetch_stop(struct job *job)
 		job_unref(job);
 	}
 	sink_orphan(f);
+}
+
+static void fetch_finished(struct job *job)
+{
+	struct fetch_job *f = job->data;
+
+	/* What the result shows was read from the handle already; it goes
+	 * back for the next fetch. A transfer still in curl (none should be)
+	 * keeps it until the job is freed. */
+	if (f->xfer.easy && !f->xfer.active && !f->xfer.queued) {
+		fetch_engine_easy_give(f->d->fetch, f->xfer.easy);
+		f->xfer.easy = NULL;
+	}
 }
 
 static void fetch_write_progress(const struct job *job, struct jsonw *w)
@@ -1356,6 +1369,7 @@ const struct job_type job_type_fetch = {
 	.parse = fetch_parse,
 	.start = fetch_start,
 	.stop = fetch_stop,
+	.finished = fetch_finished,
 	.write_result = fetch_write_result,
 	.write_progress = fetch_write_progress,
 	.result_size = fetch_result_size,

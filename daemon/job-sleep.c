@@ -84,9 +84,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	s->slept = slept;
-	/* A finished job may be kept for an hour: not its timer. */
-	event_free(s->timer);
-	s->timer = NULL;
 	job_succeed(job);
 }
 
@@ -117,6 +114,17 @@ static void sleep_stop(struct job *job)
 	if (s->timer)
 		evtimer_del(s->timer);
 	s->slept = mono_seconds() - s->started_mono;
+}
+
+static void sleep_finished(struct job *job)
+{
+	struct sleep_job *s = job->data;
+
+	/* A finished job may be kept for an hour: not its timer. */
+	if (s->timer) {
+		event_free(s->timer);
+		s->timer = NULL;
+	}
 }
 
 static void sleep_write_result(const struct job *job, struct jsonw *w)
@@ -152,6 +160,7 @@ const struct job_type job_type_sleep = {
 	.parse = sleep_parse,
 	.start = sleep_start,
 	.stop = sleep_stop,
+	.finished = sleep_finished,
 	.write_result = sleep_write_result,
 	.free_data = sleep_free,
 };

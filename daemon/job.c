@@ -302,6 +302,8 @@ static void finish(struct job *job, enum job_state state, enum job_error code, c
 	d->n_active--;
 	daemon_user_adjust(d, job->uid, -1, 0);
 	job_store_updated(d->store, job);
+	if (job->type->finished)
+		job->type->finished(job);
 	log_debug("job %" PRIu64 " %s%s%s", job->id, job_state_name(state),
 		  message ? ": " : "", message ? message : "");
 

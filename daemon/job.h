@@ -43,6 +43,10 @@ struct job_type {
 	/* Stops a job that has not finished, now: drop timers, transfers,
 	 * queue places. The core then finishes the job. */
 	void (*stop)(struct job *job);
+	/* Optional: the job has just ended (any final state): drops what a
+	 * finished job, which may be kept for retain_seconds, no longer needs
+	 * (timers, transfer handles). */
+	void (*finished)(struct job *job);
 	/* Writes the result object of a succeeded job. */
 	void (*write_result)(const struct job *job, struct jsonw *w);
 	/* Optional: writes the progress object of a running job. */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -33,9 +34,22 @@ struct workers {
 	struct event *ev;
 };
 
+/* How much nicer than the loop thread the workers are. */
+#define WORKER_NICE_INCREMENT 5
+
 static void *worker_main(void *arg)
 {
 	struct workers *wp = arg;
+
+	/* File I/O on a busy filesystem burns CPU in the kernel (threads
+	 * spinning on a directory's lock): on a small machine that must not
+	 * starve the loop thread, whose timers and replies are due on time.
+	 * Linux gives each thread its own nice value; failing to lower ours
+	 * costs only that. */
+	errno = 0;
+	int nice_now = getpriority(PRIO_PROCESS, (id_t)gettid());
+	if (errno == 0)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), nice_now + WORKER_NICE_INCREMENT);
 
 	pthread_mutex_lock(&wp->lock);
 	for (;;) {
