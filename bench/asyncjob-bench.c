@@ -7,7 +7,7 @@
  *   asyncjob-bench gather   -s SOCK [-n JOBS] [--seconds S]
  *   asyncjob-bench fetch    -s SOCK -u URL [-n JOBS] [-d IN_FLIGHT]
  *   asyncjob-bench download -s SOCK -u URL -o PATH
- *   asyncjob-bench writes   -s SOCK -o DIR [-n JOBS] [--size BYTES] [--fsync]
+ *   asyncjob-bench writes   -s SOCK -o DIR [-n JOBS] [-d IN_FLIGHT] [--size BYTES] [--fsync]
  *   asyncjob-bench lateness -s SOCK [--duration S] [--interval MS]
  */
 #include "config.h"
@@ -199,6 +199,15 @@ static int cmd_gather(const struct opts *o)
 
 /* ------------------------------------------------------------ fetch */
 
+/* A fetch counts only when the server answered 200: a figure made of 404s
+ * from the wrong server would be worthless. */
+static bool fetched_ok(const asyncjob_job *job)
+{
+	double status = 0;
+	return asyncjob_job_state(job) == ASYNCJOB_SUCCEEDED &&
+	       asyncjob_job_result_number(job, "status", &status) == 0 && status == 200;
+}
+
 struct fetch_state {
 	asyncjob *aj;
 	asyncjob_spec *spec;
@@ -210,7 +219,7 @@ static void on_fetched(asyncjob *aj, const asyncjob_reply *reply, void *userdata
 	struct fetch_state *st = userdata;
 	asyncjob_job *job = NULL;
 
-	if (asyncjob_reply_job(reply, &job) < 0 || asyncjob_job_state(job) != ASYNCJOB_SUCCEEDED)
+	if (asyncjob_reply_job(reply, &job) < 0 || !fetched_ok(job))
 		st->errors++;
 	asyncjob_job_unref(job);
 	st->done++;
@@ -256,7 +265,7 @@ static int cmd_download(const struct opts *o)
 	asyncjob_job_result_number(job, "bytes", &bytes);
 	printf("bytes=%.0f seconds=%.4f mb_per_second=%.1f state=%s\n", bytes, t, bytes / t / 1e6,
 	       asyncjob_state_name(asyncjob_job_state(job)));
-	int r = asyncjob_job_state(job) == ASYNCJOB_SUCCEEDED ? 0 : 1;
+	int r = fetched_ok(job) ? 0 : 1;
 	asyncjob_job_unref(job);
 	asyncjob_spec_free(spec);
 	asyncjob_free(aj);
@@ -265,34 +274,59 @@ static int cmd_download(const struct opts *o)
 
 /* ------------------------------------------------------------ writes */
 
+/* Writes go as pipelined job.submit requests with `wait`, `depth` in
+ * flight, as a program writing many files would send them: one gather of
+ * 10,000 writes would be a single 40 MB request, parsed in one go. */
+struct write_state {
+	asyncjob_spec **specs;
+	size_t n, sent, done, errors;
+};
+
+static void on_written(asyncjob *aj, const asyncjob_reply *reply, void *userdata)
+{
+	struct write_state *st = userdata;
+	asyncjob_job *job = NULL;
+
+	if (asyncjob_reply_job(reply, &job) < 0 || asyncjob_job_state(job) != ASYNCJOB_SUCCEEDED)
+		st->errors++;
+	asyncjob_job_unref(job);
+	st->done++;
+	if (st->sent < st->n) {
+		asyncjob_send_submit(aj, st->specs[st->sent], ASYNCJOB_WAIT, on_written, st);
+		st->sent++;
+	}
+}
+
 static int cmd_writes(const struct opts *o)
 {
 	asyncjob *aj = connect_to(o->socket);
-	asyncjob_spec **specs = calloc(o->n, sizeof(*specs));
-	asyncjob_job **jobs = NULL;
+	struct write_state st = { .specs = calloc(o->n, sizeof(*st.specs)), .n = o->n };
 	char *content = malloc(o->size);
 	char path[4096];
-	bool ok = false;
 
 	memset(content, 'x', o->size);
 	for (size_t i = 0; i < o->n; i++) {
 		snprintf(path, sizeof(path), "%s/f%zu", o->out, i);
-		asyncjob_spec_write(path, content, o->size, &specs[i]);
+		if (asyncjob_spec_write(path, content, o->size, &st.specs[i]) < 0)
+			die("spec", NULL);
 		if (!o->fsync)
-			asyncjob_spec_set_bool(specs[i], "fsync", false);
+			asyncjob_spec_set_bool(st.specs[i], "fsync", false);
 	}
 	double t0 = now();
-	if (asyncjob_gather(aj, specs, o->n, 0, 0, &jobs, &ok) < 0)
-		die("gather", aj);
+	while (st.sent < o->depth && st.sent < o->n) {
+		asyncjob_send_submit(aj, st.specs[st.sent], ASYNCJOB_WAIT, on_written, &st);
+		st.sent++;
+	}
+	run_loop(&aj, 1, &st.done, o->n);
 	double t = now() - t0;
-	printf("writes=%zu seconds=%.4f writes_per_second=%.0f ok=%d\n", o->n, t, (double)o->n / t, ok);
-	asyncjob_jobs_free(jobs);
+	printf("writes=%zu seconds=%.4f writes_per_second=%.0f errors=%zu\n", o->n, t,
+	       (double)o->n / t, st.errors);
 	for (size_t i = 0; i < o->n; i++)
-		asyncjob_spec_free(specs[i]);
-	free(specs);
+		asyncjob_spec_free(st.specs[i]);
+	free(st.specs);
 	free(content);
 	asyncjob_free(aj);
-	return ok ? 0 : 1;
+	return st.errors ? 1 : 0;
 }
 
 /* ------------------------------------------------------------ lateness */
