@@ -23,6 +23,7 @@ struct waiter;
 struct job_store;
 struct event_log;
 struct listener;
+struct notifier;
 struct fetch_engine;
 struct workers;
 
@@ -41,6 +42,7 @@ struct daemon {
 	struct job_store *store;
 	struct event_log *events;
 	struct listener *listener;
+	struct notifier *notifier;     /* sd_notify; NULL when nobody listens */
 	struct fetch_engine *fetch;    /* libcurl's multi handle on our loop */
 	struct workers *workers;       /* threads for blocking file I/O */
 

@@ -13,6 +13,7 @@
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/job.h"
+#include "daemon/notify.h"
 #include "daemon/rpc.h"
 #include "daemon/xalloc.h"
 
@@ -141,6 +142,11 @@ void event_log_record(struct daemon *d, struct job *job)
 	uint64_t seq = ++log->last_seq;
 	struct subscription *s;
 	bool written = false;
+
+	/* Every job state change passes here: the job counts the service
+	 * manager shows (STATUS=) may have changed. */
+	if (d->notifier)
+		notifier_jobs_changed(d->notifier);
 
 	if (log->cap) {
 		if (log->count == log->cap)

@@ -1,10 +1,14 @@
 /* The listening socket. Like OpenSMTPD's control.c: probe with connect()
  * before unlink(), bind under a tight umask, check the peer's uid on accept,
- * cap connections per user, and back off on EMFILE instead of spinning. */
+ * cap connections per user, and back off on EMFILE instead of spinning.
+ * Or, under socket activation, the one systemd made: its path, mode and
+ * group are the socket unit's, and it is never removed. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,10 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#if HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
@@ -28,10 +36,11 @@
 struct listener {
 	struct daemon *d;
 	struct evconnlistener *evl;
-	char *path;
+	char *path;             /* where clients connect */
+	bool created;           /* we made the socket file, so we remove it */
 	ino_t ino;              /* of the socket file we created */
 	dev_t dev;
-	int lock_fd;
+	int lock_fd;            /* -1 for a socket systemd passed */
 	struct event *resume;   /* re-enables accepting after EMFILE */
 };
 
@@ -244,6 +253,23 @@ static int take_lock(const char *path, char *err, size_t err_size)
 	return fd;
 }
 
+/* Accepts on `fd`, a listening socket (ownership passes, as of `path`, an
+ * allocated string). */
+static struct listener *listener_new(struct daemon *d, int fd, char *path, int lock_fd)
+{
+	struct listener *l = xcalloc(1, sizeof(*l));
+
+	l->d = d;
+	l->path = path;
+	l->lock_fd = lock_fd;
+	l->evl = evconnlistener_new(d->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+	l->resume = evtimer_new(d->base, on_resume, l);
+	if (!l->evl || !l->resume)
+		xalloc_die();
+	evconnlistener_set_error_cb(l->evl, on_accept_error);
+	return l;
+}
+
 int listener_open(struct daemon *d, const char *path, mode_t mode, gid_t gid,
 		  struct listener **ret, char *err, size_t err_size)
 {
@@ -305,17 +331,10 @@ int listener_open(struct daemon *d, const char *path, mode_t mode, gid_t gid,
 		goto fail;
 	}
 
-	l = xcalloc(1, sizeof(*l));
-	l->d = d;
-	l->path = xstrdup(path);
+	l = listener_new(d, fd, xstrdup(path), lock_fd);
+	l->created = true;
 	l->ino = st.st_ino;
 	l->dev = st.st_dev;
-	l->lock_fd = lock_fd;
-	l->evl = evconnlistener_new(d->base, on_accept, l, LEV_OPT_CLOSE_ON_FREE, 0, fd);
-	l->resume = evtimer_new(d->base, on_resume, l);
-	if (!l->evl || !l->resume)
-		xalloc_die();
-	evconnlistener_set_error_cb(l->evl, on_accept_error);
 	*ret = l;
 	return 0;
 
@@ -326,6 +345,94 @@ fail:
 	return r;
 }
 
+#if HAVE_SYSTEMD
+/* How a passed socket is named in the log: its path, or @name for one in
+ * the abstract namespace. */
+static char *passed_socket_name(int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+	const size_t path_offset = offsetof(struct sockaddr_un, sun_path);
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || len <= path_offset)
+		return xstrdup("(an unnamed socket)");
+	size_t n = len - path_offset;
+	if (n > sizeof(sun.sun_path))
+		n = sizeof(sun.sun_path);
+	if (sun.sun_path[0] != '\0')
+		return xstrndup(sun.sun_path, n);
+	char *name = xmalloc(n + 1);
+	name[0] = '@';
+	memcpy(name + 1, sun.sun_path + 1, n - 1);
+	name[n] = '\0';
+	return name;
+}
+#endif
+
+int listener_open_passed(struct daemon *d, struct listener **ret, char *err, size_t err_size)
+{
+#if HAVE_SYSTEMD
+	/* Unset: nothing this process starts may think the socket is its. */
+	int n = sd_listen_fds(1);
+	int fd = SD_LISTEN_FDS_START, r;
+
+	if (n < 0) {
+		snprintf(err, err_size, "cannot take the sockets systemd passed: %s", strerror(-n));
+		return n;
+	}
+	if (n == 0)
+		return 0;
+	if (n > 1) {
+		snprintf(err, err_size, "systemd passed %d sockets; asyncjobd takes exactly one "
+			 "(one ListenStream= in its socket unit)", n);
+		return -EINVAL;
+	}
+	r = sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0);
+	if (r < 0) {
+		snprintf(err, err_size, "cannot inspect the socket systemd passed: %s",
+			 strerror(-r));
+		return r;
+	}
+	if (r == 0) {
+		snprintf(err, err_size, "the socket systemd passed is not a listening Unix stream "
+			 "socket (the socket unit needs ListenStream=/a/path, Accept=no)");
+		return -EINVAL;
+	}
+	/* libevent accepts only from non-blocking sockets. */
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		r = -errno;
+		snprintf(err, err_size, "cannot make the socket systemd passed non-blocking: %s",
+			 strerror(errno));
+		return r;
+	}
+	*ret = listener_new(d, fd, passed_socket_name(fd), -1);
+	return 1;
+#else
+	/* Say so rather than bind a second socket over systemd's. */
+	const char *pid = getenv("LISTEN_PID");
+	(void)d;
+	(void)ret;
+	if (getenv("LISTEN_FDS") && pid && strtol(pid, NULL, 10) == (long)getpid()) {
+		snprintf(err, err_size, "systemd passed a socket, but this asyncjobd was built "
+			 "without libsystemd (rebuild with --enable-systemd)");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+#endif
+}
+
+const char *listener_path(const struct listener *l)
+{
+	return l->path;
+}
+
+bool listener_passed(const struct listener *l)
+{
+	return !l->created;
+}
+
 struct listener *listener_free(struct listener *l)
 {
 	struct stat st;
@@ -334,10 +441,12 @@ struct listener *listener_free(struct listener *l)
 		return NULL;
 	evconnlistener_free(l->evl);
 	event_free(l->resume);
-	/* Remove the path only if it is still the socket we made. */
-	if (lstat(l->path, &st) == 0 && st.st_ino == l->ino && st.st_dev == l->dev)
+	/* Remove the path only if we made it and it is still that socket; a
+	 * passed socket is systemd's, and stays for the next activation. */
+	if (l->created && lstat(l->path, &st) == 0 && st.st_ino == l->ino && st.st_dev == l->dev)
 		unlink(l->path);
-	close(l->lock_fd);
+	if (l->lock_fd >= 0)
+		close(l->lock_fd);
 	free(l->path);
 	free(l);
 	return NULL;

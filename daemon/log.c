@@ -1,5 +1,6 @@
 /* Logging to stderr. Each line is formatted whole and written with one
- * write(2) so concurrent lines never interleave. */
+ * write(2) so concurrent lines never interleave. Whatever a message holds,
+ * a line stays one line and shows no password in a URL. */
 #include "config.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -27,12 +29,30 @@ static const struct {
 	{ "debug", LOG_LEVEL_DEBUG },
 };
 
+/* systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the stream it connects
+ * stderr to; the journal then reads <N> prefixes and stamps the time and
+ * name itself. The variable is inherited: when stderr has been redirected
+ * since (asyncjobd run by hand from a service's shell, into a file), it no
+ * longer names stderr and the lines stay plain. */
+static bool stderr_is_journal(void)
+{
+	const char *stream = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (!stream || sscanf(stream, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+	    stream[end] != '\0')
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void log_init(enum log_level level)
 {
 	current_level = level;
-	/* systemd sets JOURNAL_STREAM when stderr goes to the journal, which
-	 * then understands <N> prefixes and stamps the time itself. */
-	journal_prefixes = getenv("JOURNAL_STREAM") != NULL;
+	journal_prefixes = stderr_is_journal();
 }
 
 void log_set_level(enum log_level level)
@@ -68,11 +88,63 @@ const char *log_level_name(enum log_level level)
 	return "unknown";
 }
 
+static bool ends_authority(char c)
+{
+	return c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == '"' ||
+	       c == '\'' || c == '<' || c == '>' || c == '\n' || c == '\r';
+}
+
+/* Hides the user information of every URL in line[0..n): the URLs clients
+ * fetch may carry a user name and password (scheme://user:pass@host), and
+ * whoever reads the log should not learn them. Up to the last '@' of the
+ * authority is replaced by "***" (or, when shorter, by as many '*'). When
+ * the line was cut short inside an authority, whether an '@' followed is
+ * unknown, so all of it is hidden. Returns the new length (never more). */
+static size_t hide_url_userinfo(char *line, size_t n, bool cut_short)
+{
+	static const char mask[] = "***";
+	size_t i = 0;
+
+	while (i + 3 <= n) {
+		const char *sep = memmem(line + i, n - i, "://", 3);
+		if (!sep)
+			break;
+		size_t start = (size_t)(sep - line) + 3, end = start, at = start;
+		bool has_userinfo = false;
+		for (; end < n && !ends_authority(line[end]); end++) {
+			if (line[end] == '@') {
+				at = end;
+				has_userinfo = true;
+			}
+		}
+		if (end == n && cut_short) {
+			at = n;
+			has_userinfo = true;
+		}
+		size_t len = at - start;
+		if (!has_userinfo || len == 0) {
+			i = end;
+			continue;
+		}
+		if (len <= sizeof(mask) - 1) {
+			memset(line + start, '*', len);
+		} else {
+			memcpy(line + start, mask, sizeof(mask) - 1);
+			memmove(line + start + sizeof(mask) - 1, line + at, n - at);
+			n -= len - (sizeof(mask) - 1);
+		}
+		i = start + (len < sizeof(mask) - 1 ? len : sizeof(mask) - 1);
+	}
+	return n;
+}
+
 void log_msg(enum log_level level, bool with_errno, const char *fmt, ...)
 {
 	char line[1024];
+	const size_t max = sizeof(line) - 2;   /* room for the newline */
 	int saved_errno = errno;
 	size_t n = 0;
+	bool cut_short = false;
 	va_list ap;
 	int r;
 
@@ -89,8 +161,11 @@ void log_msg(enum log_level level, bool with_errno, const char *fmt, ...)
 	va_end(ap);
 	if (r > 0)
 		n += (size_t)r;
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	if (n > max) {
+		n = max;
+		cut_short = true;
+	}
+	n = hide_url_userinfo(line, n, cut_short);
 	if (with_errno) {
 		r = snprintf(line + n, sizeof(line) - n, ": %s", strerror(saved_errno));
 		if (r > 0)

@@ -15,6 +15,7 @@
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/reload.h"
 #include "daemon/xalloc.h"
 
@@ -44,8 +45,19 @@ static void usage(FILE *f)
 		"\n"
 		"Signals: SIGHUP reloads the configuration; SIGTERM and SIGINT cancel running\n"
 		"jobs, answer waiting clients and exit.\n"
+		"\n"
+		"Under systemd: a socket passed by socket activation is used instead of\n"
+		"--socket (and its socket_mode and socket_group); the service manager hears\n"
+		"READY=1, STATUS= with the job counts, RELOADING=1, STOPPING=1 and, with\n"
+		"WatchdogSec=, WATCHDOG=1 (Type=notify); log lines carry journal priorities.%s\n"
 		"See asyncjobd(8) and asyncjobd.conf(5).\n",
-		"/run/asyncjobd/asyncjobd.sock", ASYNCJOBD_CONFIG_FILE);
+		"/run/asyncjobd/asyncjobd.sock", ASYNCJOBD_CONFIG_FILE,
+#if HAVE_SYSTEMD
+		""
+#else
+		"\nThis build has no systemd support: it neither takes sockets nor notifies."
+#endif
+		);
 }
 
 struct signals {
@@ -65,6 +77,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	log_notice("%s: shutting down", strsignal((int)sig));
+	notifier_stopping(s->d->notifier);
 	daemon_shutdown(s->d);
 }
 
@@ -75,6 +88,34 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	if (s->reloader)
 		reloader_request(s->reloader);
+}
+
+/* The socket systemd passed, else the configured (or default) path. */
+static int open_listener(struct daemon *d, char *error, size_t error_size)
+{
+	const struct config *c = d->config;
+	char *path = NULL;
+	int r;
+
+	r = listener_open_passed(d, &d->listener, error, error_size);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		if (c->socket_path)
+			log_notice("socket = %s is not used: systemd passed the socket to listen on",
+				   c->socket_path);
+		return 0;
+	}
+	if (c->socket_path) {
+		path = xstrdup(c->socket_path);
+	} else if ((r = listener_default_path(&path)) < 0) {
+		snprintf(error, error_size, "XDG_RUNTIME_DIR is not set; name a socket with --socket");
+		return r;
+	}
+	r = listener_open(d, path, c->socket_mode, c->socket_group ? c->socket_gid : (gid_t)-1,
+			  &d->listener, error, error_size);
+	free(path);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -137,13 +178,6 @@ int main(int argc, char **argv)
 	}
 	log_set_level(config->log_level);
 
-	char *socket_path = config->socket_path ? xstrdup(config->socket_path) : NULL;
-	if (!socket_path && listener_default_path(&socket_path) < 0) {
-		fprintf(stderr, "asyncjobd: XDG_RUNTIME_DIR is not set; name a socket with --socket\n");
-		config_free(config);
-		return 1;
-	}
-
 	/* A client that hangs up must not kill the daemon. */
 	signal(SIGPIPE, SIG_IGN);
 
@@ -153,10 +187,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	mode_t mode = config->socket_mode;
-	gid_t gid = config->socket_group ? config->socket_gid : (gid_t)-1;
 	struct daemon *d = daemon_new(base, config);
-	if (listener_open(d, socket_path, mode, gid, &d->listener, error, sizeof(error)) < 0) {
+	if (open_listener(d, error, sizeof(error)) < 0) {
 		log_errx("%s", error);
 		exit_code = 1;
 		goto out;
@@ -173,8 +205,11 @@ int main(int argc, char **argv)
 	event_add(sig.intr, NULL);
 	event_add(sig.hup, NULL);
 
-	log_notice("asyncjobd %s listening on %s (pid %d)", PACKAGE_VERSION, socket_path,
-		   (int)getpid());
+	d->notifier = notifier_new(d);
+	log_notice("asyncjobd %s listening on %s (pid %d%s)", PACKAGE_VERSION,
+		   listener_path(d->listener), (int)getpid(),
+		   listener_passed(d->listener) ? ", socket passed by systemd" : "");
+	notifier_ready(d->notifier);
 	if (event_base_dispatch(base) < 0) {
 		log_errx("event loop failed");
 		exit_code = 1;
@@ -189,10 +224,11 @@ int main(int argc, char **argv)
 	event_free(sig.intr);
 	event_free(sig.hup);
 	reloader_free(sig.reloader);
+	/* Before the daemon: stopping its jobs changes the job counts. */
+	d->notifier = notifier_free(d->notifier);
 out:
 	daemon_free(d);
 	event_base_free(base);
-	free(socket_path);
 	libevent_global_shutdown();
 	return exit_code;
 }

@@ -14,6 +14,7 @@
 #include "daemon/conf.h"
 #include "daemon/daemon.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/reload.h"
 #include "daemon/xalloc.h"
 
@@ -79,6 +80,9 @@ static void on_result(evutil_socket_t fd, short what, void *arg)
 		r->again = false;
 		start(r);
 	}
+	/* The reload is over (whatever its outcome) once no other follows. */
+	if (!r->running)
+		notifier_reloaded(r->d->notifier);
 }
 
 struct reloader *reloader_new(struct daemon *d, const char *file, bool must_exist,
@@ -129,5 +133,8 @@ void reloader_request(struct reloader *r)
 		return;
 	}
 	log_info("reloading configuration");
+	notifier_reloading(r->d->notifier);
 	start(r);
+	if (!r->running)
+		notifier_reloaded(r->d->notifier);
 }

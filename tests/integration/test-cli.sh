@@ -26,8 +26,6 @@ LOG=$TMP/asyncjobd.log
 DAEMON_PID=
 WEB_PID=
 BG_PIDS=
-failures=0
-ncases=0
 
 # ------------------------------------------------------------------ teardown
 
@@ -87,39 +85,18 @@ trap 'exit 129' HUP
 
 # ------------------------------------------------------------------ helpers
 
-case_name=
-case_errs=
 run_no=0
 shown_run=
 
-begin() {
-	case_name=$1
-	case_errs=
-	shown_run=
-}
+. "$(dirname "$0")/../common/cases.sh"
+case_begin_hook() { shown_run=; }
 
-# fail MESSAGE...: the current case fails, for this reason.
-fail() {
-	case_errs="$case_errs$*"$'\n'
-}
-
-# failc MESSAGE...: the same, followed (once) by what the last command did.
+# failc MESSAGE...: fail, followed (once a case) by what the last command did.
 failc() {
 	fail "$@"
 	if [ "$shown_run" != "$run_no" ]; then
 		fail "$(show)"
 		shown_run=$run_no
-	fi
-}
-
-end() {
-	ncases=$((ncases + 1))
-	if [ -z "$case_errs" ]; then
-		echo "ok - $case_name"
-	else
-		echo "not ok - $case_name"
-		printf '%s' "$case_errs" | sed 's/^/#   /'
-		failures=$((failures + 1))
 	fi
 }
 

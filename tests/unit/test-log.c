@@ -1,0 +1,205 @@
+/* Logging: journal priority prefixes only when $JOURNAL_STREAM names the
+ * stderr we write to, one line per event whatever the message holds, and no
+ * password of a URL in any line. stderr is a temporary file each test reads
+ * back. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "daemon/log.h"
+
+struct captured_stderr {
+	char path[64];
+	int saved_fd;      /* the real stderr, put back at the end */
+	char text[4096];   /* what was written, once read back */
+};
+
+static int capture_begin(void **state)
+{
+	struct captured_stderr *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	snprintf(c->path, sizeof(c->path), "/tmp/asyncjob-test-log-XXXXXX");
+	int fd = mkstemp(c->path);
+	assert_true(fd >= 0);
+	c->saved_fd = dup(STDERR_FILENO);
+	assert_true(c->saved_fd >= 0);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	close(fd);
+	unsetenv("JOURNAL_STREAM");
+	*state = c;
+	return 0;
+}
+
+static int capture_end(void **state)
+{
+	struct captured_stderr *c = *state;
+
+	dup2(c->saved_fd, STDERR_FILENO);
+	close(c->saved_fd);
+	unlink(c->path);
+	unsetenv("JOURNAL_STREAM");
+	free(c);
+	return 0;
+}
+
+/* Everything logged so far. */
+static const char *captured(struct captured_stderr *c)
+{
+	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	ssize_t n = read(fd, c->text, sizeof(c->text) - 1);
+	assert_true(n >= 0);
+	c->text[n] = '\0';
+	close(fd);
+	return c->text;
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Sets $JOURNAL_STREAM to the device and inode of `fd`, plus `ino_offset`. */
+static void set_journal_stream(int fd, unsigned long long ino_offset)
+{
+	struct stat st;
+	char value[64];
+
+	assert_int_equal(fstat(fd, &st), 0);
+	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
+		 (unsigned long long)st.st_ino + ino_offset);
+	setenv("JOURNAL_STREAM", value, 1);
+}
+
+static void test_plain_lines_without_journal(void **state)
+{
+	struct captured_stderr *c = *state;
+
+	log_init(LOG_LEVEL_INFO);
+	log_warnx("disk %d is %s", 2, "full");
+	log_notice("started");
+	log_debug("not shown at level info");
+	assert_string_equal(captured(c), "asyncjobd: warning: disk 2 is full\n"
+					 "asyncjobd: notice: started\n");
+}
+
+static void test_journal_prefixes_when_stderr_is_the_journal(void **state)
+{
+	struct captured_stderr *c = *state;
+
+	set_journal_stream(STDERR_FILENO, 0);
+	log_init(LOG_LEVEL_DEBUG);
+	log_errx("cannot %s", "start");
+	log_warnx("careful");
+	log_notice("listening");
+	log_info("info");
+	log_debug("debug %d", 7);
+	assert_string_equal(captured(c), "<3>cannot start\n<4>careful\n<5>listening\n<6>info\n"
+					 "<7>debug 7\n");
+}
+
+/* The variable is inherited by processes whose stderr is elsewhere. */
+static void test_plain_lines_when_journal_stream_names_another_file(void **state)
+{
+	struct captured_stderr *c = *state;
+
+	set_journal_stream(STDERR_FILENO, 1);
+	log_init(LOG_LEVEL_INFO);
+	log_notice("one");
+	setenv("JOURNAL_STREAM", "garbage", 1);
+	log_init(LOG_LEVEL_INFO);
+	log_notice("two");
+	set_journal_stream(STDERR_FILENO, 0);
+	char value[80];
+	snprintf(value, sizeof(value), "%s:9", getenv("JOURNAL_STREAM"));
+	setenv("JOURNAL_STREAM", value, 1);
+	log_init(LOG_LEVEL_INFO);
+	log_notice("three");
+	assert_string_equal(captured(c), "asyncjobd: notice: one\nasyncjobd: notice: two\n"
+					 "asyncjobd: notice: three\n");
+}
+
+static void test_one_line_per_event(void **state)
+{
+	struct captured_stderr *c = *state;
+	char long_message[3000];
+
+	log_init(LOG_LEVEL_INFO);
+	log_warnx("label %s", "a\nasyncjobd: error: forged\r\nline");
+	memset(long_message, 'x', sizeof(long_message) - 1);
+	long_message[sizeof(long_message) - 1] = '\0';
+	log_warnx("%s", long_message);
+	errno = ENOENT;
+	log_warn("open %s", "/nowhere");
+	const char *text = captured(c);
+	assert_int_equal(count_lines(text), 3);
+	assert_non_null(strstr(text, "asyncjobd: warning: label a asyncjobd: error: forged  line\n"));
+	assert_non_null(strstr(text, "asyncjobd: warning: open /nowhere: No such file or directory\n"));
+}
+
+static void test_url_passwords_are_hidden(void **state)
+{
+	struct captured_stderr *c = *state;
+
+	log_init(LOG_LEVEL_INFO);
+	log_warnx("job 1 failed: HTTP 404 from http://alice:s3cret@example.org/a?b=c@d");
+	log_warnx("redirect to https://token@h.example:8443#x@y then ftp://ab@host/");
+	log_warnx("no userinfo: http://example.org/p@q and mail bob@example.org");
+	log_warnx("empty one: http://@example.org/");
+	assert_string_equal(captured(c),
+		"asyncjobd: warning: job 1 failed: HTTP 404 from http://***@example.org/a?b=c@d\n"
+		"asyncjobd: warning: redirect to https://***@h.example:8443#x@y then ftp://**@host/\n"
+		"asyncjobd: warning: no userinfo: http://example.org/p@q and mail bob@example.org\n"
+		"asyncjobd: warning: empty one: http://@example.org/\n");
+}
+
+/* A line cut short inside a URL's authority may have cut its '@' off: the
+ * rest is hidden rather than guessed at. */
+static void test_cut_url_is_hidden(void **state)
+{
+	struct captured_stderr *c = *state;
+	char padding[1200];
+
+	memset(padding, 'p', sizeof(padding));
+	padding[1010 - sizeof("asyncjobd: warning: ") - sizeof("http://")] = '\0';
+	log_init(LOG_LEVEL_INFO);
+	log_warnx("%shttp://user:longsecretpassword@example.org/", padding);
+	const char *text = captured(c);
+	assert_int_equal(count_lines(text), 1);
+	assert_null(strstr(text, "secret"));
+	assert_null(strstr(text, "longsec"));
+	assert_non_null(strstr(text, "http://***\n"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_plain_lines_without_journal, capture_begin,
+						capture_end),
+		cmocka_unit_test_setup_teardown(test_journal_prefixes_when_stderr_is_the_journal,
+						capture_begin, capture_end),
+		cmocka_unit_test_setup_teardown(test_plain_lines_when_journal_stream_names_another_file,
+						capture_begin, capture_end),
+		cmocka_unit_test_setup_teardown(test_one_line_per_event, capture_begin, capture_end),
+		cmocka_unit_test_setup_teardown(test_url_passwords_are_hidden, capture_begin,
+						capture_end),
+		cmocka_unit_test_setup_teardown(test_cut_url_is_hidden, capture_begin, capture_end),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
