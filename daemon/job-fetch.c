@@ -85,6 +85,7 @@ struct fetch_job {
 	double backoff;
 	struct confined_path save;
 	bool has_save;
+	bool save_fsync;               /* flush the file before it takes its name */
 	struct write_roots *roots;     /* a reference, while save is set */
 
 	/* the run */
@@ -117,7 +118,7 @@ struct fetch_job {
 
 static const char *const fetch_fields[] = {
 	"url", "method", "headers", "body", "body_base64", "follow_redirects", "max_bytes",
-	"save_to", "expect", "raise_for_status", "retry", NULL,
+	"save_to", "fsync", "expect", "raise_for_status", "retry", NULL,
 };
 
 static void attempt_start(struct fetch_job *f);
@@ -368,11 +369,18 @@ static int fetch_parse(struct daemon *d, const struct json_value *spec, void **r
 			goto fail;
 		}
 		f->has_save = true;
+		f->save_fsync = true;
 		f->roots = write_roots_ref(d->config->roots);
 		if (f->expect != EXPECT_AUTO) {
 			r = rpc_error_param(e, "expect", "not with save_to: the body goes to the file");
 			goto fail;
 		}
+	}
+	if ((r = param_bool(spec, "fsync", &f->save_fsync, e)) < 0)
+		goto fail;
+	if (r > 0 && !f->has_save) {
+		r = rpc_error_param(e, "fsync", "only with save_to: without it nothing is written");
+		goto fail;
 	}
 
 	/* The body kept in memory is always capped; a file only if asked. */
@@ -512,6 +520,7 @@ struct sink {
 	struct work work;
 	enum sink_op op;
 	bool busy;
+	bool fsync;                    /* flush the file and directory on commit */
 	bool paused;                   /* curl is paused for us */
 	bool finishing;                /* the transfer is done: commit when drained */
 	bool reset_wanted;             /* a retry starts over once the worker is free */
@@ -563,7 +572,7 @@ static void sink_run(struct work *w)
 	case SINK_COMMIT: {
 		/* Durable before it is visible under its name; then the
 		 * directory, so the rename itself survives a crash. */
-		if (fdatasync(s->fd) < 0) {
+		if (s->fsync && fdatasync(s->fd) < 0) {
 			r = -errno;
 			break;
 		}
@@ -574,7 +583,7 @@ static void sink_run(struct work *w)
 			break;
 		}
 		s->tmp[0] = '\0';
-		int dfd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int dfd = s->fsync ? openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 		if (dfd >= 0) {
 			fsync(dfd);
 			close(dfd);
@@ -623,6 +632,7 @@ static struct sink *sink_new(struct fetch_job *f)
 	s->f = f;
 	s->wp = f->d->workers;
 	s->roots = write_roots_ref(f->roots);
+	s->fsync = f->save_fsync;
 	s->cp.roots = s->roots;
 	s->cp.root = f->save.root;
 	s->cp.rel = xstrdup(f->save.rel);

@@ -92,11 +92,12 @@ static int run(struct cli *cli, int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "fail", no_argument, NULL, 'f' },
 		{ "max-bytes", required_argument, NULL, 'm' },
+		{ "no-fsync", no_argument, NULL, 'F' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *method = NULL, *data = NULL, *output = NULL, *timeout = NULL;
-	bool fail_on_status = false;
+	bool fail_on_status = false, no_fsync = false;
 	size_t max_bytes = 0;
 	struct json_object *headers = json_object_new_object();
 	asyncjob_spec *spec = NULL;
@@ -115,6 +116,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		case 'd': data = optarg; break;
 		case 'o': output = optarg; break;
 		case 'f': fail_on_status = true; break;
+		case 'F': no_fsync = true; break;
 		case 'm':
 			if (!cli_parse_count(cli, optarg, "--max-bytes", &max_bytes)) {
 				json_object_put(headers);
@@ -158,6 +160,11 @@ static int run(struct cli *cli, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 		asyncjob_spec_set_string(spec, "save_to", abs);
+		if (no_fsync)
+			asyncjob_spec_set_bool(spec, "fsync", false);
+	} else if (no_fsync) {
+		asyncjob_spec_free(spec);
+		return cli_usage_error(cli, "--no-fsync: only with -o, --output");
 	}
 	struct cli_controls controls = { .timeout = timeout };
 	if ((code = cli_apply_controls(cli, spec, &controls)) != 0)
@@ -206,6 +213,7 @@ const struct cli_command cmd_fetch = {
 		"  -H, --header 'N: V'   send a header (repeatable)\n"
 		"  -d, --data BODY       send BODY (POST unless -X says otherwise)\n"
 		"  -o, --output FILE     save the body to FILE (beneath the daemon's write roots)\n"
+		"      --no-fsync        with -o: do not wait for the file to reach the disk\n"
 		"      --fail            fail (exit 1) on an HTTP status of 400 or more\n"
 		"      --max-bytes N     fail when the body is larger than N bytes\n"
 		"  -t, --timeout S       fail after S seconds\n"

@@ -947,6 +947,14 @@ run fetch -H 'no colon' "$WEB/json"
 expect_usage_error
 run fetch
 expect_usage_error
+run fetch --no-fsync "$WEB/json"
+expect_usage_error
+end
+
+begin "fetch -o FILE --no-fsync saves the body too"
+run fetch --no-fsync -o "$TMP/files/nofsync.json" "$WEB/todos/1"
+expect_rc 0
+grep -q '"completed":false' "$TMP/files/nofsync.json" 2>/dev/null || failc "nofsync.json is missing or wrong"
 end
 
 begin "gather mixes fetch and sleep jobs, output in order"

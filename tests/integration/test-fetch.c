@@ -1687,6 +1687,15 @@ static void test_save_to_file(void **state)
 	buf[n] = '\0';
 	assert_string_equal(buf, "hello, world\n");
 	assert_int_equal(harness_count_entries(in_root("sub"), ""), 1);
+
+	/* Without fsync: the same file, complete and alone, only not flushed
+	 * before it takes its name. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"fsync\":false}",
+		  url1("/large?bytes=3000000"), path);
+	assert_succeeded(job);
+	assert_jint(job, "result.bytes", 3000000);
+	check_pattern_file(path, 3000000);
+	assert_int_equal(harness_count_entries(in_root("sub"), ""), 1);
 }
 
 static void test_save_to_refused(void **state)
@@ -1708,6 +1717,11 @@ static void test_save_to_refused(void **state)
 	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"expect\":\"text\"}", url,
 		    in_root("x.bin"));
 	assert_rpc_error(r, -32602, "expect", "save_to");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"fsync\":false}", url);
+	assert_rpc_error(r, -32602, "fsync", "only with save_to");
+	r = refused("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"fsync\":\"no\"}", url,
+		    in_root("x.bin"));
+	assert_rpc_error(r, -32602, "fsync", "true or false");
 	assert_int_equal(harness_count_entries(T.root, ""), 0);
 }
 
