@@ -6,7 +6,7 @@
  *   asyncjob-bench rtt      -s SOCK [-n ROUNDS]
  *   asyncjob-bench gather   -s SOCK [-n JOBS] [--seconds S]
  *   asyncjob-bench fetch    -s SOCK -u URL [-n JOBS] [-d IN_FLIGHT]
- *   asyncjob-bench download -s SOCK -u URL -o PATH
+ *   asyncjob-bench download -s SOCK -u URL -o PATH [--fsync]
  *   asyncjob-bench writes   -s SOCK -o DIR [-n JOBS] [-d IN_FLIGHT] [--size BYTES] [--fsync]
  *   asyncjob-bench lateness -s SOCK [--duration S] [--interval MS]
  */
@@ -258,6 +258,10 @@ static int cmd_download(const struct opts *o)
 
 	asyncjob_spec_fetch(o->url, &spec);
 	asyncjob_spec_set_string(spec, "save_to", o->out);
+	/* As curl -o, unless asked: the file is not flushed before it is
+	 * renamed into place. */
+	if (!o->fsync)
+		asyncjob_spec_set_bool(spec, "fsync", false);
 	double t0 = now();
 	if (asyncjob_submit(aj, spec, ASYNCJOB_WAIT, &job) < 0)
 		die("submit", aj);
