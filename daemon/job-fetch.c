@@ -1089,11 +1089,32 @@ static void decode_done(struct work *w)
 	job_unref(job);   /* taken when the work was handed over */
 }
 
+/* `url` without its user name, password and login options, for messages
+ * that others may read (the log); curl_free() it. NULL when curl cannot
+ * parse it or is out of memory. The log masks user information too, but a
+ * message cut short inside a long password would escape it. */
+static char *url_without_userinfo(const char *url)
+{
+	CURLU *u = curl_url();
+	char *out = NULL;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_USER, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_PASSWORD, NULL, 0) == CURLUE_OK &&
+	    curl_url_set(u, CURLUPART_OPTIONS, NULL, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
+		out = NULL;
+	curl_url_cleanup(u);
+	return out;
+}
+
 static void fetch_succeed(struct fetch_job *f)
 {
 	if (f->raise_for_status && f->status >= 400) {
+		char *shown = url_without_userinfo(f->final_url ? f->final_url : f->url);
 		job_fail(f->job, JOB_ERR_HTTP_STATUS, "HTTP %ld from %s", f->status,
-			 f->final_url ? f->final_url : f->url);
+			 shown ? shown : "the server");
+		curl_free(shown);
 		return;
 	}
 	job_succeed(f->job);

@@ -88,10 +88,11 @@ const char *log_level_name(enum log_level level)
 	return "unknown";
 }
 
+/* Where libcurl ends the authority of a URL (it takes ' " < > in a
+ * password), or what it refuses in a URL at all. */
 static bool ends_authority(char c)
 {
-	return c == '/' || c == '?' || c == '#' || c == ' ' || c == '\t' || c == '"' ||
-	       c == '\'' || c == '<' || c == '>' || c == '\n' || c == '\r';
+	return c == '/' || c == '?' || c == '#' || (unsigned char)c <= ' ' || c == 0x7f;
 }
 
 /* Hides the user information of every URL in line[0..n): the URLs clients

@@ -375,28 +375,42 @@ static void test_reload(void **state)
 }
 
 /* A fetch whose URL carries a password fails with that URL in its error
- * message, which the debug log shows: without the password. */
+ * message, which the debug log shows: without the password, be it quoted
+ * or longer than a log line. */
 static void test_url_password_not_logged(void **state)
 {
 	struct test_server srv;
-	char msg[1024];
+	char msg[1024], long_secret[701];
 	(void)state;
 
 	const char *server = getenv("ASYNCJOB_TEST_SERVER");
 	if (!server || access(server, X_OK) != 0)
 		skip();   /* no test HTTP server in this build */
+	memset(long_secret, 'L', sizeof(long_secret) - 1);
+	long_secret[sizeof(long_secret) - 1] = '\0';
+	memcpy(long_secret, "tok-", 4);
+	const char *const passwords[] = { "pw-s3cr3t", "pw's3<cr>3t", long_secret };
+
 	assert_int_equal(test_server_start(&srv, NULL, 20000), 0);
 	jobs_start(&M.d, NULL);   /* log_level = debug */
 	expect_message("READY=1", msg, sizeof(msg), 10000);
-	struct json_object *job = tj_take_result(jobs_callf(M.d.fd, "job.submit",
-		"{\"type\":\"fetch\",\"url\":\"http://alice:pw-s3cr3t@127.0.0.1:%u/status/404\","
-		"\"raise_for_status\":true,\"wait\":true}", srv.http));
-	assert_failed(job, "http_status", "404");
-	tj_put(job);
+	for (size_t i = 0; i < sizeof(passwords) / sizeof(passwords[0]); i++) {
+		struct json_object *job = tj_take_result(jobs_callf(M.d.fd, "job.submit",
+			"{\"type\":\"fetch\",\"url\":\"http://alice:%s@127.0.0.1:%u/status/404\","
+			"\"raise_for_status\":true,\"wait\":true}", passwords[i], srv.http));
+		assert_failed(job, "http_status", "404");
+		/* Nor in the job, which others (root, an admin) may read. */
+		const char *error = json_object_to_json_string(job);
+		if (strstr(error, i == 2 ? "tok-LLLL" : passwords[i]))
+			fail_msg("the password is in the job: %s", error);
+		tj_put(job);
+	}
 	test_server_stop(&srv, 5000);
-	if (log_contains("pw-s3cr3t")) {
-		harness_dump_log(&M.d.proc);
-		fail_msg("the password of a fetched URL is in the log");
+	for (size_t i = 0; i < sizeof(passwords) / sizeof(passwords[0]); i++) {
+		if (log_contains(i == 2 ? "tok-LLLL" : passwords[i])) {
+			harness_dump_log(&M.d.proc);
+			fail_msg("the password of a fetched URL is in the log (case %zu)", i);
+		}
 	}
 }
 

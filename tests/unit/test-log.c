@@ -162,11 +162,14 @@ static void test_url_passwords_are_hidden(void **state)
 	log_warnx("redirect to https://token@h.example:8443#x@y then ftp://ab@host/");
 	log_warnx("no userinfo: http://example.org/p@q and mail bob@example.org");
 	log_warnx("empty one: http://@example.org/");
+	/* libcurl takes these in a password: they do not end the authority. */
+	log_warnx("quoted: http://u:pw's\"<x>@example.org/ and \"http://v:w@h/\"");
 	assert_string_equal(captured(c),
 		"asyncjobd: warning: job 1 failed: HTTP 404 from http://***@example.org/a?b=c@d\n"
 		"asyncjobd: warning: redirect to https://***@h.example:8443#x@y then ftp://**@host/\n"
 		"asyncjobd: warning: no userinfo: http://example.org/p@q and mail bob@example.org\n"
-		"asyncjobd: warning: empty one: http://@example.org/\n");
+		"asyncjobd: warning: empty one: http://@example.org/\n"
+		"asyncjobd: warning: quoted: http://***@example.org/ and \"http://***@h/\"\n");
 }
 
 /* A line cut short inside a URL's authority may have cut its '@' off: the
