@@ -141,8 +141,6 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-#define CONN_MAX_SINGLE_IO (1024 * 1024)
-
 struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct peer_creds *peer)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
@@ -159,11 +157,6 @@ struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct pe
 	TAILQ_INSERT_TAIL(&d->conns, c, link);
 	d->n_conns++;
 	daemon_user_adjust(d, peer->uid, 0, +1);
-	/* libevent moves at most 16 KB per read or write by default: a 20 MB
-	 * gather reply took 1,300 writes, a 3 MB request 750 reads. The
-	 * socket's own buffer bounds each call anyway. */
-	bufferevent_set_max_single_read(bev, CONN_MAX_SINGLE_IO);
-	bufferevent_set_max_single_write(bev, CONN_MAX_SINGLE_IO);
 	bufferevent_setcb(bev, on_read, on_write, on_event, c);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	log_debug("connection %" PRIu64 " from uid %u pid %d", c->id, (unsigned)peer->uid,
