@@ -122,6 +122,8 @@ static void *arena_alloc(struct json_parser *p, size_t size)
 	return r;
 }
 
+_Static_assert(sizeof(struct json_value) == 24, "json_value grew: every value of a big reply pays for it");
+
 struct cursor {
 	const unsigned char *s, *end;
 	struct json_parser *p;
@@ -501,8 +503,12 @@ static int parse_container(struct cursor *c, struct json_value *v, unsigned dept
 		if (object) {
 			if (c->s >= c->end || *c->s != '"')
 				return fail(c, "expected a member name in quotes");
-			if ((r = parse_string(c, &item.key, &item.key_len)) < 0)
+			uint32_t key_len;
+			if ((r = parse_string(c, &item.key, &key_len)) < 0)
 				return r;
+			if (key_len > JSON_MAX_KEY_BYTES)
+				return fail(c, "member name too long");
+			item.key_len = key_len;
 			skip_ws(c);
 			if (c->s >= c->end || *c->s != ':')
 				return fail(c, "expected ':' after a member name");

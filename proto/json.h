@@ -30,18 +30,22 @@ enum json_kind {
 	JSON_OBJECT,
 };
 
-/* 32 bytes: a reply listing 100,000 jobs has 1.4 million of them. */
+/* The longest member name the parser takes (key_len has 27 bits). */
+#define JSON_MAX_KEY_BYTES ((1u << 27) - 1)
+
+/* 24 bytes: a reply listing 100,000 jobs has 1.1 million of them, and each
+ * 8 bytes saved is 9 MB less to fault in. */
 struct json_value {
-	uint8_t type;          /* enum json_kind */
-	bool boolean;
-	bool integer;          /* a number without fraction or exponent */
+	uint32_t type : 3;     /* enum json_kind */
+	uint32_t boolean : 1;
+	uint32_t integer : 1;  /* a number without fraction or exponent */
+	uint32_t key_len : 27; /* bytes of key */
 	uint32_t len;          /* bytes of str, or items of an array/object */
 	union {
 		const char *str;            /* a string (NUL-terminated), a number's text */
 		struct json_value *items;   /* elements, or members (with key) */
 	};
 	const char *key;       /* the member name, inside an object */
-	uint32_t key_len;
 };
 
 struct json_chunk;

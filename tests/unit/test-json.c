@@ -1382,6 +1382,30 @@ static void test_long_strings(void **state)
 	free(b.s);
 }
 
+/* A member name has up to JSON_MAX_KEY_BYTES (27 bits of key_len); one
+ * byte more is refused, never cut short. A string value may be longer. */
+static void test_key_length_limit(void **state)
+{
+	struct doc *d = *state;
+	const size_t max = JSON_MAX_KEY_BYTES;
+	char *text = malloc(max + 16);
+	const struct json_value *v;
+
+	assert_non_null(text);
+	text[0] = '{';
+	text[1] = '"';
+	memset(text + 2, 'k', max + 1);
+	memcpy(text + 2 + max + 1, "\":1}", 4);
+	assert_string_equal(refused_len(d, text, max + 7), "member name too long");
+
+	/* The same bytes as a value are fine. */
+	text[0] = '[';
+	memcpy(text + 2 + max + 1, "\"]", 2);
+	v = ok_len(d, text, max + 5);
+	assert_int_equal(v->items[0].len, max + 1);
+	free(text);
+}
+
 /* Strings are scanned a word at a time: put each kind of byte that needs
  * attention at every offset of strings from 0 to 40 bytes, so it falls on
  * each position within a word and in the bytewise tail. */
@@ -1868,6 +1892,7 @@ int main(void)
 		T(test_depth_small),
 		T(test_depth_generated),
 		T(test_long_strings),
+		T(test_key_length_limit),
 		T(test_string_scan_offsets),
 		T(test_many_members),
 		T(test_parser_reuse),
