@@ -1,8 +1,10 @@
-/* The in-memory job store: two uthash indexes threaded through the jobs
- * themselves (by id, by owner+key), so adding and finding cost no extra
- * allocation. Jobs enter in id order, and uthash keeps insertion order, so
- * walking newest to oldest needs no sorting. uthash is used rather than a
- * table of our own: it is small, header-only, and long proven. */
+/* The in-memory job store: two uthash indexes, by id (threaded through the
+ * jobs themselves, so adding and finding cost no extra allocation) and by
+ * owner+key (a small entry for each job that has a key: most have none, and
+ * should not carry a second 56-byte handle). Jobs enter in id order, and
+ * uthash keeps insertion order, so walking newest to oldest needs no
+ * sorting. uthash is used rather than a table of our own: it is small,
+ * header-only, and long proven. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -16,10 +18,15 @@
 #undef uthash_fatal
 #define uthash_fatal(msg) xalloc_die()
 
+struct key_entry {
+	struct job *job;
+	UT_hash_handle hh;      /* keyed by the job's key_blob */
+};
+
 struct memory_store {
 	struct job_store base;
 	struct job *by_id;
-	struct job *by_key;
+	struct key_entry *by_key;
 };
 
 static struct memory_store *ms(struct job_store *s)
@@ -43,8 +50,11 @@ static void memory_add(struct job_store *s, struct job *job)
 	 * store's reference separately. */
 	job_ref(job);
 	HASH_ADD_BYHASHVALUE(hh, m->by_id, id, sizeof(job->id), id_hash(job->id), job);
-	if (job->key_blob)
-		HASH_ADD_KEYPTR(hh_key, m->by_key, job->key_blob, job->key_blob_len, job);
+	if (job->key_blob) {
+		struct key_entry *e = xmalloc(sizeof(*e));
+		e->job = job;
+		HASH_ADD_KEYPTR(hh, m->by_key, job->key_blob, job->key_blob_len, e);
+	}
 	job->in_store = true;
 }
 
@@ -54,8 +64,14 @@ static void memory_remove(struct job_store *s, struct job *job)
 	if (!job->in_store)
 		return;
 	HASH_DELETE(hh, m->by_id, job);
-	if (job->key_blob)
-		HASH_DELETE(hh_key, m->by_key, job);
+	if (job->key_blob) {
+		struct key_entry *e;
+		HASH_FIND(hh, m->by_key, job->key_blob, job->key_blob_len, e);
+		if (e && e->job == job) {
+			HASH_DELETE(hh, m->by_key, e);
+			free(e);
+		}
+	}
 	job->in_store = false;
 	job_unref(job);
 }
@@ -78,14 +94,14 @@ static struct job *memory_find_key(struct job_store *s, uid_t uid, const char *k
 	char stack[512];
 	size_t n = sizeof(uid) + len;
 	char *blob = n <= sizeof(stack) ? stack : xmalloc(n);
-	struct job *job;
+	struct key_entry *e;
 
 	memcpy(blob, &uid, sizeof(uid));
 	memcpy(blob + sizeof(uid), key, len);
-	HASH_FIND(hh_key, ms(s)->by_key, blob, n, job);
+	HASH_FIND(hh, ms(s)->by_key, blob, n, e);
 	if (blob != stack)
 		free(blob);
-	return job;
+	return e ? e->job : NULL;
 }
 
 static struct job *memory_newest(struct job_store *s)
@@ -111,8 +127,12 @@ static void memory_free(struct job_store *s)
 {
 	struct memory_store *m = ms(s);
 	struct job *job, *tmp;
+	struct key_entry *e, *etmp;
 
-	HASH_CLEAR(hh_key, m->by_key);
+	HASH_ITER(hh, m->by_key, e, etmp) {
+		HASH_DELETE(hh, m->by_key, e);
+		free(e);
+	}
 	HASH_ITER(hh, m->by_id, job, tmp) {
 		HASH_DELETE(hh, m->by_id, job);
 		job->in_store = false;

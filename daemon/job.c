@@ -189,12 +189,13 @@ struct job *job_ref(struct job *job)
 	return job;
 }
 
+static void drop_deadline(struct job *job);
+
 struct job *job_unref(struct job *job)
 {
 	if (!job || --job->refs > 0)
 		return NULL;
-	if (job->deadline_ev)
-		event_free(job->deadline_ev);
+	drop_deadline(job);
 	if (job->type->free_data)
 		job->type->free_data(job->data);
 	free(job->label);
@@ -206,6 +207,24 @@ struct job *job_unref(struct job *job)
 
 /* ------------------------------------------------------------ deadlines */
 
+/* Apart from the job: most jobs have no deadline, and a finished job, which
+ * may be kept for an hour, no longer needs one. */
+struct job_deadline {
+	struct event *ev;
+	double at_mono;
+	double gather_timeout;      /* for the message, when is_gather */
+	bool is_gather;             /* the armed deadline is the gather's */
+};
+
+static void drop_deadline(struct job *job)
+{
+	if (!job->deadline)
+		return;
+	event_free(job->deadline->ev);
+	free(job->deadline);
+	job->deadline = NULL;
+}
+
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *job = arg;
@@ -213,38 +232,42 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	char msg[96];
-	if (job->deadline_is_gather)
-		snprintf(msg, sizeof(msg), "the gather's timeout of %g s passed", job->gather_timeout);
+	if (job->deadline->is_gather)
+		snprintf(msg, sizeof(msg), "the gather's timeout of %g s passed",
+			 job->deadline->gather_timeout);
 	else
 		snprintf(msg, sizeof(msg), "timed out after %g s", job->timeout);
 	job_abort(job, JOB_FAILED, JOB_ERR_TIMEOUT, msg);
 }
 
-static void arm_deadline(struct job *job, double at_mono, bool is_gather)
+/* Arms the deadline at `at_mono` unless an earlier one stands. */
+static void arm_deadline(struct job *job, double at_mono, bool is_gather, double gather_timeout)
 {
+	struct job_deadline *dl = job->deadline;
 	double now = mono_seconds();
 	double delay = at_mono > now ? at_mono - now : 0;
 
-	if (job->deadline_ev && job->deadline_mono <= at_mono)
-		return;   /* an earlier deadline already stands */
-	if (!job->deadline_ev) {
-		job->deadline_ev = evtimer_new(job->d->base, on_deadline, job);
-		if (!job->deadline_ev)
+	if (dl && dl->at_mono <= at_mono)
+		return;
+	if (!dl) {
+		dl = job->deadline = xcalloc(1, sizeof(*dl));
+		dl->ev = evtimer_new(job->d->base, on_deadline, job);
+		if (!dl->ev)
 			xalloc_die();
 	}
-	job->deadline_mono = at_mono;
-	job->deadline_is_gather = is_gather;
+	dl->at_mono = at_mono;
+	dl->is_gather = is_gather;
+	dl->gather_timeout = gather_timeout;
 	struct timeval tv = {
 		.tv_sec = (time_t)delay,
 		.tv_usec = (suseconds_t)((delay - floor(delay)) * 1e6),
 	};
-	evtimer_add(job->deadline_ev, &tv);
+	evtimer_add(dl->ev, &tv);
 }
 
 void job_set_gather_deadline(struct job *job, double at_mono, double timeout)
 {
-	job->gather_timeout = timeout;
-	arm_deadline(job, at_mono, true);
+	arm_deadline(job, at_mono, true, timeout);
 }
 
 /* ------------------------------------------------------------ states */
@@ -280,7 +303,7 @@ void job_set_running(struct job *job)
 	job->state = JOB_RUNNING;
 	job->started_ms = wall_ms();
 	if (job->timeout > 0)
-		arm_deadline(job, mono_seconds() + job->timeout, false);
+		arm_deadline(job, mono_seconds() + job->timeout, false, 0);
 	job_store_updated(job->d->store, job);
 	event_log_record(job->d, job);
 }
@@ -289,10 +312,7 @@ static void finish(struct job *job, enum job_state state, enum job_error code, c
 {
 	struct daemon *d = job->d;
 
-	if (job->deadline_ev) {
-		event_free(job->deadline_ev);
-		job->deadline_ev = NULL;
-	}
+	drop_deadline(job);
 	job_clear_owner(job);
 	count_state(job, job->state, state);
 	job->state = state;

@@ -63,6 +63,8 @@ const struct job_type *job_type_find(const char *name);
 const char *job_type_names(void);
 extern const struct job_type *const job_types[];
 
+struct job_deadline;
+
 struct job {
 	uint64_t id;
 	const struct job_type *type;
@@ -88,12 +90,9 @@ struct job {
 	char *error_message;
 	void *data;                 /* the type's */
 
-	/* One timer serves both the job's own timeout (running time) and a
-	 * gather's overall deadline: whichever comes first. */
-	struct event *deadline_ev;
-	double deadline_mono;
-	bool deadline_is_gather;
-	double gather_timeout;
+	/* The job's own timeout (running time) or a gather's overall
+	 * deadline, whichever comes first; NULL while neither is armed. */
+	struct job_deadline *deadline;
 	struct conn *owner;         /* set when cancel_on_disconnect */
 	LIST_ENTRY(job) owner_link;
 	TAILQ_HEAD(, watch) watches;
@@ -101,7 +100,6 @@ struct job {
 	TAILQ_ENTRY(job) wait_link;  /* waiting for a slot its type keeps */
 
 	UT_hash_handle hh;          /* the store's index by id */
-	UT_hash_handle hh_key;      /* the store's index by (uid, key) */
 };
 
 /* Common control fields of a spec. */
