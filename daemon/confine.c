@@ -331,6 +331,16 @@ int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, siz
 	return -EEXIST;
 }
 
+int confine_sync_dir(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
 const char *errno_name(int err)
 {
 	const char *s = strerrorname_np(err < 0 ? -err : err);

@@ -56,6 +56,10 @@ int confine_check_target(int dirfd, const char *name);
  * following a symlink) with `perm`. Returns the fd and its name in `tmp`. */
 int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, size_t tmp_size);
 
+/* Flushes the directory `dirfd` to disk, so a rename in it survives a
+ * crash. Blocks: worker threads only. Returns 0 or a negative errno. */
+int confine_sync_dir(int dirfd);
+
 /* The errno name for a code ("ENOSPC"), for error messages. */
 const char *errno_name(int err);
 

@@ -583,11 +583,10 @@ static void sink_run(struct work *w)
 			break;
 		}
 		s->tmp[0] = '\0';
-		int dfd = s->fsync ? openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-		if (dfd >= 0) {
-			fsync(dfd);
-			close(dfd);
-		}
+		/* The file is in place already: a directory that cannot be
+		 * flushed does not undo that. */
+		if (s->fsync)
+			(void)confine_sync_dir(s->dirfd);
 		break;
 	}
 	case SINK_ABORT:

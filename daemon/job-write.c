@@ -221,16 +221,6 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
-static int sync_dir(int dirfd)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return r;
-}
-
 /* Puts the staged temporary file in place: over the target (replace), or
  * only where there is none (create). */
 static int install(int dirfd, const char *tmp, const char *name, bool replace)
@@ -291,7 +281,7 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 	}
 	if (w->fsync) {
 		w->step = "syncing the directory of";
-		r = sync_dir(dirfd);
+		r = confine_sync_dir(dirfd);
 	}
 	return r;
 }
