@@ -206,20 +206,26 @@ static void flush_connections(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-const struct timeval *daemon_timer_duration(struct daemon *d, const struct timeval *duration)
+void daemon_message_begin(struct daemon *d)
 {
-	const struct timeval *common;
+	d->message_mono = mono_seconds();
+	d->message_wall_ms = wall_ms();
+	d->in_message = true;
+}
 
-	/* Most timers in a burst share one duration: remember the last. */
-	if (d->last_common && d->last_duration.tv_sec == duration->tv_sec &&
-	    d->last_duration.tv_usec == duration->tv_usec)
-		return d->last_common;
-	common = event_base_init_common_timeout(d->base, duration);
-	if (!common)
-		return duration;
-	d->last_duration = *duration;
-	d->last_common = common;
-	return common;
+void daemon_message_end(struct daemon *d)
+{
+	d->in_message = false;
+}
+
+double daemon_mono_now(const struct daemon *d)
+{
+	return d->in_message ? d->message_mono : mono_seconds();
+}
+
+int64_t daemon_wall_ms_now(const struct daemon *d)
+{
+	return d->in_message ? d->message_wall_ms : wall_ms();
 }
 
 void daemon_mark_dirty(struct daemon *d, struct conn *c)
@@ -318,6 +324,7 @@ struct daemon *daemon_free(struct daemon *d)
 	TAILQ_INIT(&d->finished);
 	job_store_free(d->store);
 	d->fetch = fetch_engine_free(d->fetch);
+	sleep_lanes_free(d);
 	if (d->retention_timer)
 		event_free(d->retention_timer);
 	if (d->shutdown_timer)

@@ -51,8 +51,7 @@ struct daemon {
 	uint64_t next_conn_id;
 	struct user_usage *users;
 	struct user_usage *last_user;   /* the one found last: most jobs come from one user */
-	struct timeval last_duration;   /* daemon_timer_duration's last answer */
-	const struct timeval *last_common;
+	struct sleep_lanes *sleep_lanes; /* job-sleep.c's timers; NULL until a sleep */
 
 	uint64_t next_job_id;
 	size_t n_active;                       /* queued + running */
@@ -89,6 +88,12 @@ struct daemon {
 	struct event *shutdown_timer;
 	double started_mono;
 	int64_t started_wall_ms;
+
+	/* The instant the message being handled was taken up (see
+	 * daemon_mono_now); in_message is false between messages. */
+	bool in_message;
+	double message_mono;
+	int64_t message_wall_ms;
 };
 
 /* Creates the event loop the daemon needs (precise timers, no cached time).
@@ -107,12 +112,15 @@ void daemon_apply_config(struct daemon *d, struct config *config);
 /* Has `c`'s queued output written at the end of this loop turn. */
 void daemon_mark_dirty(struct daemon *d, struct conn *c);
 
-/* What to pass evtimer_add for a timer of `duration`: libevent keeps plain
- * timers in a heap, log n per add and per expiry, missing the cache at each
- * step for 100,000 sleeps; timers of a "common timeout" duration sit in one
- * list in expiry order instead. libevent allows 256 such durations per
- * base; past that, and for a NULL answer, `duration` itself is returned. */
-const struct timeval *daemon_timer_duration(struct daemon *d, const struct timeval *duration);
+/* A message is handled at one instant: the jobs it submits and starts (a
+ * gather's 100,000) are all submitted and started when the daemon took the
+ * message up, and their sleeps and timeouts count from then, as the message
+ * asked: together. Between messages (a queued job starting as another
+ * ends), the time now. */
+void daemon_message_begin(struct daemon *d);
+void daemon_message_end(struct daemon *d);
+double daemon_mono_now(const struct daemon *d);
+int64_t daemon_wall_ms_now(const struct daemon *d);
 
 /* Schedules the deferred work to run in this loop turn. */
 void daemon_kick_deferred(struct daemon *d);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/queue.h>
+
 #include <event2/event.h>
 
 #include "daemon/daemon.h"
@@ -14,13 +16,45 @@
 #include "daemon/xalloc.h"
 #include "proto/jsonw.h"
 
+struct sleep_lane;
+
 struct sleep_job {
 	double seconds;
 	char *message;          /* NULL when none was given */
 	size_t message_len;
-	struct event *timer;
+	struct job *job;
 	double started_mono;
+	double wake_mono;       /* started_mono + seconds */
 	double slept;
+	struct sleep_lane *lane;        /* the lane it sleeps in, if any */
+	TAILQ_ENTRY(sleep_job) lane_link;
+	struct event *timer;    /* its own timer, when no lane would take it */
+};
+
+/* Timers for sleeps. Of sleeps of one duration, one started later wakes
+ * later; so each duration in use gets a lane, its sleeps in wake order and
+ * one timer armed for the first. Starting and ending a sleep is O(1) with no
+ * timer of its own, where libevent's heap would take log n per add and per
+ * expiry (and 130 bytes of struct event per sleep). A sleep whose duration
+ * finds no lane free, or that would wake before the last of its lane, gets
+ * a timer of its own. */
+#define SLEEP_LANES 32
+/* Sleeps ended per turn of the loop: a burst of 100,000 lets connections be
+ * served between its slices. */
+#define SLEEP_WAKE_BATCH 4096
+
+TAILQ_HEAD(sleep_list, sleep_job);
+
+struct sleep_lane {
+	struct daemon *d;
+	double seconds;
+	struct sleep_list sleeping;
+	struct event *timer;
+};
+
+struct sleep_lanes {
+	struct sleep_lane lane[SLEEP_LANES];
+	unsigned last;          /* the lane used last: a burst shares one */
 };
 
 static const char *const sleep_fields[] = { "seconds", "message", NULL };
@@ -54,11 +88,11 @@ static int sleep_parse(struct daemon *d, const struct json_value *spec, void **r
 	return 0;
 }
 
-/* `common`: the duration is one a burst of sleeps may share (the asked
- * for seconds), not the odd rest of a sleep woken early. */
-static void arm(struct job *job, double seconds, bool common)
+/* A delay as a timeval, rounded up to the microsecond: never early. */
+static struct timeval timeval_after(double seconds)
 {
-	struct sleep_job *s = job->data;
+	if (seconds < 0)
+		seconds = 0;
 	struct timeval tv = {
 		.tv_sec = (time_t)seconds,
 		.tv_usec = (suseconds_t)ceil((seconds - floor(seconds)) * 1e6),
@@ -67,50 +101,157 @@ static void arm(struct job *job, double seconds, bool common)
 		tv.tv_sec++;
 		tv.tv_usec -= 1000000;
 	}
-	evtimer_add(s->timer, common ? daemon_timer_duration(job->d, &tv) : &tv);
+	return tv;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void wake(struct sleep_job *s, double now)
 {
-	struct job *job = arg;
-	struct sleep_job *s = job->data;
+	s->slept = now - s->started_mono;
+	job_succeed(s->job);
+}
+
+static void on_own_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sleep_job *s = arg;
+	double now = mono_seconds();
 	(void)fd;
 	(void)what;
 
-	double slept = mono_seconds() - s->started_mono;
 	/* A sleep never ends early: if the timer did, wait out the rest. */
-	if (slept < s->seconds) {
-		arm(job, s->seconds - slept, false);
+	if (now < s->wake_mono) {
+		struct timeval tv = timeval_after(s->wake_mono - now);
+		evtimer_add(s->timer, &tv);
 		return;
 	}
-	s->slept = slept;
-	job_succeed(job);
+	wake(s, now);
+}
+
+static void lane_arm(struct sleep_lane *l, double now)
+{
+	struct timeval tv = timeval_after(TAILQ_FIRST(&l->sleeping)->wake_mono - now);
+	evtimer_add(l->timer, &tv);
+}
+
+static void on_lane_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct sleep_lane *l = arg;
+	double now = mono_seconds();
+	struct sleep_job *s;
+	unsigned woken = 0;
+	(void)fd;
+	(void)what;
+
+	/* Read the head afresh each time: ending a job starts queued ones,
+	 * which may join this lane. */
+	while ((s = TAILQ_FIRST(&l->sleeping)) && s->wake_mono <= now) {
+		if (woken++ == SLEEP_WAKE_BATCH) {
+			struct timeval zero = { 0, 0 };
+			evtimer_add(l->timer, &zero);
+			return;
+		}
+		TAILQ_REMOVE(&l->sleeping, s, lane_link);
+		s->lane = NULL;
+		wake(s, now);
+	}
+	if (s)
+		lane_arm(l, now);
+}
+
+/* The lane `s` may join: one of its duration whose last sleep wakes no
+ * later, else an empty one. NULL when none will do. */
+static struct sleep_lane *lane_for(struct daemon *d, const struct sleep_job *s)
+{
+	struct sleep_lanes *lanes = d->sleep_lanes;
+	struct sleep_lane *empty = NULL;
+
+	if (!lanes)
+		lanes = d->sleep_lanes = xcalloc(1, sizeof(*lanes));
+	for (unsigned k = 0; k < SLEEP_LANES; k++) {
+		unsigned i = (lanes->last + k) % SLEEP_LANES;
+		struct sleep_lane *l = &lanes->lane[i];
+		if (!l->timer) {
+			l->d = d;
+			TAILQ_INIT(&l->sleeping);
+			l->timer = evtimer_new(d->base, on_lane_timer, l);
+			if (!l->timer)
+				xalloc_die();
+		}
+		if (TAILQ_EMPTY(&l->sleeping)) {
+			if (!empty)
+				empty = l;
+			continue;
+		}
+		if (l->seconds == s->seconds &&
+		    TAILQ_LAST(&l->sleeping, sleep_list)->wake_mono <= s->wake_mono) {
+			lanes->last = i;
+			return l;
+		}
+	}
+	if (empty) {
+		empty->seconds = s->seconds;
+		lanes->last = (unsigned)(empty - lanes->lane);
+	}
+	return empty;
+}
+
+void sleep_lanes_free(struct daemon *d)
+{
+	struct sleep_lanes *lanes = d->sleep_lanes;
+
+	if (!lanes)
+		return;
+	for (unsigned i = 0; i < SLEEP_LANES; i++)
+		if (lanes->lane[i].timer)
+			event_free(lanes->lane[i].timer);
+	free(lanes);
+	d->sleep_lanes = NULL;
 }
 
 static void sleep_start(struct job *job)
 {
 	struct sleep_job *s = job->data;
+	struct daemon *d = job->d;
 
 	job_set_running(job);
-	s->started_mono = mono_seconds();
+	s->job = job;
+	/* From the instant the message was taken up: a gather's sleeps all
+	 * wake together, however long starting 100,000 of them took. */
+	s->started_mono = daemon_mono_now(d);
+	s->wake_mono = s->started_mono + s->seconds;
 	if (s->seconds == 0) {
 		/* Nothing to wait for: done now, not a loop turn later. */
-		job_succeed(job);
+		wake(s, s->started_mono);
 		return;
 	}
-	s->timer = evtimer_new(job->d->base, on_timer, job);
+	struct sleep_lane *l = lane_for(d, s);
+	if (l) {
+		bool first = TAILQ_EMPTY(&l->sleeping);
+		TAILQ_INSERT_TAIL(&l->sleeping, s, lane_link);
+		s->lane = l;
+		if (first)
+			lane_arm(l, mono_seconds());
+		return;
+	}
+	s->timer = evtimer_new(d->base, on_own_timer, s);
 	if (!s->timer)
 		xalloc_die();
-	/* libevent counts a timer from the time it cached when this loop turn
-	 * began; a big gather takes a while to start, so without a fresh time
-	 * its later sleeps would wake early and have to be put back. */
-	event_base_update_cache_time(job->d->base);
-	arm(job, s->seconds, true);
+	struct timeval tv = timeval_after(s->wake_mono - mono_seconds());
+	evtimer_add(s->timer, &tv);
 }
 
 static void sleep_stop(struct job *job)
 {
 	struct sleep_job *s = job->data;
+	struct sleep_lane *l = s->lane;
+
+	if (l) {
+		TAILQ_REMOVE(&l->sleeping, s, lane_link);
+		s->lane = NULL;
+		/* A lane left with sleeps keeps its timer: if it was armed for
+		 * this one, it wakes for nothing once and re-arms. */
+		if (TAILQ_EMPTY(&l->sleeping))
+			evtimer_del(l->timer);
+	}
 	if (s->timer)
 		evtimer_del(s->timer);
 	s->slept = mono_seconds() - s->started_mono;
@@ -148,6 +289,8 @@ static void sleep_free(void *data)
 	struct sleep_job *s = data;
 	if (!s)
 		return;
+	if (s->lane)
+		TAILQ_REMOVE(&s->lane->sleeping, s, lane_link);
 	if (s->timer)
 		event_free(s->timer);
 	free(s->message);

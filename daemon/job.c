@@ -169,7 +169,7 @@ struct job *job_new(struct daemon *d, const struct job_type *type, void *data,
 	job->uid = uid;
 	job->data = data;
 	job->timeout = c->timeout;
-	job->submitted_ms = wall_ms();
+	job->submitted_ms = daemon_wall_ms_now(d);
 	if (c->label)
 		job->label = xstrdup(c->label);
 	if (c->key) {
@@ -301,9 +301,9 @@ void job_set_running(struct job *job)
 		return;
 	count_state(job, JOB_QUEUED, JOB_RUNNING);
 	job->state = JOB_RUNNING;
-	job->started_ms = wall_ms();
+	job->started_ms = daemon_wall_ms_now(job->d);
 	if (job->timeout > 0)
-		arm_deadline(job, mono_seconds() + job->timeout, false, 0);
+		arm_deadline(job, daemon_mono_now(job->d) + job->timeout, false, 0);
 	job_store_updated(job->d->store, job);
 	event_log_record(job->d, job);
 }

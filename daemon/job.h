@@ -62,6 +62,8 @@ const struct job_type *job_type_find(const char *name);
 /* Writes the names as "a, b" for error messages and daemon.info. */
 const char *job_type_names(void);
 extern const struct job_type *const job_types[];
+/* Frees the sleep jobs' timers, once no sleep is left running. */
+void sleep_lanes_free(struct daemon *d);
 
 struct job_deadline;
 

@@ -165,7 +165,7 @@ static int job_gather_handle(struct rpc_call *call, const struct json_value *par
 	if (r < 0)
 		goto fail;
 
-	double deadline = mono_seconds() + timeout;
+	double deadline = daemon_mono_now(d) + timeout;
 	for (size_t i = 0; i < n; i++) {
 		if (!jobs[i] && !specs[i].same_as) {
 			jobs[i] = job_new(d, specs[i].type, specs[i].data, uid, &specs[i].ctl);

@@ -401,7 +401,9 @@ void rpc_handle_line(struct conn *c, const char *line, size_t len)
 {
 	struct daemon *d = c->d;
 
+	daemon_message_begin(d);
 	handle_line(c, line, len);
+	daemon_message_end(d);
 	if (json_parser_arena_used(&d->parser) > PARSER_KEEP_BYTES)
 		json_parser_release(&d->parser);
 }

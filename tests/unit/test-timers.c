@@ -314,9 +314,9 @@ static void test_slept_after_busy_turn(void **state)
 	char *buf = malloc(len + 1);
 	assert_non_null(buf);
 
-	/* One batch with much work ahead of the sleep: the loop turn is busy
+	/* One batch with much work ahead of the sleep: the message is busy
 	 * for a while before the sleep starts, and the sleep must still last
-	 * its whole time from its start. */
+	 * its whole time from the start it reports. */
 	buf[0] = '[';
 	for (size_t i = 0; i < N_BEFORE; i++)
 		memcpy(buf + 1 + i * (sizeof(info) - 1), info, sizeof(info) - 1);
@@ -338,6 +338,112 @@ static void test_slept_after_busy_turn(void **state)
 	tj_put(last);
 }
 
+/* A gather's jobs are submitted and started at one instant, the one its
+ * message was taken up at, and each sleeps its whole time from it: started
+ * one by one, 10,000 would span milliseconds (more under the sanitizers). */
+static void test_gather_starts_together(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 10000 };
+	static const char spec[] = "{\"type\":\"sleep\",\"seconds\":0.02},";
+	static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.gather\","
+				   "\"params\":{\"jobs\":[";
+	size_t len = sizeof(head) - 1 + N * (sizeof(spec) - 1) + 3;
+	char *buf = malloc(len + 1), *p = buf;
+	assert_non_null(buf);
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	for (size_t i = 0; i < N; i++, p += sizeof(spec) - 1)
+		memcpy(p, spec, sizeof(spec) - 1);
+	memcpy(p - 1, "]}}", 4);
+
+	struct json_object *r = tj_call(f, buf);
+	free(buf);
+	assert_jbool(r, "result.ok", true);
+	struct json_object *jobs = tj_path(r, "result.jobs");
+	assert_int_equal(json_object_array_length(jobs), N);
+	struct json_object *first = json_object_array_get_idx(jobs, 0);
+	const char *submitted = tj_str(first, "submitted_at");
+	const char *started = tj_str(first, "started_at");
+	assert_string_equal(submitted, started);
+	for (size_t i = 0; i < N; i++) {
+		struct json_object *job = json_object_array_get_idx(jobs, i);
+		if (strcmp(tj_str(job, "submitted_at"), submitted) != 0 ||
+		    strcmp(tj_str(job, "started_at"), started) != 0)
+			fail_msg("jobs[%zu] submitted %s, started %s; jobs[0] %s, %s", i,
+				 tj_str(job, "submitted_at"), tj_str(job, "started_at"),
+				 submitted, started);
+		assert_jstr(job, "state", "succeeded");
+		assert_slept(job, "result.slept", 0.02);
+		/* Whole milliseconds: at least 20 of them from the shared start. */
+		if (strcmp(tj_str(job, "finished_at"), started) <= 0)
+			fail_msg("jobs[%zu] finished at %s, started at %s", i,
+				 tj_str(job, "finished_at"), started);
+	}
+	tj_put(r);
+}
+
+/* More durations at once than there are lanes: the rest get timers of their
+ * own, and every sleep still ends in order and never early. */
+static void test_more_durations_than_lanes(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 48 };
+	char lines[N * 160];
+	size_t len = 0;
+
+	/* Longest first, so that the order of ending is not the order of
+	 * submission; all in one write, with wait: replies come as they end. */
+	for (int i = N - 1; i >= 0; i--)
+		len += (size_t)snprintf(lines + len, sizeof(lines) - len,
+					"{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"job.submit\","
+					"\"params\":{\"type\":\"sleep\",\"seconds\":%g,\"wait\":true}}\n",
+					i, 0.002 * (i + 1));
+	fixture_send_raw(f, lines, len);
+	for (int k = 0; k < N; k++) {
+		struct json_object *r = tj_recv(f, 10000);
+		assert_non_null(r);
+		if (tj_int(r, "id") != k)
+			fail_msg("reply %d was to request %lld, expected %d (the %g s sleep)", k,
+				 (long long)tj_int(r, "id"), k, 0.002 * (k + 1));
+		assert_jstr(r, "result.state", "succeeded");
+		assert_slept(r, "result.result.slept", 0.002 * (k + 1));
+		tj_put(r);
+	}
+}
+
+/* Canceling the sleep a lane's timer is armed for leaves the others of the
+ * lane to end on time; canceling the last leaves nothing armed. */
+static void test_cancel_first_of_lane(void **state)
+{
+	struct fixture *f = *state;
+	int64_t first = submit(f, 0.03, NULL);
+	int64_t second = submit(f, 0.03, NULL);
+
+	struct json_object *r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.cancel\","
+					 "\"params\":{\"id\":%lld}}", (long long)first);
+	assert_jstr(r, "result.state", "canceled");
+	tj_put(r);
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.wait\","
+		     "\"params\":{\"ids\":[%lld],\"timeout\":10}}", (long long)second);
+	assert_jbool(r, "result.timed_out", false);
+	assert_jstr(r, "result.jobs.0.state", "succeeded");
+	assert_slept(r, "result.jobs.0.result.slept", 0.03);
+	tj_put(r);
+
+	int64_t last = submit(f, 0.03, NULL);
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.cancel\","
+		     "\"params\":{\"id\":%lld}}", (long long)last);
+	assert_jstr(r, "result.state", "canceled");
+	tj_put(r);
+	/* The emptied lane takes a new sleep of another duration. */
+	r = tj_callf(f, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":0.01,\"wait\":true}}");
+	assert_jstr(r, "result.state", "succeeded");
+	assert_slept(r, "result.result.slept", 0.01);
+	tj_put(r);
+}
+
 int main(void)
 {
 #define T(name) tj_fixture_test(name)
@@ -354,6 +460,9 @@ int main(void)
 		T(test_wait_timeout),
 		T(test_slept_at_least_seconds),
 		T(test_slept_after_busy_turn),
+		T(test_gather_starts_together),
+		T(test_more_durations_than_lanes),
+		T(test_cancel_first_of_lane),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
