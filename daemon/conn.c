@@ -222,6 +222,24 @@ void conn_send_jsonw(struct conn *c, struct jsonw *w)
 	daemon_mark_dirty(c->d, c);
 }
 
+void conn_send_jsonw_part(struct conn *c, struct jsonw *w, bool first)
+{
+	size_t len;
+	char *text = jsonw_detach(w, &len);
+
+	if (!text)
+		xalloc_die();
+	if (c->dead || (first && !may_send(c))) {
+		free(text);
+		return;
+	}
+	if (evbuffer_add_reference(bufferevent_get_output(c->bev), text, len, free_sent,
+				   NULL) < 0)
+		xalloc_die();
+	conn_flush(c);
+	daemon_mark_dirty(c->d, c);
+}
+
 void conn_flush(struct conn *c)
 {
 	evutil_socket_t fd = bufferevent_getfd(c->bev);
@@ -231,7 +249,12 @@ void conn_flush(struct conn *c)
 	 * Errors are left to the bufferevent, which reports them. */
 	if (fd < 0 || evbuffer_get_length(out) == 0)
 		return;
+	/* A socket bufferevent keeps the start of its output frozen so that
+	 * only its own write callback drains it, 16 KB a loop turn; writing
+	 * it here thaws it for the write as that callback does. */
+	evbuffer_unfreeze(out, 1);
 	evbuffer_write(out, fd);
+	evbuffer_freeze(out, 1);
 }
 
 void conn_kill(struct conn *c, const char *why)

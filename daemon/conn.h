@@ -57,6 +57,13 @@ void conn_send(struct conn *c, const char *data, size_t len);
  * queue takes the writer's buffer and `w` is left empty and ready. */
 void conn_send_jsonw(struct conn *c, struct jsonw *w);
 
+/* Sends the part of a message `w` holds so far and writes what the socket
+ * takes now, so that the peer reads a large reply while the rest is
+ * written; `w` goes on with the next part. Only a message's first part
+ * (`first`) judges the peer's unread output, as conn_send does: one large
+ * reply is judged once, at its start, not by its own size. */
+void conn_send_jsonw_part(struct conn *c, struct jsonw *w, bool first);
+
 /* Closes now: pending replies are dropped, cancel_on_disconnect jobs are
  * canceled, and the memory is freed by the deferred work. Safe to call from
  * anywhere, any number of times. */

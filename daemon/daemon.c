@@ -91,9 +91,15 @@ void format_rfc3339_ms(int64_t ms, char buf[32])
 	/* Every job object carries up to three timestamps, so this is on the
 	 * reply path of every job: arithmetic instead of gmtime and strftime,
 	 * and the date kept from the last call, as nearly all fall on the same
-	 * day. Only the loop thread formats times. */
-	static int64_t cached_days = INT64_MIN;
-	static char date[11];
+	 * day, and the whole text of the last: the jobs of a gather share
+	 * their times. Only the loop thread formats times. */
+	static int64_t cached_days = INT64_MIN, cached_ms = INT64_MIN;
+	static char date[11], last[RFC3339_MS_LEN + 1];
+
+	if (ms == cached_ms) {
+		memcpy(buf, last, sizeof(last));
+		return;
+	}
 	int64_t seconds = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 	unsigned milli = (unsigned)(ms - seconds * 1000);
 	int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
@@ -122,6 +128,8 @@ void format_rfc3339_ms(int64_t ms, char buf[32])
 	put_digits(buf + 20, milli, 3);
 	buf[23] = 'Z';
 	buf[24] = '\0';
+	memcpy(last, buf, sizeof(last));
+	cached_ms = ms;
 }
 
 /* ------------------------------------------------------------ users */
@@ -206,26 +214,27 @@ static void flush_connections(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-void daemon_message_begin(struct daemon *d)
+void daemon_instant_begin(struct daemon *d, double mono)
 {
-	d->message_mono = mono_seconds();
-	d->message_wall_ms = wall_ms();
-	d->in_message = true;
+	if (d->instant_depth++ > 0)
+		return;
+	d->instant_mono = mono;
+	d->instant_wall_ms = wall_ms();
 }
 
-void daemon_message_end(struct daemon *d)
+void daemon_instant_end(struct daemon *d)
 {
-	d->in_message = false;
+	d->instant_depth--;
 }
 
 double daemon_mono_now(const struct daemon *d)
 {
-	return d->in_message ? d->message_mono : mono_seconds();
+	return d->instant_depth ? d->instant_mono : mono_seconds();
 }
 
 int64_t daemon_wall_ms_now(const struct daemon *d)
 {
-	return d->in_message ? d->message_wall_ms : wall_ms();
+	return d->instant_depth ? d->instant_wall_ms : wall_ms();
 }
 
 void daemon_mark_dirty(struct daemon *d, struct conn *c)

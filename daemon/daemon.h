@@ -89,11 +89,11 @@ struct daemon {
 	double started_mono;
 	int64_t started_wall_ms;
 
-	/* The instant the message being handled was taken up (see
-	 * daemon_mono_now); in_message is false between messages. */
-	bool in_message;
-	double message_mono;
-	int64_t message_wall_ms;
+	/* The instant being handled (see daemon_instant_begin), while
+	 * instant_depth > 0. */
+	unsigned instant_depth;
+	double instant_mono;
+	int64_t instant_wall_ms;
 };
 
 /* Creates the event loop the daemon needs (precise timers, no cached time).
@@ -112,13 +112,15 @@ void daemon_apply_config(struct daemon *d, struct config *config);
 /* Has `c`'s queued output written at the end of this loop turn. */
 void daemon_mark_dirty(struct daemon *d, struct conn *c);
 
-/* A message is handled at one instant: the jobs it submits and starts (a
- * gather's 100,000) are all submitted and started when the daemon took the
- * message up, and their sleeps and timeouts count from then, as the message
- * asked: together. Between messages (a queued job starting as another
- * ends), the time now. */
-void daemon_message_begin(struct daemon *d);
-void daemon_message_end(struct daemon *d);
+/* An event is handled at one instant. A message: the jobs it submits and
+ * starts (a gather's 100,000) are all submitted and started when the daemon
+ * took the message up, and their sleeps and timeouts count from then, as
+ * the message asked: together. Sleeps that end together: they all end when
+ * their timer fired. Between begin and end (which nest; the outermost
+ * counts), daemon_mono_now and daemon_wall_ms_now answer that instant,
+ * `mono` and the wall clock read at begin; otherwise, the time now. */
+void daemon_instant_begin(struct daemon *d, double mono);
+void daemon_instant_end(struct daemon *d);
 double daemon_mono_now(const struct daemon *d);
 int64_t daemon_wall_ms_now(const struct daemon *d);
 

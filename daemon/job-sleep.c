@@ -141,19 +141,22 @@ static void on_lane_timer(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	/* Read the head afresh each time: ending a job starts queued ones,
-	 * which may join this lane. */
+	/* The sleeps that end together end at the instant found: one
+	 * finished_at, not a clock read for each. Read the head afresh each
+	 * time: ending a job starts queued ones, which may join this lane. */
+	daemon_instant_begin(l->d, now);
 	while ((s = TAILQ_FIRST(&l->sleeping)) && s->wake_mono <= now) {
 		if (woken++ == SLEEP_WAKE_BATCH) {
 			struct timeval zero = { 0, 0 };
 			evtimer_add(l->timer, &zero);
-			return;
+			break;
 		}
 		TAILQ_REMOVE(&l->sleeping, s, lane_link);
 		s->lane = NULL;
 		wake(s, now);
 	}
-	if (s)
+	daemon_instant_end(l->d);
+	if (s && woken <= SLEEP_WAKE_BATCH)
 		lane_arm(l, now);
 }
 

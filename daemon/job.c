@@ -318,7 +318,7 @@ static void finish(struct job *job, enum job_state state, enum job_error code, c
 	job->state = state;
 	job->error_code = code;
 	job->error_message = message;
-	job->finished_ms = wall_ms();
+	job->finished_ms = daemon_wall_ms_now(d);
 	d->n_active--;
 	daemon_user_adjust(d, job->uid, -1, 0);
 	job_store_updated(d->store, job);
@@ -418,7 +418,7 @@ void job_retention_run(struct daemon *d)
 		if (d->n_finished <= lim->max_retained_jobs &&
 		    d->retained_result_bytes <= lim->max_retained_result_bytes) {
 			if (!now)
-				now = wall_ms();
+				now = daemon_wall_ms_now(d);
 			if (job->finished_ms + keep_ms > now)
 				break;
 		}
@@ -446,7 +446,7 @@ void job_retention_run(struct daemon *d)
 	if (evtimer_pending(d->retention_timer, NULL))
 		return;
 	if (!now)
-		now = wall_ms();
+		now = daemon_wall_ms_now(d);
 	int64_t due = job->finished_ms + keep_ms - now;
 	if (due < 0)
 		due = 0;

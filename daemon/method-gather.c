@@ -29,6 +29,11 @@ struct parsed_spec {
 	struct job *job;               /* the job created for this item */
 };
 
+/* A large reply goes out in parts of about this size as it is written:
+ * the client reads and the daemon writes at once, and the daemon holds one
+ * part, not a 20 MB reply. */
+#define GATHER_REPLY_PART_BYTES (512 * 1024)
+
 static void gather_done(struct waiter *w, void *userdata)
 {
 	struct request *req = userdata;
@@ -59,6 +64,8 @@ static void gather_done(struct waiter *w, void *userdata)
 		job_write_json(j, out, j->state);
 		if (j->state != JOB_SUCCEEDED)
 			ok = false;
+		if (out->len >= GATHER_REPLY_PART_BYTES)
+			request_reply_send_part(req);
 	}
 	jsonw_array_end(out);
 	jsonw_key(out, "ok");

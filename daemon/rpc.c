@@ -217,6 +217,16 @@ struct jsonw *request_reply_begin(struct request *req)
 	return w;
 }
 
+void request_reply_send_part(struct request *req)
+{
+	struct conn *c = req->conn;
+
+	if (req->batch || !req->id_json)
+		return;
+	conn_send_jsonw_part(c, &c->w, !req->reply_started);
+	req->reply_started = true;
+}
+
 void request_reply_end(struct request *req)
 {
 	struct conn *c = req->conn;
@@ -224,7 +234,13 @@ void request_reply_end(struct request *req)
 	rpc_reply_end(&c->w);
 	if (!req->id_json)
 		return;   /* a notification: the work is done, nobody is told */
-	deliver(c, req->batch, req->slot);
+	if (!req->reply_started) {
+		deliver(c, req->batch, req->slot);
+		return;
+	}
+	jsonw_raw(&c->w, "\n", 1);
+	conn_send_jsonw_part(c, &c->w, false);
+	jsonw_reset(&c->w);
 }
 
 void request_error(struct request *req, const struct rpc_error *err)
@@ -401,9 +417,9 @@ void rpc_handle_line(struct conn *c, const char *line, size_t len)
 {
 	struct daemon *d = c->d;
 
-	daemon_message_begin(d);
+	daemon_instant_begin(d, mono_seconds());
 	handle_line(c, line, len);
-	daemon_message_end(d);
+	daemon_instant_end(d);
 	if (json_parser_arena_used(&d->parser) > PARSER_KEEP_BYTES)
 		json_parser_release(&d->parser);
 }

@@ -42,6 +42,7 @@ struct request {
 	/* Per-method state, freed with the request. */
 	void *data;
 	void (*free_data)(void *data);
+	bool reply_started;         /* a part of the reply has been sent */
 	LIST_ENTRY(request) link;
 };
 
@@ -69,6 +70,11 @@ struct request *rpc_defer(struct rpc_call *call);
  * end sends it. Both free nothing; request_done() frees the request. */
 struct jsonw *request_reply_begin(struct request *req);
 void request_reply_end(struct request *req);
+/* Sends the reply written so far, for a reply too large to be held back
+ * whole (a gather's 20 MB): the peer reads it while the rest is written.
+ * Nothing else can come between the parts, since they are written in one
+ * callback. A reply in a batch is held for the batch's array. */
+void request_reply_send_part(struct request *req);
 void request_error(struct request *req, const struct rpc_error *err);
 /* Frees a request, answered or not; a waiter it holds is canceled. */
 void request_free(struct request *req);

@@ -20,6 +20,22 @@ void jsonw_release(struct jsonw *w)
 	jsonw_init(w);
 }
 
+char *jsonw_detach(struct jsonw *w, size_t *ret_len)
+{
+	char *text = w->buf;
+	char *next = w->failed ? NULL : malloc(w->cap ? w->cap : 512);
+
+	if (!next) {
+		w->failed = true;
+		return NULL;
+	}
+	*ret_len = w->len;
+	w->buf = next;
+	w->cap = w->cap ? w->cap : 512;
+	w->len = 0;
+	return text;
+}
+
 void jsonw_reset(struct jsonw *w)
 {
 	w->len = 0;

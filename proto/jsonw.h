@@ -24,6 +24,10 @@ struct jsonw {
 
 void jsonw_init(struct jsonw *w);
 void jsonw_release(struct jsonw *w);
+/* Hands over the text written so far, `*ret_len` bytes for the caller to
+ * free(), and goes on writing where it was (inside the same containers) in
+ * a new buffer of the same size. NULL when w->failed or out of memory. */
+char *jsonw_detach(struct jsonw *w, size_t *ret_len);
 /* Empties the buffer, keeping its memory for reuse. */
 void jsonw_reset(struct jsonw *w);
 

@@ -311,6 +311,42 @@ static void test_client_that_never_reads(void **state)
 	stop_and_check(&p);
 }
 
+/* A reply far larger than max_output_bytes goes out in parts as it is
+ * written; a client that reads gets all of it: the limit judges what the
+ * client left unread before the reply, not the reply's own parts. */
+static void test_large_reply_to_reader_is_whole(void **state)
+{
+	(void)state;
+	enum { N = 10000 };
+	struct daemon_proc p;
+
+	harness_start(&p, "max_output_bytes = 64K\nmax_gather_jobs = 10000\n");
+	int fd = raw_connect(p.socket);
+	size_t cap = 64 + N * 40, n = 0;
+	char *req = malloc(cap);
+	n += (size_t)snprintf(req, cap, "{\"jsonrpc\":\"2.0\",\"id\":\"g\",\"method\":\"job.gather\",\"params\":{\"jobs\":[");
+	for (int i = 0; i < N; i++)
+		n += (size_t)snprintf(req + n, cap - n, "%s{\"type\":\"sleep\",\"seconds\":0}", i ? "," : "");
+	snprintf(req + n, cap - n, "]}}");
+	raw_send(fd, req);
+	free(req);
+	const char *line = raw_recv(fd, 20000);
+	assert_non_null(line);
+	assert_true(strlen(line) > 1000000);
+	struct json_object *r = tj_parse(line);
+	struct json_object *result = tj_member(r, "result");
+	assert_true(json_object_get_boolean(tj_member(result, "ok")));
+	assert_int_equal(json_object_array_length(tj_member(result, "jobs")), N);
+	json_object_put(r);
+	/* The connection lives on. */
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	r = tj_parse(raw_recv(fd, 5000));
+	assert_int_equal(json_object_get_int(tj_member(tj_member(tj_member(r, "result"), "jobs"), "succeeded")), N);
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
 static void test_pipelining_client_is_slowed_not_cut(void **state)
 {
 	(void)state;
@@ -400,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_deep_json),
 		cmocka_unit_test(test_hangups_mid_request),
 		cmocka_unit_test(test_client_that_never_reads),
+		cmocka_unit_test(test_large_reply_to_reader_is_whole),
 		cmocka_unit_test(test_pipelining_client_is_slowed_not_cut),
 		cmocka_unit_test(test_job_caps),
 	};

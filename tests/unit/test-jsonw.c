@@ -534,6 +534,56 @@ static void test_reset_reuse(void **state)
 	jsonw_release(&w);
 }
 
+/* Detached parts, put together, are the text a writer never detached from
+ * would have written: the containers, their commas and the key state go on
+ * across the cut. */
+static void test_detach_parts(void **state)
+{
+	struct jsonw w;
+	char whole[256];
+	size_t len = 0;
+	(void)state;
+
+	jsonw_init(&w);
+	jsonw_object_begin(&w);
+	jsonw_key(&w, "jobs");
+	jsonw_array_begin(&w);
+	for (int i = 0; i < 5; i++) {
+		jsonw_object_begin(&w);
+		jsonw_key(&w, "id");
+		if (i == 3) {
+			/* Cut between a key and its value. */
+			size_t n;
+			char *part = jsonw_detach(&w, &n);
+			assert_non_null(part);
+			memcpy(whole + len, part, n);
+			len += n;
+			free(part);
+		}
+		jsonw_uint(&w, (uint64_t)i);
+		jsonw_object_end(&w);
+		if (i == 1 || i == 2) {
+			size_t n;
+			char *part = jsonw_detach(&w, &n);
+			assert_non_null(part);
+			memcpy(whole + len, part, n);
+			len += n;
+			free(part);
+		}
+	}
+	jsonw_array_end(&w);
+	jsonw_key(&w, "ok");
+	jsonw_bool(&w, true);
+	jsonw_object_end(&w);
+	assert_false(w.failed);
+	memcpy(whole + len, w.buf, w.len);
+	len += w.len;
+	whole[len] = '\0';
+	assert_string_equal(whole, "{\"jobs\":[{\"id\":0},{\"id\":1},{\"id\":2},{\"id\":3},"
+				   "{\"id\":4}],\"ok\":true}");
+	jsonw_release(&w);
+}
+
 static void test_max_depth(void **state)
 {
 	(void)state;
@@ -588,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_mark_rewind),
 		cmocka_unit_test(test_reset_reuse),
 		cmocka_unit_test(test_max_depth),
+		cmocka_unit_test(test_detach_parts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

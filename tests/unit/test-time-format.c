@@ -88,12 +88,29 @@ static void test_agrees_with_gmtime(void **state)
 	}
 }
 
+/* The last text is kept: a time formatted again, or after another, is the
+ * same as the first time. */
+static void test_repeated_times(void **state)
+{
+	static const int64_t seq[] = { 1764060349240, 1764060349240, 1764060349241,
+				       1764060349240, 1764060349240, -1, -1, 0, 1764060349241 };
+	char got[32], want[32];
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+		format_rfc3339_ms(seq[i], got);
+		reference_format(seq[i], want);
+		assert_string_equal(got, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixed_dates),
 		cmocka_unit_test(test_before_the_epoch),
 		cmocka_unit_test(test_agrees_with_gmtime),
+		cmocka_unit_test(test_repeated_times),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
