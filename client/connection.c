@@ -65,7 +65,6 @@ ASYNCJOB_EXPORT int asyncjob_set_max_reply_size(asyncjob *aj, size_t bytes)
 	if (bytes < 1024)
 		return aj_fail(aj, -EINVAL, "max reply size must be at least 1024 bytes");
 	aj->max_reply = bytes;
-	aj->framer.max_line = bytes;
 	return 0;
 }
 
@@ -79,7 +78,6 @@ ASYNCJOB_EXPORT int asyncjob_new(asyncjob **ret)
 	aj->parser.own_numbers = true;
 	aj->fd = -1;
 	aj->max_reply = DEFAULT_MAX_REPLY;
-	frame_reader_init(&aj->framer, aj->max_reply);
 	jsonw_init(&aj->w);
 	*ret = aj;
 	return 0;
@@ -320,16 +318,17 @@ lost:
 	aj->events_lost = true;
 }
 
-static int handle_line(void *arg, const char *line, size_t len)
+/* A message has been parsed whole: dispatches it. Returns 1 to stop reading
+ * (the connection is to be freed), 0, or a negative errno. */
+static int handle_message(asyncjob *aj)
 {
-	asyncjob *aj = arg;
 	const struct json_value *msg = NULL, *params;
 	struct rpc_response resp;
 	const char *reason, *method;
 	size_t method_len;
 	uint64_t id;
 
-	int r = json_parse(&aj->parser, line, len, &msg, &reason);
+	int r = json_parse_end(&aj->parser, &msg, &reason);
 	if (r == -ENOMEM)
 		return connection_lost(aj, -ENOMEM, "out of memory");
 	if (r < 0)
@@ -390,6 +389,42 @@ static int flush_out(asyncjob *aj)
 	return 0;
 }
 
+/* Parses bytes read as they come, a message per line. Returns 1 when a
+ * message asked to stop reading, 0, or a negative errno. */
+static int take_bytes(asyncjob *aj, const char *buf, size_t n)
+{
+	size_t pos = 0;
+
+	while (pos < n) {
+		const char *nl = memchr(buf + pos, '\n', n - pos);
+		size_t end = nl ? (size_t)(nl - buf) : n;
+		const char *reason;
+
+		if (!aj->in_message) {
+			json_parse_begin(&aj->parser);
+			aj->in_message = true;
+			aj->message_bytes = 0;
+		}
+		aj->message_bytes += end - pos;
+		if (aj->message_bytes > aj->max_reply)
+			return connection_lost(aj, -EMSGSIZE, "a reply exceeded %zu bytes",
+					       aj->max_reply);
+		int r = json_parse_feed(&aj->parser, buf + pos, end - pos, nl != NULL, &reason);
+		if (r == -ENOMEM)
+			return connection_lost(aj, -ENOMEM, "out of memory");
+		if (r < 0)
+			return connection_lost(aj, -EBADMSG, "unreadable message from the daemon: %s",
+					       reason);
+		if (!nl)
+			break;
+		pos = end + 1;
+		aj->in_message = false;
+		if ((r = handle_message(aj)) != 0)
+			return r;
+	}
+	return 0;
+}
+
 static int read_some(asyncjob *aj)
 {
 	char buf[65536];
@@ -406,12 +441,7 @@ static int read_some(asyncjob *aj)
 		}
 		if (n == 0)
 			return connection_lost(aj, -ECONNRESET, "the daemon closed the connection");
-		int r = frame_reader_feed(&aj->framer, buf, (size_t)n, handle_line, aj, NULL);
-		if (r == -EMSGSIZE)
-			return connection_lost(aj, -EMSGSIZE, "a reply exceeded %zu bytes",
-					       aj->max_reply);
-		if (r == -ENOMEM)
-			return connection_lost(aj, -ENOMEM, "out of memory");
+		int r = take_bytes(aj, buf, (size_t)n);
 		if (r < 0)
 			return r;
 		if ((size_t)n < sizeof(buf))
@@ -749,7 +779,6 @@ static void really_free(asyncjob *aj)
 	if (aj->fd >= 0)
 		close(aj->fd);
 	json_parser_release(&aj->parser);
-	frame_reader_release(&aj->framer);
 	jsonw_release(&aj->w);
 	free(aj->out);
 	free(aj->path);

@@ -10,7 +10,6 @@
 #include <json-c/json.h>
 
 #include "asyncjob.h"
-#include "proto/frame.h"
 #include "proto/json.h"
 #include "proto/jsonw.h"
 
@@ -39,8 +38,11 @@ struct asyncjob {
 	char *out;
 	size_t out_len, out_off, out_cap;
 
-	struct frame_reader framer;
-	struct json_parser parser;     /* replies and notifications */
+	/* Replies and notifications, parsed as their bytes come: a 20 MB
+	 * reply is never held as text. */
+	struct json_parser parser;
+	bool in_message;               /* the parser has the start of one */
+	size_t message_bytes;          /* of it so far, newline excluded */
 	size_t max_reply;
 	struct jsonw w;                /* requests being written */
 

@@ -1,5 +1,6 @@
 /* Newline framing: splits a byte stream into lines, one JSON-RPC message each.
- * Used by the daemon on every connection and by the client library. */
+ * Used by the daemon on every connection (the client library parses as
+ * bytes come, see json_parse_feed). */
 #ifndef ASYNCJOB_PROTO_FRAME_H
 #define ASYNCJOB_PROTO_FRAME_H
 

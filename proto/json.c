@@ -1,7 +1,10 @@
-/* The strict JSON parser: recursive descent into an arena. Containers are
- * built on a value stack and copied into the arena, exactly sized, when
- * they close, so the tree is a few contiguous arrays. Strings are decoded
- * into the arena, NUL-terminated; numbers point into the text. */
+/* The strict JSON parser: a machine over a stack of open containers,
+ * building into an arena. Containers are built on a value stack and copied
+ * into the arena, exactly sized, when they close, so the tree is a few
+ * contiguous arrays. Strings are decoded into the arena, NUL-terminated;
+ * numbers point into the text unless it goes away. The text may come in
+ * pieces (json_parse_feed): a token a piece cuts is kept and completed from
+ * the next. */
 #include "config.h"
 
 #include <errno.h>
@@ -32,6 +35,8 @@ void json_parser_release(struct json_parser *p)
 {
 	free_chunks(p->chunks);
 	free(p->stack);
+	free(p->frames);
+	free(p->carry);
 	*p = (struct json_parser){ .max_depth = p->max_depth, .own_numbers = p->own_numbers };
 }
 
@@ -129,6 +134,8 @@ struct cursor {
 	struct json_parser *p;
 	const char *why;
 	int err;
+	bool more;              /* more text may follow `end` */
+	bool copy_numbers;      /* the text does not outlive the parse */
 };
 
 static int fail(struct cursor *c, const char *why)
@@ -136,6 +143,14 @@ static int fail(struct cursor *c, const char *why)
 	c->why = why;
 	c->err = -EINVAL;
 	return -EINVAL;
+}
+
+/* A token runs into the end of the text so far: it may go on in the next
+ * piece. */
+static int cut(struct cursor *c)
+{
+	c->err = -EAGAIN;
+	return -EAGAIN;
 }
 
 static void skip_ws(struct cursor *c)
@@ -182,6 +197,8 @@ static int parse_number(struct cursor *c, struct json_value *v)
 		negative = true;
 		c->s++;
 	}
+	if (c->s >= c->end && c->more)
+		return cut(c);
 	if (c->s >= c->end || !is_digit(*c->s))
 		return fail(c, "invalid number");
 	const unsigned char *digits = c->s;
@@ -194,6 +211,8 @@ static int parse_number(struct cursor *c, struct json_value *v)
 	if (c->s < c->end && *c->s == '.') {
 		integer = false;
 		c->s++;
+		if (c->s >= c->end && c->more)
+			return cut(c);
 		if (c->s >= c->end || !is_digit(*c->s))
 			return fail(c, "invalid number");
 		while (c->s < c->end && is_digit(*c->s))
@@ -204,11 +223,15 @@ static int parse_number(struct cursor *c, struct json_value *v)
 		c->s++;
 		if (c->s < c->end && (*c->s == '+' || *c->s == '-'))
 			c->s++;
+		if (c->s >= c->end && c->more)
+			return cut(c);
 		if (c->s >= c->end || !is_digit(*c->s))
 			return fail(c, "invalid number");
 		while (c->s < c->end && is_digit(*c->s))
 			c->s++;
 	}
+	if (c->s >= c->end && c->more)
+		return cut(c);
 	if (!at_delimiter(c))
 		return fail(c, "invalid number");
 	/* An integer that does not fit would be changed by whoever reads it:
@@ -219,7 +242,7 @@ static int parse_number(struct cursor *c, struct json_value *v)
 	v->integer = integer;
 	v->str = (const char *)start;
 	v->len = (uint32_t)(c->s - start);
-	if (c->p->own_numbers) {
+	if (c->copy_numbers) {
 		char *copy = arena_alloc(c->p, v->len + 1);
 		if (!copy) {
 			c->err = -ENOMEM;
@@ -341,19 +364,21 @@ static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 		if (ch == '\\') {
 			escaped = true;
 			if (c->s + 1 >= c->end)
-				return fail(c, "unterminated string");
+				return c->more ? cut(c) : fail(c, "unterminated string");
 			c->s += 2;
 			continue;
 		}
 		if (ch < 0x20)
 			return fail(c, "control character in a string");
 		size_t k = utf8_sequence_length(c->s, (size_t)(c->end - c->s));
+		if (!k && c->more && c->end - c->s < 4)
+			return cut(c);   /* a character may be cut in two */
 		if (!k)
 			return fail(c, "invalid UTF-8 in a string");
 		c->s += k;
 	}
 	if (c->s >= c->end)
-		return fail(c, "unterminated string");
+		return c->more ? cut(c) : fail(c, "unterminated string");
 	const unsigned char *stop = c->s++;
 	size_t raw = (size_t)(stop - start);
 	if (raw > UINT32_MAX)
@@ -435,6 +460,9 @@ static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 
 static int literal(struct cursor *c, const char *word, size_t n)
 {
+	/* The delimiter after it counts: "nul" and "null" may go on. */
+	if (c->more && (size_t)(c->end - c->s) <= n)
+		return cut(c);
 	if ((size_t)(c->end - c->s) < n || memcmp(c->s, word, n) != 0)
 		return fail(c, "invalid literal");
 	c->s += n;
@@ -482,129 +510,379 @@ static int close_container(struct cursor *c, struct json_value *v, size_t base)
 	return 0;
 }
 
-static int parse_value(struct cursor *c, struct json_value *v, unsigned depth);
+/* The parse is a machine over a stack of open containers rather than a
+ * recursion, so that it can stop anywhere the text so far ends and go on
+ * when more comes (json_parse_feed). */
+enum frame_state {
+	AFTER_OPEN,     /* after '{' or '[': the closer or the first item */
+	BEFORE_ITEM,    /* after ',': an item (an object's: its name first) */
+	BEFORE_COLON,   /* an object's: after a member name */
+	BEFORE_VALUE,   /* an object's: after ':' */
+	AFTER_ITEM,     /* ',' or the closer */
+};
 
-static int parse_container(struct cursor *c, struct json_value *v, unsigned depth, bool object)
+struct json_frame {
+	struct json_value v;    /* the container, with its own member name */
+	size_t base;            /* its items start here on the value stack */
+	const char *key;        /* an object's: the name of the member being read */
+	uint32_t key_len;
+	bool object;
+	unsigned char state;
+};
+
+static int no_memory(struct cursor *c)
 {
-	size_t base = c->p->stack_len;
-	unsigned char closer = object ? '}' : ']';
+	c->err = -ENOMEM;
+	c->why = "out of memory";
+	return -ENOMEM;
+}
+
+/* A value is complete: an item of the open container, or the root. */
+static int add_value(struct cursor *c, struct json_value *v)
+{
+	struct json_parser *p = c->p;
+
+	if (p->n_frames == 0) {
+		p->root = *v;
+		p->have_root = true;
+		return 0;
+	}
+	struct json_frame *f = &p->frames[p->n_frames - 1];
+	if (f->object) {
+		v->key = f->key;
+		v->key_len = f->key_len;
+	}
+	f->state = AFTER_ITEM;
+	return push(c, v);
+}
+
+static int open_container(struct cursor *c, bool object)
+{
+	struct json_parser *p = c->p;
+
+	if (p->n_frames == p->frames_cap) {
+		size_t cap = p->frames_cap ? p->frames_cap * 2 : 16;
+		struct json_frame *f = realloc(p->frames, cap * sizeof(*f));
+		if (!f)
+			return no_memory(c);
+		p->frames = f;
+		p->frames_cap = cap;
+	}
+	p->frames[p->n_frames++] = (struct json_frame){
+		.v.type = object ? JSON_OBJECT : JSON_ARRAY,
+		.base = p->stack_len,
+		.object = object,
+		.state = AFTER_OPEN,
+	};
+	c->s++;
+	return 0;
+}
+
+static int close_top(struct cursor *c)
+{
+	struct json_parser *p = c->p;
+	struct json_frame *f = &p->frames[--p->n_frames];
+	struct json_value v = f->v;
 	int r;
 
-	v->type = object ? JSON_OBJECT : JSON_ARRAY;
 	c->s++;
-	skip_ws(c);
-	if (c->s < c->end && *c->s == closer) {
-		c->s++;
-		return close_container(c, v, base);
-	}
-	for (;;) {
-		struct json_value item = { 0 };
-		skip_ws(c);
-		if (object) {
-			if (c->s >= c->end || *c->s != '"')
-				return fail(c, "expected a member name in quotes");
-			uint32_t key_len;
-			if ((r = parse_string(c, &item.key, &key_len)) < 0)
-				return r;
-			if (key_len > JSON_MAX_KEY_BYTES)
-				return fail(c, "member name too long");
-			item.key_len = key_len;
-			skip_ws(c);
-			if (c->s >= c->end || *c->s != ':')
-				return fail(c, "expected ':' after a member name");
-			c->s++;
-			skip_ws(c);
-		}
-		if ((r = parse_value(c, &item, depth + 1)) < 0 || (r = push(c, &item)) < 0)
-			return r;
-		skip_ws(c);
-		if (c->s >= c->end)
-			return fail(c, object ? "unterminated object" : "unterminated array");
-		if (*c->s == ',') {
-			c->s++;
-			continue;
-		}
-		if (*c->s == closer) {
-			c->s++;
-			return close_container(c, v, base);
-		}
-		return fail(c, object ? "expected ',' or '}'" : "expected ',' or ']'");
-	}
+	if ((r = close_container(c, &v, f->base)) < 0)
+		return r;
+	return add_value(c, &v);
 }
 
-/* `depth`: containers around this value. The value is level depth + 1. */
-static int parse_value(struct cursor *c, struct json_value *v, unsigned depth)
+/* A value starts at c->s: a container is opened, a scalar read whole. */
+static int begin_value(struct cursor *c)
 {
-	const char *key = v->key;
-	uint32_t key_len = v->key_len;
+	struct json_value v = { 0 };
+	int r;
 
-	*v = (struct json_value){ .key = key, .key_len = key_len };
-	if (depth + 1 > c->p->max_depth)
+	/* Containers around it, plus itself. */
+	if (c->p->n_frames + 1 > c->p->max_depth)
 		return fail(c, "JSON nested too deeply");
 	if (c->s >= c->end)
-		return fail(c, "unexpected end of data");
+		return c->more ? cut(c) : fail(c, "unexpected end of data");
 	switch (*c->s) {
 	case '{':
-		return parse_container(c, v, depth, true);
+		return open_container(c, true);
 	case '[':
-		return parse_container(c, v, depth, false);
+		return open_container(c, false);
 	case '"':
-		v->type = JSON_STRING;
-		return parse_string(c, &v->str, &v->len);
+		v.type = JSON_STRING;
+		r = parse_string(c, &v.str, &v.len);
+		break;
 	case 't':
-		v->type = JSON_BOOL;
-		v->boolean = true;
-		return literal(c, "true", 4);
+		v.type = JSON_BOOL;
+		v.boolean = true;
+		r = literal(c, "true", 4);
+		break;
 	case 'f':
-		v->type = JSON_BOOL;
-		return literal(c, "false", 5);
+		v.type = JSON_BOOL;
+		r = literal(c, "false", 5);
+		break;
 	case 'n':
-		v->type = JSON_NULL;
-		return literal(c, "null", 4);
+		v.type = JSON_NULL;
+		r = literal(c, "null", 4);
+		break;
 	default:
-		if (*c->s == '-' || is_digit(*c->s))
-			return parse_number(c, v);
-		return fail(c, "unexpected character");
+		if (*c->s != '-' && !is_digit(*c->s))
+			return fail(c, "unexpected character");
+		r = parse_number(c, &v);
+	}
+	return r < 0 ? r : add_value(c, &v);
+}
+
+/* Why the text may not end here. */
+static const char *unfinished(const struct json_parser *p)
+{
+	if (p->n_frames == 0)
+		return "no JSON value (empty)";
+	const struct json_frame *f = &p->frames[p->n_frames - 1];
+	switch (f->state) {
+	case AFTER_OPEN:
+	case BEFORE_ITEM:
+		return f->object ? "expected a member name in quotes" : "unexpected end of data";
+	case BEFORE_COLON:
+		return "expected ':' after a member name";
+	case BEFORE_VALUE:
+		return "unexpected end of data";
+	default:
+		return f->object ? "unterminated object" : "unterminated array";
 	}
 }
 
-int json_parse(struct json_parser *p, const char *text, size_t len,
-	       const struct json_value **ret_root, const char **ret_reason)
+/* Runs the machine over [c->s, c->end). Returns 0 when all of it was used
+ * (and, without c->more, the value is complete), -EAGAIN with c->s at the
+ * start of a token the end cut, or an error. */
+static int run(struct cursor *c)
 {
-	struct cursor c = { .s = (const unsigned char *)text, .end = (const unsigned char *)text + len,
-			    .p = p };
-	struct json_value root = { 0 };
+	struct json_parser *p = c->p;
+	int r;
 
+	for (;;) {
+		skip_ws(c);
+		if (p->have_root) {
+			if (c->s < c->end)
+				return fail(c, "unexpected data after the JSON value");
+			return 0;
+		}
+		if (c->s >= c->end && c->more)
+			return 0;
+		const unsigned char *token = c->s;
+		if (p->n_frames == 0) {
+			if (c->s >= c->end)
+				return fail(c, "no JSON value (empty)");
+			r = begin_value(c);
+		} else {
+			struct json_frame *f = &p->frames[p->n_frames - 1];
+			unsigned char closer = f->object ? '}' : ']';
+			if (c->s >= c->end) {
+				/* As the value would have told it, had it begun. */
+				if (!f->object && (f->state == AFTER_OPEN || f->state == BEFORE_ITEM) &&
+				    p->n_frames + 1 > p->max_depth)
+					return fail(c, "JSON nested too deeply");
+				if (f->state == BEFORE_VALUE && p->n_frames + 1 > p->max_depth)
+					return fail(c, "JSON nested too deeply");
+				return fail(c, unfinished(p));
+			}
+			switch (f->state) {
+			case AFTER_OPEN:
+				if (*c->s == closer) {
+					r = close_top(c);
+					break;
+				}
+				/* fall through */
+			case BEFORE_ITEM:
+				if (!f->object) {
+					r = begin_value(c);
+					break;
+				}
+				if (*c->s != '"')
+					return fail(c, "expected a member name in quotes");
+				r = parse_string(c, &f->key, &f->key_len);
+				if (r == 0 && f->key_len > JSON_MAX_KEY_BYTES)
+					return fail(c, "member name too long");
+				if (r == 0)
+					f->state = BEFORE_COLON;
+				break;
+			case BEFORE_COLON:
+				if (*c->s != ':')
+					return fail(c, "expected ':' after a member name");
+				c->s++;
+				f->state = BEFORE_VALUE;
+				continue;
+			case BEFORE_VALUE:
+				r = begin_value(c);
+				break;
+			default:
+				if (*c->s == ',') {
+					c->s++;
+					f->state = BEFORE_ITEM;
+					continue;
+				}
+				if (*c->s == closer) {
+					r = close_top(c);
+					break;
+				}
+				return fail(c, f->object ? "expected ',' or '}'" : "expected ',' or ']'");
+			}
+		}
+		if (r == -EAGAIN)
+			c->s = token;
+		if (r < 0)
+			return r;
+	}
+}
+
+static void start(struct json_parser *p)
+{
 	arena_reset(p);
 	p->stack_len = 0;
+	p->n_frames = 0;
+	p->have_root = false;
+	p->carry_len = 0;
+	p->err = 0;
+	p->why = NULL;
 	/* A new generation forgets the strings of the last parse; generation 0
 	 * marks an empty slot. */
 	if (++p->generation == 0) {
 		memset(p->interned, 0, sizeof(p->interned));
 		p->generation = 1;
 	}
-	skip_ws(&c);
-	if (c.s >= c.end) {
-		*ret_reason = "no JSON value (empty)";
-		return -EINVAL;
-	}
-	if (parse_value(&c, &root, 0) < 0) {
-		*ret_reason = c.why;
-		return c.err;
-	}
-	skip_ws(&c);
-	if (c.s < c.end) {
-		*ret_reason = "unexpected data after the JSON value";
-		return -EINVAL;
-	}
+}
+
+static int finish(struct json_parser *p, const struct json_value **ret_root)
+{
 	struct json_value *r = arena_alloc(p, sizeof(*r));
 	if (!r) {
-		*ret_reason = "out of memory";
-		return -ENOMEM;
+		p->why = "out of memory";
+		return p->err = -ENOMEM;
 	}
-	*r = root;
+	*r = p->root;
 	*ret_root = r;
 	return 0;
+}
+
+int json_parse(struct json_parser *p, const char *text, size_t len,
+	       const struct json_value **ret_root, const char **ret_reason)
+{
+	struct cursor c = { .s = (const unsigned char *)text, .end = (const unsigned char *)text + len,
+			    .p = p, .copy_numbers = p->own_numbers };
+
+	start(p);
+	if (run(&c) < 0 || finish(p, ret_root) < 0) {
+		*ret_reason = c.err ? c.why : p->why;
+		return c.err ? c.err : p->err;
+	}
+	return 0;
+}
+
+void json_parse_begin(struct json_parser *p)
+{
+	start(p);
+}
+
+static int reserve_carry(struct json_parser *p, size_t len)
+{
+	if (len <= p->carry_cap)
+		return 0;
+	size_t cap = p->carry_cap ? p->carry_cap : 256;
+	while (cap < len)
+		cap *= 2;
+	char *n = realloc(p->carry, cap);
+	if (!n)
+		return -ENOMEM;
+	p->carry = n;
+	p->carry_cap = cap;
+	return 0;
+}
+
+/* Keeps `len` bytes at `data`, which may lie in the carry itself. */
+static int keep_carry(struct json_parser *p, const char *data, size_t len)
+{
+	if (data != p->carry && reserve_carry(p, len) < 0)
+		return -ENOMEM;
+	memmove(p->carry, data, len);
+	p->carry_len = len;
+	return 0;
+}
+
+/* Runs the machine over one window; a token cut at its end is kept in the
+ * carry. `window` may be the carry itself. */
+static int run_window(struct json_parser *p, const char *window, size_t len, bool more)
+{
+	struct cursor c = { .s = (const unsigned char *)window,
+			    .end = (const unsigned char *)window + len,
+			    .p = p, .more = more, .copy_numbers = true };
+	int r = run(&c);
+
+	if (r == -EAGAIN) {
+		if (keep_carry(p, (const char *)c.s, (size_t)(c.end - c.s)) < 0) {
+			p->why = "out of memory";
+			return p->err = -ENOMEM;
+		}
+		/* Tried again once it has doubled: a long token fed in small
+		 * pieces is read a few times over, not once a piece. */
+		p->carry_retry = 2 * p->carry_len;
+		return 0;
+	}
+	if (r < 0) {
+		p->why = c.why;
+		return p->err = r;
+	}
+	p->carry_len = 0;
+	return 0;
+}
+
+int json_parse_feed(struct json_parser *p, const char *data, size_t len, bool last,
+		    const char **ret_reason)
+{
+	size_t used = 0;
+
+	while (p->carry_len > 0 && !p->err) {
+		/* The token the last piece cut: grow it from this piece until it
+		 * ends, by steps as long as it is, so that a long token is not
+		 * read again and again. */
+		size_t step = p->carry_len < 256 ? 256 : p->carry_len;
+		size_t take = len - used < step ? len - used : step;
+		if (reserve_carry(p, p->carry_len + take) < 0) {
+			p->why = "out of memory";
+			p->err = -ENOMEM;
+			break;
+		}
+		memcpy(p->carry + p->carry_len, data + used, take);
+		p->carry_len += take;
+		used += take;
+		bool more = !last || used < len;
+		if (more && p->carry_len < p->carry_retry) {
+			if (used == len)
+				return 0;
+			continue;
+		}
+		if (run_window(p, p->carry, p->carry_len, more) < 0)
+			break;
+		if (used == len) {
+			*ret_reason = p->why;
+			return p->err;
+		}
+	}
+	if (!p->err && (used < len || last))
+		run_window(p, data + used, len - used, !last);
+	*ret_reason = p->why;
+	return p->err;
+}
+
+int json_parse_end(struct json_parser *p, const struct json_value **ret_root,
+		   const char **ret_reason)
+{
+	if (!p->err && (!p->have_root || p->carry_len > 0)) {
+		p->why = p->have_root ? "unexpected data after the JSON value" : unfinished(p);
+		p->err = -EINVAL;
+	}
+	if (!p->err)
+		finish(p, ret_root);
+	*ret_reason = p->why;
+	return p->err;
 }
 
 /* ------------------------------------------------------------ reading */

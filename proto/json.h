@@ -58,11 +58,22 @@ struct json_interned {
 	uint32_t generation;           /* the parse it belongs to */
 };
 
+struct json_frame;
+
 /* Reusable: its memory is kept from one parse to the next. */
 struct json_parser {
 	struct json_chunk *chunks;     /* arena for the tree and strings */
 	struct json_value *stack;      /* values of containers being built */
 	size_t stack_len, stack_cap;
+	struct json_frame *frames;     /* the containers open */
+	size_t n_frames, frames_cap;
+	struct json_value root;        /* once have_root */
+	bool have_root;
+	char *carry;                   /* a token the last piece cut (json_parse_feed) */
+	size_t carry_len, carry_cap;
+	size_t carry_retry;            /* carry_len at which to try it again */
+	int err;                       /* of the parse going on: 0 or its error */
+	const char *why;
 	unsigned max_depth;
 	bool own_numbers;              /* copy numbers' text into the arena too */
 	uint32_t generation;           /* counts parses, for `interned` */
@@ -99,6 +110,19 @@ size_t json_parser_arena_used(const struct json_parser *p);
  * or -ENOMEM. */
 int json_parse(struct json_parser *p, const char *text, size_t len,
 	       const struct json_value **ret_root, const char **ret_reason);
+
+/* The same parse, of a text that comes in pieces split anywhere (a reply of
+ * 20 MB, read 64 KB at a time): each piece is parsed as it comes, and the
+ * text need not be kept. Begin, feed every piece (`last` on the final one,
+ * which may be empty), then end for the root. Numbers are always copied.
+ * Feed and end return 0, or the first error (-EINVAL with a static reason,
+ * -ENOMEM), which every later call returns too. The result and every error
+ * are those json_parse gives for the whole text. */
+void json_parse_begin(struct json_parser *p);
+int json_parse_feed(struct json_parser *p, const char *data, size_t len, bool last,
+		    const char **ret_reason);
+int json_parse_end(struct json_parser *p, const struct json_value **ret_root,
+		   const char **ret_reason);
 
 /* Member `key` of an object (the last, if repeated), or NULL. */
 const struct json_value *json_get(const struct json_value *obj, const char *key);

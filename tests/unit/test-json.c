@@ -87,8 +87,65 @@ static void print_bytes(const char *what, const char *s, size_t len, const char 
 		    reason ? reason : "", len);
 }
 
+static char *written(const struct json_value *v);
+
+/* Parses `text` in pieces of the sizes `piece(i)` gives, each a heap copy
+ * freed once fed (a token the parser kept a pointer into would show under
+ * ASan), and checks the outcome is json_parse's: the same tree, or the same
+ * error. */
+static void check_streamed(unsigned max_depth, const char *text, size_t len,
+			   size_t (*piece)(size_t i, size_t len), int want_r,
+			   const char *want_reason, const char *want_tree)
+{
+	struct json_parser p;
+	const struct json_value *root = NULL;
+	const char *reason = NULL;
+	size_t pos = 0;
+	int r = 0;
+
+	json_parser_init(&p, max_depth);
+	json_parse_begin(&p);
+	for (size_t i = 0; r == 0; i++) {
+		size_t n = piece(i, len);
+		if (n > len - pos)
+			n = len - pos;
+		bool last = pos + n == len;
+		char *copy = malloc(n ? n : 1);
+		assert_non_null(copy);
+		memcpy(copy, text + pos, n);
+		r = json_parse_feed(&p, copy, n, last, &reason);
+		free(copy);
+		pos += n;
+		if (last)
+			break;
+	}
+	if (r == 0)
+		r = json_parse_end(&p, &root, &reason);
+	if (r != want_r || (r != 0 && strcmp(reason, want_reason) != 0)) {
+		print_bytes("streamed", text, len, reason);
+		print_error("streamed: %d (%s), whole: %d (%s)\n", r, reason ? reason : "",
+			    want_r, want_reason ? want_reason : "");
+	}
+	assert_int_equal(r, want_r);
+	if (r == 0) {
+		char *got = written(root);
+		assert_string_equal(got, want_tree);
+		free(got);
+	} else {
+		assert_string_equal(reason, want_reason);
+	}
+	json_parser_release(&p);
+}
+
+static size_t split_at;
+static size_t one_byte(size_t i, size_t len) { (void)i; (void)len; return 1; }
+static size_t two_pieces(size_t i, size_t len) { (void)len; return i == 0 ? split_at : SIZE_MAX; }
+static size_t ragged(size_t i, size_t len) { (void)len; return 1 + (i * 7919) % 97; }
+static size_t whole(size_t i, size_t len) { (void)i; return len; }
+
 /* Parses `len` bytes on d's parser (the previous tree becomes invalid).
- * d->root is SENTINEL unless json_parse set it. */
+ * d->root is SENTINEL unless json_parse set it. Every text is also parsed
+ * in pieces, split every way for short texts, which must agree. */
 static int doc_parse(struct doc *d, const char *text, size_t len, const char **reason)
 {
 	free(d->text);
@@ -98,7 +155,20 @@ static int doc_parse(struct doc *d, const char *text, size_t len, const char **r
 		memcpy(d->text, text, len);
 	d->root = SENTINEL;
 	*reason = NULL;
-	return json_parse(&d->p, d->text, len, &d->root, reason);
+	int r = json_parse(&d->p, d->text, len, &d->root, reason);
+	if (r == -ENOMEM)
+		return r;
+
+	char *tree = r == 0 ? written(d->root) : NULL;
+	unsigned depth = d->p.max_depth;
+	check_streamed(depth, text, len, whole, r, *reason, tree);
+	check_streamed(depth, text, len, ragged, r, *reason, tree);
+	if (len <= 4096)
+		check_streamed(depth, text, len, one_byte, r, *reason, tree);
+	for (split_at = 0; len <= 128 && split_at <= len; split_at++)
+		check_streamed(depth, text, len, two_pieces, r, *reason, tree);
+	free(tree);
+	return r;
 }
 
 static const struct json_value *ok_len(struct doc *d, const char *text, size_t len)
