@@ -107,12 +107,14 @@ static void arena_reset(struct json_parser *p)
 		*p->chunks = (struct json_chunk){ .cap = total };
 }
 
-static void *arena_alloc(struct json_parser *p, size_t size)
+/* `align`: a power of two. Text needs none: numbers and strings are packed
+ * (a reply of 100,000 jobs copies 200,000 numbers). */
+static void *arena_alloc_aligned(struct json_parser *p, size_t size, size_t align)
 {
 	struct json_chunk *c = p->chunks;
+	size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
 
-	size = (size + 15) & ~(size_t)15;
-	if (!c || c->used + size > c->cap) {
+	if (!c || at + size > c->cap) {
 		size_t cap = size > CHUNK_MIN ? size : CHUNK_MIN;
 		if (c && c->cap * 2 > cap)
 			cap = c->cap * 2;
@@ -121,10 +123,20 @@ static void *arena_alloc(struct json_parser *p, size_t size)
 			return NULL;
 		*n = (struct json_chunk){ .next = c, .cap = cap };
 		p->chunks = c = n;
+		at = 0;
 	}
-	void *r = c->data + c->used;
-	c->used += size;
-	return r;
+	c->used = at + size;
+	return c->data + at;
+}
+
+static void *arena_alloc(struct json_parser *p, size_t size)
+{
+	return arena_alloc_aligned(p, size, _Alignof(struct json_value));
+}
+
+static char *arena_alloc_text(struct json_parser *p, size_t size)
+{
+	return arena_alloc_aligned(p, size, 1);
 }
 
 _Static_assert(sizeof(struct json_value) == 24, "json_value grew: every value of a big reply pays for it");
@@ -243,7 +255,7 @@ static int parse_number(struct cursor *c, struct json_value *v)
 	v->str = (const char *)start;
 	v->len = (uint32_t)(c->s - start);
 	if (c->copy_numbers) {
-		char *copy = arena_alloc(c->p, v->len + 1);
+		char *copy = arena_alloc_text(c->p, v->len + 1);
 		if (!copy) {
 			c->err = -ENOMEM;
 			c->why = "out of memory";
@@ -398,7 +410,7 @@ static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 	}
 	/* Copied, NUL-terminated, so callers may treat it as a C string
 	 * (its length still counts a NUL that came as \u0000). */
-	char *o = arena_alloc(c->p, raw + 1), *out = o;
+	char *o = arena_alloc_text(c->p, raw + 1), *out = o;
 	if (!o) {
 		c->err = -ENOMEM;
 		c->why = "out of memory";
