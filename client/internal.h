@@ -72,19 +72,16 @@ struct asyncjob_spec {
 	size_t text_len;
 };
 
+/* Small: a reply may hold 100,000. The members besides id and state are
+ * read from the object when asked for. */
 struct asyncjob_job {
 	unsigned refs;
+	asyncjob_state state;
+	uint64_t id;
 	const struct json_value *obj;  /* the job object: in `copy` or in `tree` */
 	struct json_value *copy;       /* its own copy, or NULL */
 	struct json_tree *tree;        /* a reference to the reply's tree, or NULL */
-	bool has_id;
-	uint64_t id;
-	asyncjob_state state;
-	const char *type, *label;
-	const char *submitted_at, *started_at, *finished_at;
-	const char *error_code, *error_message;
-	const struct json_value *result;
-	char *result_text;
+	char *result_text;             /* made on first use */
 	char *text;
 };
 

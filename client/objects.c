@@ -326,46 +326,26 @@ static bool key_is(const struct json_value *m, const char *name, size_t len)
 
 #define KEY_IS(m, literal) key_is((m), literal, sizeof(literal) - 1)
 
-static const char *string_or_null(const struct json_value *v)
+/* The id and the state, read once: one pass over the members (a reply may
+ * hold 100,000 jobs); a repeated member counts last, as json_get would have
+ * it. Returns whether the job has an id. */
+static bool read_job_members(asyncjob_job *job)
 {
-	return json_is(v, JSON_STRING) ? v->str : NULL;
-}
-
-/* One pass over the members (a reply may hold 100,000 jobs); a repeated
- * member counts last, as json_get would have it. */
-static void read_job_members(asyncjob_job *job)
-{
-	const struct json_value *obj = job->obj, *state = NULL, *err = NULL;
+	const struct json_value *obj = job->obj, *state = NULL;
+	bool has_id = false;
 	enum job_state st;
 
 	for (uint32_t i = 0; i < obj->len; i++) {
 		const struct json_value *m = &obj->items[i];
 		if (KEY_IS(m, "id"))
-			job->has_id = json_uint64(m, &job->id);
-		else if (KEY_IS(m, "type"))
-			job->type = string_or_null(m);
-		else if (KEY_IS(m, "label"))
-			job->label = string_or_null(m);
+			has_id = json_uint64(m, &job->id);
 		else if (KEY_IS(m, "state"))
 			state = m;
-		else if (KEY_IS(m, "submitted_at"))
-			job->submitted_at = string_or_null(m);
-		else if (KEY_IS(m, "started_at"))
-			job->started_at = string_or_null(m);
-		else if (KEY_IS(m, "finished_at"))
-			job->finished_at = string_or_null(m);
-		else if (KEY_IS(m, "error"))
-			err = m;
-		else if (KEY_IS(m, "result"))
-			job->result = m;
 	}
 	job->state = json_is(state, JSON_STRING) && job_state_from_name(state->str, &st) == 0
 			     ? (asyncjob_state)st
 			     : ASYNCJOB_STATE_UNKNOWN;
-	if (err) {
-		job->error_code = member_string(err, "code");
-		job->error_message = member_string(err, "message");
-	}
+	return has_id;
 }
 
 int aj_job_new(const struct json_value *obj, struct json_tree *tree, asyncjob_job **ret)
@@ -390,8 +370,7 @@ int aj_job_new(const struct json_value *obj, struct json_tree *tree, asyncjob_jo
 		}
 		job->obj = job->copy;
 	}
-	read_job_members(job);
-	if (!job->has_id) {
+	if (!read_job_members(job)) {
 		asyncjob_job_unref(job);
 		return -EBADMSG;
 	}
@@ -428,14 +407,36 @@ int aj_jobs_from_reply(asyncjob_reply *reply, asyncjob_job ***ret, size_t *ret_n
 }
 
 ASYNCJOB_EXPORT uint64_t asyncjob_job_id(const asyncjob_job *job) { return job->id; }
-ASYNCJOB_EXPORT const char *asyncjob_job_type(const asyncjob_job *job) { return job->type; }
+ASYNCJOB_EXPORT const char *asyncjob_job_type(const asyncjob_job *job) { return member_string(job->obj, "type"); }
 ASYNCJOB_EXPORT asyncjob_state asyncjob_job_state(const asyncjob_job *job) { return job->state; }
-ASYNCJOB_EXPORT const char *asyncjob_job_label(const asyncjob_job *job) { return job->label; }
-ASYNCJOB_EXPORT const char *asyncjob_job_submitted_at(const asyncjob_job *job) { return job->submitted_at; }
-ASYNCJOB_EXPORT const char *asyncjob_job_started_at(const asyncjob_job *job) { return job->started_at; }
-ASYNCJOB_EXPORT const char *asyncjob_job_finished_at(const asyncjob_job *job) { return job->finished_at; }
-ASYNCJOB_EXPORT const char *asyncjob_job_error_code(const asyncjob_job *job) { return job->error_code; }
-ASYNCJOB_EXPORT const char *asyncjob_job_error_message(const asyncjob_job *job) { return job->error_message; }
+ASYNCJOB_EXPORT const char *asyncjob_job_label(const asyncjob_job *job) { return member_string(job->obj, "label"); }
+ASYNCJOB_EXPORT const char *asyncjob_job_submitted_at(const asyncjob_job *job) { return member_string(job->obj, "submitted_at"); }
+ASYNCJOB_EXPORT const char *asyncjob_job_started_at(const asyncjob_job *job) { return member_string(job->obj, "started_at"); }
+ASYNCJOB_EXPORT const char *asyncjob_job_finished_at(const asyncjob_job *job) { return member_string(job->obj, "finished_at"); }
+
+static const struct json_value *job_error(const asyncjob_job *job)
+{
+	const struct json_value *err = json_get(job->obj, "error");
+	return json_is(err, JSON_OBJECT) ? err : NULL;
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_job_error_code(const asyncjob_job *job)
+{
+	const struct json_value *err = job_error(job);
+	return err ? member_string(err, "code") : NULL;
+}
+
+ASYNCJOB_EXPORT const char *asyncjob_job_error_message(const asyncjob_job *job)
+{
+	const struct json_value *err = job_error(job);
+	return err ? member_string(err, "message") : NULL;
+}
+
+/* The result object, or NULL. */
+static const struct json_value *job_result(const asyncjob_job *job)
+{
+	return json_get(job->obj, "result");
+}
 
 static const char *cached_text(char **cache, const struct json_value *v)
 {
@@ -446,9 +447,10 @@ static const char *cached_text(char **cache, const struct json_value *v)
 
 ASYNCJOB_EXPORT const char *asyncjob_job_result_json(const asyncjob_job *job)
 {
-	if (!job->result)
+	const struct json_value *result = job_result(job);
+	if (!result)
 		return NULL;
-	return cached_text(&((asyncjob_job *)job)->result_text, job->result);
+	return cached_text(&((asyncjob_job *)job)->result_text, result);
 }
 
 ASYNCJOB_EXPORT const char *asyncjob_job_json(const asyncjob_job *job)
@@ -458,13 +460,15 @@ ASYNCJOB_EXPORT const char *asyncjob_job_json(const asyncjob_job *job)
 
 ASYNCJOB_EXPORT const char *asyncjob_job_result_string(const asyncjob_job *job, const char *field)
 {
-	return job->result ? member_string(job->result, field) : NULL;
+	const struct json_value *result = job_result(job);
+	return json_is(result, JSON_OBJECT) ? member_string(result, field) : NULL;
 }
 
 ASYNCJOB_EXPORT int asyncjob_job_result_number(const asyncjob_job *job, const char *field,
 					       double *ret)
 {
-	const struct json_value *v = json_get(job->result, field);
+	const struct json_value *result = job_result(job);
+	const struct json_value *v = json_is(result, JSON_OBJECT) ? json_get(result, field) : NULL;
 	if (!json_is(v, JSON_NUMBER))
 		return -ENOENT;
 	*ret = json_double(v);
