@@ -477,7 +477,8 @@ ASYNCJOB_EXPORT int asyncjob_process(asyncjob *aj, int events)
 	return r;
 }
 
-static int queue_bytes(asyncjob *aj, const char *data, size_t len)
+/* Room for `len` more bytes of output. */
+static int reserve_out(asyncjob *aj, size_t len)
 {
 	if (aj->out_off > 0 && aj->out_off == aj->out_len)
 		aj->out_off = aj->out_len = 0;
@@ -498,10 +499,15 @@ static int queue_bytes(asyncjob *aj, const char *data, size_t len)
 			aj->out_cap = cap;
 		}
 	}
-	memcpy(aj->out + aj->out_len, data, len);
-	aj->out_len += len;
 	return 0;
 }
+
+static void append_out(asyncjob *aj, const char *data, size_t len)
+{
+	memcpy(aj->out + aj->out_len, data, len);
+	aj->out_len += len;
+}
+
 
 int aj_send(asyncjob *aj, const char *method, const char *params, size_t params_len,
 	    asyncjob_reply_fn fn, void *userdata)
@@ -520,6 +526,8 @@ int aj_send(asyncjob *aj, const char *method, const char *params, size_t params_
 	p->fn = fn;
 	p->userdata = userdata;
 
+	/* The params go to the output as they are, not through `w`: a
+	 * gather's are 3 MB. */
 	jsonw_reset(w);
 	jsonw_object_begin(w);
 	jsonw_key(w, "jsonrpc");
@@ -528,16 +536,18 @@ int aj_send(asyncjob *aj, const char *method, const char *params, size_t params_
 	jsonw_uint(w, p->id);
 	jsonw_key(w, "method");
 	jsonw_string(w, method);
-	if (params) {
+	if (params)
 		jsonw_key(w, "params");
-		jsonw_raw_value(w, params, params_len);
-	}
-	jsonw_object_end(w);
-	jsonw_raw(w, "\n", 1);
-	if (w->failed || queue_bytes(aj, w->buf, w->len) < 0) {
+	if (!params)
+		params_len = 0;
+	if (w->failed || reserve_out(aj, w->len + params_len + 2) < 0) {
 		free(p);
 		return aj_fail(aj, -ENOMEM, "out of memory");
 	}
+	append_out(aj, w->buf, w->len);
+	if (params_len)
+		append_out(aj, params, params_len);
+	append_out(aj, "}\n", 2);
 	p->prev = aj->tail;
 	if (aj->tail)
 		aj->tail->next = p;
