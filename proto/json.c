@@ -343,17 +343,44 @@ static const unsigned char *skip_plain(const unsigned char *s, const unsigned ch
 
 #define INTERN_MAX_LEN 32
 
+/* memcmp for the short strings interning compares, without a call. */
+static inline bool same_bytes(const char *a, const unsigned char *b, size_t n)
+{
+	uint64_t x, y;
+
+	for (; n >= 8; n -= 8, a += 8, b += 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return false;
+	}
+	for (; n > 0; n--)
+		if ((unsigned char)*a++ != *b++)
+			return false;
+	return true;
+}
+
 /* A slot for a short string: its first and last eight bytes (which hold
- * what differs between timestamps) and its length, mixed. */
-static unsigned intern_slot(const unsigned char *s, size_t len)
+ * what differs between timestamps) and its length, mixed. `avail`: bytes
+ * readable at s. Member names are mostly under eight bytes: loaded as a
+ * word and masked where the text allows, not by a call to memcpy. */
+static unsigned intern_slot(const unsigned char *s, size_t len, size_t avail)
 {
 	uint64_t head = 0, tail = 0;
 
 	if (len >= 8) {
 		memcpy(&head, s, 8);
 		memcpy(&tail, s + len - 8, 8);
+	} else if (avail >= 8) {
+		memcpy(&head, s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		head &= len ? ~UINT64_C(0) >> (64 - 8 * len) : 0;
+#else
+		head &= len ? ~UINT64_C(0) << (64 - 8 * len) : 0;
+#endif
 	} else {
-		memcpy(&head, s, len);
+		for (size_t i = 0; i < len; i++)
+			head |= (uint64_t)s[i] << (8 * i);
 	}
 	uint64_t h = (head * UINT64_C(0x9e3779b97f4a7c15)) ^ (tail * UINT64_C(0xc2b2ae3d27d4eb4f)) ^ len;
 	h ^= h >> 29;
@@ -400,9 +427,9 @@ static int parse_string(struct cursor *c, const char **ret, uint32_t *ret_len)
 		/* Member names, states and types repeat in every job of a
 		 * list, and so do the timestamps of jobs that ended together:
 		 * one copy each saves memory and its page faults. */
-		seen = &c->p->interned[intern_slot(start, raw)];
+		seen = &c->p->interned[intern_slot(start, raw, (size_t)(c->end - start))];
 		if (seen->generation == c->p->generation && seen->len == raw &&
-		    memcmp(seen->str, start, raw) == 0) {
+		    same_bytes(seen->str, start, raw)) {
 			*ret = seen->str;
 			*ret_len = (uint32_t)raw;
 			return 0;
