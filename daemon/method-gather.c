@@ -32,7 +32,7 @@ struct parsed_spec {
 /* A large reply goes out in parts of about this size as it is written:
  * the client reads and the daemon writes at once, and the daemon holds one
  * part, not a 20 MB reply. */
-#define GATHER_REPLY_PART_BYTES (512 * 1024)
+#define GATHER_REPLY_PART_BYTES (128 * 1024)
 
 static void gather_done(struct waiter *w, void *userdata)
 {
