@@ -91,14 +91,18 @@ void format_rfc3339_ms(int64_t ms, char buf[32])
 	/* Every job object carries up to three timestamps, so this is on the
 	 * reply path of every job: arithmetic instead of gmtime and strftime,
 	 * and the date kept from the last call, as nearly all fall on the same
-	 * day, and the whole text of the last: the jobs of a gather share
-	 * their times. Only the loop thread formats times. */
-	static int64_t cached_days = INT64_MIN, cached_ms = INT64_MIN;
-	static char date[11], last[RFC3339_MS_LEN + 1];
+	 * day, and the whole text of the last two: the jobs of a gather share
+	 * their start, and those that ended together their end. Only the loop
+	 * thread formats times. */
+	static int64_t cached_days = INT64_MIN, cached_ms[2] = { INT64_MIN, INT64_MIN };
+	static char date[11], last[2][RFC3339_MS_LEN + 1];
+	static unsigned next;
 
-	if (ms == cached_ms) {
-		memcpy(buf, last, sizeof(last));
-		return;
+	for (unsigned i = 0; i < 2; i++) {
+		if (ms == cached_ms[i]) {
+			memcpy(buf, last[i], sizeof(last[i]));
+			return;
+		}
 	}
 	int64_t seconds = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
 	unsigned milli = (unsigned)(ms - seconds * 1000);
@@ -128,8 +132,9 @@ void format_rfc3339_ms(int64_t ms, char buf[32])
 	put_digits(buf + 20, milli, 3);
 	buf[23] = 'Z';
 	buf[24] = '\0';
-	memcpy(last, buf, sizeof(last));
-	cached_ms = ms;
+	memcpy(last[next], buf, sizeof(last[next]));
+	cached_ms[next] = ms;
+	next ^= 1;
 }
 
 /* ------------------------------------------------------------ users */
@@ -287,6 +292,7 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 	d->events = event_log_new(config->limits.event_history);
 	TAILQ_INIT(&d->conns);
 	TAILQ_INIT(&d->finished);
+	TAILQ_INIT(&d->graveyard);
 	TAILQ_INIT(&d->writes_waiting);
 	TAILQ_INIT(&d->ready_waiters);
 	TAILQ_INIT(&d->dead_conns);
@@ -331,6 +337,7 @@ struct daemon *daemon_free(struct daemon *d)
 	d->workers = workers_free(d->workers);
 	d->events = event_log_free(d->events);
 	TAILQ_INIT(&d->finished);
+	job_graveyard_empty(d);
 	job_store_free(d->store);
 	d->fetch = fetch_engine_free(d->fetch);
 	sleep_lanes_free(d);

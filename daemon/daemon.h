@@ -61,6 +61,10 @@ struct daemon {
 	 * from the head. */
 	struct job_queue finished;
 	size_t n_finished;
+	/* Jobs retention took out of the store, to be freed a slice at a time
+	 * when the loop has nothing more urgent (see job_retention_run). */
+	struct job_queue graveyard;
+	struct event *graveyard_event;
 	size_t retained_result_bytes;  /* results of the finished jobs kept */
 
 	/* Write jobs waiting for a worker thread, and those that have one. */

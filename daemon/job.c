@@ -407,6 +407,54 @@ static void on_retention_timer(evutil_socket_t fd, short what, void *arg)
 	job_retention_run(arg);
 }
 
+/* Evicted jobs leave the store at once, but are freed a slice at a time at
+ * the loop's lowest priority: a burst of 100,000 jobs ending evicts as many
+ * older ones, and freeing them then would hold up the replies the burst
+ * makes. The memory is not the process's to give back any sooner. */
+#define GRAVEYARD_SLICE 4096
+
+static void on_graveyard(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct job *job;
+	unsigned n = 0;
+	(void)fd;
+	(void)what;
+
+	while ((job = TAILQ_FIRST(&d->graveyard)) && n++ < GRAVEYARD_SLICE) {
+		TAILQ_REMOVE(&d->graveyard, job, finished_link);
+		job_unref(job);
+	}
+	if (!TAILQ_EMPTY(&d->graveyard))
+		event_active(d->graveyard_event, EV_TIMEOUT, 0);
+}
+
+static void bury(struct daemon *d, struct job *job)
+{
+	if (!d->graveyard_event) {
+		d->graveyard_event = event_new(d->base, -1, 0, on_graveyard, d);
+		if (!d->graveyard_event || event_priority_set(d->graveyard_event, 2) < 0)
+			xalloc_die();
+	}
+	TAILQ_INSERT_TAIL(&d->graveyard, job, finished_link);
+	/* Activating an active event changes nothing. */
+	event_active(d->graveyard_event, EV_TIMEOUT, 0);
+}
+
+void job_graveyard_empty(struct daemon *d)
+{
+	struct job *job;
+
+	while ((job = TAILQ_FIRST(&d->graveyard))) {
+		TAILQ_REMOVE(&d->graveyard, job, finished_link);
+		job_unref(job);
+	}
+	if (d->graveyard_event) {
+		event_free(d->graveyard_event);
+		d->graveyard_event = NULL;
+	}
+}
+
 void job_retention_run(struct daemon *d)
 {
 	const struct limits *lim = &d->config->limits;
@@ -427,7 +475,10 @@ void job_retention_run(struct daemon *d)
 		d->n_by_state[job->state]--;
 		d->retained_result_bytes -= job->result_bytes;
 		job->result_bytes = 0;
+		/* The store's reference goes; the graveyard's keeps it. */
+		job_ref(job);
 		job_store_remove(d->store, job);
+		bury(d, job);
 	}
 
 	/* One timer, for the oldest finished job only: an idle daemon with

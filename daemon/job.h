@@ -62,6 +62,9 @@ const struct job_type *job_type_find(const char *name);
 /* Writes the names as "a, b" for error messages and daemon.info. */
 const char *job_type_names(void);
 extern const struct job_type *const job_types[];
+/* Frees the jobs retention evicted that are still waiting to be (for
+ * daemon_free). */
+void job_graveyard_empty(struct daemon *d);
 /* Frees the sleep jobs' timers, once no sleep is left running. */
 void sleep_lanes_free(struct daemon *d);
 
