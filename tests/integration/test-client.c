@@ -1,6 +1,7 @@
 /* libasyncjob against the real daemon: every blocking call, the async API
  * with pipelining and the libevent adapter, events with replay, idempotency
- * keys, cancel on disconnect, and the library's failure paths (no daemon,
+ * keys, cancel on disconnect, large replies parsed as they come (and cut
+ * anywhere), and the library's failure paths (no daemon,
  * RPC errors, a daemon that dies mid-call, a signal during a call). */
 #include "config.h"
 
@@ -14,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -503,6 +507,155 @@ static void test_libevent_adapter(void **state)
 	asyncjob_spec_free(never);
 }
 
+/* ------------------------------------------------------------ large replies */
+
+/* A gather's 2 MB reply is parsed as it arrives; every job comes out whole,
+ * in input order. */
+static void test_large_reply(void **state)
+{
+	(void)state;
+	enum { N = 10000 };
+	asyncjob *aj = connect_client();
+	asyncjob_spec *s = sleep_spec(0, "a message long enough to make the reply large");
+	asyncjob_spec **specs = calloc(N, sizeof(*specs));
+	asyncjob_job **jobs = NULL;
+	bool ok = false;
+	double slept = -1;
+
+	assert_non_null(specs);
+	for (size_t i = 0; i < N; i++)
+		specs[i] = s;
+	assert_int_equal(asyncjob_gather(aj, specs, N, 0, 0, &jobs, &ok), 0);
+	assert_true(ok);
+	for (size_t i = 0; i < N; i++) {
+		assert_non_null(jobs[i]);
+		if (i > 0)
+			assert_true(asyncjob_job_id(jobs[i]) == asyncjob_job_id(jobs[i - 1]) + 1);
+		assert_int_equal(asyncjob_job_state(jobs[i]), ASYNCJOB_SUCCEEDED);
+	}
+	assert_null(jobs[N]);
+	assert_string_equal(asyncjob_job_type(jobs[N - 1]), "sleep");
+	assert_string_equal(asyncjob_job_result_string(jobs[N - 1], "message"),
+			    "a message long enough to make the reply large");
+	assert_int_equal(asyncjob_job_result_number(jobs[N - 1], "slept", &slept), 0);
+	assert_true(slept >= 0);
+	assert_non_null(asyncjob_job_finished_at(jobs[N - 1]));
+	asyncjob_jobs_free(jobs);
+
+	/* The same connection goes on. */
+	char *info = NULL;
+	assert_int_equal(asyncjob_info(aj, &info), 0);
+	free(info);
+	free(specs);
+	asyncjob_spec_free(s);
+	asyncjob_free(aj);
+}
+
+/* A reply over the size set is refused as it arrives, not once held. */
+static void test_reply_over_max_size(void **state)
+{
+	(void)state;
+	enum { N = 2000 };
+	asyncjob *aj = connect_client();
+	asyncjob_spec *s = sleep_spec(0, NULL);
+	asyncjob_spec **specs = calloc(N, sizeof(*specs));
+	asyncjob_job **jobs = NULL;
+	bool ok = false;
+
+	assert_non_null(specs);
+	for (size_t i = 0; i < N; i++)
+		specs[i] = s;
+	assert_int_equal(asyncjob_set_max_reply_size(aj, 100), -EINVAL);
+	assert_int_equal(asyncjob_set_max_reply_size(aj, 64 * 1024), 0);
+	/* The connection is given up; the call says why. */
+	assert_int_equal(asyncjob_gather(aj, specs, N, 0, 0, &jobs, &ok), -ECONNRESET);
+	assert_non_null(strstr(asyncjob_errmsg(aj), "exceeded 65536 bytes"));
+	assert_null(jobs);
+	free(specs);
+	asyncjob_spec_free(s);
+	asyncjob_free(aj);
+}
+
+/* A server that answers the first request with `pieces`, written apart
+ * with a pause between, then waits for the client to go. */
+static pid_t fake_daemon(const char *path, const char *const *pieces)
+{
+	int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	assert_true(lfd >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	unlink(path);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid > 0) {
+		close(lfd);
+		return pid;
+	}
+	int fd = accept(lfd, NULL, NULL);
+	char c;
+	while (fd >= 0 && read(fd, &c, 1) == 1 && c != '\n')
+		;
+	for (size_t i = 0; fd >= 0 && pieces[i]; i++) {
+		if (write(fd, pieces[i], strlen(pieces[i])) < 0)
+			_exit(1);
+		usleep(20000);
+	}
+	while (fd >= 0 && read(fd, &c, 1) > 0)
+		;
+	_exit(0);
+}
+
+/* Replies cut anywhere, even inside a token, are put together; one that
+ * turns out to be broken half way is an unreadable reply. */
+static void test_reply_in_pieces(void **state)
+{
+	(void)state;
+	char path[400];
+	static const char *const good[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"res", "ult\":{\"jobs\":[{\"id\":4", "2,\"type\":\"sl",
+		"eep\",\"state\":\"succeeded\",\"result\":{\"slept\":0.5}}", "],\"ok\":tr", "ue}}\n", NULL,
+	};
+	static const char *const broken[] = {
+		"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"jobs\":[{\"id\":42,", "\"state\":\"succeeded\"}]x",
+		"}}\n", NULL,
+	};
+	asyncjob *aj = NULL;
+	asyncjob_job **jobs = NULL;
+	asyncjob_spec *s = sleep_spec(0, NULL);
+	asyncjob_spec *specs[1] = { s };
+	bool ok = false;
+	double slept = 0;
+	int status;
+
+	snprintf(path, sizeof(path), "%s/fake.sock", daemon_p.dir);
+	pid_t pid = fake_daemon(path, good);
+	assert_int_equal(asyncjob_new(&aj), 0);
+	assert_int_equal(asyncjob_connect(aj, path), 0);
+	assert_int_equal(asyncjob_gather(aj, specs, 1, 0, 0, &jobs, &ok), 0);
+	assert_true(ok);
+	assert_int_equal(asyncjob_job_id(jobs[0]), 42);
+	assert_string_equal(asyncjob_job_type(jobs[0]), "sleep");
+	assert_int_equal(asyncjob_job_result_number(jobs[0], "slept", &slept), 0);
+	assert_true(slept == 0.5);
+	asyncjob_jobs_free(jobs);
+	jobs = NULL;
+	asyncjob_free(aj);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+
+	pid = fake_daemon(path, broken);
+	assert_int_equal(asyncjob_new(&aj), 0);
+	assert_int_equal(asyncjob_connect(aj, path), 0);
+	assert_int_equal(asyncjob_gather(aj, specs, 1, 0, 0, &jobs, &ok), -ECONNRESET);
+	assert_non_null(strstr(asyncjob_errmsg(aj), "unreadable message"));
+	assert_null(jobs);
+	asyncjob_free(aj);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	unlink(path);
+	asyncjob_spec_free(s);
+}
+
 /* ------------------------------------------------------------ failures */
 
 static void test_connect_failures(void **state)
@@ -626,6 +779,9 @@ int main(void)
 		cmocka_unit_test(test_async_pipelined),
 		cmocka_unit_test(test_async_out_of_order),
 		cmocka_unit_test(test_libevent_adapter),
+		cmocka_unit_test(test_large_reply),
+		cmocka_unit_test(test_reply_over_max_size),
+		cmocka_unit_test(test_reply_in_pieces),
 		cmocka_unit_test(test_connect_failures),
 		cmocka_unit_test(test_signal_interrupts_blocking_call),
 		cmocka_unit_test(test_daemon_stops_mid_call),
