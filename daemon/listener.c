@@ -29,8 +29,6 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/listener.h"
-
-#define CONN_MAX_SINGLE_WRITE (256 * 1024)
 #include "daemon/log.h"
 #include "daemon/xalloc.h"
 #include "proto/protocol.h"
@@ -144,9 +142,6 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 		close(fd);
 		return;
 	}
-	/* libevent writes 16 KB per loop turn when the socket has room again;
-	 * a large reply left queued would take a turn per 16 KB. */
-	bufferevent_set_max_single_write(bev, CONN_MAX_SINGLE_WRITE);
 	struct peer_creds peer = {
 		.uid = cred.uid,
 		.gid = cred.gid,
