@@ -255,6 +255,12 @@ void conn_flush(struct conn *c)
 	evbuffer_unfreeze(out, 1);
 	evbuffer_write(out, fd);
 	evbuffer_freeze(out, 1);
+	/* The bufferevent calls on_write only after writes of its own: a
+	 * paused reader or a closing connection that this write drained would
+	 * wait for ever. It hears of it from a deferred call, never from
+	 * inside the writer of a reply in parts. */
+	if (c->read_paused || c->closing)
+		bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 void conn_kill(struct conn *c, const char *why)

@@ -33,11 +33,12 @@ struct sleep_job {
 
 /* Timers for sleeps. Of sleeps of one duration, one started later wakes
  * later; so each duration in use gets a lane, its sleeps in wake order and
- * one timer armed for the first. Starting and ending a sleep is O(1) with no
- * timer of its own, where libevent's heap would take log n per add and per
- * expiry (and 130 bytes of struct event per sleep). A sleep whose duration
- * finds no lane free, or that would wake before the last of its lane, gets
- * a timer of its own. */
+ * one timer armed for the first. Starting and ending a sleep is O(1) and
+ * takes no timer of its own (130 bytes of struct event each), and a sleep
+ * wakes at its own absolute time, counted from its start, which libevent's
+ * common timeouts (counted from when the timer is added) cannot express.
+ * A sleep whose duration finds no lane free, or that would wake before the
+ * last of its lane, gets a timer of its own. */
 #define SLEEP_LANES 32
 /* Sleeps ended per turn of the loop: a burst of 100,000 lets connections be
  * served between its slices. */

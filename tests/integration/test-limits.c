@@ -347,6 +347,67 @@ static void test_large_reply_to_reader_is_whole(void **state)
 	stop_and_check(&p);
 }
 
+/* Replies that come late (sleeps with wait) while the daemon has stopped
+ * reading a client that does not read: the output they add, written once
+ * the client reads again, must still let the daemon read on, or the rest
+ * of the requests wait for ever. */
+static void test_paused_reader_resumes_on_late_replies(void **state)
+{
+	(void)state;
+	enum { N = 30000, EVERY = 3 };
+	struct daemon_proc p;
+	char (*reqs)[160] = calloc(N, sizeof(*reqs));
+	size_t *lens = calloc(N, sizeof(*lens));
+	size_t i_req = 0, off = 0, lines = 0;
+	bool reading = false;
+	char buf[65536];
+
+	assert_non_null(reqs);
+	assert_non_null(lens);
+	for (size_t i = 0; i < N; i++)
+		lens[i] = (size_t)snprintf(reqs[i], sizeof(reqs[i]), i % EVERY ?
+			"{\"jsonrpc\":\"2.0\",\"id\":%zu,\"method\":\"daemon.info\"}\n" :
+			"{\"jsonrpc\":\"2.0\",\"id\":%zu,\"method\":\"job.submit\",\"params\":"
+			"{\"type\":\"sleep\",\"seconds\":0.%03zu,\"wait\":true}}\n", i, i % 997 + 1);
+	harness_start(&p, "max_output_bytes = 1M\n");
+	int fd = raw_connect(p.socket);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	while (lines < N) {
+		/* First only write, until the daemon stops reading us (no room
+		 * for 300 ms); then read as well. */
+		struct pollfd pfd = { .fd = fd, .events = (reading ? POLLIN : 0) |
+							   (i_req < N ? POLLOUT : 0) };
+		int n = poll(&pfd, 1, reading ? 10000 : 300);
+		if (n == 0 && !reading) {
+			reading = true;
+			continue;
+		}
+		if (n <= 0)
+			fail_msg("stuck after %zu of %d replies, %zu requests sent", lines, N, i_req);
+		if ((pfd.revents & POLLOUT) && i_req < N) {
+			ssize_t w = send(fd, reqs[i_req] + off, lens[i_req] - off, MSG_NOSIGNAL);
+			if (w > 0 && (off += (size_t)w) == lens[i_req]) {
+				i_req++;
+				off = 0;
+			}
+		}
+		if (pfd.revents & POLLIN) {
+			ssize_t got = recv(fd, buf, sizeof(buf), 0);
+			assert_true(got > 0);
+			for (ssize_t i = 0; i < got; i++)
+				lines += buf[i] == '\n';
+		}
+		if (i_req == N)
+			reading = true;
+	}
+	assert_int_equal(lines, N);
+	free(reqs);
+	free(lens);
+	raw_close(fd);
+	assert_daemon_serves(&p);
+	stop_and_check(&p);
+}
+
 static void test_pipelining_client_is_slowed_not_cut(void **state)
 {
 	(void)state;
@@ -437,6 +498,7 @@ int main(void)
 		cmocka_unit_test(test_hangups_mid_request),
 		cmocka_unit_test(test_client_that_never_reads),
 		cmocka_unit_test(test_large_reply_to_reader_is_whole),
+		cmocka_unit_test(test_paused_reader_resumes_on_late_replies),
 		cmocka_unit_test(test_pipelining_client_is_slowed_not_cut),
 		cmocka_unit_test(test_job_caps),
 	};
