@@ -131,7 +131,15 @@ int cli_getopt(struct cli *cli, int argc, char **argv, const char *extra_short,
 			cli_usage_error(cli, "option '%s' needs a value", argv[optind - 1]);
 			return '?';
 		case '?':
-			if (optopt)
+			/* "-1" reads as an option to getopt; to the user it is a
+			 * number that may not be negative. */
+			if (optopt >= '0' && optopt <= '9') {
+				/* getopt has moved past "-1", not yet past "-1.5". */
+				const char *arg = optind < argc && argv[optind][0] == '-' &&
+							  argv[optind][1] == optopt
+						  ? argv[optind] : argv[optind - 1];
+				cli_usage_error(cli, "'%s' is a negative number: not allowed here", arg);
+			} else if (optopt)
 				cli_usage_error(cli, "unknown option '-%c'", optopt);
 			else
 				cli_usage_error(cli, "unknown option '%s'", argv[optind - 1]);

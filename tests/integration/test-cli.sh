@@ -843,6 +843,15 @@ expect_usage_error
 expect_err_has "^asyncjob: sleep: .*'abc'"
 end
 
+begin "sleep -1 x is a usage error about a negative number"
+run sleep -1 x
+expect_usage_error
+expect_err_has "^asyncjob: sleep: '-1' is a negative number"
+run sleep -1.5 x
+expect_usage_error
+expect_err_has "^asyncjob: sleep: '-1.5' is a negative number"
+end
+
 begin "an unknown option is a usage error"
 run list --bogus
 expect_usage_error
