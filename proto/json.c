@@ -200,19 +200,27 @@ static bool integer_fits(const unsigned char *d, size_t n, bool negative)
 	return memcmp(d, max, n) <= 0;
 }
 
+/* A digit must come at c->s: one that may be in the next piece is waited
+ * for. */
+static int need_digit(struct cursor *c)
+{
+	if (c->s >= c->end)
+		return c->more ? cut(c) : fail(c, "invalid number");
+	return is_digit(*c->s) ? 0 : fail(c, "invalid number");
+}
+
 static int parse_number(struct cursor *c, struct json_value *v)
 {
 	const unsigned char *start = c->s;
 	bool negative = false, integer = true;
+	int r;
 
 	if (*c->s == '-') {
 		negative = true;
 		c->s++;
 	}
-	if (c->s >= c->end && c->more)
-		return cut(c);
-	if (c->s >= c->end || !is_digit(*c->s))
-		return fail(c, "invalid number");
+	if ((r = need_digit(c)) < 0)
+		return r;
 	const unsigned char *digits = c->s;
 	if (*c->s == '0')
 		c->s++;
@@ -223,10 +231,8 @@ static int parse_number(struct cursor *c, struct json_value *v)
 	if (c->s < c->end && *c->s == '.') {
 		integer = false;
 		c->s++;
-		if (c->s >= c->end && c->more)
-			return cut(c);
-		if (c->s >= c->end || !is_digit(*c->s))
-			return fail(c, "invalid number");
+		if ((r = need_digit(c)) < 0)
+			return r;
 		while (c->s < c->end && is_digit(*c->s))
 			c->s++;
 	}
@@ -235,10 +241,8 @@ static int parse_number(struct cursor *c, struct json_value *v)
 		c->s++;
 		if (c->s < c->end && (*c->s == '+' || *c->s == '-'))
 			c->s++;
-		if (c->s >= c->end && c->more)
-			return cut(c);
-		if (c->s >= c->end || !is_digit(*c->s))
-			return fail(c, "invalid number");
+		if ((r = need_digit(c)) < 0)
+			return r;
 		while (c->s < c->end && is_digit(*c->s))
 			c->s++;
 	}

@@ -229,6 +229,19 @@ static void string_escaped(struct jsonw *w, const unsigned char *p, size_t len)
 	put(w, (const char *)p + i - run, run);
 }
 
+/* `"text"` then `tail` (if not NUL), in one reservation. */
+static inline void plain_quoted(struct jsonw *w, const char *s, size_t len, char tail)
+{
+	if (!reserve(w, len + 3))
+		return;
+	char *o = w->buf + w->len;
+	o[0] = '"';
+	memcpy(o + 1, s, len);
+	o[len + 1] = '"';
+	o[len + 2] = tail;
+	w->len += len + 2 + (tail != 0);
+}
+
 /* Writes "s" (quoted) and `tail` after it. */
 static void quoted(struct jsonw *w, const char *s, size_t len, char tail)
 {
@@ -239,15 +252,7 @@ static void quoted(struct jsonw *w, const char *s, size_t len, char tail)
 		i++;
 	if (i == len) {
 		/* Nothing to escape, the common case: one copy. */
-		if (!reserve(w, len + 3))
-			return;
-		char *o = w->buf + w->len;
-		o[0] = '"';
-		memcpy(o + 1, s, len);
-		o[len + 1] = '"';
-		w->len += len + 2;
-		if (tail)
-			w->buf[w->len++] = tail;
+		plain_quoted(w, s, len, tail);
 		return;
 	}
 	putc_(w, '"');
@@ -280,18 +285,6 @@ void jsonw_key(struct jsonw *w, const char *key)
 	jsonw_key_len(w, key, strlen(key));
 }
 
-/* `"text"` then `tail` (if not NUL), in one reservation. */
-static inline void plain_quoted(struct jsonw *w, const char *s, size_t len, char tail)
-{
-	if (!reserve(w, len + 3))
-		return;
-	char *o = w->buf + w->len;
-	o[0] = '"';
-	memcpy(o + 1, s, len);
-	o[len + 1] = '"';
-	o[len + 2] = tail;
-	w->len += len + 2 + (tail != 0);
-}
 
 void jsonw_plain_key(struct jsonw *w, const char *key, size_t len)
 {
