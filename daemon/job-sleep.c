@@ -146,18 +146,16 @@ static void on_lane_timer(evutil_socket_t fd, short what, void *arg)
 	 * finished_at, not a clock read for each. Read the head afresh each
 	 * time: ending a job starts queued ones, which may join this lane. */
 	daemon_instant_begin(l->d, now);
-	while ((s = TAILQ_FIRST(&l->sleeping)) && s->wake_mono <= now) {
-		if (woken++ == SLEEP_WAKE_BATCH) {
-			struct timeval zero = { 0, 0 };
-			evtimer_add(l->timer, &zero);
-			break;
-		}
+	while (woken < SLEEP_WAKE_BATCH && (s = TAILQ_FIRST(&l->sleeping)) &&
+	       s->wake_mono <= now) {
 		TAILQ_REMOVE(&l->sleeping, s, lane_link);
 		s->lane = NULL;
 		wake(s, now);
+		woken++;
 	}
 	daemon_instant_end(l->d);
-	if (s && woken <= SLEEP_WAKE_BATCH)
+	/* For the next of the lane; at once if the batch left some due. */
+	if (!TAILQ_EMPTY(&l->sleeping))
 		lane_arm(l, now);
 }
 

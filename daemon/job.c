@@ -413,18 +413,24 @@ static void on_retention_timer(evutil_socket_t fd, short what, void *arg)
  * makes. The memory is not the process's to give back any sooner. */
 #define GRAVEYARD_SLICE 4096
 
-static void on_graveyard(evutil_socket_t fd, short what, void *arg)
+/* Frees up to `most` buried jobs. */
+static void free_buried(struct daemon *d, size_t most)
 {
-	struct daemon *d = arg;
 	struct job *job;
-	unsigned n = 0;
-	(void)fd;
-	(void)what;
 
-	while ((job = TAILQ_FIRST(&d->graveyard)) && n++ < GRAVEYARD_SLICE) {
+	for (size_t n = 0; n < most && (job = TAILQ_FIRST(&d->graveyard)); n++) {
 		TAILQ_REMOVE(&d->graveyard, job, finished_link);
 		job_unref(job);
 	}
+}
+
+static void on_graveyard(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	(void)fd;
+	(void)what;
+
+	free_buried(d, GRAVEYARD_SLICE);
 	if (!TAILQ_EMPTY(&d->graveyard))
 		event_active(d->graveyard_event, EV_TIMEOUT, 0);
 }
@@ -443,12 +449,7 @@ static void bury(struct daemon *d, struct job *job)
 
 void job_graveyard_empty(struct daemon *d)
 {
-	struct job *job;
-
-	while ((job = TAILQ_FIRST(&d->graveyard))) {
-		TAILQ_REMOVE(&d->graveyard, job, finished_link);
-		job_unref(job);
-	}
+	free_buried(d, SIZE_MAX);
 	if (d->graveyard_event) {
 		event_free(d->graveyard_event);
 		d->graveyard_event = NULL;
