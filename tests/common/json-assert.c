@@ -233,3 +233,20 @@ struct json_object *tj_call_on(struct fixture *f, struct bufferevent *b, const c
 	tj_send_on(b, line);
 	return tj_recv_on(f, b, 5000);
 }
+
+void tj_print_bytes(const char *what, const char *s, size_t len, const char *reason)
+{
+	char out[400];
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 8 < sizeof(out); i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	print_error("%s: %s%s%s (%zu bytes)\n", what, out, reason ? " -> " : "",
+		    reason ? reason : "", len);
+}

@@ -163,4 +163,8 @@ void tj_vformat(char *buf, size_t size, const char *fmt, va_list ap)
  * not fit (PATH_MAX + 511 bytes). */
 const char *tj_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* For a failure message: prints `len` bytes of `s` (non-ASCII and control
+ * bytes as \xNN), then `reason` if not NULL. */
+void tj_print_bytes(const char *what, const char *s, size_t len, const char *reason);
+
 #endif

@@ -18,6 +18,7 @@
 
 #include "proto/json.h"
 #include "proto/jsonw.h"
+#include "tests/common/json-assert.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -69,24 +70,6 @@ static int doc_teardown(void **state)
 	return 0;
 }
 
-/* Prints `len` bytes with non-ASCII and control bytes as \xNN. */
-static void print_bytes(const char *what, const char *s, size_t len, const char *reason)
-{
-	char out[400];
-	size_t o = 0;
-
-	for (size_t i = 0; i < len && o + 8 < sizeof(out); i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c >= 0x7f)
-			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	print_error("%s: %s%s%s (%zu bytes)\n", what, out, reason ? " -> " : "",
-		    reason ? reason : "", len);
-}
-
 static char *written(const struct json_value *v);
 
 /* Parses `text` in pieces of the sizes `piece(i)` gives, each a heap copy
@@ -122,7 +105,7 @@ static void check_streamed(unsigned max_depth, const char *text, size_t len,
 	if (r == 0)
 		r = json_parse_end(&p, &root, &reason);
 	if (r != want_r || (r != 0 && strcmp(reason, want_reason) != 0)) {
-		print_bytes("streamed", text, len, reason);
+		tj_print_bytes("streamed", text, len, reason);
 		print_error("streamed: %d (%s), whole: %d (%s)\n", r, reason ? reason : "",
 			    want_r, want_reason ? want_reason : "");
 	}
@@ -177,7 +160,7 @@ static const struct json_value *ok_len(struct doc *d, const char *text, size_t l
 	int r = doc_parse(d, text, len, &reason);
 
 	if (r != 0)
-		print_bytes("refused", text, len, reason);
+		tj_print_bytes("refused", text, len, reason);
 	assert_int_equal(r, 0);
 	assert_non_null(d->root);
 	assert_ptr_not_equal(d->root, SENTINEL);
@@ -199,7 +182,7 @@ static const char *refused_len(struct doc *d, const char *text, size_t len)
 	int r = doc_parse(d, text, len, &reason);
 
 	if (r != -EINVAL)
-		print_bytes(r == 0 ? "accepted" : "unexpected error", text, len, reason);
+		tj_print_bytes(r == 0 ? "accepted" : "unexpected error", text, len, reason);
 	assert_int_equal(r, -EINVAL);
 	assert_non_null(reason);
 	assert_true(reason[0] != '\0');
@@ -224,7 +207,7 @@ static void all_refused(struct doc *d, const char *const *texts, size_t n, const
 		int r = doc_parse(d, texts[i], len, &why);
 		if (r != -EINVAL || !why || !why[0] || d->root != SENTINEL ||
 		    (reason && strcmp(why, reason) != 0)) {
-			print_bytes(r == 0 ? "accepted" : "refused, but not as expected", texts[i], len,
+			tj_print_bytes(r == 0 ? "accepted" : "refused, but not as expected", texts[i], len,
 				    why);
 			wrong++;
 		}
@@ -584,7 +567,7 @@ static void test_whitespace(void **state)
 			const char *why;
 			subst(&b, places[p], good[i].s, good[i].n);
 			if (doc_parse(d, b.s, b.len, &why) != 0) {
-				print_bytes("refused", b.s, b.len, why);
+				tj_print_bytes("refused", b.s, b.len, why);
 				wrong++;
 			}
 		}
@@ -592,7 +575,7 @@ static void test_whitespace(void **state)
 			const char *why;
 			subst(&b, places[p], bad[i].s, bad[i].n);
 			if (doc_parse(d, b.s, b.len, &why) != -EINVAL || d->root != SENTINEL) {
-				print_bytes("accepted", b.s, b.len, why);
+				tj_print_bytes("accepted", b.s, b.len, why);
 				wrong++;
 			}
 		}
@@ -721,19 +704,19 @@ static void test_escapes_refused(void **state)
 		subst(&b, "\"\\@\"", &ch, 1);
 		int r = doc_parse(d, b.s, b.len, &why);
 		if (valid ? r != 0 : (r != -EINVAL || d->root != SENTINEL)) {
-			print_bytes(r == 0 ? "accepted" : "refused", b.s, b.len, why);
+			tj_print_bytes(r == 0 ? "accepted" : "refused", b.s, b.len, why);
 			wrong++;
 		} else if (!valid && c < 0x80 && !strstr(why, "escape") && !strstr(why, "unterminated")) {
 			/* The reason names the escape (or, for \" at the end, the
 			 * missing quote). */
-			print_bytes("wrong reason", b.s, b.len, why);
+			tj_print_bytes("wrong reason", b.s, b.len, why);
 			wrong++;
 		}
 		/* The same in a name. */
 		subst(&b, "{\"\\@\":0}", &ch, 1);
 		r = doc_parse(d, b.s, b.len, &why);
 		if (valid ? r != 0 : r != -EINVAL) {
-			print_bytes(r == 0 ? "accepted" : "refused", b.s, b.len, why);
+			tj_print_bytes(r == 0 ? "accepted" : "refused", b.s, b.len, why);
 			wrong++;
 		}
 	}
@@ -760,19 +743,19 @@ static void test_control_characters(void **state)
 		subst(&b, "\"a@b\"", &ch, 1);
 		if (doc_parse(d, b.s, b.len, &why) != -EINVAL || d->root != SENTINEL ||
 		    strcmp(why, "control character in a string") != 0) {
-			print_bytes("not refused as a control character", b.s, b.len, why);
+			tj_print_bytes("not refused as a control character", b.s, b.len, why);
 			wrong++;
 		}
 		subst(&b, "{\"k@\":1}", &ch, 1);
 		if (doc_parse(d, b.s, b.len, &why) != -EINVAL ||
 		    strcmp(why, "control character in a string") != 0) {
-			print_bytes("not refused as a control character", b.s, b.len, why);
+			tj_print_bytes("not refused as a control character", b.s, b.len, why);
 			wrong++;
 		}
 		/* The same after an escape (the second, decoding pass). */
 		subst(&b, "\"\\n@\"", &ch, 1);
 		if (doc_parse(d, b.s, b.len, &why) != -EINVAL) {
-			print_bytes("accepted", b.s, b.len, why);
+			tj_print_bytes("accepted", b.s, b.len, why);
 			wrong++;
 		}
 		b.len = 0;
@@ -827,7 +810,7 @@ static void test_utf8(void **state)
 			subst(&b, places[p], bad[i].s, bad[i].n);
 			if (doc_parse(d, b.s, b.len, &why) != -EINVAL || d->root != SENTINEL ||
 			    strcmp(why, "invalid UTF-8 in a string") != 0) {
-				print_bytes("not refused as invalid UTF-8", b.s, b.len, why);
+				tj_print_bytes("not refused as invalid UTF-8", b.s, b.len, why);
 				wrong++;
 			}
 		}
@@ -911,7 +894,7 @@ static void test_number_grammar(void **state)
 			const char *why;
 			subst(&b, places[p], bad[i], strlen(bad[i]));
 			if (doc_parse(d, b.s, b.len, &why) != -EINVAL || d->root != SENTINEL) {
-				print_bytes("accepted", b.s, b.len, why);
+				tj_print_bytes("accepted", b.s, b.len, why);
 				wrong++;
 			}
 		}

@@ -19,6 +19,7 @@
 #include "proto/jsonrpc.h"
 #include "proto/jsonw.h"
 #include "proto/protocol.h"
+#include "tests/common/json-assert.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -174,23 +175,6 @@ static void test_parse_valid_values(void **state)
 	doc_release(&d);
 }
 
-/* Prints `len` bytes with non-ASCII and control bytes as \xNN. */
-static void print_bytes(const char *what, const char *s, size_t len)
-{
-	char out[512];
-	size_t o = 0;
-
-	for (size_t i = 0; i < len && o + 5 < sizeof(out); i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c < 0x20 || c >= 0x7f)
-			o += (size_t)snprintf(out + o, sizeof(out) - o, "\\x%02x", c);
-		else
-			out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	print_error("%s: %s\n", what, out);
-}
-
 /* Checks every line is refused; lists all that are not, then fails. */
 #define expect_all_refused(lines) \
 	expect_all_refused_(lines, sizeof(lines) / sizeof((lines)[0]))
@@ -206,7 +190,7 @@ static void expect_all_refused_(const char *const *lines, size_t n)
 		const struct json_value *root = d.root;
 		doc_release(&d);
 		if (r == 0) {
-			print_bytes("json_parse accepted", lines[i], len);
+			tj_print_bytes("json_parse accepted", lines[i], len, NULL);
 			accepted++;
 			continue;
 		}

@@ -534,6 +534,18 @@ static void test_reset_reuse(void **state)
 	jsonw_release(&w);
 }
 
+/* Detaches the text written so far into `to`; returns its length. */
+static size_t take_part(struct jsonw *w, char *to)
+{
+	size_t n;
+	char *part = jsonw_detach(w, &n);
+
+	assert_non_null(part);
+	memcpy(to, part, n);
+	free(part);
+	return n;
+}
+
 /* Detached parts, put together, are the text a writer never detached from
  * would have written: the containers, their commas and the key state go on
  * across the cut. */
@@ -551,25 +563,12 @@ static void test_detach_parts(void **state)
 	for (int i = 0; i < 5; i++) {
 		jsonw_object_begin(&w);
 		jsonw_key(&w, "id");
-		if (i == 3) {
-			/* Cut between a key and its value. */
-			size_t n;
-			char *part = jsonw_detach(&w, &n);
-			assert_non_null(part);
-			memcpy(whole + len, part, n);
-			len += n;
-			free(part);
-		}
+		if (i == 3)
+			len += take_part(&w, whole + len);   /* between a key and its value */
 		jsonw_uint(&w, (uint64_t)i);
 		jsonw_object_end(&w);
-		if (i == 1 || i == 2) {
-			size_t n;
-			char *part = jsonw_detach(&w, &n);
-			assert_non_null(part);
-			memcpy(whole + len, part, n);
-			len += n;
-			free(part);
-		}
+		if (i == 1 || i == 2)
+			len += take_part(&w, whole + len);
 	}
 	jsonw_array_end(&w);
 	jsonw_key(&w, "ok");
