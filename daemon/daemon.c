@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,21 @@ double mono_seconds(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct timeval timeval_from_seconds(double seconds)
+{
+	if (seconds < 0)
+		seconds = 0;
+	struct timeval tv = {
+		.tv_sec = (time_t)seconds,
+		.tv_usec = (suseconds_t)ceil((seconds - floor(seconds)) * 1e6),
+	};
+	if (tv.tv_usec >= 1000000) {
+		tv.tv_sec++;
+		tv.tv_usec -= 1000000;
+	}
+	return tv;
 }
 
 /* Days since 1970-01-01 to a proleptic Gregorian date. Counting years from
@@ -460,9 +476,7 @@ void daemon_shutdown(struct daemon *d)
 	log_notice("shutting down: %zu job(s) canceled, %zu connection(s) open", canceled,
 		   d->n_conns);
 
-	double grace = d->config->limits.shutdown_grace_seconds;
-	struct timeval tv = { .tv_sec = (time_t)grace,
-			      .tv_usec = (suseconds_t)((grace - (double)(time_t)grace) * 1e6) };
+	struct timeval tv = timeval_from_seconds(d->config->limits.shutdown_grace_seconds);
 	d->shutdown_timer = evtimer_new(d->base, on_shutdown_timeout, d);
 	if (!d->shutdown_timer)
 		xalloc_die();

@@ -146,6 +146,9 @@ void daemon_user_adjust(struct daemon *d, uid_t uid, long jobs_delta, long conns
 /* Time helpers: wall clock in ms since the epoch, monotonic in seconds. */
 int64_t wall_ms(void);
 double mono_seconds(void);
+/* A delay for evtimer_add, rounded up to the microsecond so that a timer
+ * never fires early; a negative one is none. */
+struct timeval timeval_from_seconds(double seconds);
 /* Formats an RFC 3339 UTC timestamp with milliseconds,
  * 2026-11-25T10:48:48.123Z: RFC3339_MS_LEN characters and a NUL. */
 #define RFC3339_MS_LEN 24

@@ -907,8 +907,7 @@ static void schedule_retry(struct fetch_job *f)
 		if (!f->retry_timer)
 			xalloc_die();
 	}
-	struct timeval tv = { .tv_sec = (time_t)wait,
-			      .tv_usec = (suseconds_t)((wait - floor(wait)) * 1e6) };
+	struct timeval tv = timeval_from_seconds(wait);
 	evtimer_add(f->retry_timer, &tv);
 }
 

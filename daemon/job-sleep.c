@@ -89,22 +89,6 @@ static int sleep_parse(struct daemon *d, const struct json_value *spec, void **r
 	return 0;
 }
 
-/* A delay as a timeval, rounded up to the microsecond: never early. */
-static struct timeval timeval_after(double seconds)
-{
-	if (seconds < 0)
-		seconds = 0;
-	struct timeval tv = {
-		.tv_sec = (time_t)seconds,
-		.tv_usec = (suseconds_t)ceil((seconds - floor(seconds)) * 1e6),
-	};
-	if (tv.tv_usec >= 1000000) {
-		tv.tv_sec++;
-		tv.tv_usec -= 1000000;
-	}
-	return tv;
-}
-
 static void wake(struct sleep_job *s, double now)
 {
 	s->slept = now - s->started_mono;
@@ -120,7 +104,7 @@ static void on_own_timer(evutil_socket_t fd, short what, void *arg)
 
 	/* A sleep never ends early: if the timer did, wait out the rest. */
 	if (now < s->wake_mono) {
-		struct timeval tv = timeval_after(s->wake_mono - now);
+		struct timeval tv = timeval_from_seconds(s->wake_mono - now);
 		evtimer_add(s->timer, &tv);
 		return;
 	}
@@ -129,7 +113,7 @@ static void on_own_timer(evutil_socket_t fd, short what, void *arg)
 
 static void lane_arm(struct sleep_lane *l, double now)
 {
-	struct timeval tv = timeval_after(TAILQ_FIRST(&l->sleeping)->wake_mono - now);
+	struct timeval tv = timeval_from_seconds(TAILQ_FIRST(&l->sleeping)->wake_mono - now);
 	evtimer_add(l->timer, &tv);
 }
 
@@ -237,7 +221,7 @@ static void sleep_start(struct job *job)
 	s->timer = evtimer_new(d->base, on_own_timer, s);
 	if (!s->timer)
 		xalloc_die();
-	struct timeval tv = timeval_after(s->wake_mono - mono_seconds());
+	struct timeval tv = timeval_from_seconds(s->wake_mono - mono_seconds());
 	evtimer_add(s->timer, &tv);
 }
 

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,9 +243,6 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static void arm_deadline(struct job *job, double at_mono, bool is_gather, double gather_timeout)
 {
 	struct job_deadline *dl = job->deadline;
-	double now = mono_seconds();
-	double delay = at_mono > now ? at_mono - now : 0;
-
 	if (dl && dl->at_mono <= at_mono)
 		return;
 	if (!dl) {
@@ -258,10 +254,7 @@ static void arm_deadline(struct job *job, double at_mono, bool is_gather, double
 	dl->at_mono = at_mono;
 	dl->is_gather = is_gather;
 	dl->gather_timeout = gather_timeout;
-	struct timeval tv = {
-		.tv_sec = (time_t)delay,
-		.tv_usec = (suseconds_t)((delay - floor(delay)) * 1e6),
-	};
+	struct timeval tv = timeval_from_seconds(at_mono - mono_seconds());
 	evtimer_add(dl->ev, &tv);
 }
 

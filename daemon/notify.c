@@ -182,11 +182,8 @@ void notifier_jobs_changed(struct notifier *n)
 		return;
 	/* On the next loop turn, which gathers every change this turn makes,
 	 * or a second after the last STATUS=, whichever is later. */
-	double wait = n->status_sent_mono + STATUS_MIN_INTERVAL_SECONDS - mono_seconds();
-	if (wait < 0)
-		wait = 0;
-	struct timeval tv = { .tv_sec = (time_t)wait,
-			      .tv_usec = (suseconds_t)((wait - (double)(time_t)wait) * 1e6) };
+	struct timeval tv = timeval_from_seconds(n->status_sent_mono + STATUS_MIN_INTERVAL_SECONDS -
+						  mono_seconds());
 	n->status_pending = true;
 	evtimer_add(n->status_timer, &tv);
 }

@@ -1,7 +1,6 @@
 /* Waiters: many-to-many links between pending replies and jobs. */
 #include "config.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 #include <event2/event.h>
@@ -74,10 +73,7 @@ struct waiter *waiter_new(struct daemon *d, struct job *const *jobs, size_t n,
 	if (satisfied(w)) {
 		make_ready(w);
 	} else if (timeout >= 0) {
-		struct timeval tv = {
-			.tv_sec = (time_t)timeout,
-			.tv_usec = (suseconds_t)((timeout - floor(timeout)) * 1e6),
-		};
+		struct timeval tv = timeval_from_seconds(timeout);
 		w->deadline = evtimer_new(d->base, on_deadline, w);
 		if (!w->deadline)
 			xalloc_die();
