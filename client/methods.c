@@ -142,12 +142,9 @@ struct jobs_out {
 static int take_jobs(asyncjob_reply *reply, void *out)
 {
 	struct jobs_out *o = out;
-	const struct json_value *v;
 
-	if (o->flag_name) {
-		v = json_get(reply->result, o->flag_name);
-		o->flag = json_is(v, JSON_BOOL) && v->boolean;
-	}
+	if (o->flag_name)
+		o->flag = asyncjob_reply_flag(reply, o->flag_name);
 	return aj_jobs_from_reply(reply, &o->jobs, &o->n);
 }
 
