@@ -1,7 +1,9 @@
 #!/bin/bash
 # The checks packaging/test-booted.sh runs inside a container whose PID 1 is
 # systemd, as asyncjob-test.service: install the packages with dpkg, then
-# use them as a user would: socket activation, the sandbox in force, sleep,
+# use them as a user would: socket activation, the sandbox in force (seen
+# from inside the daemon's mount namespace: read-only system, write root
+# writable, private /tmp and /dev, no homes), journal priorities, sleep,
 # gather, fetch (names from /etc/hosts and from DNS), write, reload, stop,
 # purge. Prints "ok N - ..." or "not ok N - ..." per check, and exits 1 if
 # any failed. /opt/debs holds the packages; results go to /opt/out.
@@ -48,6 +50,24 @@ expect "seccomp filter on the daemon (Seccomp: 2)" 2 awk '/^Seccomp:/ { print $2
 expect "no new privileges" 1 awk '/^NoNewPrivs:/ { print $2 }' /proc/$pid/status
 expect "no capabilities" 0000000000000000 awk '/^CapBnd:/ { print $2 }' /proc/$pid/status
 check "own mount namespace" test "$(readlink /proc/$pid/ns/mnt)" != "$(readlink /proc/1/ns/mnt)"
+# The sandbox as the daemon sees it: its own mount namespace, entered as root
+# (who is refused only by a read-only mount, not by file permissions) and as
+# the daemon's user.
+in_ns() { nsenter -t "$pid" -m -- "$@"; }
+refused_in_ns() { # NAME PATH: creating PATH in the daemon's view fails, read-only
+	local o; if o=$(in_ns touch "$2" 2>&1); then in_ns rm -f "$2"; nok "$1 (created $2)"
+	else case $o in *"Read-only file system"*) ok "$1" ;; *) nok "$1: $o" ;; esac; fi; }
+refused_in_ns "ProtectSystem=strict: /etc is read-only to the daemon" /etc/asyncjob-probe
+refused_in_ns "ProtectSystem=strict: /usr is read-only to the daemon" /usr/asyncjob-probe
+refused_in_ns "/var/lib/asyncjobd is read-only but for the write root" /var/lib/asyncjobd/probe
+check "ReadWritePaths=: the daemon's user may write in the write root" \
+	in_ns setpriv --reuid=asyncjobd --regid=asyncjobd --clear-groups -- \
+	sh -c 'echo x >/var/lib/asyncjobd/files/.probe && rm /var/lib/asyncjobd/files/.probe'
+echo probe >/tmp/asyncjob-host-tmp
+check "PrivateTmp=: the host's /tmp is out of the daemon's sight" in_ns test ! -e /tmp/asyncjob-host-tmp
+check "PrivateDevices=: no /dev/net/tun in the daemon's /dev" \
+	sh -c 'test -e /dev/net/tun && nsenter -t '"$pid"' -m -- test ! -e /dev/net/tun'
+expect "NoNewPrivileges=yes in force" yes prop asyncjobd.service NoNewPrivileges
 echo "# $(systemctl show -p SystemCallErrorNumber -p RuntimeDirectory -p ProtectSystem -p RestrictAddressFamilies asyncjobd.service | tr '\n' ' ')"
 st=$(prop asyncjobd.service StatusText)
 case $st in Jobs:*) ok "STATUS= from sd_notify: $st" ;; *) nok "STATUS= is '$st', not Jobs: ..." ;; esac
@@ -57,6 +77,8 @@ check "asyncjob info" asyncjob info
 
 # --- a group member, and a user who is not one
 useradd -m -G asyncjob member && useradd -m outsider
+check "ProtectHome=: /home is empty in the daemon's view" \
+	sh -c 'test -d /home/member && test -z "$(nsenter -t '"$pid"' -m -- ls -A /home)"'
 expect "a member of asyncjob may run jobs" hi runuser -u member -- asyncjob -q sleep 0 hi
 runuser -u outsider -- asyncjob -q sleep 0 hi >/dev/null 2>&1; rc=$?
 [ "$rc" -eq 3 ] && ok "a user outside asyncjob cannot connect (exit 3)" || nok "outsider: exit $rc, expected 3"
@@ -103,6 +125,15 @@ if grep -Ei 'seccomp|EPERM|operation not permitted|permission denied|bad system 
 	nok "journal of asyncjobd has suspicious lines"; sed 's/^/#   /' /tmp/bad
 else ok "journal of asyncjobd has no error, EPERM or seccomp lines"; fi
 grep -E 'asyncjobd\[[0-9]+\]' /tmp/j | sed 's/^/#   journal: /' | head -40
+
+# journald takes each line's priority from its <N> prefix; none is left in
+# the text.
+journalctl -u asyncjobd.service -p notice..notice -o cat --no-pager >/tmp/jn
+grep -q 'listening on' /tmp/jn && ok "the notice 'listening on' has priority notice in the journal" ||
+	{ nok "no 'listening on' line at priority notice"; journalctl -u asyncjobd.service -o verbose --no-pager | grep -B3 -A12 listening | sed 's/^/#   /'; }
+if journalctl -u asyncjobd.service -o cat --no-pager | grep -E '^<[0-7]>' >/tmp/jp; then
+	nok "a <N> prefix left in a journal message"; sed 's/^/#   /' /tmp/jp
+else ok "no <N> prefix left in the journal's messages"; fi
 
 # --- stop, sandbox rating, purge
 check "systemctl stop asyncjobd.service" systemctl stop asyncjobd.service

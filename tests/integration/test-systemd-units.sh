@@ -83,6 +83,37 @@ else
 fi
 end
 
+# The exposure rating weighs settings against each other: with one of these
+# removed it can stay under the threshold, so each is checked by name too.
+begin "system service keeps every sandbox setting it promises"
+unit=$TMP/system/asyncjobd.service
+while IFS= read -r want; do
+	grep -qxF -- "$want" "$unit" || fail "asyncjobd.service lacks '$want'"
+done <<'EOF'
+User=asyncjobd
+StateDirectory=asyncjobd
+ProtectSystem=strict
+ReadOnlyPaths=/var/lib/asyncjobd
+ReadWritePaths=/var/lib/asyncjobd/files
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallFilter=@system-service
+MemoryDenyWriteExecute=yes
+WatchdogSec=30s
+EOF
+# Settings a later line could undo.
+for key in ProtectSystem ProtectHome PrivateTmp PrivateDevices NoNewPrivileges \
+	CapabilityBoundingSet RestrictAddressFamilies MemoryDenyWriteExecute ReadWritePaths; do
+	n=$(grep -c "^$key=" "$unit")
+	[ "$n" -eq 1 ] || fail "asyncjobd.service sets $key= $n times"
+done
+end
+
 begin "the socket unit listens where clients and the daemon look"
 want=$(sed -n 's/^#define ASYNCJOB_SYSTEM_SOCKET "\(.*\)"$/\1/p' "$ASYNCJOB_SRCDIR/proto/protocol.h")
 [ -n "$want" ] || fail "no ASYNCJOB_SYSTEM_SOCKET in proto/protocol.h"
