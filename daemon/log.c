@@ -90,20 +90,41 @@ const char *log_level_name(enum log_level level)
 
 /* Where libcurl ends the authority of a URL (it takes ' " < > in a
  * password), or what it refuses in a URL at all. */
-static bool ends_authority(char c)
+static bool ends_url(char c)
 {
-	return c == '/' || c == '?' || c == '#' || (unsigned char)c <= ' ' || c == 0x7f;
+	return (unsigned char)c <= ' ' || c == 0x7f;
 }
 
-/* Hides the user information of every URL in line[0..n): the URLs clients
- * fetch may carry a user name and password (scheme://user:pass@host), and
- * whoever reads the log should not learn them. Up to the last '@' of the
- * authority is replaced by "***" (or, when shorter, by as many '*'). When
- * the line was cut short inside an authority, whether an '@' followed is
- * unknown, so all of it is hidden. Returns the new length (never more). */
-static size_t hide_url_userinfo(char *line, size_t n, bool cut_short)
+static bool ends_authority(char c)
+{
+	return c == '/' || c == '?' || c == '#' || ends_url(c);
+}
+
+/* Replaces line[start..end) of the n bytes of line with "***" (or, when
+ * shorter, with as many '*'); returns the new length (never more). */
+static size_t mask_span(char *line, size_t n, size_t start, size_t end)
 {
 	static const char mask[] = "***";
+	size_t len = end - start;
+
+	if (len <= sizeof(mask) - 1) {
+		memset(line + start, '*', len);
+		return n;
+	}
+	memcpy(line + start, mask, sizeof(mask) - 1);
+	memmove(line + start + sizeof(mask) - 1, line + end, n - end);
+	return n - (len - (sizeof(mask) - 1));
+}
+
+/* Hides what a URL may carry of a client's secrets, in every URL in
+ * line[0..n): the user information (scheme://user:pass@host, up to the last
+ * '@' of the authority) and the query and fragment (?token=... or
+ * #access_token=...: all of it, up to the next space, since a query may hold
+ * anything). When the line was cut short inside an authority, whether an
+ * '@' followed is unknown, so all of it is hidden. Returns the new length
+ * (never more). */
+static size_t hide_url_secrets(char *line, size_t n, bool cut_short)
+{
 	size_t i = 0;
 
 	while (i + 3 <= n) {
@@ -122,19 +143,25 @@ static size_t hide_url_userinfo(char *line, size_t n, bool cut_short)
 			at = n;
 			has_userinfo = true;
 		}
-		size_t len = at - start;
-		if (!has_userinfo || len == 0) {
-			i = end;
-			continue;
+		if (has_userinfo && at > start) {
+			size_t shorter = n;
+			n = mask_span(line, n, start, at);
+			end -= shorter - n;
 		}
-		if (len <= sizeof(mask) - 1) {
-			memset(line + start, '*', len);
-		} else {
-			memcpy(line + start, mask, sizeof(mask) - 1);
-			memmove(line + start + sizeof(mask) - 1, line + at, n - at);
-			n -= len - (sizeof(mask) - 1);
+		/* The path, then what follows its '?' or '#'. */
+		while (end < n && !ends_url(line[end]) && line[end] != '?' && line[end] != '#')
+			end++;
+		if (end < n && (line[end] == '?' || line[end] == '#')) {
+			size_t query = ++end;
+			while (end < n && !ends_url(line[end]))
+				end++;
+			if (end > query) {
+				size_t shorter = n;
+				n = mask_span(line, n, query, end);
+				end -= shorter - n;
+			}
 		}
-		i = start + (len < sizeof(mask) - 1 ? len : sizeof(mask) - 1);
+		i = end;
 	}
 	return n;
 }
@@ -166,7 +193,7 @@ void log_msg(enum log_level level, bool with_errno, const char *fmt, ...)
 		n = max;
 		cut_short = true;
 	}
-	n = hide_url_userinfo(line, n, cut_short);
+	n = hide_url_secrets(line, n, cut_short);
 	if (with_errno) {
 		r = snprintf(line + n, sizeof(line) - n, ": %s", strerror(saved_errno));
 		if (r > 0)

@@ -376,7 +376,8 @@ static void test_reload(void **state)
 
 /* A fetch whose URL carries a password fails with that URL in its error
  * message, which the debug log shows: without the password, be it quoted
- * or longer than a log line. */
+ * or longer than a log line, and without its query; headers and bodies
+ * never reach the log. */
 static void test_url_password_not_logged(void **state)
 {
 	struct test_server srv;
@@ -405,11 +406,21 @@ static void test_url_password_not_logged(void **state)
 			fail_msg("the password is in the job: %s", error);
 		tj_put(job);
 	}
+	/* Tokens in a query, a header and a body. */
+	struct json_object *job = tj_take_result(jobs_callf(M.d.fd, "job.submit",
+		"{\"type\":\"fetch\",\"url\":\"http://127.0.0.1:%u/status/404?access_token=qry-s3cr3t\","
+		"\"method\":\"POST\",\"headers\":{\"Authorization\":\"Bearer hdr-s3cr3t\"},"
+		"\"body\":\"body-s3cr3t\",\"raise_for_status\":true,\"wait\":true}", srv.http));
+	assert_failed(job, "http_status", "404");
+	tj_put(job);
 	test_server_stop(&srv, 5000);
-	for (size_t i = 0; i < sizeof(passwords) / sizeof(passwords[0]); i++) {
-		if (log_contains(i == 2 ? "tok-LLLL" : passwords[i])) {
+	assert_true(log_contains("/status/404?***"));
+	const char *const secrets[] = { passwords[0], passwords[1], "tok-LLLL", "qry-s3cr3t",
+					"hdr-s3cr3t", "body-s3cr3t" };
+	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+		if (log_contains(secrets[i])) {
 			harness_dump_log(&M.d.proc);
-			fail_msg("the password of a fetched URL is in the log (case %zu)", i);
+			fail_msg("a secret of a fetch is in the log: %s", secrets[i]);
 		}
 	}
 }

@@ -165,11 +165,26 @@ static void test_url_passwords_are_hidden(void **state)
 	/* libcurl takes these in a password: they do not end the authority. */
 	log_warnx("quoted: http://u:pw's\"<x>@example.org/ and \"http://v:w@h/\"");
 	assert_string_equal(captured(c),
-		"asyncjobd: warning: job 1 failed: HTTP 404 from http://***@example.org/a?b=c@d\n"
-		"asyncjobd: warning: redirect to https://***@h.example:8443#x@y then ftp://**@host/\n"
+		"asyncjobd: warning: job 1 failed: HTTP 404 from http://***@example.org/a?***\n"
+		"asyncjobd: warning: redirect to https://***@h.example:8443#*** then ftp://**@host/\n"
 		"asyncjobd: warning: no userinfo: http://example.org/p@q and mail bob@example.org\n"
 		"asyncjobd: warning: empty one: http://@example.org/\n"
 		"asyncjobd: warning: quoted: http://***@example.org/ and \"http://***@h/\"\n");
+}
+
+/* Tokens travel in queries (?access_token=...) and fragments. */
+static void test_url_queries_are_hidden(void **state)
+{
+	struct captured_stderr *c = *state;
+
+	log_init(LOG_LEVEL_INFO);
+	log_warnx("job 2 failed: http://example.org/a/b?token=s3cret&x=1 said 500");
+	log_warnx("short: https://h/?ab then https://h/p? and http://h#frag end");
+	log_warnx("both: https://u:p@h:1/x/y?q=1#f");
+	assert_string_equal(captured(c),
+		"asyncjobd: warning: job 2 failed: http://example.org/a/b?*** said 500\n"
+		"asyncjobd: warning: short: https://h/?** then https://h/p? and http://h#*** end\n"
+		"asyncjobd: warning: both: https://***@h:1/x/y?***\n");
 }
 
 /* A line cut short inside a URL's authority may have cut its '@' off: the
@@ -201,6 +216,8 @@ int main(void)
 						capture_begin, capture_end),
 		cmocka_unit_test_setup_teardown(test_one_line_per_event, capture_begin, capture_end),
 		cmocka_unit_test_setup_teardown(test_url_passwords_are_hidden, capture_begin,
+						capture_end),
+		cmocka_unit_test_setup_teardown(test_url_queries_are_hidden, capture_begin,
 						capture_end),
 		cmocka_unit_test_setup_teardown(test_cut_url_is_hidden, capture_begin, capture_end),
 	};
