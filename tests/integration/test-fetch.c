@@ -1085,6 +1085,19 @@ static void test_stall_slow_drip(void **state)
 	assert_non_null(strstr(tj_str(job, "error.message"), "100 bytes/s"));
 }
 
+/* The default rate, with only the window shortened: /slow-drip sends a
+ * byte a second, which a limit of 1 byte/s (curl stops only *below* it)
+ * let run forever; then the job's own timeout ends it instead. */
+static void test_stall_slow_drip_default_rate(void **state)
+{
+	(void)state;
+	jobs_start(&T.d, "fetch_low_speed_seconds = 2\n");
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"timeout\":20}",
+				      url1("/slow-drip"));
+	assert_failed(job, "network", "stalled");
+	assert_non_null(strstr(tj_str(job, "error.message"), "1024 bytes/s"));
+}
+
 static void test_stall_headers_never_finish(void **state)
 {
 	(void)state;
@@ -2100,6 +2113,7 @@ int main(void)
 		TEST(test_max_bytes_settings),
 		TEST(test_retained_result_bytes),
 		TEST(test_stall_slow_drip),
+		TEST(test_stall_slow_drip_default_rate),
 		TEST(test_stall_headers_never_finish),
 		TEST(test_job_timeout),
 		TEST(test_gather_timeout),
