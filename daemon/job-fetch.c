@@ -1141,10 +1141,12 @@ static void fetch_fail_io(struct fetch_job *f, int err, const char *doing)
 	sink_orphan(f);
 }
 
-static bool connected(struct fetch_job *f)
+/* Whether the attempt got as far as sending its request. Not the connect
+ * time: that stays 0 on a connection reused from an earlier fetch. */
+static bool request_sent(struct fetch_job *f)
 {
 	curl_off_t t = 0;
-	return curl_easy_getinfo(f->xfer.easy, CURLINFO_CONNECT_TIME_T, &t) == CURLE_OK && t > 0;
+	return curl_easy_getinfo(f->xfer.easy, CURLINFO_PRETRANSFER_TIME_T, &t) == CURLE_OK && t > 0;
 }
 
 static void fail_transfer(struct fetch_job *f, CURLcode rc)
@@ -1164,10 +1166,17 @@ static void fail_transfer(struct fetch_job *f, CURLcode rc)
 	} else if (rc == CURLE_TOO_MANY_REDIRECTS) {
 		job_fail(f->job, JOB_ERR_NETWORK, "more than %zu redirects",
 			 f->d->config->limits.fetch_max_redirects);
-	} else if (rc == CURLE_OPERATION_TIMEDOUT && connected(f)) {
+	} else if (rc == CURLE_OPERATION_TIMEDOUT && request_sent(f)) {
 		job_fail(f->job, JOB_ERR_NETWORK, "the transfer stalled (less than %zu bytes/s for "
 			 "%g s): %s", f->d->config->limits.fetch_low_speed_bytes,
 			 f->d->config->limits.fetch_low_speed_seconds, detail);
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		/* No overall curl timeout is set (the job's own timeout is the
+		 * daemon's), so before the request this is the connect timeout,
+		 * which covers the name lookup and TLS too. */
+		job_fail(f->job, JOB_ERR_NETWORK, "could not connect within %g s "
+			 "(fetch_connect_timeout): %s", f->d->config->limits.fetch_connect_timeout,
+			 detail);
 	} else {
 		job_fail(f->job, JOB_ERR_NETWORK, "%s", detail);
 	}

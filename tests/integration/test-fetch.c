@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,9 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <netinet/in.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -1083,6 +1086,13 @@ static void test_stall_slow_drip(void **state)
 	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/slow-drip"));
 	assert_failed(job, "network", "stalled");
 	assert_non_null(strstr(tj_str(job, "error.message"), "100 bytes/s"));
+	tj_put(job);
+
+	/* The same over a connection kept alive from an earlier fetch, whose
+	 * connect time curl reports as 0. */
+	assert_succeeded(run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/json")));
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/slow-drip"));
+	assert_failed(job, "network", "stalled");
 }
 
 /* The default rate, with only the window shortened: /slow-drip sends a
@@ -1104,6 +1114,82 @@ static void test_stall_headers_never_finish(void **state)
 	jobs_start(&T.d, STALL_CONFIG);
 	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/headers-never-finish"));
 	assert_failed(job, "network", "stalled");
+}
+
+/* A loopback port where no connection completes: a listener whose accept
+ * queue is full and never drained. Linux drops (does not refuse) a SYN to
+ * such a listener, so the client retransmits until its own connect timeout,
+ * as with a host that does not answer; a closed port would answer RST at
+ * once. listen(fd, 0) leaves room for one connection; fillers connect until
+ * one does not complete, which shows the queue is full. */
+#define BLACKHOLE_FILLERS 8
+
+struct blackhole {
+	int listen_fd;
+	int fillers[BLACKHOLE_FILLERS];
+	size_t n_fillers;
+	unsigned port;
+};
+
+static void blackhole_close(struct blackhole *b)
+{
+	for (size_t i = 0; i < b->n_fillers; i++)
+		close(b->fillers[i]);
+	b->n_fillers = 0;
+	if (b->listen_fd >= 0)
+		close(b->listen_fd);
+	b->listen_fd = -1;
+}
+
+/* False when the queue was not seen to fill up. */
+static bool blackhole_open(struct blackhole *b)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+
+	b->n_fillers = 0;
+	b->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(b->listen_fd >= 0);
+	assert_int_equal(bind(b->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(b->listen_fd, 0), 0);
+	assert_int_equal(getsockname(b->listen_fd, (struct sockaddr *)&a, &len), 0);
+	b->port = ntohs(a.sin_port);
+	while (b->n_fillers < BLACKHOLE_FILLERS) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		assert_true(fd >= 0);
+		b->fillers[b->n_fillers++] = fd;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			continue;
+		assert_int_equal(errno, EINPROGRESS);
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		/* A SYN that is answered is answered at once on loopback; the
+		 * first retransmission would come only after a second. */
+		if (poll(&p, 1, 300) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void test_connect_timeout(void **state)
+{
+	(void)state;
+	struct blackhole b;
+	if (!blackhole_open(&b)) {
+		blackhole_close(&b);
+		print_message("skipped: %zu connections did not fill a listen(fd, 0) queue\n",
+			      (size_t)BLACKHOLE_FILLERS);
+		skip();
+	}
+	jobs_start(&T.d, "fetch_connect_timeout = 0.5\n");
+	/* The job's timeout is far longer: without the connect timeout (curl's
+	 * own default is 300 s) the job would end with code timeout instead. */
+	double t0 = now_seconds();
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"http://127.0.0.1:%u/json\","
+				      "\"timeout\":20}", b.port);
+	double elapsed = now_seconds() - t0;
+	blackhole_close(&b);
+	print_message("a fetch to an unanswering port failed after %.3f s\n", elapsed);
+	assert_failed(job, "network", "could not connect within 0.5 s (fetch_connect_timeout)");
 }
 
 static void test_job_timeout(void **state)
@@ -2115,6 +2201,7 @@ int main(void)
 		TEST(test_stall_slow_drip),
 		TEST(test_stall_slow_drip_default_rate),
 		TEST(test_stall_headers_never_finish),
+		TEST(test_connect_timeout),
 		TEST(test_job_timeout),
 		TEST(test_gather_timeout),
 		TEST(test_connection_reset),
