@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "daemon/confine.h"
 #include "daemon/daemon.h"
 #include "daemon/fetch-engine.h"
+#include "daemon/fetch-retry.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
 #include "daemon/netfilter.h"
@@ -44,7 +44,6 @@
 #define MAX_HEADER_BYTES (64 * 1024)
 #define MAX_RESULT_HEADER_BYTES (64 * 1024)
 #define MAX_RETRY_ATTEMPTS 10
-#define MAX_RETRY_WAIT 60.0
 /* How deep a fetched JSON document may nest. */
 #define BODY_JSON_DEPTH 128
 /* A save_to download is paused while this much waits to be written, and
@@ -281,7 +280,7 @@ static int parse_retry(const struct json_value *spec, struct fetch_job *f, struc
 		rpc_error_prefix_field(e, "retry.");
 		return r;
 	}
-	r = param_number(v, "backoff", false, 0, MAX_RETRY_WAIT, true, &backoff, e);
+	r = param_number(v, "backoff", false, 0, FETCH_RETRY_MAX_WAIT, true, &backoff, e);
 	if (r < 0) {
 		rpc_error_prefix_field(e, "retry.");
 		return r;
@@ -890,16 +889,14 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 static void schedule_retry(struct fetch_job *f)
 {
 	curl_off_t after = -1;
-	double wait = f->backoff * pow(2, f->attempt - 1);
 
-	/* The server's Retry-After wins, within reason; "0" too, which
-	 * CURLINFO_RETRY_AFTER cannot tell from no header at all. */
+	/* "Retry-After: 0" counts too, which CURLINFO_RETRY_AFTER alone
+	 * cannot tell from no header at all. */
 	struct curl_header *h;
-	if (curl_easy_header(f->xfer.easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
-	    curl_easy_getinfo(f->xfer.easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after >= 0)
-		wait = (double)after;
-	if (wait > MAX_RETRY_WAIT)
-		wait = MAX_RETRY_WAIT;
+	if (curl_easy_header(f->xfer.easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+	    curl_easy_getinfo(f->xfer.easy, CURLINFO_RETRY_AFTER, &after) != CURLE_OK)
+		after = -1;
+	double wait = fetch_retry_delay(f->attempt, f->backoff, (double)after);
 	log_debug("job %" PRIu64 ": attempt %u of %u failed; again in %.3f s", f->job->id,
 		  f->attempt, f->attempts, wait);
 	if (!f->retry_timer) {

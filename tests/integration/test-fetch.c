@@ -6,7 +6,9 @@
  * concurrency caps, a 1000-fetch gather and memory during a large
  * download. Each test starts its own test server and daemon and stops
  * both, checking that each exits cleanly (under the sanitizers a leak
- * makes that exit non-zero). No test asserts a wall-clock duration. */
+ * makes that exit non-zero). No test asserts that something was quick (a
+ * wall-clock upper bound); the backoff test asserts a lower one, which a
+ * slow machine can only make easier to meet. */
 #include "config.h"
 
 #include <errno.h>
@@ -1240,6 +1242,27 @@ static void test_retry_succeeds(void **state)
 	assert_jint(job, "result.json.attempt", 3);
 }
 
+static void test_retry_backoff_doubles(void **state)
+{
+	(void)state;
+	jobs_start(&T.d, NULL);
+	/* 500 comes without Retry-After, which would take precedence: the
+	 * retries wait 0.4 s and then 0.8 s, 1.2 s in all; the same wait each
+	 * time would make it 0.8 s. */
+	struct json_object *job = run(
+		"{\"type\":\"fetch\",\"url\":\"%s\",\"retry\":{\"attempts\":3,\"backoff\":0.4}}",
+		url1(tj_strf("/flaky?key=%s&fail=2&status=500", unique_key("backoff"))));
+
+	assert_succeeded(job);
+	assert_jint(job, "result.attempts", 3);
+	int64_t ms = timestamp_ms(tj_str(job, "finished_at")) - timestamp_ms(tj_str(job, "started_at"));
+	print_message("three attempts with backoff 0.4 s took %" PRId64 " ms\n", ms);
+	/* A little slack for millisecond timestamps. */
+	if (ms < 1190)
+		fail_msg("the attempts took %" PRId64 " ms, less than the 1200 ms of doubled "
+			 "backoff", ms);
+}
+
 static void test_retry_exhausted_is_a_result(void **state)
 {
 	(void)state;
@@ -2206,6 +2229,7 @@ int main(void)
 		TEST(test_gather_timeout),
 		TEST(test_connection_reset),
 		TEST(test_retry_succeeds),
+		TEST(test_retry_backoff_doubles),
 		TEST(test_retry_exhausted_is_a_result),
 		TEST(test_retry_exhausted_raise_for_status),
 		TEST(test_retry_after_honored),
