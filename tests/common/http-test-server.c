@@ -341,6 +341,7 @@ struct stream {
 	struct evbuffer *buf;
 	struct event *timer;
 	uint64_t sent, total;
+	uint64_t piece;		/* /paced: bytes a tick */
 	unsigned long ms;
 };
 
@@ -433,6 +434,33 @@ static void drip_tick(evutil_socket_t fd, short what, void *arg)
 	UNUSED(what);
 	evbuffer_add(st->buf, ".", 1);
 	evhttp_send_reply_chunk(st->req, st->buf);
+}
+
+/* /paced: the next piece, then the next tick, until the body is complete. */
+static void paced_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	struct evhttp_request *req = st->req;
+	uint64_t left = st->total - st->sent;
+	uint64_t n = left < st->piece ? left : st->piece;
+	struct timeval tv = { .tv_sec = (time_t)(st->ms / 1000),
+			      .tv_usec = (suseconds_t)(st->ms % 1000) * 1000 };
+
+	UNUSED(fd);
+	UNUSED(what);
+	for (uint64_t done = 0; done < n;) {
+		size_t k = n - done < LARGE_PIECE ? (size_t)(n - done) : LARGE_PIECE;
+		add_pattern(st->buf, st->sent + done, k);
+		done += k;
+	}
+	st->sent += n;
+	evhttp_send_reply_chunk(req, st->buf);
+	if (st->sent < st->total) {
+		evtimer_add(st->timer, &tv);
+		return;
+	}
+	stream_done(st);
+	evhttp_send_reply_end(req);
 }
 
 static void slow_headers_fire(evutil_socket_t fd, short what, void *arg)
@@ -831,6 +859,34 @@ static void route_slow_headers(const struct call *c)
 	}
 }
 
+static void route_paced(const struct call *c)
+{
+	struct stream *st;
+	uint64_t total, pieces, ms;
+	char len[24];
+
+	if (!query_u64(c->req, c->q, "bytes", 1, LARGE_MAX, 100000, &total) ||
+	    !query_u64(c->req, c->q, "pieces", 1, 1000, 10, &pieces) ||
+	    !query_u64(c->req, c->q, "ms", 0, SLOW_HEADERS_MAX_MS, 100, &ms))
+		return;
+	set_header(c->req, "Content-Type", "application/octet-stream");
+	snprintf(len, sizeof(len), "%llu", (unsigned long long)total);
+	set_header(c->req, "Content-Length", len);
+	if (head_only(c->req) || !(st = stream_new(c->req)))
+		return;
+	st->total = total;
+	st->piece = (total + pieces - 1) / pieces;
+	st->ms = (unsigned long)ms;
+	st->timer = evtimer_new(c->srv->base, paced_tick, st);
+	if (!st->timer) {
+		stream_done(st);
+		evhttp_send_error(c->req, 500, NULL);
+		return;
+	}
+	evhttp_send_reply_start(c->req, 200, NULL);
+	paced_tick(-1, 0, st);
+}
+
 static void route_count(const struct call *c)
 {
 	reply_json(c->req, 200, "{\"requests\":%llu}", c->srv->requests);
@@ -865,6 +921,10 @@ static void route_count(const struct call *c)
  *                        (repeats joined with ", "),"body" (UTF-8) or
  *                        "body_base64","body_bytes"}
  *   /slow-headers?ms=N   200 {"waited_ms":N} after N ms (default 1000)
+ *   /paced?bytes=N&pieces=K&ms=M
+ *                        N bytes (default 100000; byte i = i % 251) with
+ *                        Content-Length, in K pieces (default 10), the first
+ *                        at once and then one every M ms (default 100)
  *   /count               {"requests":n}, every request so far, this one too
  *
  * A route whose path ends in '/' matches that prefix and gets the rest as
@@ -896,6 +956,7 @@ static const struct route {
 	{ "/large", route_large, false },
 	{ "/echo", route_echo, true },
 	{ "/slow-headers", route_slow_headers, false },
+	{ "/paced", route_paced, false },
 	{ "/count", route_count, false },
 };
 

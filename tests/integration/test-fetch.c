@@ -1670,20 +1670,15 @@ static void test_shutdown_during_fetch(void **state)
 
 /* ------------------------------------------------------------ progress */
 
-static void test_progress_notifications(void **state)
+/* Reads the events on `sub` until job `id` is final, checking each of its
+ * job.progress notifications: bytes never go back nor beyond `total`, and
+ * a total, when there is one, is `total`. Returns the final job object
+ * and how many notifications came, and how many of them had a total. */
+static struct json_object *follow_progress(int sub, int64_t id, int64_t total, int *ret_count,
+					   int *ret_with_total)
 {
-	(void)state;
-	enum { TOTAL = 50000000 };
-	make_root();
-	jobs_start(&T.d, "write_root = %s\n", T.root);
-	int sub = jobs_connect(&T.d);
-	tj_take_result(jobs_call(sub, "events.subscribe", NULL));
-
-	int64_t id = start_job(T.d.fd, "{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
-			       url1(tj_strf("/large?bytes=%d", TOTAL)), in_root("progress.bin"));
-	int count = 0;
+	int count = 0, with_total = 0;
 	int64_t last_bytes = -1;
-	bool saw_total = false;
 	struct json_object *final = NULL;
 
 	while (!final) {
@@ -1697,12 +1692,12 @@ static void test_progress_notifications(void **state)
 			if (!json_object_is_type(p, json_type_object))
 				fail_msg("no progress object: %s", line);
 			int64_t bytes = tj_int(o, "params.progress.bytes");
-			if (bytes < last_bytes || bytes > TOTAL)
+			if (bytes < last_bytes || bytes > total)
 				fail_msg("progress.bytes %" PRId64 " after %" PRId64, bytes, last_bytes);
 			last_bytes = bytes;
 			if (tj_has(o, "params.progress.total")) {
-				assert_int_equal(tj_int(o, "params.progress.total"), TOTAL);
-				saw_total = true;
+				assert_int_equal(tj_int(o, "params.progress.total"), total);
+				with_total++;
 			}
 			assert_false(tj_has(o, "params.progress.attempt"));
 			count++;
@@ -1715,6 +1710,24 @@ static void test_progress_notifications(void **state)
 		}
 		tj_put(o);
 	}
+	*ret_count = count;
+	*ret_with_total = with_total;
+	return final;
+}
+
+static void test_progress_notifications(void **state)
+{
+	(void)state;
+	enum { TOTAL = 50000000 };
+	make_root();
+	jobs_start(&T.d, "write_root = %s\n", T.root);
+	int sub = jobs_connect(&T.d);
+	tj_take_result(jobs_call(sub, "events.subscribe", NULL));
+
+	int64_t id = start_job(T.d.fd, "{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
+			       url1(tj_strf("/large?bytes=%d", TOTAL)), in_root("progress.bin"));
+	int count, with_total;
+	struct json_object *final = follow_progress(sub, id, TOTAL, &count, &with_total);
 	assert_succeeded(final);
 	assert_jint(final, "result.bytes", TOTAL);
 
@@ -1730,15 +1743,37 @@ static void test_progress_notifications(void **state)
 
 	double seconds = (double)(timestamp_ms(tj_str(final, "finished_at")) -
 				  timestamp_ms(tj_str(final, "started_at"))) / 1000.0;
-	print_message("%d job.progress notifications in %.3f s of running (total seen: %s)\n", count,
-		      seconds, saw_total ? "yes" : "no");
+	print_message("%d job.progress notifications in %.3f s of running (%d with a total)\n",
+		      count, seconds, with_total);
 	assert_true(count >= 1);
 	/* A second notification comes at least 0.1 s after the first, long
 	 * after the headers (and so the Content-Length) arrived. */
-	if (count >= 2 && !saw_total)
+	if (count >= 2 && !with_total)
 		fail_msg("no progress.total in %d notifications", count);
 	if (count > 10 * seconds + 2)
 		fail_msg("%d progress notifications in %.3f s: more than 10 a second", count, seconds);
+}
+
+/* The total for certain: the length is announced and the body comes in
+ * eight pieces 150 ms apart, so notifications (at most one per 0.1 s)
+ * keep coming well after the headers. */
+static void test_progress_total(void **state)
+{
+	(void)state;
+	enum { TOTAL = 100000 };
+	jobs_start(&T.d, NULL);
+	int sub = jobs_connect(&T.d);
+	tj_take_result(jobs_call(sub, "events.subscribe", NULL));
+
+	int64_t id = start_job(T.d.fd, "{\"type\":\"fetch\",\"url\":\"%s\"}",
+			       url1(tj_strf("/paced?bytes=%d&pieces=8&ms=150", TOTAL)));
+	int count, with_total;
+	struct json_object *final = follow_progress(sub, id, TOTAL, &count, &with_total);
+	assert_succeeded(final);
+	assert_jint(final, "result.bytes", TOTAL);
+	print_message("%d job.progress notifications, %d with a total\n", count, with_total);
+	if (with_total == 0)
+		fail_msg("none of %d job.progress notifications had progress.total", count);
 }
 
 /* ------------------------------------------------------------ save_to */
@@ -2250,6 +2285,7 @@ int main(void)
 		TEST(test_cancel_queued),
 		TEST(test_shutdown_during_fetch),
 		TEST(test_progress_notifications),
+		TEST(test_progress_total),
 		TEST(test_save_to_file),
 		TEST(test_save_to_refused),
 		TEST(test_save_to_missing_directory),
