@@ -63,6 +63,7 @@ struct server {
 	SSL_CTX *ssl_ctx;
 	unsigned port_http, port_http2, port_https;
 	unsigned long long requests;
+	unsigned long long connections;	/* accepted, HTTP and HTTPS */
 	struct flaky_key *flaky;
 };
 
@@ -889,7 +890,8 @@ static void route_paced(const struct call *c)
 
 static void route_count(const struct call *c)
 {
-	reply_json(c->req, 200, "{\"requests\":%llu}", c->srv->requests);
+	reply_json(c->req, 200, "{\"requests\":%llu,\"connections\":%llu}", c->srv->requests,
+		   c->srv->connections);
 }
 
 /* GET and HEAD only (else 405), except /echo; unknown paths get 404
@@ -925,7 +927,9 @@ static void route_count(const struct call *c)
  *                        N bytes (default 100000; byte i = i % 251) with
  *                        Content-Length, in K pieces (default 10), the first
  *                        at once and then one every M ms (default 100)
- *   /count               {"requests":n}, every request so far, this one too
+ *   /count               {"requests":n,"connections":m}: every request so
+ *                        far and every connection accepted so far, this
+ *                        one's too
  *
  * A route whose path ends in '/' matches that prefix and gets the rest as
  * `arg`. */
@@ -1002,10 +1006,22 @@ static void handle_request(struct evhttp_request *req, void *arg)
 
 /* ------------------------------------------------------------ setup */
 
+/* evhttp asks for a bufferevent for each connection it accepts: where
+ * the connections are counted. */
+static struct bufferevent *http_bev(struct event_base *base, void *arg)
+{
+	struct server *srv = arg;
+
+	srv->connections++;
+	return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
 static struct bufferevent *https_bev(struct event_base *base, void *arg)
 {
-	SSL *ssl = SSL_new(arg);
+	struct server *srv = arg;
+	SSL *ssl = SSL_new(srv->ssl_ctx);
 
+	srv->connections++;
 	if (!ssl)
 		return NULL;
 	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -1106,14 +1122,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": event_base_new failed\n");
 		goto out;
 	}
-	if (!(srv.http = http_new(&srv)) ||
-	    !listen_on(srv.http, "127.0.0.1", &srv.port_http) ||
+	if (!(srv.http = http_new(&srv)))
+		goto out;
+	evhttp_set_bevcb(srv.http, http_bev, &srv);
+	if (!listen_on(srv.http, "127.0.0.1", &srv.port_http) ||
 	    !listen_on(srv.http, "127.0.0.2", &srv.port_http2))
 		goto out;
 	if (cert) {
 		if (!(srv.ssl_ctx = ssl_ctx_load(cert, key)) || !(srv.https = http_new(&srv)))
 			goto out;
-		evhttp_set_bevcb(srv.https, https_bev, srv.ssl_ctx);
+		evhttp_set_bevcb(srv.https, https_bev, &srv);
 		if (!listen_on(srv.https, "127.0.0.1", &srv.port_https))
 			goto out;
 	}

@@ -2025,6 +2025,27 @@ static void test_save_to_cancel(void **state)
 
 /* ------------------------------------------------------------ concurrency */
 
+/* One multi handle for all jobs keeps connections alive between them:
+ * sequential fetches to one host share a connection. The test server
+ * counts the connections it accepts. */
+static void test_connection_reuse(void **state)
+{
+	(void)state;
+	enum { N = 5 };
+	jobs_start(&T.d, NULL);
+	for (int i = 0; i < N; i++)
+		assert_succeeded(run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/json")));
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/count"));
+	assert_succeeded(job);
+	assert_jint(job, "result.json.requests", N + 1);
+	int64_t connections = tj_int(job, "result.json.connections");
+	print_message("%d sequential fetches to one host used %" PRId64 " connection(s)\n", N + 1,
+		      connections);
+	if (connections >= N + 1)
+		fail_msg("%d fetches opened %" PRId64 " connections: none was reused", N + 1,
+			 connections);
+}
+
 static void test_gather_1000(void **state)
 {
 	(void)state;
@@ -2295,6 +2316,7 @@ int main(void)
 		TEST(test_save_to_retry),
 		TEST(test_save_to_retry_without_backoff),
 		TEST(test_save_to_cancel),
+		TEST(test_connection_reuse),
 		TEST(test_gather_1000),
 		TEST(test_concurrency_cap_queues),
 		TEST(test_per_host_cap),
