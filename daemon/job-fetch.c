@@ -685,7 +685,6 @@ static void sink_kick(struct sink *s)
 		sink_submit(s, SINK_COMMIT);
 }
 
-static void fetch_succeed(struct fetch_job *f);
 static void fetch_fail_io(struct fetch_job *f, int err, const char *doing);
 static void sink_orphan(struct fetch_job *f);
 
@@ -743,7 +742,7 @@ static void sink_done(struct work *w)
 		f->kind = BODY_SAVED;
 		f->bytes = s->written;
 		sink_orphan(f);   /* nothing left open: this frees it */
-		fetch_succeed(f);
+		job_succeed(f->job);
 		return;
 	case SINK_ABORT:
 		return;
@@ -1065,7 +1064,7 @@ static void finish_decoded(struct fetch_job *f)
 	if (f->decode_error[0])
 		job_fail(f->job, JOB_ERR_NETWORK, "%s", f->decode_error);
 	else
-		fetch_succeed(f);
+		job_succeed(f->job);
 }
 
 static void decode_run(struct work *w)
@@ -1103,16 +1102,18 @@ static char *url_without_userinfo(const char *url)
 	return out;
 }
 
-static void fetch_succeed(struct fetch_job *f)
+/* With raise_for_status, an error status fails the job; true if it did.
+ * Asked as soon as the response is in, before the body is decoded or a
+ * save_to file takes its name: a failed job replaces no file. */
+static bool failed_on_status(struct fetch_job *f)
 {
-	if (f->raise_for_status && f->status >= 400) {
-		char *shown = url_without_userinfo(f->final_url ? f->final_url : f->url);
-		job_fail(f->job, JOB_ERR_HTTP_STATUS, "HTTP %ld from %s", f->status,
-			 shown ? shown : "the server");
-		curl_free(shown);
-		return;
-	}
-	job_succeed(f->job);
+	if (!f->raise_for_status || f->status < 400)
+		return false;
+	char *shown = url_without_userinfo(f->final_url ? f->final_url : f->url);
+	job_fail(f->job, JOB_ERR_HTTP_STATUS, "HTTP %ld from %s", f->status,
+		 shown ? shown : "the server");
+	curl_free(shown);
+	return true;
 }
 
 static void saved_path(const struct fetch_job *f, char *buf, size_t size)
@@ -1202,6 +1203,10 @@ static void attempt_finished(struct fetch_transfer *t, CURLcode rc)
 		return;
 	}
 	collect_response(f);
+	if (failed_on_status(f)) {
+		sink_orphan(f);   /* removes the temporary file */
+		return;
+	}
 	if (f->sink) {
 		f->sink->finishing = true;
 		sink_kick(f->sink);
@@ -1209,7 +1214,7 @@ static void attempt_finished(struct fetch_transfer *t, CURLcode rc)
 	}
 	/* No body by definition: nothing to decode or check. */
 	if (f->method == M_HEAD || f->status == 204 || f->status == 304) {
-		fetch_succeed(f);
+		job_succeed(f->job);
 		return;
 	}
 	if (f->buf_len > INLINE_DECODE_MAX) {

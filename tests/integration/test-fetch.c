@@ -1960,6 +1960,82 @@ static void read_small_file(const char *path, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
+static void write_small_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fail_msg("%s: %s", path, strerror(errno));
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+#define OLD_CONTENT "the old content\n"
+
+/* The failed download's temporary file is gone, and the file is as it
+ * was. In that order: a worker disposes of the temporary file, maybe a
+ * moment after the job ended, and only then is the outcome final. */
+static void assert_untouched(const char *path, const char *after)
+{
+	int left = wait_no_entries(T.root, ".keep.txt.asyncjob-", 5000);
+	if (left)
+		fail_msg("after %s, %d temporary file(s) are left", after, left);
+	char buf[256];
+	read_small_file(path, buf, sizeof(buf));
+	if (strcmp(buf, OLD_CONTENT) != 0)
+		fail_msg("after %s, %s holds \"%.200s\" instead of its old content", after, path,
+			 buf);
+}
+
+/* save_to takes its name only on success: a download that fails leaves a
+ * file already there as it was, whatever ended it. */
+static void test_save_to_failure_keeps_existing_file(void **state)
+{
+	(void)state;
+	make_root();
+	jobs_start(&T.d, "write_root = %s\n", T.root);
+	const char *path = in_root("keep.txt");
+	write_small_file(path, OLD_CONTENT);
+	struct json_object *job;
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}", url1("/reset"), path);
+	assert_failed(job, "network", "reset");
+	assert_untouched(path, "a connection reset");
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"max_bytes\":100000}",
+		  url1("/endless"), path);
+	assert_failed(job, "too_large", "100000");
+	assert_untouched(path, "too_large");
+
+	/* The error status's body arrives whole: only raise_for_status makes
+	 * it a failure. */
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\","
+		  "\"raise_for_status\":true}", url1("/status/404"), path);
+	assert_failed(job, "http_status", "404");
+	assert_untouched(path, "a 404 with raise_for_status");
+
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"raise_for_status\":true,"
+		  "\"retry\":{\"attempts\":2,\"backoff\":0}}",
+		  url1(tj_strf("/flaky?key=%s&fail=2&status=500", unique_key("keep"))), path);
+	assert_failed(job, "http_status", "500");
+	assert_untouched(path, "retries that ended in a 500 with raise_for_status");
+}
+
+static void test_save_to_cancel_keeps_existing_file(void **state)
+{
+	(void)state;
+	make_root();
+	jobs_start(&T.d, "write_root = %s\n", T.root);
+	const char *path = in_root("keep.txt");
+	write_small_file(path, OLD_CONTENT);
+	int64_t id = start_job(T.d.fd,
+			       "{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\",\"max_bytes\":2000000000}",
+			       url1("/endless"), path);
+	wait_for_bytes(id);
+	struct json_object *job = tj_take_result(jobs_callf(T.d.fd, "job.cancel", "{\"id\":%" PRId64 "}", id));
+	assert_job(job, "canceled", "canceled", NULL);
+	assert_untouched(path, "a cancel mid-transfer");
+}
+
 static void test_save_to_retry(void **state)
 {
 	(void)state;
@@ -2316,6 +2392,8 @@ int main(void)
 		TEST(test_save_to_retry),
 		TEST(test_save_to_retry_without_backoff),
 		TEST(test_save_to_cancel),
+		TEST(test_save_to_failure_keeps_existing_file),
+		TEST(test_save_to_cancel_keeps_existing_file),
 		TEST(test_connection_reuse),
 		TEST(test_gather_1000),
 		TEST(test_concurrency_cap_queues),
