@@ -3,9 +3,10 @@
  * Usage: http-test-server [--tls-cert FILE --tls-key FILE]
  *
  * Serves HTTP on 127.0.0.1 and 127.0.0.2 and, given a certificate, HTTPS on
- * 127.0.0.1, each on a port the kernel picks. Once listening it prints one
- * line to stdout, "http=PORT1 http2=PORT2 https=PORT3" (https=0 without a
- * certificate), and nothing else. SIGTERM or SIGINT ends the event loop; all
+ * 127.0.0.1 and 127.0.0.2, each on a port the kernel picks. Once listening
+ * it prints one line to stdout, "http=PORT1 http2=PORT2 https=PORT3
+ * https2=PORT4" (the HTTPS ports 0 without a certificate), and nothing
+ * else. SIGTERM or SIGINT ends the event loop; all
  * is freed and it exits 0. The routes are listed above `routes` below.
  * Linux only: 127.0.0.2 must reach loopback, and /reset disconnects the
  * socket with connect(AF_UNSPEC). */
@@ -59,9 +60,9 @@ struct flaky_key {
 struct server {
 	struct event_base *base;
 	struct evhttp *http;	/* 127.0.0.1 and 127.0.0.2 */
-	struct evhttp *https;	/* 127.0.0.1, TLS */
+	struct evhttp *https;	/* 127.0.0.1 and 127.0.0.2, TLS */
 	SSL_CTX *ssl_ctx;
-	unsigned port_http, port_http2, port_https;
+	unsigned port_http, port_http2, port_https, port_https2;
 	unsigned long long requests;
 	unsigned long long connections;	/* accepted, HTTP and HTTPS */
 	struct flaky_key *flaky;
@@ -614,6 +615,12 @@ static void route_redirect_file(const struct call *c)
 	redirect(c->req, "file:///etc/passwd");
 }
 
+static void route_cookie_set(const struct call *c)
+{
+	set_header(c->req, "Set-Cookie", "asyncjob_test=from-the-server; Path=/");
+	redirect(c->req, "/echo");
+}
+
 static void route_redirect_chain(const struct call *c)
 {
 	uint64_t n;
@@ -911,6 +918,7 @@ static void route_count(const struct call *c)
  *   /redirect/file       302 file:///etc/passwd
  *   /redirect/chain/N    302 /redirect/chain/N-1; N = 0: 200 {"chain":"done"}
  *   /redirect/to?url=U   302 U (decoded)
+ *   /cookie/set          302 /echo, setting the cookie asyncjob_test (Path=/)
  *   /endless             chunked 16 KiB chunks forever, as the client reads
  *   /slow-drip           chunked ".": one now, then one a second, forever
  *   /headers-never-finish  a status line and one header, then silence
@@ -951,6 +959,7 @@ static const struct route {
 	{ "/redirect/file", route_redirect_file, false },
 	{ "/redirect/chain/", route_redirect_chain, false },
 	{ "/redirect/to", route_redirect_to, false },
+	{ "/cookie/set", route_cookie_set, false },
 	{ "/endless", route_endless, false },
 	{ "/slow-drip", route_slow_drip, false },
 	{ "/headers-never-finish", route_headers_never_finish, false },
@@ -1132,7 +1141,8 @@ int main(int argc, char **argv)
 		if (!(srv.ssl_ctx = ssl_ctx_load(cert, key)) || !(srv.https = http_new(&srv)))
 			goto out;
 		evhttp_set_bevcb(srv.https, https_bev, &srv);
-		if (!listen_on(srv.https, "127.0.0.1", &srv.port_https))
+		if (!listen_on(srv.https, "127.0.0.1", &srv.port_https) ||
+		    !listen_on(srv.https, "127.0.0.2", &srv.port_https2))
 			goto out;
 	}
 	ev_term = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
@@ -1142,7 +1152,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	printf("http=%u http2=%u https=%u\n", srv.port_http, srv.port_http2, srv.port_https);
+	printf("http=%u http2=%u https=%u https2=%u\n", srv.port_http, srv.port_http2,
+	       srv.port_https, srv.port_https2);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, PROG ": stdout: %s\n", strerror(errno));
 		goto out;

@@ -73,6 +73,12 @@ static const char *url_tls(const char *path)
 	return tj_strf("https://127.0.0.1:%u%s", T.srv.https, path);
 }
 
+/* The same server on an address its certificate does not name. */
+static const char *url_tls2(const char *path)
+{
+	return tj_strf("https://127.0.0.2:%u%s", T.srv.https2, path);
+}
+
 /* A key for /flaky that no other test uses. */
 static const char *unique_key(const char *what)
 {
@@ -128,6 +134,15 @@ static const char *make_root(void)
 static const char *in_root(const char *rel)
 {
 	return tj_strf("%s/%s", T.root, rel);
+}
+
+static void write_small_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fail_msg("%s: %s", path, strerror(errno));
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
 }
 
 /* Waits up to `ms` for `dir` to hold no name starting with `prefix`; the
@@ -1550,6 +1565,60 @@ static void test_proxy_environment_ignored(void **state)
 	assert_jstr(job, "result.json.path", "/echo");
 }
 
+/* ------------------------------------------------------------ no ambient state */
+
+/* No cookie engine: a cookie one response sets is not sent back, neither
+ * on the redirect it came with nor by a later job (the easy handles are
+ * reused, and curl_easy_reset() keeps a handle's cookies). */
+static void test_cookies_not_sent(void **state)
+{
+	(void)state;
+	jobs_start(&T.d, NULL);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/cookie/set"));
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.path", "/echo");
+	if (tj_has(job, "result.json.headers.Cookie"))
+		fail_msg("the redirect carried the cookie set with it: %s",
+			 json_object_to_json_string(tj_path(job, "result.json.headers")));
+	tj_put(job);
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/echo"));
+	assert_succeeded(job);
+	if (tj_has(job, "result.json.headers.Cookie"))
+		fail_msg("a later fetch carried an earlier job's cookie: %s",
+			 json_object_to_json_string(tj_path(job, "result.json.headers")));
+}
+
+/* No netrc: a .netrc in the daemon's HOME naming the test server sends no
+ * credentials (curl would read $HOME/.netrc if asked to). */
+static void test_netrc_ignored(void **state)
+{
+	(void)state;
+	char home[] = "/tmp/asyncjob-fetch-home-XXXXXX";
+	if (!mkdtemp(home))
+		fail_msg("mkdtemp: %s", strerror(errno));
+	const char *netrc = tj_strf("%s/.netrc", home);
+	write_small_file(netrc, "machine 127.0.0.1 login netrc-user password netrc-secret\n"
+				"default login netrc-user password netrc-secret\n");
+	assert_int_equal(chmod(netrc, 0600), 0);
+	const char *home_was = getenv("HOME");
+	char *saved = home_was ? strdup(home_was) : NULL;
+	setenv("HOME", home, 1);
+	jobs_start(&T.d, NULL);
+	if (saved) {
+		setenv("HOME", saved, 1);
+		free(saved);
+	} else {
+		unsetenv("HOME");
+	}
+
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url1("/echo"));
+	harness_remove_tree(home);
+	assert_succeeded(job);
+	if (tj_has(job, "result.json.headers.Authorization"))
+		fail_msg("credentials from %s were sent: Authorization: %s", netrc,
+			 tj_str(job, "result.json.headers.Authorization"));
+}
+
 /* ------------------------------------------------------------ HTTPS */
 
 static void test_https_with_ca_file(void **state)
@@ -1565,6 +1634,22 @@ static void test_https_with_ca_file(void **state)
 	assert_jstr(job, "result.json.name", "asyncjob test");
 	assert_true(jnum(job, "result.time.tls") > 0);
 	assert_true(jnum(job, "result.time.total") >= jnum(job, "result.time.tls"));
+}
+
+/* The certificate is checked against the host name, not only against
+ * the CA: the same server and certificate (for 127.0.0.1 and localhost)
+ * on 127.0.0.2 is refused. */
+static void test_https_host_name_checked(void **state)
+{
+	(void)state;
+	jobs_start(&T.d, "ca_file = %s/ca.pem\n", T.ca_dir);
+	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url_tls2("/json"));
+	assert_failed(job, "network", "target host name '127.0.0.2'");
+	print_message("127.0.0.2: %s\n", tj_str(job, "error.message"));
+	tj_put(job);
+	job = run("{\"type\":\"fetch\",\"url\":\"%s\"}", url_tls("/json"));
+	assert_succeeded(job);
+	assert_jstr(job, "result.json.name", "asyncjob test");
 }
 
 static void test_https_without_ca_file(void **state)
@@ -1958,15 +2043,6 @@ static void read_small_file(const char *path, char *buf, size_t size)
 	size_t n = fread(buf, 1, size - 1, f);
 	fclose(f);
 	buf[n] = '\0';
-}
-
-static void write_small_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	if (!f)
-		fail_msg("%s: %s", path, strerror(errno));
-	fputs(text, f);
-	assert_int_equal(fclose(f), 0);
 }
 
 #define OLD_CONTENT "the old content\n"
@@ -2376,7 +2452,10 @@ int main(void)
 		TEST(test_proxy_setting),
 		TEST(test_proxy_denied),
 		TEST(test_proxy_environment_ignored),
+		TEST(test_cookies_not_sent),
+		TEST(test_netrc_ignored),
 		TEST(test_https_with_ca_file),
+		TEST(test_https_host_name_checked),
 		TEST(test_https_without_ca_file),
 		TEST(test_cancel_mid_transfer),
 		TEST(test_cancel_queued),
