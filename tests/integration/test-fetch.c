@@ -1408,6 +1408,15 @@ static void test_retry_spec_refused(void **state)
 
 /* ------------------------------------------------------------ deny_networks */
 
+static bool ipv6_available(void)
+{
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* A fetch to an IPv6 literal under deny_networks: forbidden, or, on a
  * host without IPv6, a network error before any connection; never a
  * success. */
@@ -1435,10 +1444,16 @@ static void test_deny_loopback_spellings(void **state)
 		assert_failed(job, "forbidden", "127.0.0.1 is not allowed (deny_networks)");
 		tj_put(job);
 	}
-	/* IPv4-mapped IPv6: judged as the IPv4 address it carries. */
+	/* IPv4-mapped IPv6: judged as the IPv4 address it carries. Without
+	 * IPv6, curl may give up before it connects, which would prove nothing
+	 * about the filter. */
+	if (!ipv6_available()) {
+		print_message("skipped [::ffff:127.0.0.1]: this host has no IPv6\n");
+		return;
+	}
 	struct json_object *job = run("{\"type\":\"fetch\",\"url\":\"%s\"}",
 				      tj_strf("http://[::ffff:127.0.0.1]:%u/json", T.srv.http));
-	assert_denied_v6(job);
+	assert_failed(job, "forbidden", "::ffff:127.0.0.1 is not allowed (deny_networks)");
 }
 
 static void test_deny_documented_local_list(void **state)
