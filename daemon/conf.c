@@ -111,7 +111,12 @@ static const struct limits default_limits = {
 	.fetch_max_bytes_ceiling = 256 * 1024 * 1024,
 	.fetch_max_save_bytes = 0,
 	.fetch_connect_timeout = 10,
-	.fetch_low_speed_bytes = 1,
+	/* curl gives up only when the rate is *below* the limit, so at 1 byte/s
+	 * a server dripping a byte a second held a slot forever. 1 KiB/s over
+	 * 30 s ends any drip or trickle meant to tie up a slot, yet is far
+	 * below what even a poor mobile link delivers, so a real download
+	 * that is merely slow still completes. */
+	.fetch_low_speed_bytes = 1024,
 	.fetch_low_speed_seconds = 30,
 	.fetch_max_redirects = 5,
 	.max_retained_result_bytes = 256 * 1024 * 1024,

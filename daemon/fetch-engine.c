@@ -287,6 +287,14 @@ struct fetch_engine *fetch_engine_new(struct event_base *base, size_t max_total,
 		free(e);
 		return NULL;
 	}
+	/* Without an asynchronous resolver (threaded or c-ares) curl looks
+	 * names up with a blocking getaddrinfo() on our loop. Worth running
+	 * with (fetches by address, or a fast local resolver), so a warning. */
+	const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
+	if (!(curl->features & CURL_VERSION_ASYNCHDNS))
+		log_warnx("libcurl %s has no asynchronous resolver: every host name a fetch "
+			  "looks up blocks all jobs and clients until the lookup ends",
+			  curl->version);
 	e->base = base;
 	TAILQ_INIT(&e->turns);
 	LIST_INIT(&e->socks);

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "daemon/confine.h"
 #include "daemon/daemon.h"
 #include "daemon/fetch-engine.h"
+#include "daemon/fetch-retry.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
 #include "daemon/netfilter.h"
@@ -44,7 +44,6 @@
 #define MAX_HEADER_BYTES (64 * 1024)
 #define MAX_RESULT_HEADER_BYTES (64 * 1024)
 #define MAX_RETRY_ATTEMPTS 10
-#define MAX_RETRY_WAIT 60.0
 /* How deep a fetched JSON document may nest. */
 #define BODY_JSON_DEPTH 128
 /* A save_to download is paused while this much waits to be written, and
@@ -281,7 +280,7 @@ static int parse_retry(const struct json_value *spec, struct fetch_job *f, struc
 		rpc_error_prefix_field(e, "retry.");
 		return r;
 	}
-	r = param_number(v, "backoff", false, 0, MAX_RETRY_WAIT, true, &backoff, e);
+	r = param_number(v, "backoff", false, 0, FETCH_RETRY_MAX_WAIT, true, &backoff, e);
 	if (r < 0) {
 		rpc_error_prefix_field(e, "retry.");
 		return r;
@@ -686,7 +685,6 @@ static void sink_kick(struct sink *s)
 		sink_submit(s, SINK_COMMIT);
 }
 
-static void fetch_succeed(struct fetch_job *f);
 static void fetch_fail_io(struct fetch_job *f, int err, const char *doing);
 static void sink_orphan(struct fetch_job *f);
 
@@ -744,7 +742,7 @@ static void sink_done(struct work *w)
 		f->kind = BODY_SAVED;
 		f->bytes = s->written;
 		sink_orphan(f);   /* nothing left open: this frees it */
-		fetch_succeed(f);
+		job_succeed(f->job);
 		return;
 	case SINK_ABORT:
 		return;
@@ -890,16 +888,14 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
 static void schedule_retry(struct fetch_job *f)
 {
 	curl_off_t after = -1;
-	double wait = f->backoff * pow(2, f->attempt - 1);
 
-	/* The server's Retry-After wins, within reason; "0" too, which
-	 * CURLINFO_RETRY_AFTER cannot tell from no header at all. */
+	/* "Retry-After: 0" counts too, which CURLINFO_RETRY_AFTER alone
+	 * cannot tell from no header at all. */
 	struct curl_header *h;
-	if (curl_easy_header(f->xfer.easy, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
-	    curl_easy_getinfo(f->xfer.easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after >= 0)
-		wait = (double)after;
-	if (wait > MAX_RETRY_WAIT)
-		wait = MAX_RETRY_WAIT;
+	if (curl_easy_header(f->xfer.easy, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+	    curl_easy_getinfo(f->xfer.easy, CURLINFO_RETRY_AFTER, &after) != CURLE_OK)
+		after = -1;
+	double wait = fetch_retry_delay(f->attempt, f->backoff, (double)after);
 	log_debug("job %" PRIu64 ": attempt %u of %u failed; again in %.3f s", f->job->id,
 		  f->attempt, f->attempts, wait);
 	if (!f->retry_timer) {
@@ -1068,7 +1064,7 @@ static void finish_decoded(struct fetch_job *f)
 	if (f->decode_error[0])
 		job_fail(f->job, JOB_ERR_NETWORK, "%s", f->decode_error);
 	else
-		fetch_succeed(f);
+		job_succeed(f->job);
 }
 
 static void decode_run(struct work *w)
@@ -1106,16 +1102,18 @@ static char *url_without_userinfo(const char *url)
 	return out;
 }
 
-static void fetch_succeed(struct fetch_job *f)
+/* With raise_for_status, an error status fails the job; true if it did.
+ * Asked as soon as the response is in, before the body is decoded or a
+ * save_to file takes its name: a failed job replaces no file. */
+static bool failed_on_status(struct fetch_job *f)
 {
-	if (f->raise_for_status && f->status >= 400) {
-		char *shown = url_without_userinfo(f->final_url ? f->final_url : f->url);
-		job_fail(f->job, JOB_ERR_HTTP_STATUS, "HTTP %ld from %s", f->status,
-			 shown ? shown : "the server");
-		curl_free(shown);
-		return;
-	}
-	job_succeed(f->job);
+	if (!f->raise_for_status || f->status < 400)
+		return false;
+	char *shown = url_without_userinfo(f->final_url ? f->final_url : f->url);
+	job_fail(f->job, JOB_ERR_HTTP_STATUS, "HTTP %ld from %s", f->status,
+		 shown ? shown : "the server");
+	curl_free(shown);
+	return true;
 }
 
 static void saved_path(const struct fetch_job *f, char *buf, size_t size)
@@ -1141,10 +1139,12 @@ static void fetch_fail_io(struct fetch_job *f, int err, const char *doing)
 	sink_orphan(f);
 }
 
-static bool connected(struct fetch_job *f)
+/* Whether the attempt got as far as sending its request. Not the connect
+ * time: that stays 0 on a connection reused from an earlier fetch. */
+static bool request_sent(struct fetch_job *f)
 {
 	curl_off_t t = 0;
-	return curl_easy_getinfo(f->xfer.easy, CURLINFO_CONNECT_TIME_T, &t) == CURLE_OK && t > 0;
+	return curl_easy_getinfo(f->xfer.easy, CURLINFO_PRETRANSFER_TIME_T, &t) == CURLE_OK && t > 0;
 }
 
 static void fail_transfer(struct fetch_job *f, CURLcode rc)
@@ -1164,10 +1164,17 @@ static void fail_transfer(struct fetch_job *f, CURLcode rc)
 	} else if (rc == CURLE_TOO_MANY_REDIRECTS) {
 		job_fail(f->job, JOB_ERR_NETWORK, "more than %zu redirects",
 			 f->d->config->limits.fetch_max_redirects);
-	} else if (rc == CURLE_OPERATION_TIMEDOUT && connected(f)) {
+	} else if (rc == CURLE_OPERATION_TIMEDOUT && request_sent(f)) {
 		job_fail(f->job, JOB_ERR_NETWORK, "the transfer stalled (less than %zu bytes/s for "
 			 "%g s): %s", f->d->config->limits.fetch_low_speed_bytes,
 			 f->d->config->limits.fetch_low_speed_seconds, detail);
+	} else if (rc == CURLE_OPERATION_TIMEDOUT) {
+		/* No overall curl timeout is set (the job's own timeout is the
+		 * daemon's), so before the request this is the connect timeout,
+		 * which covers the name lookup and TLS too. */
+		job_fail(f->job, JOB_ERR_NETWORK, "could not connect within %g s "
+			 "(fetch_connect_timeout): %s", f->d->config->limits.fetch_connect_timeout,
+			 detail);
 	} else {
 		job_fail(f->job, JOB_ERR_NETWORK, "%s", detail);
 	}
@@ -1196,6 +1203,10 @@ static void attempt_finished(struct fetch_transfer *t, CURLcode rc)
 		return;
 	}
 	collect_response(f);
+	if (failed_on_status(f)) {
+		sink_orphan(f);   /* removes the temporary file */
+		return;
+	}
 	if (f->sink) {
 		f->sink->finishing = true;
 		sink_kick(f->sink);
@@ -1203,7 +1214,7 @@ static void attempt_finished(struct fetch_transfer *t, CURLcode rc)
 	}
 	/* No body by definition: nothing to decode or check. */
 	if (f->method == M_HEAD || f->status == 204 || f->status == 304) {
-		fetch_succeed(f);
+		job_succeed(f->job);
 		return;
 	}
 	if (f->buf_len > INLINE_DECODE_MAX) {

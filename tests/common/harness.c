@@ -389,8 +389,8 @@ static int read_ports(struct test_server *s, int fd, int timeout_ms)
 		char *nl = memchr(line, '\n', len);
 		if (nl) {
 			*nl = '\0';
-			if (sscanf(line, "http=%u http2=%u https=%u", &s->http, &s->http2, &s->https) != 3 ||
-			    !s->http || !s->http2) {
+			if (sscanf(line, "http=%u http2=%u https=%u https2=%u", &s->http, &s->http2,
+				   &s->https, &s->https2) != 4 || !s->http || !s->http2) {
 				fprintf(stderr, "harness: unexpected line from the test server: %s\n", line);
 				return -1;
 			}

@@ -61,8 +61,9 @@ int harness_count_entries(const char *dir, const char *prefix);
 
 /* ------------------------------------------------------------ test HTTP server
  * tests/common/http-test-server (the binary named by $ASYNCJOB_TEST_SERVER):
- * HTTP on 127.0.0.1 and 127.0.0.2, HTTPS on 127.0.0.1 with a throwaway CA
- * made by tests/common/make-test-ca.sh (found through $ASYNCJOB_SRCDIR). */
+ * HTTP and HTTPS on 127.0.0.1 and 127.0.0.2, HTTPS with a throwaway CA made
+ * by tests/common/make-test-ca.sh (found through $ASYNCJOB_SRCDIR), whose
+ * certificate covers 127.0.0.1 and localhost but not 127.0.0.2. */
 
 struct test_server {
 	pid_t pid;
@@ -72,6 +73,7 @@ struct test_server {
 	unsigned http;          /* port on 127.0.0.1 */
 	unsigned http2;         /* port on 127.0.0.2 */
 	unsigned https;         /* TLS port on 127.0.0.1 */
+	unsigned https2;        /* TLS port on 127.0.0.2 (not in the certificate) */
 };
 
 /* Makes a new temporary directory (path written to `dir`) holding a
@@ -84,7 +86,8 @@ void test_ca_remove(const char *dir);
 
 /* Starts the test server with the certificate in `ca_dir` (NULL: a new
  * one, made with test_ca_create and removed again by test_server_stop) and
- * waits up to `timeout_ms` for its "http=P1 http2=P2 https=P3" line.
+ * waits up to `timeout_ms` for its "http=P1 http2=P2 https=P3 https2=P4"
+ * line.
  * Returns 0, or -1 with a message on stderr, nothing left running. */
 int test_server_start(struct test_server *s, const char *ca_dir, int timeout_ms);
 /* Sends SIGTERM and waits up to `timeout_ms` (then SIGKILL). Returns the

@@ -3,9 +3,10 @@
  * Usage: http-test-server [--tls-cert FILE --tls-key FILE]
  *
  * Serves HTTP on 127.0.0.1 and 127.0.0.2 and, given a certificate, HTTPS on
- * 127.0.0.1, each on a port the kernel picks. Once listening it prints one
- * line to stdout, "http=PORT1 http2=PORT2 https=PORT3" (https=0 without a
- * certificate), and nothing else. SIGTERM or SIGINT ends the event loop; all
+ * 127.0.0.1 and 127.0.0.2, each on a port the kernel picks. Once listening
+ * it prints one line to stdout, "http=PORT1 http2=PORT2 https=PORT3
+ * https2=PORT4" (the HTTPS ports 0 without a certificate), and nothing
+ * else. SIGTERM or SIGINT ends the event loop; all
  * is freed and it exits 0. The routes are listed above `routes` below.
  * Linux only: 127.0.0.2 must reach loopback, and /reset disconnects the
  * socket with connect(AF_UNSPEC). */
@@ -59,10 +60,11 @@ struct flaky_key {
 struct server {
 	struct event_base *base;
 	struct evhttp *http;	/* 127.0.0.1 and 127.0.0.2 */
-	struct evhttp *https;	/* 127.0.0.1, TLS */
+	struct evhttp *https;	/* 127.0.0.1 and 127.0.0.2, TLS */
 	SSL_CTX *ssl_ctx;
-	unsigned port_http, port_http2, port_https;
+	unsigned port_http, port_http2, port_https, port_https2;
 	unsigned long long requests;
+	unsigned long long connections;	/* accepted, HTTP and HTTPS */
 	struct flaky_key *flaky;
 };
 
@@ -341,6 +343,7 @@ struct stream {
 	struct evbuffer *buf;
 	struct event *timer;
 	uint64_t sent, total;
+	uint64_t piece;		/* /paced: bytes a tick */
 	unsigned long ms;
 };
 
@@ -433,6 +436,33 @@ static void drip_tick(evutil_socket_t fd, short what, void *arg)
 	UNUSED(what);
 	evbuffer_add(st->buf, ".", 1);
 	evhttp_send_reply_chunk(st->req, st->buf);
+}
+
+/* /paced: the next piece, then the next tick, until the body is complete. */
+static void paced_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *st = arg;
+	struct evhttp_request *req = st->req;
+	uint64_t left = st->total - st->sent;
+	uint64_t n = left < st->piece ? left : st->piece;
+	struct timeval tv = { .tv_sec = (time_t)(st->ms / 1000),
+			      .tv_usec = (suseconds_t)(st->ms % 1000) * 1000 };
+
+	UNUSED(fd);
+	UNUSED(what);
+	for (uint64_t done = 0; done < n;) {
+		size_t k = n - done < LARGE_PIECE ? (size_t)(n - done) : LARGE_PIECE;
+		add_pattern(st->buf, st->sent + done, k);
+		done += k;
+	}
+	st->sent += n;
+	evhttp_send_reply_chunk(req, st->buf);
+	if (st->sent < st->total) {
+		evtimer_add(st->timer, &tv);
+		return;
+	}
+	stream_done(st);
+	evhttp_send_reply_end(req);
 }
 
 static void slow_headers_fire(evutil_socket_t fd, short what, void *arg)
@@ -583,6 +613,12 @@ static void route_redirect_loop(const struct call *c)
 static void route_redirect_file(const struct call *c)
 {
 	redirect(c->req, "file:///etc/passwd");
+}
+
+static void route_cookie_set(const struct call *c)
+{
+	set_header(c->req, "Set-Cookie", "asyncjob_test=from-the-server; Path=/");
+	redirect(c->req, "/echo");
 }
 
 static void route_redirect_chain(const struct call *c)
@@ -831,9 +867,38 @@ static void route_slow_headers(const struct call *c)
 	}
 }
 
+static void route_paced(const struct call *c)
+{
+	struct stream *st;
+	uint64_t total, pieces, ms;
+	char len[24];
+
+	if (!query_u64(c->req, c->q, "bytes", 1, LARGE_MAX, 100000, &total) ||
+	    !query_u64(c->req, c->q, "pieces", 1, 1000, 10, &pieces) ||
+	    !query_u64(c->req, c->q, "ms", 0, SLOW_HEADERS_MAX_MS, 100, &ms))
+		return;
+	set_header(c->req, "Content-Type", "application/octet-stream");
+	snprintf(len, sizeof(len), "%llu", (unsigned long long)total);
+	set_header(c->req, "Content-Length", len);
+	if (head_only(c->req) || !(st = stream_new(c->req)))
+		return;
+	st->total = total;
+	st->piece = (total + pieces - 1) / pieces;
+	st->ms = (unsigned long)ms;
+	st->timer = evtimer_new(c->srv->base, paced_tick, st);
+	if (!st->timer) {
+		stream_done(st);
+		evhttp_send_error(c->req, 500, NULL);
+		return;
+	}
+	evhttp_send_reply_start(c->req, 200, NULL);
+	paced_tick(-1, 0, st);
+}
+
 static void route_count(const struct call *c)
 {
-	reply_json(c->req, 200, "{\"requests\":%llu}", c->srv->requests);
+	reply_json(c->req, 200, "{\"requests\":%llu,\"connections\":%llu}", c->srv->requests,
+		   c->srv->connections);
 }
 
 /* GET and HEAD only (else 405), except /echo; unknown paths get 404
@@ -853,6 +918,7 @@ static void route_count(const struct call *c)
  *   /redirect/file       302 file:///etc/passwd
  *   /redirect/chain/N    302 /redirect/chain/N-1; N = 0: 200 {"chain":"done"}
  *   /redirect/to?url=U   302 U (decoded)
+ *   /cookie/set          302 /echo, setting the cookie asyncjob_test (Path=/)
  *   /endless             chunked 16 KiB chunks forever, as the client reads
  *   /slow-drip           chunked ".": one now, then one a second, forever
  *   /headers-never-finish  a status line and one header, then silence
@@ -865,7 +931,13 @@ static void route_count(const struct call *c)
  *                        (repeats joined with ", "),"body" (UTF-8) or
  *                        "body_base64","body_bytes"}
  *   /slow-headers?ms=N   200 {"waited_ms":N} after N ms (default 1000)
- *   /count               {"requests":n}, every request so far, this one too
+ *   /paced?bytes=N&pieces=K&ms=M
+ *                        N bytes (default 100000; byte i = i % 251) with
+ *                        Content-Length, in K pieces (default 10), the first
+ *                        at once and then one every M ms (default 100)
+ *   /count               {"requests":n,"connections":m}: every request so
+ *                        far and every connection accepted so far, this
+ *                        one's too
  *
  * A route whose path ends in '/' matches that prefix and gets the rest as
  * `arg`. */
@@ -887,6 +959,7 @@ static const struct route {
 	{ "/redirect/file", route_redirect_file, false },
 	{ "/redirect/chain/", route_redirect_chain, false },
 	{ "/redirect/to", route_redirect_to, false },
+	{ "/cookie/set", route_cookie_set, false },
 	{ "/endless", route_endless, false },
 	{ "/slow-drip", route_slow_drip, false },
 	{ "/headers-never-finish", route_headers_never_finish, false },
@@ -896,6 +969,7 @@ static const struct route {
 	{ "/large", route_large, false },
 	{ "/echo", route_echo, true },
 	{ "/slow-headers", route_slow_headers, false },
+	{ "/paced", route_paced, false },
 	{ "/count", route_count, false },
 };
 
@@ -941,10 +1015,22 @@ static void handle_request(struct evhttp_request *req, void *arg)
 
 /* ------------------------------------------------------------ setup */
 
+/* evhttp asks for a bufferevent for each connection it accepts: where
+ * the connections are counted. */
+static struct bufferevent *http_bev(struct event_base *base, void *arg)
+{
+	struct server *srv = arg;
+
+	srv->connections++;
+	return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
 static struct bufferevent *https_bev(struct event_base *base, void *arg)
 {
-	SSL *ssl = SSL_new(arg);
+	struct server *srv = arg;
+	SSL *ssl = SSL_new(srv->ssl_ctx);
 
+	srv->connections++;
 	if (!ssl)
 		return NULL;
 	return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -1045,15 +1131,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": event_base_new failed\n");
 		goto out;
 	}
-	if (!(srv.http = http_new(&srv)) ||
-	    !listen_on(srv.http, "127.0.0.1", &srv.port_http) ||
+	if (!(srv.http = http_new(&srv)))
+		goto out;
+	evhttp_set_bevcb(srv.http, http_bev, &srv);
+	if (!listen_on(srv.http, "127.0.0.1", &srv.port_http) ||
 	    !listen_on(srv.http, "127.0.0.2", &srv.port_http2))
 		goto out;
 	if (cert) {
 		if (!(srv.ssl_ctx = ssl_ctx_load(cert, key)) || !(srv.https = http_new(&srv)))
 			goto out;
-		evhttp_set_bevcb(srv.https, https_bev, srv.ssl_ctx);
-		if (!listen_on(srv.https, "127.0.0.1", &srv.port_https))
+		evhttp_set_bevcb(srv.https, https_bev, &srv);
+		if (!listen_on(srv.https, "127.0.0.1", &srv.port_https) ||
+		    !listen_on(srv.https, "127.0.0.2", &srv.port_https2))
 			goto out;
 	}
 	ev_term = evsignal_new(srv.base, SIGTERM, on_signal, srv.base);
@@ -1063,7 +1152,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	printf("http=%u http2=%u https=%u\n", srv.port_http, srv.port_http2, srv.port_https);
+	printf("http=%u http2=%u https=%u https2=%u\n", srv.port_http, srv.port_http2,
+	       srv.port_https, srv.port_https2);
 	if (fflush(stdout) != 0) {
 		fprintf(stderr, PROG ": stdout: %s\n", strerror(errno));
 		goto out;

@@ -120,6 +120,24 @@ run_raw() {
 	out=$(cat "$TMP/out")
 }
 
+# run_tty [ARG]...: run, with a terminal for stdin, stdout and stderr
+# (script(1) from util-linux); both outputs land in $TMP/out, with the
+# terminal's CR LF line ends. Callers check have_script first.
+run_tty() {
+	local args=
+	run_no=$((run_no + 1))
+	cmd="script -qec 'asyncjob -s SOCK $*' /dev/null"
+	args=$(printf ' %q' "$@")
+	script -qec "$(printf '%q' "$ASYNCJOB_CLI") -s $(printf '%q' "$SOCK")$args" /dev/null \
+		>"$TMP/out" 2>"$TMP/err" </dev/null
+	rc=$?
+	out=$(cat "$TMP/out")
+}
+
+have_script() {
+	command -v script >/dev/null 2>&1
+}
+
 # What the last command did, for failure messages.
 show() {
 	echo "command: $cmd"
@@ -973,23 +991,51 @@ expect_out 'hello, world\ndone\n'
 end
 
 begin "fetch to a file on a terminal shows a progress bar"
-if ! command -v script >/dev/null 2>&1; then
+if ! have_script; then
 	echo "# skipped: script(1) is not installed"
 else
-	run_no=$((run_no + 1))
-	cmd="script -qec 'asyncjob fetch -o big.bin URL/large?bytes=30000000' /dev/null"
-	( cd "$TMP/files" && script -qec "'$ASYNCJOB_CLI' -s '$SOCK' fetch -o big.bin '$WEB/large?bytes=30000000'" /dev/null ) \
-		>"$TMP/out" 2>"$TMP/err" </dev/null
-	rc=$?
+	# 3 MiB with its length announced, in ten pieces 150 ms apart: the
+	# daemon reports progress (at most ten times a second) while it comes.
+	run_tty fetch -o "$TMP/files/paced.bin" "$WEB/paced?bytes=3145728&pieces=10&ms=150"
 	expect_rc 0
-	[ "$(stat -c %s "$TMP/files/big.bin" 2>/dev/null)" = 30000000 ] || failc "big.bin is not 30000000 bytes"
-	# A fast loopback download may finish between two progress reports;
-	# when the bar was drawn it shows a percentage of the known total.
-	if grep -q 'MiB' "$TMP/out"; then
-		grep -q '%' "$TMP/out" || failc "the progress line has no percentage"
-	fi
-	rm -f "$TMP/files/big.bin"
+	[ "$(stat -c %s "$TMP/files/paced.bin" 2>/dev/null)" = 3145728 ] ||
+		failc "paced.bin is not 3145728 bytes"
+	# "[=====>      ]  42%  1.3 MiB / 3.0 MiB", redrawn after each \r.
+	tr '\r' '\n' <"$TMP/out" | sed 's/\x1b\[K//g' |
+		grep -q '^\[[= >]*\] *[0-9]*%  [0-9.]* [KM]*i*B / 3\.0 MiB$' ||
+		failc "no progress bar with the total (3.0 MiB) was drawn"
+	rm -f "$TMP/files/paced.bin"
+	# Not on a pipe: nothing but the (absent) body there.
+	run fetch -o "$TMP/files/paced.bin" "$WEB/paced?bytes=3145728&pieces=10&ms=150"
+	expect_rc 0
+	expect_out_empty
+	expect_err_empty
+	rm -f "$TMP/files/paced.bin"
 fi
+end
+
+begin "fetch prints JSON pretty on a terminal"
+if ! have_script; then
+	echo "# skipped: script(1) is not installed"
+else
+	run_tty fetch "$WEB/todos/1"
+	expect_rc 0
+	# One member a line, indented, a space after each colon.
+	[ "$(tr -d '\r' <"$TMP/out" | grep -c '^ *"[a-zA-Z]*": ')" -eq 4 ] ||
+		failc "expected the document's four members on four lines"
+	tr -d '\r' <"$TMP/out" | grep -q '^ *"title": "delectus aut autem",$' ||
+		failc "no pretty line for \"title\""
+	# The compact form is the pipe's (see "fetch prints the JSON document").
+	grep -q '{"userId":1,' "$TMP/out" && failc "the document was printed compact"
+fi
+end
+
+begin "fetch --timeout fails a fetch that takes longer (exit 1)"
+run fetch --timeout 1 "$WEB/slow-headers?ms=10000"
+expect_rc 1
+expect_out_empty
+expect_err_one_line
+expect_err_has '^asyncjob: job [0-9]* (fetch) failed (timeout): timed out after 1 s'
 end
 
 fi

@@ -117,6 +117,13 @@ static void test_defaults(void **state)
 	assert_int_equal(l->max_message_bytes, 4 * 1024);
 	assert_true(l->max_sleep_seconds == 30.0 * 86400);
 	assert_true(l->shutdown_grace_seconds == 5);
+	assert_int_equal(l->max_concurrent_fetches, 256);
+	assert_int_equal(l->fetch_default_max_bytes, 16 * 1024 * 1024);
+	assert_true(l->fetch_connect_timeout == 10);
+	/* Above 1 byte/s, so a server dripping a byte a second is stopped. */
+	assert_int_equal(l->fetch_low_speed_bytes, 1024);
+	assert_true(l->fetch_low_speed_seconds == 30);
+	assert_int_equal(l->io_threads, 4);
 	config_free(c);
 }
 
