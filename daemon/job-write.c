@@ -59,6 +59,9 @@ struct write_job {
 	/* The worker's answer. */
 	int err;
 	const char *step;
+	/* Why the target was refused (its type, its other names) when `err`
+	 * is the client's doing rather than the disk's; NULL otherwise. */
+	const char *refusal;
 };
 
 static const char *const write_fields[] = {
@@ -206,6 +209,18 @@ static bool begin_commit(struct write_job *w)
 	return go;
 }
 
+static const char not_regular[] = "only regular files are written";
+
+/* confine_check_target, remembering a refusal for the target's type: its
+ * -EINVAL then means a FIFO, device or socket, not a bad argument. */
+static int check_target(struct write_job *w, int dirfd, const char *name)
+{
+	int r = confine_check_target(dirfd, name);
+	if (r == -EINVAL)
+		w->refusal = not_regular;
+	return r;
+}
+
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
 	while (n > 0) {
@@ -270,7 +285,7 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 		w->step = w->mode == W_CREATE ? "creating" : "replacing";
 		/* Checked again at the last moment: a directory or a FIFO that
 		 * appeared meanwhile is not replaced. */
-		r = confine_check_target(dirfd, name);
+		r = check_target(w, dirfd, name);
 		if (r == 0)
 			r = install(dirfd, tmp, name, w->mode == W_REPLACE);
 	}
@@ -308,15 +323,24 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 	}
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
 		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		w->refusal = not_regular;
+		return -EINVAL;
 	}
 	/* Another name for the same file may lie outside the write roots: an
 	 * append would change it there. (Replace is safe: a rename replaces
 	 * the name, not the file.) */
 	if (st.st_nlink > 1) {
 		close(fd);
+		w->refusal = "the file has other hard links, which an append would change too";
 		return -EMLINK;
 	}
 	return write_sync_close(w, fd, "appending to");
@@ -335,7 +359,7 @@ static void write_run(struct work *work)
 		return;
 	}
 	w->step = w->mode == W_CREATE ? "creating" : "checking";
-	r = confine_check_target(dirfd, name);
+	r = check_target(w, dirfd, name);
 	if (r == 0 && w->mode == W_CREATE && faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		r = -EEXIST;   /* fail early, and leave it untouched */
 	if (r == 0)
@@ -392,17 +416,15 @@ static void write_done(struct work *work)
 		} else {
 			char path[PATH_MAX + 1];
 			full_path(w, path, sizeof(path));
-			/* A symlink on the way, or a target that is no regular
-			 * file, is refused; the rest is the disk's answer. */
-			bool refused = w->err == -ELOOP || w->err == -EXDEV || w->err == -EINVAL ||
-				       w->err == -EMLINK;
-			job_fail(job, refused ? JOB_ERR_FORBIDDEN : JOB_ERR_IO, "%s %s: %s (%s)%s",
-				 w->step, path, strerror(-w->err), errno_name(w->err),
-				 w->err == -ELOOP || w->err == -EXDEV
-					 ? "; paths may not lead through symlinks"
-				 : w->err == -EINVAL ? "; only regular files are written"
-				 : w->err == -EMLINK ? "; the file has other hard links, which an append "
-						       "would change too" : "");
+			/* A symlink on the way, or a target refused for what it
+			 * is, is forbidden; the rest is the disk's answer (an
+			 * EINVAL or EMLINK from the filesystem included). */
+			bool through_symlink = w->err == -ELOOP || w->err == -EXDEV;
+			const char *why = w->refusal ? w->refusal
+					: through_symlink ? "paths may not lead through symlinks" : NULL;
+			job_fail(job, why ? JOB_ERR_FORBIDDEN : JOB_ERR_IO, "%s %s: %s (%s)%s%s",
+				 w->step, path, strerror(-w->err), errno_name(w->err), why ? "; " : "",
+				 why ? why : "");
 		}
 	}
 	if (!d->tearing_down)

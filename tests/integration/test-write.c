@@ -1277,7 +1277,7 @@ static void test_matrix_embedded_nul(void **state)
 }
 
 /* Hard links: replace puts a new file in place of the link and leaves the
- * other name's content alone. */
+ * other name's content alone; append is refused. */
 static void test_matrix_hardlink_replace(void **state)
 {
 	(void)state;
@@ -1289,6 +1289,13 @@ static void test_matrix_hardlink_replace(void **state)
 	assert_file_text(in_root("hl"), "inside");
 	struct json_object *job = run_text(in_root("hl"), "x", "{\"mode\":\"create\"}");
 	assert_failed(job, "io", "EEXIST");
+	assert_outside_untouched();
+	/* An append would change the other name's content too: refused. */
+	assert_int_equal(unlink(in_root("hl")), 0);
+	assert_int_equal(link(in_outside("secret"), in_root("hl")), 0);
+	job = run_text(in_root("hl"), "x", "{\"mode\":\"append\"}");
+	assert_failed(job, "forbidden", "EMLINK");
+	assert_failed(job, "forbidden", "other hard links");
 	assert_outside_untouched();
 }
 
