@@ -331,6 +331,21 @@ int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, siz
 	return -EEXIST;
 }
 
+int confine_install(int dirfd, const char *tmp, const char *name, bool replace)
+{
+	if (replace)
+		return renameat(dirfd, tmp, dirfd, name) < 0 ? -errno : 0;
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* A filesystem without RENAME_NOREPLACE: link(2) never replaces. */
+	if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
+		return -errno;
+	unlinkat(dirfd, tmp, 0);
+	return 0;
+}
+
 int confine_sync_dir(int dirfd)
 {
 	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

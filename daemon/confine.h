@@ -56,6 +56,13 @@ int confine_check_target(int dirfd, const char *name);
  * following a symlink) with `perm`. Returns the fd and its name in `tmp`. */
 int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, size_t tmp_size);
 
+/* Puts the staged temporary file `tmp` in place as `name`, both in
+ * `dirfd`: over whatever file has that name when `replace`, else only where
+ * there is none (-EEXIST, the existing file untouched), with link(2) where
+ * the filesystem has no RENAME_NOREPLACE. Returns 0 or a negative errno; on
+ * failure `tmp` is still there for the caller to remove. */
+int confine_install(int dirfd, const char *tmp, const char *name, bool replace);
+
 /* Flushes the directory `dirfd` to disk, so a rename in it survives a
  * crash. Blocks: worker threads only. Returns 0 or a negative errno. */
 int confine_sync_dir(int dirfd);

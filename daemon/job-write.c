@@ -236,23 +236,6 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 	return 0;
 }
 
-/* Puts the staged temporary file in place: over the target (replace), or
- * only where there is none (create). */
-static int install(int dirfd, const char *tmp, const char *name, bool replace)
-{
-	if (replace)
-		return renameat(dirfd, tmp, dirfd, name) < 0 ? -errno : 0;
-	if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	/* A filesystem without RENAME_NOREPLACE: link(2) never replaces. */
-	if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
-		return -errno;
-	unlinkat(dirfd, tmp, 0);
-	return 0;
-}
-
 /* Writes the content to `fd`, flushes it when asked, and closes it. */
 static int write_sync_close(struct write_job *w, int fd, const char *writing)
 {
@@ -287,7 +270,7 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 		 * appeared meanwhile is not replaced. */
 		r = check_target(w, dirfd, name);
 		if (r == 0)
-			r = install(dirfd, tmp, name, w->mode == W_REPLACE);
+			r = confine_install(dirfd, tmp, name, w->mode == W_REPLACE);
 	}
 	if (r < 0) {
 		/* No temporary file survives a failure. */
