@@ -178,8 +178,11 @@ int main(int argc, char **argv)
 	}
 	log_set_level(config->log_level);
 
-	/* A client that hangs up must not kill the daemon. */
+	/* A client that hangs up must not kill the daemon, nor a write job
+	 * that grows a file past RLIMIT_FSIZE (LimitFSIZE=): that job fails
+	 * with EFBIG instead. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 
 	struct event_base *base = daemon_event_base_new();
 	if (!base) {
