@@ -5,9 +5,10 @@
  * `create` does the same but never replaces; `append` appends.
  *
  * Cancel: a queued write is dropped; a running one is stopped at its commit
- * point (the rename, or the first byte of an append) and leaves no trace;
- * once committing it can no longer be stopped and finishes (job.cancel then
- * answers -32004). */
+ * point (the rename, or the first byte of an append) and leaves no trace,
+ * the directories its mkdirs made included; once committing it can no
+ * longer be stopped and finishes (job.cancel then answers -32004). A write
+ * that fails before its commit point leaves no trace either. */
 #include "config.h"
 
 #include <errno.h>
@@ -55,6 +56,9 @@ struct write_job {
 	pthread_mutex_t lock;
 	bool cancel;           /* stop before the commit point */
 	bool committing;       /* past it */
+
+	/* Worker only: holds made_dirs_lock shared. */
+	bool using_made_dirs;
 
 	/* The worker's answer. */
 	int err;
@@ -197,6 +201,21 @@ fail:
 
 /* ------------------------------------------------------------ on a worker */
 
+/* A write that does not complete removes the directories its mkdirs made.
+ * Another mkdirs write may have opened one of them and not yet made its file
+ * there: it holds this lock shared until its file exists (the directory is
+ * then not empty and stays), and the removal holds it exclusively. */
+static pthread_rwlock_t made_dirs_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* The write's file (temporary, or appended to) exists in its directory. */
+static void file_in_place(struct write_job *w)
+{
+	if (w->using_made_dirs) {
+		w->using_made_dirs = false;
+		pthread_rwlock_unlock(&made_dirs_lock);
+	}
+}
+
 /* Passes the commit point unless canceled first. */
 static bool begin_commit(struct write_job *w)
 {
@@ -261,6 +280,7 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 	fd = confine_create_temp(dirfd, name, w->perm, tmp, sizeof(tmp));
 	if (fd < 0)
 		return fd;
+	file_in_place(w);
 	r = write_sync_close(w, fd, "writing");
 	if (r == 0 && !begin_commit(w))
 		r = -ECANCELED;
@@ -306,6 +326,7 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 	}
 	if (fd < 0)
 		return -errno;
+	file_in_place(w);
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 		close(fd);
@@ -332,22 +353,39 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 static void write_run(struct work *work)
 {
 	struct write_job *w = (struct write_job *)((char *)work - offsetof(struct write_job, work));
+	struct made_dirs made = { 0 };
 	const char *name;
 	int dirfd, r;
 
 	w->step = "opening the directory of";
-	dirfd = confine_open_parent(&w->cp, w->mkdirs, &name);
-	if (dirfd < 0) {
-		w->err = dirfd;
-		return;
+	if (w->mkdirs) {
+		pthread_rwlock_rdlock(&made_dirs_lock);
+		w->using_made_dirs = true;
+		dirfd = confine_make_parent(&w->cp, &made, &name);
+	} else {
+		dirfd = confine_open_parent(&w->cp, false, &name);
 	}
-	w->step = w->mode == W_CREATE ? "creating" : "checking";
-	r = check_target(w, dirfd, name);
+	r = dirfd < 0 ? dirfd : 0;
+	if (r == 0) {
+		w->step = w->mode == W_CREATE ? "creating" : "checking";
+		r = check_target(w, dirfd, name);
+	}
 	if (r == 0 && w->mode == W_CREATE && faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		r = -EEXIST;   /* fail early, and leave it untouched */
 	if (r == 0)
 		r = w->mode == W_APPEND ? run_append(w, dirfd, name) : run_staged(w, dirfd, name);
-	close(dirfd);
+	if (dirfd >= 0)
+		close(dirfd);
+	file_in_place(w);
+	if (r < 0 && made.n > 0) {
+		/* No trace: what this write made goes, unless its file or
+		 * another job's is in it (replace failing only at the final
+		 * directory fsync, an append that wrote). */
+		pthread_rwlock_wrlock(&made_dirs_lock);
+		confine_remove_made_dirs(&w->cp, &made);
+		pthread_rwlock_unlock(&made_dirs_lock);
+	}
+	made_dirs_release(&made);
 	w->err = r;
 }
 

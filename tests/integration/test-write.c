@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -1562,11 +1563,16 @@ static void test_enospc_small_tmpfs(void **state)
 	/* create: the same. */
 	struct json_object *j3 = run_write(tj_strf("%s/new.bin", T.mnt), big, BIG,
 					   "{\"mode\":\"create\",\"fsync\":false}");
+	/* With mkdirs: the directories it made go too. */
+	struct json_object *j3d = run_write(tj_strf("%s/made/dirs/big.bin", T.mnt), big, BIG,
+					    "{\"mkdirs\":true}");
 	const char *why = jobs_check(j1, "failed", "io", "ENOSPC");
 	if (!why)
 		why = jobs_check(j2, "failed", "io", "ENOSPC");
 	if (!why)
 		why = jobs_check(j3, "failed", "io", "ENOSPC");
+	if (!why)
+		why = jobs_check(j3d, "failed", "io", "ENOSPC");
 	free(big);
 	if (why) {
 		free(small);
@@ -1601,7 +1607,7 @@ static void test_enospc_small_tmpfs(void **state)
 	assert_entries(T.mnt, 0);
 	/* The daemon is fine. */
 	struct json_object *info = jobs_daemon_info(&T.d);
-	assert_jint(info, "jobs.failed", 3);
+	assert_jint(info, "jobs.failed", 4);
 	assert_jint(info, "jobs.succeeded", 2);
 	/* append has no staging: it fails with ENOSPC too, but what fitted
 	 * stays appended (its commit point is its first byte). */
@@ -1614,10 +1620,58 @@ static void test_enospc_small_tmpfs(void **state)
 	assert_int_equal(stat(tj_strf("%s/keep.txt", inside), &st), 0);
 	assert_entries(inside, 2);
 	jobs_assert_serves(&T.d);
-	print_message("ENOSPC: 3 writes of 1 MiB (replace, new file, create) failed with io ENOSPC "
-		      "on a 256 KiB tmpfs, leaving no file or temp file; a 200 KiB write succeeded "
+	print_message("ENOSPC: 4 writes of 1 MiB (replace, new file, create, mkdirs) failed with io "
+		      "ENOSPC on a 256 KiB tmpfs, leaving no file, temp file or directory; a 200 KiB write succeeded "
 		      "after them; a 1 MiB append failed with ENOSPC leaving keep.txt at %lld bytes\n",
 		      (long long)st.st_size);
+}
+
+/* ------------------------------------------------------------ past the file-size limit */
+
+/* Lowers the running daemon's RLIMIT_FSIZE (prlimit, as its own user may):
+ * a write that grows a file past it fails with EFBIG half way, a failure
+ * in the middle of writing that needs no special filesystem or privilege. */
+static void limit_daemon_file_size(rlim_t bytes)
+{
+	struct rlimit lim;
+	assert_int_equal(prlimit(T.d.proc.pid, RLIMIT_FSIZE, NULL, &lim), 0);
+	lim.rlim_cur = bytes;
+	if (prlimit(T.d.proc.pid, RLIMIT_FSIZE, &lim, NULL) < 0)
+		fail_msg("prlimit RLIMIT_FSIZE on the daemon: %s", strerror(errno));
+}
+
+/* A mkdirs write that fails before its commit point takes away the
+ * directories it made, and only those. */
+static void test_mkdirs_failed_write_leaves_no_dirs(void **state)
+{
+	(void)state;
+	enum { LIMIT = 64 * 1024, BIG = 1024 * 1024 };
+	start_write_daemon("max_request_bytes = 8M\n");
+	limit_daemon_file_size(LIMIT);
+	char *big = malloc(BIG);
+	memset(big, 'b', BIG);
+	assert_int_equal(mkdir(in_root("old"), 0755), 0);
+	assert_int_equal(mkdir(in_root("busy"), 0755), 0);
+	put_file(in_root("busy/someone-elses"), "x");
+
+	struct json_object *jobs[4] = {
+		run_write(in_root("new/a/b/big"), big, BIG, "{\"mkdirs\":true}"),
+		run_write(in_root("old/x/y/big"), big, BIG, "{\"mkdirs\":true,\"mode\":\"create\"}"),
+		run_write(in_root("old/z/big"), big, BIG, "{\"mkdirs\":true,\"fsync\":false}"),
+		run_write(in_root("busy/big"), big, BIG, "{\"mkdirs\":true}"),
+	};
+	free(big);
+	for (size_t i = 0; i < 4; i++)
+		assert_failed(jobs[i], "io", "EFBIG");
+	assert_absent(in_root("new"));
+	assert_entries(in_root("old"), 0);
+	assert_entries(in_root("busy"), 1);
+	assert_entries(T.root, 2);
+
+	/* What fits is written, its directories made and kept. */
+	write_ok(in_root("new/a/b/small"), "small", "{\"mkdirs\":true}");
+	assert_file_text(in_root("new/a/b/small"), "small");
+	jobs_assert_serves(&T.d);
 }
 
 /* ------------------------------------------------------------ scale */
@@ -2306,6 +2360,7 @@ int main(void)
 		/* races, the disk, scale */
 		TEST(test_race_directory_swapped_for_symlink),
 		TEST(test_enospc_small_tmpfs),
+		TEST(test_mkdirs_failed_write_leaves_no_dirs),
 		TEST(test_gather_10000_writes),
 		/* queue, cancel, limits */
 		TEST(test_queued_writes_and_cancel),

@@ -1172,6 +1172,143 @@ static void test_missing_middle(void **state)
 	assert_outside_empty(f);
 }
 
+struct make_call {
+	const struct confined_path *cp;
+	struct made_dirs *made;
+	int r;
+	size_t removed;
+};
+
+static void make_call_run(void *arg)
+{
+	struct make_call *c = arg;
+	const char *name;
+	c->r = confine_make_parent(c->cp, c->made, &name);
+	if (c->r >= 0)
+		close(c->r);
+}
+
+static void remove_call_run(void *arg)
+{
+	struct make_call *c = arg;
+	c->removed = confine_remove_made_dirs(c->cp, c->made);
+}
+
+/* confine_make_parent for root/rel (in the fixture's mode): the made
+ * directories in `made`, the parent fd closed. `cp` must be released. */
+static int make_parent(struct fx *f, const char *rel, struct confined_path *cp,
+		       struct made_dirs *made)
+{
+	char path[PATH_MAX];
+	const char *why = NULL;
+	int n = snprintf(path, sizeof(path), "%s/%s", f->root, rel);
+
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	if (confine_check(f->wr, path, (size_t)n, cp, &why) != 0)
+		fail_msg("confine_check(%s): %s", path, why ? why : "");
+	struct make_call c = { .cp = cp, .made = made, .r = -12345 };
+	in_mode(f, make_call_run, &c);
+	assert_int_not_equal(c.r, -12345);
+	return c.r < 0 ? c.r : 0;
+}
+
+static size_t remove_made(struct fx *f, const struct confined_path *cp, struct made_dirs *made)
+{
+	struct make_call c = { .cp = cp, .made = made, .removed = 12345 };
+	in_mode(f, remove_call_run, &c);
+	assert_int_not_equal(c.removed, 12345);
+	return c.removed;
+}
+
+static bool is_dir(struct fx *f, const char *rel)
+{
+	struct stat st;
+	return fstatat(f->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* What mkdirs made is recorded, and removed again bottom-up; what existed
+ * before is neither. */
+static void test_made_dirs_removed(void **state)
+{
+	struct fx *f = *state;
+	struct confined_path cp = { 0 };
+	struct made_dirs made = { 0 };
+
+	mkpath(f, "old");
+	assert_int_equal(make_parent(f, "old/x/y/z/file", &cp, &made), 0);
+	assert_int_equal(made.n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(made.dir[i].depth, i + 1);
+	assert_true(is_dir(f, "old/x/y/z"));
+	assert_int_equal(remove_made(f, &cp, &made), 3);
+	assert_false(is_dir(f, "old/x"));
+	assert_true(is_dir(f, "old"));
+	made_dirs_release(&made);
+	assert_int_equal(made.n, 0);
+	confined_path_release(&cp);
+
+	/* Nothing to make (openat2's path where there is one): nothing
+	 * recorded, nothing removed. */
+	mkpath(f, "old/p/q");
+	assert_int_equal(make_parent(f, "old/p/q/file", &cp, &made), 0);
+	assert_int_equal(made.n, 0);
+	assert_int_equal(remove_made(f, &cp, &made), 0);
+	assert_true(is_dir(f, "old/p/q"));
+	made_dirs_release(&made);
+	confined_path_release(&cp);
+	assert_outside_empty(f);
+}
+
+/* A made directory that is not empty (another job's file is in it) stays,
+ * and so do those above it; an empty one below is still removed. */
+static void test_made_dirs_not_empty_stay(void **state)
+{
+	struct fx *f = *state;
+	struct confined_path cp = { 0 };
+	struct made_dirs made = { 0 };
+
+	assert_int_equal(make_parent(f, "a/b/c/file", &cp, &made), 0);
+	assert_int_equal(made.n, 3);
+	write_file(f, "a/b/other");
+	assert_int_equal(remove_made(f, &cp, &made), 1);   /* c */
+	assert_false(is_dir(f, "a/b/c"));
+	assert_true(is_dir(f, "a/b"));
+	assert_true(exists(f, "a/b/other"));
+	made_dirs_release(&made);
+	confined_path_release(&cp);
+}
+
+/* A made directory whose name now holds another directory, and a symlink
+ * swapped in for a made directory's parent (pointing at that very parent,
+ * moved away), are left alone: identity is checked, nothing is followed. */
+static void test_made_dirs_swapped_stay(void **state)
+{
+	struct fx *f = *state;
+	struct confined_path cp = { 0 };
+	struct made_dirs made = { 0 };
+
+	assert_int_equal(make_parent(f, "s/t/file", &cp, &made), 0);
+	assert_int_equal(made.n, 2);
+	assert_int_equal(renameat(f->rootfd, "s/t", f->rootfd, "s/t.made"), 0);
+	mkpath(f, "s/t");
+	assert_int_equal(remove_made(f, &cp, &made), 0);
+	assert_true(is_dir(f, "s/t"));
+	assert_true(is_dir(f, "s/t.made"));
+	made_dirs_release(&made);
+	confined_path_release(&cp);
+
+	assert_int_equal(make_parent(f, "l/m/file", &cp, &made), 0);
+	assert_int_equal(made.n, 2);
+	assert_int_equal(renameat(f->rootfd, "l", f->rootfd, "l.real"), 0);
+	make_symlink(f, "l.real", "l");
+	/* Through the symlink, l.real/m is the directory made, and empty. */
+	assert_int_equal(remove_made(f, &cp, &made), 0);
+	assert_true(is_dir(f, "l.real/m"));
+	made_dirs_release(&made);
+	confined_path_release(&cp);
+	assert_outside_empty(f);
+}
+
 static void test_mkdirs_mode_ignores_umask(void **state)
 {
 	struct fx *f = *state;
@@ -1655,6 +1792,9 @@ static void test_roots_refcount(void **state)
 	cmocka_unit_test_setup_teardown(test_target_special, setup, teardown),   \
 	cmocka_unit_test_setup_teardown(test_symlink_middle, setup, teardown),   \
 	cmocka_unit_test_setup_teardown(test_missing_middle, setup, teardown),   \
+	cmocka_unit_test_setup_teardown(test_made_dirs_removed, setup, teardown), \
+	cmocka_unit_test_setup_teardown(test_made_dirs_not_empty_stay, setup, teardown), \
+	cmocka_unit_test_setup_teardown(test_made_dirs_swapped_stay, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_mkdirs_mode_ignores_umask, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_not_a_directory, setup, teardown),  \
 	cmocka_unit_test_setup_teardown(test_race_swap, setup, teardown),        \
