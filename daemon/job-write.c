@@ -240,8 +240,10 @@ static int check_target(struct write_job *w, int dirfd, const char *name)
 	return r;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+/* Writes all `n` bytes; *written says how many made it, also on failure. */
+static int write_all(int fd, const unsigned char *p, size_t n, size_t *written)
 {
+	*written = 0;
 	while (n > 0) {
 		ssize_t k = write(fd, p, n);
 		if (k < 0) {
@@ -251,17 +253,39 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 		}
 		p += k;
 		n -= (size_t)k;
+		*written += (size_t)k;
 	}
 	return 0;
 }
 
-/* Writes the content to `fd`, flushes it when asked, and closes it. */
-static int write_sync_close(struct write_job *w, int fd, const char *writing)
+/* An append that failed half way (ENOSPC, EFBIG) takes back the bytes it
+ * wrote, but only while the file is exactly its old size plus those bytes:
+ * then nobody appended meanwhile, and nothing of theirs is cut. (An append
+ * by another process landing between this check and the truncate would
+ * be: a window of one system call, which only a lock every appender takes
+ * could close.) */
+static void undo_partial_append(int fd, off_t old_size, size_t written)
 {
+	struct stat st;
+
+	if (written == 0 || fstat(fd, &st) < 0 || st.st_size != old_size + (off_t)written)
+		return;
+	if (ftruncate(fd, old_size) < 0) {
+		/* The partial append stays; the job fails all the same. */
+	}
+}
+
+/* Writes the content to `fd`, flushes it when asked, and closes it. With
+ * `undo_size` (not -1), a failed write truncates back to it, as above. */
+static int write_sync_close(struct write_job *w, int fd, const char *writing, off_t undo_size)
+{
+	size_t written;
 	int r;
 
 	w->step = writing;
-	r = write_all(fd, w->content, w->len);
+	r = write_all(fd, w->content, w->len, &written);
+	if (r < 0 && undo_size >= 0)
+		undo_partial_append(fd, undo_size, written);
 	if (r == 0 && w->fsync) {
 		w->step = "syncing";
 		r = fsync(fd) < 0 ? -errno : 0;
@@ -281,7 +305,7 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 	if (fd < 0)
 		return fd;
 	file_in_place(w);
-	r = write_sync_close(w, fd, "writing");
+	r = write_sync_close(w, fd, "writing", -1);
 	if (r == 0 && !begin_commit(w))
 		r = -ECANCELED;
 	if (r == 0) {
@@ -347,7 +371,7 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 		w->refusal = "the file has other hard links, which an append would change too";
 		return -EMLINK;
 	}
-	return write_sync_close(w, fd, "appending to");
+	return write_sync_close(w, fd, "appending to", st.st_size);
 }
 
 static void write_run(struct work *work)
