@@ -331,6 +331,7 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 static int run_append(struct write_job *w, int dirfd, const char *name)
 {
 	struct stat st;
+	bool created = false;
 	int fd, r;
 
 	if (!begin_commit(w))
@@ -342,6 +343,7 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 		/* A new file gets `perm` exactly, whatever the umask. */
 		fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			    w->perm);
+		created = fd >= 0;
 		if (fd >= 0 && fchmod(fd, w->perm) < 0) {
 			r = -errno;
 			close(fd);
@@ -371,7 +373,13 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 		w->refusal = "the file has other hard links, which an append would change too";
 		return -EMLINK;
 	}
-	return write_sync_close(w, fd, "appending to", st.st_size);
+	r = write_sync_close(w, fd, "appending to", st.st_size);
+	if (r == 0 && created && w->fsync) {
+		/* The new name, like a replaced one, must survive a crash. */
+		w->step = "syncing the directory of";
+		r = confine_sync_dir(dirfd);
+	}
+	return r;
 }
 
 static void write_run(struct work *work)

@@ -284,10 +284,17 @@ static void test_fsync_flushes_file_and_directory(void **state)
 	assert_true(was_synced(in_root("sub/created")));
 	assert_true(was_synced(in_root("sub")));
 
+	/* An append that creates the file flushes its new name too. */
+	forget_fsyncs();
+	assert_succeeded(run("sub/log", "l", "\"mode\":\"append\""));
+	assert_true(was_synced(in_root("sub/log")));
+	assert_true(was_synced(in_root("sub")));
+
 	/* An append to an existing file changes no directory entry. */
 	forget_fsyncs();
 	assert_succeeded(run("sub/created", "a", "\"mode\":\"append\",\"fsync\":true"));
 	assert_true(was_synced(in_root("sub/created")));
+	assert_false(was_synced(in_root("sub")));
 	assert_text("sub/created", "ca");
 }
 
