@@ -117,6 +117,8 @@ static void test_defaults(void **state)
 	assert_int_equal(l->max_message_bytes, 4 * 1024);
 	assert_true(l->max_sleep_seconds == 30.0 * 86400);
 	assert_true(l->shutdown_grace_seconds == 5);
+	/* Write jobs: the issue asks for a pool of 4 by default. */
+	assert_int_equal(l->io_threads, 4);
 	config_free(c);
 }
 
