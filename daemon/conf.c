@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -364,6 +365,29 @@ static int parse_file(struct config *c, const char *file, bool must_exist,
 	return r;
 }
 
+char *config_default_write_root(uid_t uid, const char *home)
+{
+	if (uid == 0)
+		return xstrdup("/var/lib/asyncjobd/files");
+	if (home && home[0] == '/')
+		return xstrdup(home);
+
+	/* No usable $HOME (a service, su without -l): the password database. */
+	struct passwd pw, *found = NULL;
+	size_t size = 1024;
+	char *buf = NULL, *dir = NULL;
+	int r;
+	do {
+		size *= 2;
+		buf = xrealloc(buf, size);
+		r = getpwuid_r(uid, &pw, buf, size, &found);
+	} while (r == ERANGE && size < 1024 * 1024);
+	if (r == 0 && found && found->pw_dir && found->pw_dir[0] == '/')
+		dir = xstrdup(found->pw_dir);
+	free(buf);
+	return dir;
+}
+
 /* Opens the configured write roots, or the default one. */
 static int open_roots(struct config *c, char error[CONFIG_ERROR_MAX])
 {
@@ -374,11 +398,7 @@ static int open_roots(struct config *c, char error[CONFIG_ERROR_MAX])
 	int r;
 
 	if (n == 0) {
-		const char *home = getenv("HOME");
-		if (geteuid() == 0)
-			def[0] = xstrdup("/var/lib/asyncjobd/files");
-		else if (home && home[0] == '/')
-			def[0] = xstrdup(home);
+		def[0] = config_default_write_root(geteuid(), getenv("HOME"));
 		paths = def;
 		n = def[0] ? 1 : 0;
 	}

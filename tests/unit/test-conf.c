@@ -1,9 +1,12 @@
-/* config_load() and friends: defaults, every setting, size suffixes, errors
- * that name file and line, overrides, the limits JSON and restart detection. */
+/* config_load() and friends: defaults (the write root's included), every
+ * setting, size suffixes, errors that name file and line, overrides, the
+ * limits JSON and restart detection. */
 #include "config.h"
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +123,49 @@ static void test_defaults(void **state)
 	/* Write jobs: the issue asks for a pool of 4 by default. */
 	assert_int_equal(l->io_threads, 4);
 	config_free(c);
+}
+
+static void assert_default_root(uid_t uid, const char *home, const char *expected)
+{
+	char *got = config_default_write_root(uid, home);
+	if (!expected ? got != NULL : !got || strcmp(got, expected) != 0)
+		fail_msg("uid %u, HOME %s: default write root %s, expected %s", (unsigned)uid,
+			 home ? home : "(unset)", got ? got : "(none)", expected ? expected : "(none)");
+	free(got);
+}
+
+/* The write root when none is configured: root's, and an ordinary user's
+ * home, from $HOME or, without a usable one, from the password database. */
+static void test_default_write_root(void **state)
+{
+	(void)state;
+	assert_default_root(0, "/root", "/var/lib/asyncjobd/files");
+	assert_default_root(0, NULL, "/var/lib/asyncjobd/files");
+	assert_default_root(4321, "/home/someone", "/home/someone");
+
+	/* Someone in the password database other than root. */
+	uid_t uid = 0;
+	char dir[PATH_MAX] = "";
+	setpwent();
+	for (struct passwd *pw; (pw = getpwent());) {
+		if (pw->pw_uid != 0 && pw->pw_dir && pw->pw_dir[0] == '/' &&
+		    strlen(pw->pw_dir) < sizeof(dir)) {
+			uid = pw->pw_uid;
+			strcpy(dir, pw->pw_dir);
+			break;
+		}
+	}
+	endpwent();
+	if (uid == 0)
+		skip();   /* nobody but root in the password database */
+	assert_default_root(uid, "/home/from-env", "/home/from-env");
+	assert_default_root(uid, NULL, dir);
+	assert_default_root(uid, "", dir);
+	assert_default_root(uid, "relative/home", dir);
+	/* Neither $HOME nor an entry: no default root. */
+	uid_t unknown = 3999999999u;
+	if (!getpwuid(unknown))
+		assert_default_root(unknown, NULL, NULL);
 }
 
 /* The name of group 0 (for a group given by name), or NULL. */
@@ -571,6 +617,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_default_write_root),
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_bounds_accepted),
 		cmocka_unit_test(test_per_user_clamped),
