@@ -28,12 +28,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -1300,6 +1303,81 @@ static void test_matrix_hardlink_replace(void **state)
 	assert_outside_untouched();
 }
 
+/* ------------------------------------------------------------ EACCES */
+
+/* Root writes past permission bits through CAP_DAC_OVERRIDE. The EACCES
+ * test's daemon starts without it (gone from the bounding and inheritable
+ * sets, which are all a root exec takes capabilities from), so that root,
+ * as CI runs the tests, meets the permission bits as an ordinary user does.
+ * An ordinary user has nothing to drop. Runs in the forked child. */
+static void without_dac_override(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (geteuid() != 0)
+		return;
+	if (syscall(SYS_capget, &hdr, data) == 0) {
+		data[0].inheritable &= ~(1u << CAP_DAC_OVERRIDE);
+		(void)syscall(SYS_capset, &hdr, data);
+	}
+	(void)prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0);
+}
+
+/* Whether process `pid` has capability `cap` in its effective set. */
+static bool has_capability(pid_t pid, int cap)
+{
+	FILE *f = fopen(tj_strf("/proc/%ld/status", (long)pid), "r");
+	char line[256];
+	unsigned long long eff = 0;
+	bool found = false;
+
+	if (!f)
+		fail_msg("/proc/%ld/status: %s", (long)pid, strerror(errno));
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "CapEff: %llx", &eff) == 1;
+	fclose(f);
+	if (!found)
+		fail_msg("no CapEff line in /proc/%ld/status", (long)pid);
+	return (eff >> cap) & 1;
+}
+
+/* EACCES, which the issue lists: a directory the daemon may not write in
+ * and a file it may not open for writing fail the job with code io and
+ * EACCES in the message. As an ordinary user that is what the permission
+ * bits give; as root only without CAP_DAC_OVERRIDE (with it every write
+ * here succeeds), so the daemon is started without it. Where it cannot be
+ * dropped (no CAP_SETPCAP, in some containers) the test skips. A read-only
+ * mount would give EROFS and chattr +i EPERM, neither of them EACCES. */
+static void test_eacces(void **state)
+{
+	(void)state;
+	harness_start_with(&T.d.proc, tj_strf("write_root = %s\n", T.root), without_dac_override);
+	T.d.fd = raw_connect(T.d.proc.socket);
+	assert_true(T.d.fd >= 0);
+	if (has_capability(T.d.proc.pid, CAP_DAC_OVERRIDE)) {
+		print_message("the daemon could not be started without CAP_DAC_OVERRIDE: skipped\n");
+		skip();
+	}
+	assert_int_equal(mkdir(in_root("locked"), 0555), 0);
+	assert_int_equal(chmod(in_root("locked"), 0555), 0);
+	put_file(in_root("readonly"), "as it was");
+	assert_int_equal(chmod(in_root("readonly"), 0444), 0);
+
+	/* No new file in a directory without write permission, in any mode,
+	 * nor a directory made there. */
+	assert_every_mode_fails(in_root("locked/new"), "io", "EACCES");
+	struct json_object *job = run_text(in_root("locked/sub/file"), "x", "{\"mkdirs\":true}");
+	assert_failed(job, "io", "EACCES");
+	/* No append to a file without write permission. */
+	job = run_text(in_root("readonly"), "more", "{\"mode\":\"append\"}");
+	assert_failed(job, "io", "EACCES");
+	assert_failed(job, "io", "readonly");
+	assert_entries(in_root("locked"), 0);
+	assert_file_text(in_root("readonly"), "as it was");
+	jobs_assert_serves(&T.d);
+}
+
 /* ------------------------------------------------------------ race: swapped directory */
 
 static int swap_once(void)
@@ -2383,6 +2461,7 @@ int main(void)
 		TEST(test_matrix_longer_than_path_max),
 		TEST(test_matrix_embedded_nul),
 		TEST(test_matrix_hardlink_replace),
+		TEST(test_eacces),
 		/* races, the disk, scale */
 		TEST(test_race_directory_swapped_for_symlink),
 		TEST(test_enospc_small_tmpfs),
