@@ -37,7 +37,7 @@ static void usage(FILE *f)
 		"  -c, --config FILE      read settings from FILE (default: %s,\n"
 		"                         if it exists)\n"
 		"      --write-root DIR   allow write jobs beneath DIR (repeatable; replaces\n"
-		"                         the config file's write_root lines)\n"
+		"                         the config file's write_root(s) lines)\n"
 		"      --log-level LEVEL  error, warning, notice, info (default) or debug\n"
 		"      --check-config     check the configuration and exit\n"
 		"  -h, --help             show this help and exit\n"

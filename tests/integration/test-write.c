@@ -786,8 +786,8 @@ static void test_write_roots_config(void **state)
 	char missing[300];
 	snprintf(missing, sizeof(missing), "%s-missing", T.root);
 	assert_int_equal(mkdir(in_root("nested"), 0755), 0);
-	jobs_start(&T.d, "write_root = %s\nwrite_root = %s/nested/\nwrite_root = %s\n", T.root,
-		   T.root, missing);
+	/* write_roots (the name) adds to the write_root lines. */
+	jobs_start(&T.d, "write_root = %s\nwrite_roots = %s/nested/ %s\n", T.root, T.root, missing);
 	write_ok(in_root("nested/x"), "nested", NULL);
 	assert_file_text(in_root("nested/x"), "nested");
 	write_ok(in_root("top"), "top", NULL);

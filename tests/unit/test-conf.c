@@ -371,6 +371,26 @@ static void test_error_relative_path(void **state)
 	(void)state;
 	expect_error_line3(HEAD "socket = run/a.sock\n", "not an absolute path");
 	expect_error_line3(HEAD "write_root = files\n", "not an absolute path");
+	expect_error_line3(HEAD "write_roots = /srv/a files /srv/b\n",
+			   "write_roots: 'files' is not an absolute path");
+}
+
+/* write_roots (the issue's name): several roots on one line, added to the
+ * same list as write_root lines, in order. */
+static void test_write_roots_list(void **state)
+{
+	(void)state;
+	struct config *c = load_text("write_root = /srv/one\n"
+				     "write_roots = /srv/two \t /srv/three\t/srv/four\n"
+				     "write_roots = /srv/five\n"
+				     "write_root = /srv/six\n");
+	static const char *const want[] = {
+		"/srv/one", "/srv/two", "/srv/three", "/srv/four", "/srv/five", "/srv/six",
+	};
+	assert_int_equal(c->n_write_roots, 6);
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(c->write_roots[i], want[i]);
+	config_free(c);
 }
 
 static void test_error_bad_mode(void **state)
@@ -630,6 +650,7 @@ int main(void)
 		cmocka_unit_test(test_error_fraction_for_count),
 		cmocka_unit_test(test_error_out_of_range),
 		cmocka_unit_test(test_error_relative_path),
+		cmocka_unit_test(test_write_roots_list),
 		cmocka_unit_test(test_error_bad_mode),
 		cmocka_unit_test(test_error_unknown_group),
 		cmocka_unit_test(test_error_bad_log_level),
