@@ -4,12 +4,15 @@
  * devices, directories, over-long names, NUL, hard links), a directory
  * swapped for a symlink to the outside while thousands of writes run,
  * ENOSPC on a small tmpfs (in a mount namespace of the daemon's own;
- * skipped where unshare or mount is not permitted), 10000 writes in one
- * gather, queued writes, cancel, timeouts, fail_fast and shutdown, the
- * write-root settings, max_pending_write_bytes, libasyncjob and the asyncjob
- * CLI. Each test starts its own daemon and stops it, checking that it exits
- * cleanly (under the sanitizers a leak makes that exit non-zero). No test
- * asserts a wall-clock duration. ASYNCJOB_TEST_FILTER=test_cli_gather (a
+ * skipped where unshare or mount is not permitted), EFBIG past the
+ * daemon's RLIMIT_FSIZE (failed mkdirs writes and appends leave nothing;
+ * no privilege needed), EACCES (the daemon without CAP_DAC_OVERRIDE when
+ * run as root), 10000 writes in one gather, queued writes, cancel,
+ * timeouts, fail_fast and shutdown, the write-root settings,
+ * max_pending_write_bytes, libasyncjob and the asyncjob CLI. Each test
+ * starts its own daemon and stops it, checking that it exits cleanly (under
+ * the sanitizers a leak makes that exit non-zero). No test asserts a
+ * wall-clock duration. ASYNCJOB_TEST_FILTER=test_cli_gather (a
  * cmocka pattern) runs only the tests it names. */
 #include "config.h"
 
