@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <math.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ enum setting_kind {
 	SET_GROUP,      /* a group name or number */
 	SET_LOG_LEVEL,
 	SET_PATH_LIST,  /* repeatable: each line adds one absolute path */
+	SET_PATH_WORDS, /* repeatable: each line adds absolute paths separated by
+			 * blanks, to the same list as SET_PATH_LIST */
 	SET_NET_LIST,   /* repeatable: CIDR blocks, see netfilter.h */
 	SET_STRING,     /* any text */
 };
@@ -50,6 +53,7 @@ static const struct setting settings[] = {
 	{ "socket_group", SET_GROUP, offsetof(struct config, socket_group), 0, 0, false },
 	{ "admin_group", SET_GROUP, offsetof(struct config, admin_group), 0, 0, false },
 	{ "write_root", SET_PATH_LIST, offsetof(struct config, write_roots), 0, 0, false },
+	{ "write_roots", SET_PATH_WORDS, offsetof(struct config, write_roots), 0, 0, false },
 	{ "log_level", SET_LOG_LEVEL, offsetof(struct config, log_level), 0, 0, false },
 	{ "deny_networks", SET_NET_LIST, offsetof(struct config, deny_networks), 0, 0, false },
 	{ "proxy", SET_STRING, offsetof(struct config, proxy), 0, 0, false },
@@ -202,6 +206,20 @@ static int resolve_group(const char *name, gid_t *ret)
 	return 0;
 }
 
+/* Adds the `len` bytes at `path` to the write roots. */
+static int add_write_root(struct config *c, const struct setting *s, const char *path, size_t len,
+			  const char *file, unsigned line, char error[CONFIG_ERROR_MAX])
+{
+	if (path[0] != '/') {
+		set_error(error, file, line, "%s: '%.*s' is not an absolute path", s->key, (int)len,
+			  path);
+		return -EINVAL;
+	}
+	c->write_roots = xrealloc(c->write_roots, (c->n_write_roots + 1) * sizeof(*c->write_roots));
+	c->write_roots[c->n_write_roots++] = xstrndup(path, len);
+	return 0;
+}
+
 static int apply_setting(struct config *c, const struct setting *s, const char *value,
 			 const char *file, unsigned line, char error[CONFIG_ERROR_MAX])
 {
@@ -288,13 +306,18 @@ static int apply_setting(struct config *c, const struct setting *s, const char *
 		*(char **)(base + s->offset) = xstrdup(value);
 		return 0;
 	case SET_PATH_LIST:
-		if (value[0] != '/') {
-			set_error(error, file, line, "%s: '%s' is not an absolute path", s->key, value);
-			return -EINVAL;
+		return add_write_root(c, s, value, strlen(value), file, line, error);
+	case SET_PATH_WORDS:
+		/* The issue's spelling, several roots on one line; a path with
+		 * a blank in it takes a write_root line of its own. */
+		for (const char *p = value; *p;) {
+			size_t n = strcspn(p, " \t");
+			int r = add_write_root(c, s, p, n, file, line, error);
+			if (r < 0)
+				return r;
+			p += n;
+			p += strspn(p, " \t");
 		}
-		c->write_roots = xrealloc(c->write_roots,
-					  (c->n_write_roots + 1) * sizeof(*c->write_roots));
-		c->write_roots[c->n_write_roots++] = xstrdup(value);
 		return 0;
 	}
 	return -EINVAL;
@@ -369,6 +392,29 @@ static int parse_file(struct config *c, const char *file, bool must_exist,
 	return r;
 }
 
+char *config_default_write_root(uid_t uid, const char *home)
+{
+	if (uid == 0)
+		return xstrdup("/var/lib/asyncjobd/files");
+	if (home && home[0] == '/')
+		return xstrdup(home);
+
+	/* No usable $HOME (a service, su without -l): the password database. */
+	struct passwd pw, *found = NULL;
+	size_t size = 1024;
+	char *buf = NULL, *dir = NULL;
+	int r;
+	do {
+		size *= 2;
+		buf = xrealloc(buf, size);
+		r = getpwuid_r(uid, &pw, buf, size, &found);
+	} while (r == ERANGE && size < 1024 * 1024);
+	if (r == 0 && found && found->pw_dir && found->pw_dir[0] == '/')
+		dir = xstrdup(found->pw_dir);
+	free(buf);
+	return dir;
+}
+
 /* Opens the configured write roots, or the default one. */
 static int open_roots(struct config *c, char error[CONFIG_ERROR_MAX])
 {
@@ -379,11 +425,7 @@ static int open_roots(struct config *c, char error[CONFIG_ERROR_MAX])
 	int r;
 
 	if (n == 0) {
-		const char *home = getenv("HOME");
-		if (geteuid() == 0)
-			def[0] = xstrdup("/var/lib/asyncjobd/files");
-		else if (home && home[0] == '/')
-			def[0] = xstrdup(home);
+		def[0] = config_default_write_root(geteuid(), getenv("HOME"));
 		paths = def;
 		n = def[0] ? 1 : 0;
 	}

@@ -76,9 +76,9 @@ struct config_overrides {
 #define CONFIG_ERROR_MAX 512
 
 /* Builds a config from the defaults, then `file` (when not NULL), then the
- * overrides, and opens the write roots (the configured ones, or by default
- * /var/lib/asyncjobd/files for root and $HOME for anyone else; a missing
- * root is logged and skipped). A missing file is an error only when
+ * overrides, and opens the write roots (the configured ones, or
+ * config_default_write_root for the effective uid and $HOME; a missing root
+ * is logged and skipped). A missing file is an error only when
  * `must_exist`.
  * Returns 0 and a new config in *ret (caller frees with config_free), or a
  * negative errno and a message naming file and line in `error`. Reads the
@@ -88,6 +88,13 @@ int config_load(const char *file, bool must_exist, const struct config_overrides
 		struct config **ret, char error[CONFIG_ERROR_MAX]);
 
 struct config *config_free(struct config *c);
+
+/* The write root when none is configured: /var/lib/asyncjobd/files for uid
+ * 0; for anyone else their home directory: `home` (the caller's $HOME, may
+ * be NULL) when it is an absolute path, else the password database's entry
+ * for `uid`. Returns a new string (the caller frees it), or NULL when there
+ * is none. Blocks (the password database may be remote). */
+char *config_default_write_root(uid_t uid, const char *home);
 
 /* Writes the limits as a JSON object (for daemon.info). */
 void config_write_limits(const struct config *c, struct jsonw *w);

@@ -204,34 +204,47 @@ void confined_path_release(struct confined_path *cp)
 
 /* ------------------------------------------------------------ on workers */
 
+/* The next component of a relative path into `comp`; advances *p. */
+static void next_component(const char **p, char comp[NAME_MAX + 1])
+{
+	const char *e = strchr(*p, '/');
+	size_t clen = e ? (size_t)(e - *p) : strlen(*p);
+	memcpy(comp, *p, clen);
+	comp[clen] = '\0';
+	*p += clen + (e ? 1 : 0);
+}
+
+static void record_made(struct made_dirs *made, size_t depth, const struct stat *st)
+{
+	made->dir = xrealloc(made->dir, (made->n + 1) * sizeof(*made->dir));
+	made->dir[made->n++] = (struct made_dir){ .depth = depth, .dev = st->st_dev,
+						  .ino = st->st_ino };
+}
+
 /* Component by component, each step on the fd of the last, never following
- * a symlink. */
-static int walk(int rootfd, const char *dir, bool mkdirs)
+ * a symlink. With `made`, each directory created is recorded there. */
+static int walk(int rootfd, const char *dir, bool mkdirs, struct made_dirs *made)
 {
 	int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
 	char comp[NAME_MAX + 1];
 
 	if (fd < 0)
 		return -errno;
-	for (const char *p = dir; *p;) {
-		const char *e = strchr(p, '/');
-		size_t clen = e ? (size_t)(e - p) : strlen(p);
-		memcpy(comp, p, clen);
-		comp[clen] = '\0';
-		p += clen + (e ? 1 : 0);
+	for (size_t depth = 0; *dir; depth++) {
+		next_component(&dir, comp);
 
 		/* No O_DIRECTORY: a symlink opened with O_NOFOLLOW is then
 		 * seen as what it is below, whatever is there a moment later. */
-		bool made = false;
+		bool made_here = false;
 		int next = openat(fd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0 && errno == ENOENT && mkdirs) {
-			made = mkdirat(fd, comp, 0755) == 0;
-			if (!made && errno != EEXIST) {
+			made_here = mkdirat(fd, comp, 0755) == 0;
+			if (!made_here && errno != EEXIST) {
 				int r = -errno;
 				close(fd);
 				return r;
 			}
-			next = openat(fd, comp, (made ? O_RDONLY : O_PATH) | O_NOFOLLOW | O_CLOEXEC);
+			next = openat(fd, comp, (made_here ? O_RDONLY : O_PATH) | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (next < 0) {
 			int r = -errno;
@@ -246,7 +259,9 @@ static int walk(int rootfd, const char *dir, bool mkdirs)
 			r = -ELOOP;
 		else if (!S_ISDIR(st.st_mode))
 			r = -ENOTDIR;
-		else if (made && fchmod(next, 0755) < 0)
+		if (r == 0 && made_here && made)
+			record_made(made, depth, &st);
+		if (r == 0 && made_here && fchmod(next, 0755) < 0)
 			r = -errno;   /* 0755 as promised, whatever the umask */
 		close(fd);
 		if (r < 0) {
@@ -258,7 +273,8 @@ static int walk(int rootfd, const char *dir, bool mkdirs)
 	return fd;
 }
 
-int confine_open_parent(const struct confined_path *cp, bool mkdirs, const char **ret_name)
+static int open_parent(const struct confined_path *cp, bool mkdirs, struct made_dirs *made,
+		       const char **ret_name)
 {
 	int rootfd = cp->roots->roots[cp->root].fd;
 	const char *slash = strrchr(cp->rel, '/');
@@ -287,7 +303,74 @@ int confine_open_parent(const struct confined_path *cp, bool mkdirs, const char 
 	if (!((errno == ENOENT && mkdirs) || errno == ENOSYS || errno == EPERM))
 		return -errno;
 #endif
-	return walk(rootfd, dir, mkdirs);
+	return walk(rootfd, dir, mkdirs, made);
+}
+
+int confine_open_parent(const struct confined_path *cp, bool mkdirs, const char **ret_name)
+{
+	return open_parent(cp, mkdirs, NULL, ret_name);
+}
+
+int confine_make_parent(const struct confined_path *cp, struct made_dirs *made,
+			const char **ret_name)
+{
+	return open_parent(cp, true, made, ret_name);
+}
+
+size_t confine_remove_made_dirs(const struct confined_path *cp, const struct made_dirs *made)
+{
+	const char *p = cp->rel;
+	char comp[NAME_MAX + 1];
+	size_t removed = 0, reached = 0;
+
+	if (made->n == 0)
+		return 0;
+	/* Down from the root, one component at a time and following no
+	 * symlink, keeping the directory that holds each made one. (Made
+	 * directories that cannot be reached so are left; their parents are
+	 * then not empty either.) */
+	int *holder = xcalloc(made->n, sizeof(*holder));
+	int fd = fcntl(cp->roots->roots[cp->root].fd, F_DUPFD_CLOEXEC, 0);
+	for (size_t depth = 0; fd >= 0; depth++) {
+		if (made->dir[reached].depth == depth) {
+			holder[reached++] = fd;
+			if (reached == made->n)
+				break;
+			fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+			if (fd < 0)
+				break;
+		}
+		next_component(&p, comp);
+		int child = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = child;
+	}
+
+	/* Deepest first: a directory is only empty once those below it are
+	 * gone. rmdir leaves one that is not empty (another job is using it),
+	 * and the dev/ino check one that is no longer the directory made. */
+	for (size_t i = reached; i-- > 0;) {
+		const struct made_dir *m = &made->dir[i];
+		const char *q = cp->rel;
+		struct stat st;
+
+		for (size_t d = 0; d <= m->depth; d++)
+			next_component(&q, comp);
+		if (fstatat(holder[i], comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_dev == m->dev && st.st_ino == m->ino &&
+		    unlinkat(holder[i], comp, AT_REMOVEDIR) == 0)
+			removed++;
+		close(holder[i]);
+	}
+	free(holder);
+	return removed;
+}
+
+void made_dirs_release(struct made_dirs *made)
+{
+	free(made->dir);
+	made->dir = NULL;
+	made->n = 0;
 }
 
 int confine_check_target(int dirfd, const char *name)
@@ -329,6 +412,21 @@ int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, siz
 			return -errno;
 	}
 	return -EEXIST;
+}
+
+int confine_install(int dirfd, const char *tmp, const char *name, bool replace)
+{
+	if (replace)
+		return renameat(dirfd, tmp, dirfd, name) < 0 ? -errno : 0;
+	if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* A filesystem without RENAME_NOREPLACE: link(2) never replaces. */
+	if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
+		return -errno;
+	unlinkat(dirfd, tmp, 0);
+	return 0;
 }
 
 int confine_sync_dir(int dirfd)

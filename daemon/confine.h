@@ -48,6 +48,33 @@ void confined_path_release(struct confined_path *cp);
  * component of cp->rel; or a negative errno. */
 int confine_open_parent(const struct confined_path *cp, bool mkdirs, const char **ret_name);
 
+/* The directories one confine_make_parent created, outermost first: which
+ * component of the parent path each is (0: the one beneath the root), and
+ * which directory it is. */
+struct made_dir {
+	size_t depth;
+	dev_t dev;
+	ino_t ino;
+};
+struct made_dirs {
+	size_t n;
+	struct made_dir *dir;
+};
+
+/* confine_open_parent with mkdirs, recording in `made` (empty at first)
+ * each directory it created, also when it fails half way, so that a write
+ * that does not complete can take them away again. Free `made` with
+ * made_dirs_release. */
+int confine_make_parent(const struct confined_path *cp, struct made_dirs *made,
+			const char **ret_name);
+
+/* Removes the directories in `made` that are empty and still the ones
+ * created, deepest first, each through the fd of its parent reached from the
+ * root one component at a time without following a symlink; leaves the
+ * rest. Blocks: worker threads only. Returns how many it removed. */
+size_t confine_remove_made_dirs(const struct confined_path *cp, const struct made_dirs *made);
+void made_dirs_release(struct made_dirs *made);
+
 /* Checks the target name in `dirfd`: absent, or a regular file. Returns 0,
  * or -EISDIR, -ELOOP (a symlink), -EINVAL (a FIFO, device or socket). */
 int confine_check_target(int dirfd, const char *name);
@@ -55,6 +82,13 @@ int confine_check_target(int dirfd, const char *name);
 /* Creates a new temporary file beside `name` in `dirfd` (O_EXCL, never
  * following a symlink) with `perm`. Returns the fd and its name in `tmp`. */
 int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, size_t tmp_size);
+
+/* Puts the staged temporary file `tmp` in place as `name`, both in
+ * `dirfd`: over whatever file has that name when `replace`, else only where
+ * there is none (-EEXIST, the existing file untouched), with link(2) where
+ * the filesystem has no RENAME_NOREPLACE. Returns 0 or a negative errno; on
+ * failure `tmp` is still there for the caller to remove. */
+int confine_install(int dirfd, const char *tmp, const char *name, bool replace);
 
 /* Flushes the directory `dirfd` to disk, so a rename in it survives a
  * crash. Blocks: worker threads only. Returns 0 or a negative errno. */

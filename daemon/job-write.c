@@ -5,9 +5,10 @@
  * `create` does the same but never replaces; `append` appends.
  *
  * Cancel: a queued write is dropped; a running one is stopped at its commit
- * point (the rename, or the first byte of an append) and leaves no trace;
- * once committing it can no longer be stopped and finishes (job.cancel then
- * answers -32004). */
+ * point (the rename, or the first byte of an append) and leaves no trace,
+ * the directories its mkdirs made included; once committing it can no
+ * longer be stopped and finishes (job.cancel then answers -32004). A write
+ * that fails before its commit point leaves no trace either. */
 #include "config.h"
 
 #include <errno.h>
@@ -56,9 +57,15 @@ struct write_job {
 	bool cancel;           /* stop before the commit point */
 	bool committing;       /* past it */
 
+	/* Worker only: holds made_dirs_lock shared. */
+	bool using_made_dirs;
+
 	/* The worker's answer. */
 	int err;
 	const char *step;
+	/* Why the target was refused (its type, its other names) when `err`
+	 * is the client's doing rather than the disk's; NULL otherwise. */
+	const char *refusal;
 };
 
 static const char *const write_fields[] = {
@@ -194,6 +201,21 @@ fail:
 
 /* ------------------------------------------------------------ on a worker */
 
+/* A write that does not complete removes the directories its mkdirs made.
+ * Another mkdirs write may have opened one of them and not yet made its file
+ * there: it holds this lock shared until its file exists (the directory is
+ * then not empty and stays), and the removal holds it exclusively. */
+static pthread_rwlock_t made_dirs_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* The write's file (temporary, or appended to) exists in its directory. */
+static void file_in_place(struct write_job *w)
+{
+	if (w->using_made_dirs) {
+		w->using_made_dirs = false;
+		pthread_rwlock_unlock(&made_dirs_lock);
+	}
+}
+
 /* Passes the commit point unless canceled first. */
 static bool begin_commit(struct write_job *w)
 {
@@ -206,8 +228,22 @@ static bool begin_commit(struct write_job *w)
 	return go;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+static const char not_regular[] = "only regular files are written";
+
+/* confine_check_target, remembering a refusal for the target's type: its
+ * -EINVAL then means a FIFO, device or socket, not a bad argument. */
+static int check_target(struct write_job *w, int dirfd, const char *name)
 {
+	int r = confine_check_target(dirfd, name);
+	if (r == -EINVAL)
+		w->refusal = not_regular;
+	return r;
+}
+
+/* Writes all `n` bytes; *written says how many made it, also on failure. */
+static int write_all(int fd, const unsigned char *p, size_t n, size_t *written)
+{
+	*written = 0;
 	while (n > 0) {
 		ssize_t k = write(fd, p, n);
 		if (k < 0) {
@@ -217,34 +253,39 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 		}
 		p += k;
 		n -= (size_t)k;
+		*written += (size_t)k;
 	}
 	return 0;
 }
 
-/* Puts the staged temporary file in place: over the target (replace), or
- * only where there is none (create). */
-static int install(int dirfd, const char *tmp, const char *name, bool replace)
+/* An append that failed half way (ENOSPC, EFBIG) takes back the bytes it
+ * wrote, but only while the file is exactly its old size plus those bytes:
+ * then nobody appended meanwhile, and nothing of theirs is cut. (An append
+ * by another process landing between this check and the truncate would
+ * be: a window of one system call, which only a lock every appender takes
+ * could close.) */
+static void undo_partial_append(int fd, off_t old_size, size_t written)
 {
-	if (replace)
-		return renameat(dirfd, tmp, dirfd, name) < 0 ? -errno : 0;
-	if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	/* A filesystem without RENAME_NOREPLACE: link(2) never replaces. */
-	if (linkat(dirfd, tmp, dirfd, name, 0) < 0)
-		return -errno;
-	unlinkat(dirfd, tmp, 0);
-	return 0;
+	struct stat st;
+
+	if (written == 0 || fstat(fd, &st) < 0 || st.st_size != old_size + (off_t)written)
+		return;
+	if (ftruncate(fd, old_size) < 0) {
+		/* The partial append stays; the job fails all the same. */
+	}
 }
 
-/* Writes the content to `fd`, flushes it when asked, and closes it. */
-static int write_sync_close(struct write_job *w, int fd, const char *writing)
+/* Writes the content to `fd`, flushes it when asked, and closes it. With
+ * `undo_size` (not -1), a failed write truncates back to it, as above. */
+static int write_sync_close(struct write_job *w, int fd, const char *writing, off_t undo_size)
 {
+	size_t written;
 	int r;
 
 	w->step = writing;
-	r = write_all(fd, w->content, w->len);
+	r = write_all(fd, w->content, w->len, &written);
+	if (r < 0 && undo_size >= 0)
+		undo_partial_append(fd, undo_size, written);
 	if (r == 0 && w->fsync) {
 		w->step = "syncing";
 		r = fsync(fd) < 0 ? -errno : 0;
@@ -263,16 +304,17 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 	fd = confine_create_temp(dirfd, name, w->perm, tmp, sizeof(tmp));
 	if (fd < 0)
 		return fd;
-	r = write_sync_close(w, fd, "writing");
+	file_in_place(w);
+	r = write_sync_close(w, fd, "writing", -1);
 	if (r == 0 && !begin_commit(w))
 		r = -ECANCELED;
 	if (r == 0) {
 		w->step = w->mode == W_CREATE ? "creating" : "replacing";
 		/* Checked again at the last moment: a directory or a FIFO that
 		 * appeared meanwhile is not replaced. */
-		r = confine_check_target(dirfd, name);
+		r = check_target(w, dirfd, name);
 		if (r == 0)
-			r = install(dirfd, tmp, name, w->mode == W_REPLACE);
+			r = confine_install(dirfd, tmp, name, w->mode == W_REPLACE);
 	}
 	if (r < 0) {
 		/* No temporary file survives a failure. */
@@ -289,6 +331,7 @@ static int run_staged(struct write_job *w, int dirfd, const char *name)
 static int run_append(struct write_job *w, int dirfd, const char *name)
 {
 	struct stat st;
+	bool created = false;
 	int fd, r;
 
 	if (!begin_commit(w))
@@ -300,6 +343,7 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 		/* A new file gets `perm` exactly, whatever the umask. */
 		fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			    w->perm);
+		created = fd >= 0;
 		if (fd >= 0 && fchmod(fd, w->perm) < 0) {
 			r = -errno;
 			close(fd);
@@ -308,39 +352,72 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 	}
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	file_in_place(w);
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
 		close(fd);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+		w->refusal = not_regular;
+		return -EINVAL;
 	}
 	/* Another name for the same file may lie outside the write roots: an
 	 * append would change it there. (Replace is safe: a rename replaces
 	 * the name, not the file.) */
 	if (st.st_nlink > 1) {
 		close(fd);
+		w->refusal = "the file has other hard links, which an append would change too";
 		return -EMLINK;
 	}
-	return write_sync_close(w, fd, "appending to");
+	r = write_sync_close(w, fd, "appending to", st.st_size);
+	if (r == 0 && created && w->fsync) {
+		/* The new name, like a replaced one, must survive a crash. */
+		w->step = "syncing the directory of";
+		r = confine_sync_dir(dirfd);
+	}
+	return r;
 }
 
 static void write_run(struct work *work)
 {
 	struct write_job *w = (struct write_job *)((char *)work - offsetof(struct write_job, work));
+	struct made_dirs made = { 0 };
 	const char *name;
 	int dirfd, r;
 
 	w->step = "opening the directory of";
-	dirfd = confine_open_parent(&w->cp, w->mkdirs, &name);
-	if (dirfd < 0) {
-		w->err = dirfd;
-		return;
+	if (w->mkdirs) {
+		pthread_rwlock_rdlock(&made_dirs_lock);
+		w->using_made_dirs = true;
+		dirfd = confine_make_parent(&w->cp, &made, &name);
+	} else {
+		dirfd = confine_open_parent(&w->cp, false, &name);
 	}
-	w->step = w->mode == W_CREATE ? "creating" : "checking";
-	r = confine_check_target(dirfd, name);
+	r = dirfd < 0 ? dirfd : 0;
+	if (r == 0) {
+		w->step = w->mode == W_CREATE ? "creating" : "checking";
+		r = check_target(w, dirfd, name);
+	}
 	if (r == 0 && w->mode == W_CREATE && faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		r = -EEXIST;   /* fail early, and leave it untouched */
 	if (r == 0)
 		r = w->mode == W_APPEND ? run_append(w, dirfd, name) : run_staged(w, dirfd, name);
-	close(dirfd);
+	if (dirfd >= 0)
+		close(dirfd);
+	file_in_place(w);
+	if (r < 0 && made.n > 0) {
+		/* No trace: what this write made goes, unless its file or
+		 * another job's is in it (replace failing only at the final
+		 * directory fsync, an append that wrote). */
+		pthread_rwlock_wrlock(&made_dirs_lock);
+		confine_remove_made_dirs(&w->cp, &made);
+		pthread_rwlock_unlock(&made_dirs_lock);
+	}
+	made_dirs_release(&made);
 	w->err = r;
 }
 
@@ -392,17 +469,15 @@ static void write_done(struct work *work)
 		} else {
 			char path[PATH_MAX + 1];
 			full_path(w, path, sizeof(path));
-			/* A symlink on the way, or a target that is no regular
-			 * file, is refused; the rest is the disk's answer. */
-			bool refused = w->err == -ELOOP || w->err == -EXDEV || w->err == -EINVAL ||
-				       w->err == -EMLINK;
-			job_fail(job, refused ? JOB_ERR_FORBIDDEN : JOB_ERR_IO, "%s %s: %s (%s)%s",
-				 w->step, path, strerror(-w->err), errno_name(w->err),
-				 w->err == -ELOOP || w->err == -EXDEV
-					 ? "; paths may not lead through symlinks"
-				 : w->err == -EINVAL ? "; only regular files are written"
-				 : w->err == -EMLINK ? "; the file has other hard links, which an append "
-						       "would change too" : "");
+			/* A symlink on the way, or a target refused for what it
+			 * is, is forbidden; the rest is the disk's answer (an
+			 * EINVAL or EMLINK from the filesystem included). */
+			bool through_symlink = w->err == -ELOOP || w->err == -EXDEV;
+			const char *why = w->refusal ? w->refusal
+					: through_symlink ? "paths may not lead through symlinks" : NULL;
+			job_fail(job, why ? JOB_ERR_FORBIDDEN : JOB_ERR_IO, "%s %s: %s (%s)%s%s",
+				 w->step, path, strerror(-w->err), errno_name(w->err), why ? "; " : "",
+				 why ? why : "");
 		}
 	}
 	if (!d->tearing_down)

@@ -37,7 +37,7 @@ static void usage(FILE *f)
 		"  -c, --config FILE      read settings from FILE (default: %s,\n"
 		"                         if it exists)\n"
 		"      --write-root DIR   allow write jobs beneath DIR (repeatable; replaces\n"
-		"                         the config file's write_root lines)\n"
+		"                         the config file's write_root(s) lines)\n"
 		"      --log-level LEVEL  error, warning, notice, info (default) or debug\n"
 		"      --check-config     check the configuration and exit\n"
 		"  -h, --help             show this help and exit\n"
@@ -178,8 +178,11 @@ int main(int argc, char **argv)
 	}
 	log_set_level(config->log_level);
 
-	/* A client that hangs up must not kill the daemon. */
+	/* A client that hangs up must not kill the daemon, nor a write job
+	 * that grows a file past RLIMIT_FSIZE (LimitFSIZE=): that job fails
+	 * with EFBIG instead. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 
 	struct event_base *base = daemon_event_base_new();
 	if (!base) {

@@ -1,4 +1,5 @@
-/* daemon.info: version, uptime, job counts and the limits in force. */
+/* daemon.info: version, uptime, job counts, the I/O threads' load and the
+ * limits in force. */
 #include "config.h"
 
 #include <math.h>
@@ -10,6 +11,7 @@
 #include "daemon/job.h"
 #include "daemon/params.h"
 #include "daemon/rpc.h"
+#include "daemon/workers.h"
 
 static int daemon_info_handle(struct rpc_call *call, const struct json_value *params,
 			      struct jsonw *w)
@@ -58,6 +60,13 @@ static int daemon_info_handle(struct rpc_call *call, const struct json_value *pa
 	jsonw_uint(w, event_log_last_seq(d->events));
 	jsonw_key(w, "oldest_seq");
 	jsonw_uint(w, event_log_first_seq(d->events));
+	jsonw_object_end(w);
+	jsonw_key(w, "workers");
+	jsonw_object_begin(w);
+	jsonw_key(w, "busy");
+	jsonw_uint(w, workers_busy(d->workers));
+	jsonw_key(w, "queued");
+	jsonw_uint(w, workers_queued(d->workers));
 	jsonw_object_end(w);
 	jsonw_key(w, "caller");
 	jsonw_object_begin(w);

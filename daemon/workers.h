@@ -38,7 +38,8 @@ void workers_submit(struct workers *wp, struct work *w);
  * usual). */
 bool workers_cancel(struct workers *wp, struct work *w);
 
-/* Work queued and not yet started, and threads busy (for daemon.info). */
+/* Work queued and not yet started, and threads busy (daemon.info's
+ * `workers`). */
 unsigned workers_queued(struct workers *wp);
 unsigned workers_busy(struct workers *wp);
 

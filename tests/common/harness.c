@@ -60,7 +60,7 @@ static void prepare(struct daemon_proc *p, const char *config_lines)
 	fclose(f);
 }
 
-static pid_t spawn(struct daemon_proc *p, const char *socket_path)
+static pid_t spawn(struct daemon_proc *p, const char *socket_path, void (*in_child)(void))
 {
 	const char *bin = getenv("ASYNCJOBD");
 	if (!bin)
@@ -74,6 +74,8 @@ static pid_t spawn(struct daemon_proc *p, const char *socket_path)
 			dup2(fd, STDERR_FILENO);
 			close(fd);
 		}
+		if (in_child)
+			in_child();
 		execl(bin, bin, "-c", p->config, "-s", socket_path, (char *)NULL);
 		_exit(127);
 	}
@@ -82,8 +84,13 @@ static pid_t spawn(struct daemon_proc *p, const char *socket_path)
 
 void harness_start(struct daemon_proc *p, const char *config_lines)
 {
+	harness_start_with(p, config_lines, NULL);
+}
+
+void harness_start_with(struct daemon_proc *p, const char *config_lines, void (*in_child)(void))
+{
 	prepare(p, config_lines);
-	p->pid = spawn(p, p->socket);
+	p->pid = spawn(p, p->socket, in_child);
 	for (int i = 0; i < 1000; i++) {
 		int fd = raw_connect(p->socket);
 		if (fd >= 0) {
@@ -118,7 +125,7 @@ int harness_run_expecting_exit(struct daemon_proc *p, const char *config_lines,
 			       const char *socket_path, int timeout_ms)
 {
 	prepare(p, config_lines);
-	pid_t pid = spawn(p, socket_path ? socket_path : p->socket);
+	pid_t pid = spawn(p, socket_path ? socket_path : p->socket, NULL);
 	return wait_exit(pid, timeout_ms);
 }
 

@@ -20,6 +20,9 @@ struct daemon_proc {
  * appended to a private config file, and waits until it answers. Aborts on
  * failure, printing the daemon's log. */
 void harness_start(struct daemon_proc *p, const char *config_lines);
+/* The same, calling `in_child` in the forked child just before it execs
+ * the daemon (to change what the daemon inherits: limits, capabilities). */
+void harness_start_with(struct daemon_proc *p, const char *config_lines, void (*in_child)(void));
 /* Starts a daemon but does not wait; returns its exit status once it
  * exits by itself within `timeout_ms` (or -1 if still running, then killed). */
 int harness_run_expecting_exit(struct daemon_proc *p, const char *config_lines,

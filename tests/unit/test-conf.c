@@ -1,9 +1,12 @@
-/* config_load() and friends: defaults, every setting, size suffixes, errors
- * that name file and line, overrides, the limits JSON and restart detection. */
+/* config_load() and friends: defaults (the write root's included), every
+ * setting, size suffixes, errors that name file and line, overrides, the
+ * limits JSON and restart detection. */
 #include "config.h"
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,8 +126,52 @@ static void test_defaults(void **state)
 	/* Above 1 byte/s, so a server dripping a byte a second is stopped. */
 	assert_int_equal(l->fetch_low_speed_bytes, 1024);
 	assert_true(l->fetch_low_speed_seconds == 30);
+	/* Write jobs: the issue asks for a pool of 4 by default. */
 	assert_int_equal(l->io_threads, 4);
 	config_free(c);
+}
+
+static void assert_default_root(uid_t uid, const char *home, const char *expected)
+{
+	char *got = config_default_write_root(uid, home);
+	if (!expected ? got != NULL : !got || strcmp(got, expected) != 0)
+		fail_msg("uid %u, HOME %s: default write root %s, expected %s", (unsigned)uid,
+			 home ? home : "(unset)", got ? got : "(none)", expected ? expected : "(none)");
+	free(got);
+}
+
+/* The write root when none is configured: root's, and an ordinary user's
+ * home, from $HOME or, without a usable one, from the password database. */
+static void test_default_write_root(void **state)
+{
+	(void)state;
+	assert_default_root(0, "/root", "/var/lib/asyncjobd/files");
+	assert_default_root(0, NULL, "/var/lib/asyncjobd/files");
+	assert_default_root(4321, "/home/someone", "/home/someone");
+
+	/* Someone in the password database other than root. */
+	uid_t uid = 0;
+	char dir[PATH_MAX] = "";
+	setpwent();
+	for (struct passwd *pw; (pw = getpwent());) {
+		if (pw->pw_uid != 0 && pw->pw_dir && pw->pw_dir[0] == '/' &&
+		    strlen(pw->pw_dir) < sizeof(dir)) {
+			uid = pw->pw_uid;
+			strcpy(dir, pw->pw_dir);
+			break;
+		}
+	}
+	endpwent();
+	if (uid == 0)
+		skip();   /* nobody but root in the password database */
+	assert_default_root(uid, "/home/from-env", "/home/from-env");
+	assert_default_root(uid, NULL, dir);
+	assert_default_root(uid, "", dir);
+	assert_default_root(uid, "relative/home", dir);
+	/* Neither $HOME nor an entry: no default root. */
+	uid_t unknown = 3999999999u;
+	if (!getpwuid(unknown))
+		assert_default_root(unknown, NULL, NULL);
 }
 
 /* The name of group 0 (for a group given by name), or NULL. */
@@ -330,6 +377,26 @@ static void test_error_relative_path(void **state)
 	(void)state;
 	expect_error_line3(HEAD "socket = run/a.sock\n", "not an absolute path");
 	expect_error_line3(HEAD "write_root = files\n", "not an absolute path");
+	expect_error_line3(HEAD "write_roots = /srv/a files /srv/b\n",
+			   "write_roots: 'files' is not an absolute path");
+}
+
+/* write_roots (the issue's name): several roots on one line, added to the
+ * same list as write_root lines, in order. */
+static void test_write_roots_list(void **state)
+{
+	(void)state;
+	struct config *c = load_text("write_root = /srv/one\n"
+				     "write_roots = /srv/two \t /srv/three\t/srv/four\n"
+				     "write_roots = /srv/five\n"
+				     "write_root = /srv/six\n");
+	static const char *const want[] = {
+		"/srv/one", "/srv/two", "/srv/three", "/srv/four", "/srv/five", "/srv/six",
+	};
+	assert_int_equal(c->n_write_roots, 6);
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(c->write_roots[i], want[i]);
+	config_free(c);
 }
 
 static void test_error_bad_mode(void **state)
@@ -576,6 +643,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_default_write_root),
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_bounds_accepted),
 		cmocka_unit_test(test_per_user_clamped),
@@ -588,6 +656,7 @@ int main(void)
 		cmocka_unit_test(test_error_fraction_for_count),
 		cmocka_unit_test(test_error_out_of_range),
 		cmocka_unit_test(test_error_relative_path),
+		cmocka_unit_test(test_write_roots_list),
 		cmocka_unit_test(test_error_bad_mode),
 		cmocka_unit_test(test_error_unknown_group),
 		cmocka_unit_test(test_error_bad_log_level),

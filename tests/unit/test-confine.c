@@ -1,7 +1,8 @@
 /* Write confinement: the lexical check, then opening parents, checking
  * targets and creating temps on a real tree (once with openat2 and once
  * with openat2 blocked by seccomp, so the O_NOFOLLOW walk runs), a race
- * that swaps a directory for a symlink, errno_name and write_roots_open. */
+ * that swaps a directory for a symlink, errno_name, write_roots_open, and
+ * confine_install (also with RENAME_NOREPLACE blocked, so link(2) runs). */
 #include "config.h"
 
 #include <dirent.h>
@@ -259,7 +260,44 @@ static int block_openat2(void)
 #endif
 }
 
+/* Makes renameat2(..., RENAME_NOREPLACE) fail with EINVAL on the calling
+ * thread only, as on a filesystem without it, so that confine_install falls
+ * back to link(2). Plain renames (renameat2 without flags included) work. */
+static int block_rename_noreplace(void)
+{
+#if defined(TEST_AUDIT_ARCH) && defined(SYS_renameat2) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_renameat2, 0, 3),
+		/* The flags: the low word of the fifth argument. */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[4])),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, RENAME_NOREPLACE, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {
+		.len = (unsigned short)(sizeof(filter) / sizeof(filter[0])),
+		.filter = filter,
+	};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	/* The filter must really be in place: without it this is ENOENT. */
+	if (renameat2(AT_FDCWD, "/nonexistent-asyncjob-a", AT_FDCWD, "/nonexistent-asyncjob-b",
+		      RENAME_NOREPLACE) == 0)
+		return -EPROTO;
+	return errno == EINVAL ? 0 : -errno;
+#else
+	return -ENOTSUP;
+#endif
+}
+
 struct filtered {
+	int (*block)(void);
 	void (*fn)(void *);
 	void *arg;
 	int filter_err;
@@ -268,29 +306,35 @@ struct filtered {
 static void *filtered_main(void *arg)
 {
 	struct filtered *t = arg;
-	t->filter_err = block_openat2();
+	t->filter_err = t->block();
 	if (t->filter_err == 0)
 		t->fn(t->arg);
 	return NULL;
+}
+
+/* Runs fn(arg) on a new thread that first installs the filter `block`,
+ * skipping the test when it cannot (no seccomp here). */
+static void run_filtered(int (*block)(void), const char *what, void (*fn)(void *), void *arg)
+{
+	struct filtered t = { .block = block, .fn = fn, .arg = arg };
+	pthread_t th;
+
+	assert_int_equal(pthread_create(&th, NULL, filtered_main, &t), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	if (t.filter_err) {
+		print_message("cannot block %s (%s): skipped\n", what, strerror(-t.filter_err));
+		skip();
+	}
 }
 
 /* Runs fn(arg) here, or on a thread where openat2 is blocked when the
  * fixture is in walk mode (skipping the test when seccomp is missing). */
 static void in_mode(struct fx *f, void (*fn)(void *), void *arg)
 {
-	struct filtered t = { .fn = fn, .arg = arg };
-	pthread_t th;
-
-	if (!f->walk) {
+	if (f->walk)
+		run_filtered(block_openat2, "openat2", fn, arg);
+	else
 		fn(arg);
-		return;
-	}
-	assert_int_equal(pthread_create(&th, NULL, filtered_main, &t), 0);
-	assert_int_equal(pthread_join(th, NULL), 0);
-	if (t.filter_err) {
-		print_message("cannot block openat2 (%s): skipped\n", strerror(-t.filter_err));
-		skip();
-	}
 }
 
 struct open_call {
@@ -895,6 +939,107 @@ static void test_temp_exclusive(void **state)
 	assert_int_equal(count_entries(at_root(f, p, sizeof(p), "/e")), 3);
 }
 
+/* ------------------------------------------------------------ confine_install */
+
+/* A file in the root with `text`, made by the test. */
+static void put_text(struct fx *f, const char *name, const char *text)
+{
+	int fd = openat(f->rootfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fail_msg("create %s: %s", name, strerror(errno));
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void assert_text(struct fx *f, const char *name, const char *text)
+{
+	char buf[64] = "";
+	int fd = openat(f->rootfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fail_msg("open %s: %s", name, strerror(errno));
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	if (strcmp(buf, text) != 0)
+		fail_msg("%s holds \"%s\", expected \"%s\"", name, buf, text);
+}
+
+static bool exists(struct fx *f, const char *name)
+{
+	struct stat st;
+	return fstatat(f->rootfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+struct install_call {
+	struct fx *f;
+	const char *tmp, *name;
+	bool replace;
+	int r;
+};
+
+static void install_call_run(void *arg)
+{
+	struct install_call *c = arg;
+	c->r = confine_install(c->f->rootfd, c->tmp, c->name, c->replace);
+}
+
+/* confine_install(root, tmp, name, replace), here or (with
+ * `without_noreplace`) where renameat2 has no RENAME_NOREPLACE. */
+static int install_in_root(struct fx *f, const char *tmp, const char *name, bool replace,
+			   bool without_noreplace)
+{
+	struct install_call c = { .f = f, .tmp = tmp, .name = name, .replace = replace, .r = 1 };
+	if (without_noreplace)
+		run_filtered(block_rename_noreplace, "renameat2 RENAME_NOREPLACE", install_call_run, &c);
+	else
+		install_call_run(&c);
+	assert_int_not_equal(c.r, 1);
+	return c.r;
+}
+
+static void check_install(struct fx *f, bool without_noreplace)
+{
+	struct stat before, after;
+
+	/* create over an existing file: EEXIST, the file untouched (the same
+	 * inode, the same content), the temp left for the caller. */
+	put_text(f, "target", "old");
+	put_text(f, "tmp", "new");
+	assert_int_equal(fstatat(f->rootfd, "target", &before, AT_SYMLINK_NOFOLLOW), 0);
+	assert_errno(install_in_root(f, "tmp", "target", false, without_noreplace), -EEXIST);
+	assert_int_equal(fstatat(f->rootfd, "target", &after, AT_SYMLINK_NOFOLLOW), 0);
+	assert_true(before.st_ino == after.st_ino);
+	assert_int_equal(after.st_nlink, 1);
+	assert_text(f, "target", "old");
+	assert_text(f, "tmp", "new");
+
+	/* create where there is none: the temp becomes the file. */
+	assert_int_equal(install_in_root(f, "tmp", "fresh", false, without_noreplace), 0);
+	assert_text(f, "fresh", "new");
+	assert_false(exists(f, "tmp"));
+	assert_int_equal(fstatat(f->rootfd, "fresh", &after, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(after.st_nlink, 1);
+
+	/* replace: over the existing file. */
+	put_text(f, "tmp", "newer");
+	assert_int_equal(install_in_root(f, "tmp", "target", true, without_noreplace), 0);
+	assert_text(f, "target", "newer");
+	assert_false(exists(f, "tmp"));
+	assert_int_equal(count_entries(f->root), 2);   /* target, fresh */
+}
+
+static void test_install(void **state)
+{
+	check_install(*state, false);
+}
+
+/* The link(2) fallback: renameat2 answers EINVAL to RENAME_NOREPLACE. */
+static void test_install_without_noreplace(void **state)
+{
+	check_install(*state, true);
+}
+
 static void test_target_symlink(void **state)
 {
 	struct fx *f = *state;
@@ -1023,6 +1168,143 @@ static void test_missing_middle(void **state)
 	assert_return_code(pfd, -pfd);
 	assert_same_file(pfd, f->rootfd, "x/y/z");
 	close(pfd);
+	confined_path_release(&cp);
+	assert_outside_empty(f);
+}
+
+struct make_call {
+	const struct confined_path *cp;
+	struct made_dirs *made;
+	int r;
+	size_t removed;
+};
+
+static void make_call_run(void *arg)
+{
+	struct make_call *c = arg;
+	const char *name;
+	c->r = confine_make_parent(c->cp, c->made, &name);
+	if (c->r >= 0)
+		close(c->r);
+}
+
+static void remove_call_run(void *arg)
+{
+	struct make_call *c = arg;
+	c->removed = confine_remove_made_dirs(c->cp, c->made);
+}
+
+/* confine_make_parent for root/rel (in the fixture's mode): the made
+ * directories in `made`, the parent fd closed. `cp` must be released. */
+static int make_parent(struct fx *f, const char *rel, struct confined_path *cp,
+		       struct made_dirs *made)
+{
+	char path[PATH_MAX];
+	const char *why = NULL;
+	int n = snprintf(path, sizeof(path), "%s/%s", f->root, rel);
+
+	assert_true(n > 0 && (size_t)n < sizeof(path));
+	if (confine_check(f->wr, path, (size_t)n, cp, &why) != 0)
+		fail_msg("confine_check(%s): %s", path, why ? why : "");
+	struct make_call c = { .cp = cp, .made = made, .r = -12345 };
+	in_mode(f, make_call_run, &c);
+	assert_int_not_equal(c.r, -12345);
+	return c.r < 0 ? c.r : 0;
+}
+
+static size_t remove_made(struct fx *f, const struct confined_path *cp, struct made_dirs *made)
+{
+	struct make_call c = { .cp = cp, .made = made, .removed = 12345 };
+	in_mode(f, remove_call_run, &c);
+	assert_int_not_equal(c.removed, 12345);
+	return c.removed;
+}
+
+static bool is_dir(struct fx *f, const char *rel)
+{
+	struct stat st;
+	return fstatat(f->rootfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* What mkdirs made is recorded, and removed again bottom-up; what existed
+ * before is neither. */
+static void test_made_dirs_removed(void **state)
+{
+	struct fx *f = *state;
+	struct confined_path cp = { 0 };
+	struct made_dirs made = { 0 };
+
+	mkpath(f, "old");
+	assert_int_equal(make_parent(f, "old/x/y/z/file", &cp, &made), 0);
+	assert_int_equal(made.n, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(made.dir[i].depth, i + 1);
+	assert_true(is_dir(f, "old/x/y/z"));
+	assert_int_equal(remove_made(f, &cp, &made), 3);
+	assert_false(is_dir(f, "old/x"));
+	assert_true(is_dir(f, "old"));
+	made_dirs_release(&made);
+	assert_int_equal(made.n, 0);
+	confined_path_release(&cp);
+
+	/* Nothing to make (openat2's path where there is one): nothing
+	 * recorded, nothing removed. */
+	mkpath(f, "old/p/q");
+	assert_int_equal(make_parent(f, "old/p/q/file", &cp, &made), 0);
+	assert_int_equal(made.n, 0);
+	assert_int_equal(remove_made(f, &cp, &made), 0);
+	assert_true(is_dir(f, "old/p/q"));
+	made_dirs_release(&made);
+	confined_path_release(&cp);
+	assert_outside_empty(f);
+}
+
+/* A made directory that is not empty (another job's file is in it) stays,
+ * and so do those above it; an empty one below is still removed. */
+static void test_made_dirs_not_empty_stay(void **state)
+{
+	struct fx *f = *state;
+	struct confined_path cp = { 0 };
+	struct made_dirs made = { 0 };
+
+	assert_int_equal(make_parent(f, "a/b/c/file", &cp, &made), 0);
+	assert_int_equal(made.n, 3);
+	write_file(f, "a/b/other");
+	assert_int_equal(remove_made(f, &cp, &made), 1);   /* c */
+	assert_false(is_dir(f, "a/b/c"));
+	assert_true(is_dir(f, "a/b"));
+	assert_true(exists(f, "a/b/other"));
+	made_dirs_release(&made);
+	confined_path_release(&cp);
+}
+
+/* A made directory whose name now holds another directory, and a symlink
+ * swapped in for a made directory's parent (pointing at that very parent,
+ * moved away), are left alone: identity is checked, nothing is followed. */
+static void test_made_dirs_swapped_stay(void **state)
+{
+	struct fx *f = *state;
+	struct confined_path cp = { 0 };
+	struct made_dirs made = { 0 };
+
+	assert_int_equal(make_parent(f, "s/t/file", &cp, &made), 0);
+	assert_int_equal(made.n, 2);
+	assert_int_equal(renameat(f->rootfd, "s/t", f->rootfd, "s/t.made"), 0);
+	mkpath(f, "s/t");
+	assert_int_equal(remove_made(f, &cp, &made), 0);
+	assert_true(is_dir(f, "s/t"));
+	assert_true(is_dir(f, "s/t.made"));
+	made_dirs_release(&made);
+	confined_path_release(&cp);
+
+	assert_int_equal(make_parent(f, "l/m/file", &cp, &made), 0);
+	assert_int_equal(made.n, 2);
+	assert_int_equal(renameat(f->rootfd, "l", f->rootfd, "l.real"), 0);
+	make_symlink(f, "l.real", "l");
+	/* Through the symlink, l.real/m is the directory made, and empty. */
+	assert_int_equal(remove_made(f, &cp, &made), 0);
+	assert_true(is_dir(f, "l.real/m"));
+	made_dirs_release(&made);
 	confined_path_release(&cp);
 	assert_outside_empty(f);
 }
@@ -1510,6 +1792,9 @@ static void test_roots_refcount(void **state)
 	cmocka_unit_test_setup_teardown(test_target_special, setup, teardown),   \
 	cmocka_unit_test_setup_teardown(test_symlink_middle, setup, teardown),   \
 	cmocka_unit_test_setup_teardown(test_missing_middle, setup, teardown),   \
+	cmocka_unit_test_setup_teardown(test_made_dirs_removed, setup, teardown), \
+	cmocka_unit_test_setup_teardown(test_made_dirs_not_empty_stay, setup, teardown), \
+	cmocka_unit_test_setup_teardown(test_made_dirs_swapped_stay, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_mkdirs_mode_ignores_umask, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_not_a_directory, setup, teardown),  \
 	cmocka_unit_test_setup_teardown(test_race_swap, setup, teardown),        \
@@ -1536,12 +1821,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_roots_missing_skipped, setup_openat2, teardown),
 		cmocka_unit_test_setup_teardown(test_roots_relative, setup_openat2, teardown),
 		cmocka_unit_test_setup_teardown(test_roots_refcount, setup_openat2, teardown),
+		cmocka_unit_test_setup_teardown(test_install, setup_openat2, teardown),
+		cmocka_unit_test_setup_teardown(test_install_without_noreplace, setup_openat2,
+						teardown),
 	};
 	const struct CMUnitTest openat2_tests[] = { FS_TESTS(setup_openat2) };
 	const struct CMUnitTest walk_tests[] = { FS_TESTS(setup_walk) };
 	int failed = 0;
 
-	failed += cmocka_run_group_tests_name("confine_check, errno_name, write_roots", lexical,
+	failed += cmocka_run_group_tests_name("confine_check, errno_name, write_roots, install", lexical,
 					      NULL, NULL);
 	failed += cmocka_run_group_tests_name("filesystem (openat2)", openat2_tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("filesystem (walk: openat2 blocked)", walk_tests,
