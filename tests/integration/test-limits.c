@@ -487,6 +487,105 @@ static void test_job_caps(void **state)
 	stop_and_check(&p);
 }
 
+/* One request on `fd`; the caller owns the parsed reply. */
+static struct json_object *ask(int fd, const char *line)
+{
+	assert_int_equal(raw_send(fd, line), 0);
+	return tj_parse(raw_recv(fd, 5000));
+}
+
+/* Submits a sleep of 0 s (with `key` when not NULL) and waits for it:
+ * returns its id. */
+static uint64_t finished_job(int fd, const char *key)
+{
+	char line[256];
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
+		 "{\"type\":\"sleep\",\"seconds\":0,\"wait\":true%s%s%s}}",
+		 key ? ",\"key\":\"" : "", key ? key : "", key ? "\"" : "");
+	struct json_object *r = ask(fd, line);
+	assert_string_equal(tj_str(r, "result.state"), "succeeded");
+	uint64_t id = (uint64_t)tj_int(r, "result.id");
+	json_object_put(r);
+	return id;
+}
+
+/* job.get's error code for `id`, 0 when the job is there. */
+static int get_error(int fd, uint64_t id)
+{
+	char line[128];
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.get\","
+		 "\"params\":{\"id\":%llu}}", (unsigned long long)id);
+	struct json_object *r = ask(fd, line);
+	int code = tj_has(r, "error") ? error_code(r) : 0;
+	json_object_put(r);
+	return code;
+}
+
+static void test_retained_jobs_count(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_retained_jobs = 2\n");
+	int fd = raw_connect(p.socket);
+	uint64_t first = finished_job(fd, NULL);
+	uint64_t second = finished_job(fd, NULL);
+	assert_int_equal(get_error(fd, first), 0);
+	/* A third finished job is one more than may be kept: the oldest goes. */
+	uint64_t third = finished_job(fd, NULL);
+	assert_int_equal(get_error(fd, first), -32001);
+	assert_int_equal(get_error(fd, second), 0);
+	assert_int_equal(get_error(fd, third), 0);
+	struct json_object *r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	assert_int_equal(tj_int(r, "result.jobs.succeeded"), 2);
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
+static void test_retained_jobs_age(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "retain_seconds = 0.3\n");
+	int fd = raw_connect(p.socket);
+	uint64_t id = finished_job(fd, NULL);
+	assert_int_equal(get_error(fd, id), 0);
+	/* Nothing else happens: the daemon's own timer has to evict it. The
+	 * timer allows 100 ms of slack; 5 s is far more than enough. */
+	int tries = 0;
+	while (get_error(fd, id) == 0 && tries++ < 250)
+		harness_sleep_ms(20);
+	assert_int_equal(get_error(fd, id), -32001);
+	struct json_object *r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	assert_int_equal(tj_int(r, "result.jobs.succeeded"), 0);
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
+static void test_key_forgotten_with_its_job(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_retained_jobs = 1\n");
+	int fd = raw_connect(p.socket);
+	uint64_t keyed = finished_job(fd, "nightly");
+	/* While the job is kept, its key finds it. */
+	assert_int_equal(finished_job(fd, "nightly"), keyed);
+	/* Another finished job evicts it, and the key with it: the same key
+	 * now makes a new job. */
+	uint64_t other = finished_job(fd, NULL);
+	assert_int_equal(get_error(fd, keyed), -32001);
+	uint64_t again = finished_job(fd, "nightly");
+	assert_true(again != keyed);
+	assert_true(again > other);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +600,9 @@ int main(void)
 		cmocka_unit_test(test_paused_reader_resumes_on_late_replies),
 		cmocka_unit_test(test_pipelining_client_is_slowed_not_cut),
 		cmocka_unit_test(test_job_caps),
+		cmocka_unit_test(test_retained_jobs_count),
+		cmocka_unit_test(test_retained_jobs_age),
+		cmocka_unit_test(test_key_forgotten_with_its_job),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
