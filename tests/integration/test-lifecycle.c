@@ -130,6 +130,53 @@ static void test_socket_permissions(void **state)
 	harness_cleanup(&p);
 }
 
+/* A group the socket can be given: root may give any, nogroup will do;
+ * others only one of their own, other than the one it would have anyway.
+ * Returns false when there is none. */
+static bool group_for_socket(gid_t *ret, char *name, size_t name_size)
+{
+	if (geteuid() == 0) {
+		struct group *g = getgrnam("nogroup");
+		if (!g || g->gr_gid == getegid())
+			return false;
+		*ret = g->gr_gid;
+		snprintf(name, name_size, "%s", g->gr_name);
+		return true;
+	}
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+	for (int i = 0; i < n; i++) {
+		if (groups[i] != getegid()) {
+			*ret = groups[i];
+			/* A number: the group need not have a name. */
+			snprintf(name, name_size, "%u", (unsigned)groups[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void test_socket_group(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	struct stat st;
+	char name[64], config[128];
+	gid_t gid;
+
+	if (!group_for_socket(&gid, name, sizeof(name))) {
+		print_message("skipped: not root, and no group besides the primary one\n");
+		skip();
+	}
+	snprintf(config, sizeof(config), "socket_group = %s\nsocket_mode = 0640\n", name);
+	harness_start(&p, config);
+	assert_int_equal(lstat(p.socket, &st), 0);
+	assert_int_equal(st.st_gid, gid);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	harness_cleanup(&p);
+}
+
 static void test_stale_socket_replaced(void **state)
 {
 	(void)state;
@@ -418,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_command_line),
 		cmocka_unit_test(test_check_config),
 		cmocka_unit_test(test_socket_permissions),
+		cmocka_unit_test(test_socket_group),
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_refuses_live_socket_and_non_socket),
 		cmocka_unit_test(test_sighup_reload),
