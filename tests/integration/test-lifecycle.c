@@ -410,12 +410,20 @@ static void test_other_user_cannot_see_jobs(void **state)
 	harness_cleanup(&p);
 }
 
-/* In a child switched to `uid` with primary group `gid`: can it see and
- * cancel `root_job`? Exits 0 when it can. */
-static int admin_sees(const char *socket_path, uid_t uid, gid_t gid, uint64_t root_job)
+/* What admin_sees found. */
+enum {
+	ADMIN_SEES = 0,           /* it canceled the job */
+	ADMIN_NOT_FOUND = 20,     /* the job does not exist for it (-32001) */
+};
+
+/* In a child switched to `uid` with primary group `gid` and the
+ * supplementary groups `groups`: can it see and cancel `root_job`? Exits
+ * ADMIN_SEES or ADMIN_NOT_FOUND; anything else is a failure. */
+static int admin_sees(const char *socket_path, uid_t uid, gid_t gid, const gid_t *groups,
+		      size_t n_groups, uint64_t root_job)
 {
 	char line[256];
-	if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+	if (setgroups(n_groups, groups) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
 		return 10;
 	int fd = raw_connect(socket_path);
 	if (fd < 0)
@@ -424,10 +432,36 @@ static int admin_sees(const char *socket_path, uid_t uid, gid_t gid, uint64_t ro
 		 (unsigned long long)root_job);
 	raw_send(fd, line);
 	const char *reply = raw_recv(fd, 5000);
-	if (!reply || !strstr(reply, "\"state\":\"canceled\"") || !strstr(reply, "canceled by uid"))
-		return 12;
+	int found = 12;
+	if (reply && strstr(reply, "-32001"))
+		found = ADMIN_NOT_FOUND;
+	else if (reply && strstr(reply, "\"state\":\"canceled\"") && strstr(reply, "canceled by uid"))
+		found = ADMIN_SEES;
 	raw_close(fd);
-	return 0;
+	return found;
+}
+
+/* Runs admin_sees in a child; returns its exit status. */
+static int admin_sees_in_child(const char *socket_path, uid_t uid, gid_t gid, const gid_t *groups,
+			       size_t n_groups, uint64_t root_job)
+{
+	int status;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(admin_sees(socket_path, uid, gid, groups, n_groups, root_job));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static uint64_t submit_long_sleep(const char *socket_path)
+{
+	struct json_object *r = call(socket_path, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
+						  "{\"type\":\"sleep\",\"seconds\":30}}");
+	uint64_t id = (uint64_t)json_object_get_int64(tj_member(tj_member(r, "result"), "id"));
+	json_object_put(r);
+	return id;
 }
 
 static void test_admin_group_sees_all(void **state)
@@ -443,18 +477,35 @@ static void test_admin_group_sees_all(void **state)
 	}
 	gid_t gid = g->gr_gid;
 	harness_start(&p, "socket_mode = 0666\nadmin_group = nogroup\n");
-	struct json_object *r = call(p.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
-					       "{\"type\":\"sleep\",\"seconds\":30}}");
-	uint64_t root_job = (uint64_t)json_object_get_int64(tj_member(tj_member(r, "result"), "id"));
-	json_object_put(r);
+	uint64_t root_job = submit_long_sleep(p.socket);
+	assert_int_equal(admin_sees_in_child(p.socket, (uid_t)nobody, gid, NULL, 0, root_job), ADMIN_SEES);
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	harness_cleanup(&p);
+}
 
-	pid_t pid = fork();
-	if (pid == 0)
-		_exit(admin_sees(p.socket, (uid_t)nobody, gid, root_job));
-	int status;
-	waitpid(pid, &status, 0);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+/* The kernel reports a peer's supplementary groups (SO_PEERGROUPS): an
+ * admin group that is only one of them counts, and another does not. */
+static void test_admin_group_as_supplementary_group(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	long nobody = harness_nobody_uid();
+	struct group *g = getgrnam("nogroup");
+	/* Numbers: the groups need not exist to be held. */
+	const gid_t admins = 54321, others = 54322;
+
+	if (geteuid() != 0 || nobody < 0 || !g) {
+		print_message("skipped: needs root, a 'nobody' account and a 'nogroup' group\n");
+		skip();
+	}
+	harness_start(&p, "socket_mode = 0666\nadmin_group = 54321\n");
+	uint64_t root_job = submit_long_sleep(p.socket);
+
+	assert_int_equal(admin_sees_in_child(p.socket, (uid_t)nobody, g->gr_gid, &others, 1, root_job),
+			 ADMIN_NOT_FOUND);
+	const gid_t several[] = { others, admins };
+	assert_int_equal(admin_sees_in_child(p.socket, (uid_t)nobody, g->gr_gid, several, 2, root_job),
+			 ADMIN_SEES);
 	assert_int_equal(harness_stop(&p, 10000), 0);
 	harness_cleanup(&p);
 }
@@ -472,6 +523,7 @@ int main(void)
 		cmocka_unit_test(test_sigterm_with_jobs_in_flight),
 		cmocka_unit_test(test_other_user_cannot_see_jobs),
 		cmocka_unit_test(test_admin_group_sees_all),
+		cmocka_unit_test(test_admin_group_as_supplementary_group),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
