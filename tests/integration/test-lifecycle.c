@@ -1,6 +1,7 @@
 /* The daemon's life: command line, config checking, the socket (stale ones
- * replaced, live ones respected, permissions), SIGHUP reloads, SIGTERM with
- * jobs and waiting clients, and ownership across users. */
+ * replaced, live ones respected, permissions and group), SIGHUP reloads,
+ * SIGTERM and SIGINT with jobs and waiting clients, and ownership across
+ * users. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -277,9 +279,10 @@ static void test_sighup_reload(void **state)
 	harness_cleanup(&p);
 }
 
-static void test_sigterm_with_jobs_in_flight(void **state)
+/* SIGTERM and SIGINT alike: jobs canceled with code shutdown, replies
+ * sent, exit 0. */
+static void shutdown_with_jobs_in_flight(int sig)
 {
-	(void)state;
 	struct daemon_proc p;
 
 	harness_start(&p, NULL);
@@ -298,7 +301,7 @@ static void test_sigterm_with_jobs_in_flight(void **state)
 		assert_true(tries < 200);
 		usleep(10000);
 	}
-	kill(p.pid, SIGTERM);
+	kill(p.pid, sig);
 
 	struct json_object *r = tj_parse(raw_recv(waiter, 10000));
 	struct json_object *job = tj_member(r, "result");
@@ -319,6 +322,66 @@ static void test_sigterm_with_jobs_in_flight(void **state)
 	raw_close(waiter);
 	raw_close(gatherer);
 	assert_int_equal(harness_wait(&p, 10000), 0);
+	harness_cleanup(&p);
+}
+
+static void test_sigterm_with_jobs_in_flight(void **state)
+{
+	(void)state;
+	shutdown_with_jobs_in_flight(SIGTERM);
+}
+
+static void test_sigint_with_jobs_in_flight(void **state)
+{
+	(void)state;
+	shutdown_with_jobs_in_flight(SIGINT);
+}
+
+/* A daemon still finishing a shutdown (here: replies a client does not
+ * read, which it may take shutdown_grace_seconds to send) accepts nothing
+ * new: the listener closes at once and the socket file goes with it. */
+static void test_shutdown_stops_accepting_at_once(void **state)
+{
+	(void)state;
+	enum { N = 2000 };
+	struct daemon_proc p;
+	struct stat st;
+	int queued = 0;
+
+	harness_start(&p, "shutdown_grace_seconds = 10\n");
+	int lazy = raw_connect(p.socket);
+	assert_true(lazy >= 0);
+	/* Replies of 1 KB each, far more than the socket holds. One send:
+	 * as many small ones would fill the socket with their overhead. */
+	static const char req[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}\n";
+	char *reqs = malloc(N * (sizeof(req) - 1));
+	assert_non_null(reqs);
+	for (int i = 0; i < N; i++)
+		memcpy(reqs + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+	assert_int_equal(raw_send_bytes(lazy, reqs, N * (sizeof(req) - 1)), 0);
+	free(reqs);
+	for (int tries = 0; queued < 100000; tries++) {
+		assert_true(tries < 500);
+		usleep(10000);
+		assert_int_equal(ioctl(lazy, FIONREAD, &queued), 0);
+	}
+	kill(p.pid, SIGTERM);
+
+	for (int tries = 0; lstat(p.socket, &st) == 0; tries++) {
+		assert_true(tries < 500);
+		usleep(10000);
+	}
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(raw_connect(p.socket), -ENOENT);
+	/* Still there, waiting for the reader: the refusal was not just the
+	 * daemon being gone. */
+	assert_int_equal(waitpid(p.pid, NULL, WNOHANG), 0);
+
+	/* Once the client reads what it is owed, the daemon exits 0. */
+	assert_true(raw_wait_eof(lazy, 10000));
+	raw_close(lazy);
+	assert_int_equal(harness_wait(&p, 10000), 0);
+	assert_true(log_contains(&p, "shutting down"));
 	harness_cleanup(&p);
 }
 
@@ -657,6 +720,8 @@ int main(void)
 		cmocka_unit_test(test_refuses_live_socket_and_non_socket),
 		cmocka_unit_test(test_sighup_reload),
 		cmocka_unit_test(test_sigterm_with_jobs_in_flight),
+		cmocka_unit_test(test_sigint_with_jobs_in_flight),
+		cmocka_unit_test(test_shutdown_stops_accepting_at_once),
 		cmocka_unit_test(test_other_user_cannot_see_jobs),
 		cmocka_unit_test(test_admin_group_sees_all),
 		cmocka_unit_test(test_admin_group_as_supplementary_group),
