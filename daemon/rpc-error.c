@@ -74,17 +74,6 @@ int rpc_error_finished(struct rpc_error *e, uint64_t id, enum job_state state)
 	return -EALREADY;
 }
 
-int rpc_error_internal(struct rpc_error *e, const char *fmt, ...)
-{
-	va_list ap;
-	reset(e, RPC_INTERNAL_ERROR);
-	int n = snprintf(e->message, sizeof(e->message), "Internal error: ");
-	va_start(ap, fmt);
-	vsnprintf(e->message + n, sizeof(e->message) - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -EIO;
-}
-
 int rpc_error_simple(struct rpc_error *e, int code, const char *fmt, ...)
 {
 	va_list ap;

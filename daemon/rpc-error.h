@@ -32,8 +32,6 @@ int rpc_error_forbidden(struct rpc_error *e, const char *field, const char *fmt,
 int rpc_error_busy(struct rpc_error *e, const char *limit, uint64_t value, const char *what);
 int rpc_error_not_found(struct rpc_error *e, uint64_t id);
 int rpc_error_finished(struct rpc_error *e, uint64_t id, enum job_state state);
-int rpc_error_internal(struct rpc_error *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 int rpc_error_simple(struct rpc_error *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

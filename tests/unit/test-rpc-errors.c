@@ -274,8 +274,7 @@ static void test_invalid_params(void **state)
 	tj_put(r);
 }
 
-/* -32603 (internal error) has no input that reaches it: the daemon uses it
- * only for failures of its own, none of which a request can cause. */
+/* -32603 (internal error) is never sent: proto/PROTOCOL.md says why. */
 
 /* ------------------------------------------------------------ -32001 */
 
