@@ -194,12 +194,14 @@ static void test_stale_socket_replaced(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	close(fd);
 
-	/* Start on the same directory's socket: harness_start makes a new
-	 * dir, so start by hand on the stale path. */
-	int status = harness_run_expecting_exit(&q, NULL, p.socket, 1500);
-	/* It ran (and was killed by the harness after the wait): -1. */
-	assert_int_equal(status, -1);
+	/* A new daemon on the stale path replaces the socket and answers
+	 * there. */
+	harness_start_at(&q, NULL, p.socket);
 	assert_true(log_contains(&q, "removed stale socket"));
+	struct json_object *r = call(q.socket, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
+	assert_int_equal(tj_int(r, "result.pid"), q.pid);
+	json_object_put(r);
+	assert_int_equal(harness_stop(&q, 10000), 0);
 	harness_cleanup(&q);
 	harness_cleanup(&p);
 }
