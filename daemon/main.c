@@ -188,14 +188,11 @@ int main(int argc, char **argv)
 	}
 
 	struct daemon *d = daemon_new(base, config);
-	if (open_listener(d, error, sizeof(error)) < 0) {
-		log_errx("%s", error);
-		exit_code = 1;
-		goto out;
-	}
-
+	/* The handlers before the socket: whoever sees the daemon answer may
+	 * signal it at once, and until its handler is in place each of these
+	 * signals kills. libevent catches a signal from event_add() on and
+	 * delivers it once the loop runs. */
 	struct signals sig = { .d = d };
-	sig.reloader = reloader_new(d, config_file, config_given, &ov);
 	sig.term = evsignal_new(base, SIGTERM, on_stop_signal, &sig);
 	sig.intr = evsignal_new(base, SIGINT, on_stop_signal, &sig);
 	sig.hup = evsignal_new(base, SIGHUP, on_hup, &sig);
@@ -205,6 +202,12 @@ int main(int argc, char **argv)
 	event_add(sig.intr, NULL);
 	event_add(sig.hup, NULL);
 
+	if (open_listener(d, error, sizeof(error)) < 0) {
+		log_errx("%s", error);
+		exit_code = 1;
+		goto out;
+	}
+	sig.reloader = reloader_new(d, config_file, config_given, &ov);
 	d->notifier = notifier_new(d);
 	log_notice("asyncjobd %s listening on %s (pid %d%s)", PACKAGE_VERSION,
 		   listener_path(d->listener), (int)getpid(),
@@ -220,13 +223,13 @@ int main(int argc, char **argv)
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGINT, SIG_IGN);
 
-	event_free(sig.term);
-	event_free(sig.intr);
-	event_free(sig.hup);
 	reloader_free(sig.reloader);
 	/* Before the daemon: stopping its jobs changes the job counts. */
 	d->notifier = notifier_free(d->notifier);
 out:
+	event_free(sig.term);
+	event_free(sig.intr);
+	event_free(sig.hup);
 	daemon_free(d);
 	event_base_free(base);
 	libevent_global_shutdown();

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -279,6 +280,44 @@ static void test_sighup_reload(void **state)
 
 	assert_int_equal(harness_stop(&p, 10000), 0);
 	harness_cleanup(&p);
+}
+
+/* Whoever sees the daemon answer may signal it straight away, so its
+ * handlers are in place before its socket is. Each try sends SIGTERM the
+ * moment a connect() succeeds; with the handlers installed after the
+ * socket, about three tries in four caught the daemon without them. */
+static void test_sigterm_as_soon_as_it_answers(void **state)
+{
+	(void)state;
+
+	for (int i = 0; i < 20; i++) {
+		struct daemon_proc p;
+		harness_prepare(&p, NULL);
+		p.pid = fork();
+		assert_true(p.pid >= 0);
+		if (p.pid == 0) {
+			int fd = open(p.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+			if (fd >= 0)
+				dup2(fd, STDERR_FILENO);
+			execl(getenv("ASYNCJOBD"), "asyncjobd", "-c", p.config, "-s", p.socket, (char *)NULL);
+			_exit(127);
+		}
+		/* No sleep between attempts: the window is short. */
+		for (long tries = 0;; tries++) {
+			int fd = raw_connect(p.socket);
+			if (fd >= 0) {
+				close(fd);
+				break;
+			}
+			if (tries % 1000 == 0)
+				assert_int_equal(waitpid(p.pid, NULL, WNOHANG), 0);
+			assert_true(tries < 10000000);
+			sched_yield();
+		}
+		kill(p.pid, SIGTERM);
+		assert_int_equal(harness_wait(&p, 10000), 0);
+		harness_cleanup(&p);
+	}
 }
 
 /* SIGTERM and SIGINT alike: jobs canceled with code shutdown, replies
@@ -721,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_refuses_live_socket_and_non_socket),
 		cmocka_unit_test(test_sighup_reload),
+		cmocka_unit_test(test_sigterm_as_soon_as_it_answers),
 		cmocka_unit_test(test_sigterm_with_jobs_in_flight),
 		cmocka_unit_test(test_sigint_with_jobs_in_flight),
 		cmocka_unit_test(test_shutdown_stops_accepting_at_once),
