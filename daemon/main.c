@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,19 +219,31 @@ int main(int argc, char **argv)
 		exit_code = 1;
 	}
 	log_notice("stopped");
-	/* The loop is over: a second SIGTERM must not cut the cleanup short
-	 * (and turn a clean exit into a death by signal). */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
 
 	reloader_free(sig.reloader);
 	/* Before the daemon: stopping its jobs changes the job counts. */
 	d->notifier = notifier_free(d->notifier);
 out:
+	/* The loop is over, but another signal must not cut the cleanup
+	 * short (and turn a clean exit into a death by signal). Freeing the
+	 * signal events puts back the handlers they replaced, which kill:
+	 * until the worker threads are gone, the events catch what reaches
+	 * them (nothing runs their callbacks now); this thread takes none at
+	 * all, so what comes later stays pending until ignoring the signals
+	 * discards it. */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	daemon_free(d);
 	event_free(sig.term);
 	event_free(sig.intr);
 	event_free(sig.hup);
-	daemon_free(d);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	event_base_free(base);
 	libevent_global_shutdown();
 	return exit_code;

@@ -320,6 +320,31 @@ static void test_sigterm_as_soon_as_it_answers(void **state)
 	}
 }
 
+/* SIGTERM after SIGTERM, as fast as they can be sent, from the first one
+ * until the daemon has exited: the ones that arrive while it cleans up
+ * must not kill it. Freeing libevent's signal events puts back the default
+ * action, which kills; before they were handled, every run died so. */
+static void test_sigterm_flood_exits_cleanly(void **state)
+{
+	(void)state;
+
+	for (int i = 0; i < 5; i++) {
+		struct daemon_proc p;
+		int status;
+		harness_start(&p, NULL);
+		for (long tries = 0; waitpid(p.pid, &status, WNOHANG) != p.pid; tries++) {
+			assert_true(tries < 100000000);
+			kill(p.pid, SIGTERM);
+		}
+		p.pid = 0;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			harness_dump_log(&p);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		harness_cleanup(&p);
+	}
+}
+
 /* SIGTERM and SIGINT alike: jobs canceled with code shutdown, replies
  * sent, exit 0. */
 static void shutdown_with_jobs_in_flight(int sig)
@@ -761,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_refuses_live_socket_and_non_socket),
 		cmocka_unit_test(test_sighup_reload),
 		cmocka_unit_test(test_sigterm_as_soon_as_it_answers),
+		cmocka_unit_test(test_sigterm_flood_exits_cleanly),
 		cmocka_unit_test(test_sigterm_with_jobs_in_flight),
 		cmocka_unit_test(test_sigint_with_jobs_in_flight),
 		cmocka_unit_test(test_shutdown_stops_accepting_at_once),
