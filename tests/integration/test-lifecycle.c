@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -775,6 +776,119 @@ static void test_sighup_reload_applies_settings(void **state)
 	harness_cleanup(&p);
 }
 
+/* ------------------------------------------------------------ default socket */
+
+/* The daemon picks $XDG_RUNTIME_DIR/asyncjobd.sock only when not root: as
+ * root these tests run it as nobody. Returns the uid to run it as (-1: as
+ * we are), or -2 when we are root and there is no nobody to be. */
+static long non_root_uid(void)
+{
+	if (geteuid() != 0)
+		return -1;
+	long nobody = harness_nobody_uid();
+	return nobody >= 0 ? nobody : -2;
+}
+
+/* Starts the daemon without --socket as `uid` (-1: as we are), with
+ * XDG_RUNTIME_DIR set to `runtime_dir` (NULL: unset). */
+static pid_t spawn_without_socket(const struct daemon_proc *p, long uid, const char *runtime_dir)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid > 0)
+		return pid;
+	int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if (uid >= 0) {
+		struct passwd *pw = getpwuid((uid_t)uid);
+		if (!pw || setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid((uid_t)uid) < 0)
+			_exit(126);
+	}
+	if (runtime_dir)
+		setenv("XDG_RUNTIME_DIR", runtime_dir, 1);
+	else
+		unsetenv("XDG_RUNTIME_DIR");
+	/* A user's default write root is $HOME: one that exists. */
+	setenv("HOME", p->dir, 1);
+	execl(getenv("ASYNCJOBD"), "asyncjobd", "-c", p->config, (char *)NULL);
+	_exit(127);
+}
+
+static void test_default_socket_in_xdg_runtime_dir(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	struct stat st;
+	char runtime_dir[300], want[400];
+	long uid = non_root_uid();
+
+	if (uid == -2) {
+		print_message("skipped: as root, needs a 'nobody' account\n");
+		skip();
+	}
+	harness_prepare(&p, NULL);
+	snprintf(runtime_dir, sizeof(runtime_dir), "%s/runtime", p.dir);
+	assert_int_equal(mkdir(runtime_dir, 0700), 0);
+	if (uid >= 0)
+		assert_int_equal(chown(runtime_dir, (uid_t)uid, (gid_t)-1), 0);
+	snprintf(want, sizeof(want), "%s/asyncjobd.sock", runtime_dir);
+
+	p.pid = spawn_without_socket(&p, uid, runtime_dir);
+	int fd = -1;
+	for (int tries = 0; (fd = raw_connect(want)) < 0; tries++) {
+		if (tries == 1000 || waitpid(p.pid, NULL, WNOHANG) == p.pid) {
+			harness_dump_log(&p);
+			fail_msg("no daemon answered on %s", want);
+		}
+		usleep(10000);
+	}
+	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"daemon.info\"}");
+	struct json_object *r = tj_parse(raw_recv(fd, 5000));
+	assert_int_equal(tj_int(r, "result.pid"), p.pid);
+	json_object_put(r);
+	raw_close(fd);
+	assert_int_equal(lstat(want, &st), 0);
+	assert_int_equal(st.st_uid, uid >= 0 ? (uid_t)uid : geteuid());
+	assert_int_equal(harness_stop(&p, 10000), 0);
+	assert_int_equal(lstat(want, &st), -1);
+	harness_cleanup(&p);
+}
+
+static void test_default_socket_needs_xdg_runtime_dir(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+	long uid = non_root_uid();
+
+	if (uid == -2) {
+		print_message("skipped: as root, needs a 'nobody' account\n");
+		skip();
+	}
+	/* Unset, or not an absolute path: no socket to pick. */
+	const char *runtime_dirs[] = { NULL, "relative/dir" };
+	for (size_t i = 0; i < 2; i++) {
+		harness_prepare(&p, NULL);
+		pid_t pid = spawn_without_socket(&p, uid, runtime_dirs[i]);
+		int status;
+		for (int tries = 0; waitpid(pid, &status, WNOHANG) != pid; tries++) {
+			if (tries == 1000) {
+				kill(pid, SIGKILL);
+				waitpid(pid, NULL, 0);
+				harness_dump_log(&p);
+				fail_msg("the daemon did not exit without XDG_RUNTIME_DIR");
+			}
+			usleep(10000);
+		}
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 1);
+		assert_true(log_contains(&p, "XDG_RUNTIME_DIR is not set; name a socket with --socket"));
+		harness_cleanup(&p);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -794,6 +908,8 @@ int main(void)
 		cmocka_unit_test(test_admin_group_sees_all),
 		cmocka_unit_test(test_admin_group_as_supplementary_group),
 		cmocka_unit_test(test_sighup_reload_applies_settings),
+		cmocka_unit_test(test_default_socket_in_xdg_runtime_dir),
+		cmocka_unit_test(test_default_socket_needs_xdg_runtime_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
