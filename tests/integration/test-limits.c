@@ -284,6 +284,9 @@ static void test_client_that_never_reads(void **state)
 	/* A small receive buffer makes the daemon's own buffer fill sooner. */
 	int small = 4096;
 	setsockopt(lazy, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	/* The client has a job of its own, waiting for it, when it is cut off. */
+	raw_send(lazy, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"job.submit\",\"params\":"
+		       "{\"type\":\"sleep\",\"seconds\":1.5,\"label\":\"lazy's\",\"wait\":true}}");
 	raw_send(lazy, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
 
 	/* Another client makes lots of events and must get its reply. */
@@ -306,6 +309,22 @@ static void test_client_that_never_reads(void **state)
 	raw_send(busy, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
 	r = tj_parse(raw_recv(busy, 5000));
 	assert_int_equal(json_object_get_int(tj_member(tj_member(tj_member(r, "result"), "jobs"), "succeeded")), 3000);
+	json_object_put(r);
+
+	/* Its own job too: still running after the disconnect, it finishes,
+	 * and another connection of the same user sees it succeed. */
+	raw_send(busy, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.list\",\"params\":{\"state\":\"running\"}}");
+	r = tj_parse(raw_recv(busy, 5000));
+	assert_int_equal(json_object_array_length(tj_path(r, "result.jobs")), 1);
+	assert_string_equal(tj_str(r, "result.jobs.0.label"), "lazy's");
+	int64_t id = tj_int(r, "result.jobs.0.id");
+	json_object_put(r);
+	char line[160];
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.wait\",\"params\":"
+		 "{\"ids\":[%lld]}}", (long long)id);
+	raw_send(busy, line);
+	r = tj_parse(raw_recv(busy, 5000));
+	assert_string_equal(tj_str(r, "result.jobs.0.state"), "succeeded");
 	json_object_put(r);
 	raw_close(busy);
 	stop_and_check(&p);
