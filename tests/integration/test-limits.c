@@ -605,6 +605,59 @@ static void test_key_forgotten_with_its_job(void **state)
 	stop_and_check(&p);
 }
 
+/* The caps on ids in one job.wait or events.subscribe (max_gather_jobs)
+ * and on jobs in one job.list (max_list_jobs). */
+static void test_id_and_list_caps(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_gather_jobs = 3\nmax_list_jobs = 2\n");
+	int fd = raw_connect(p.socket);
+	uint64_t a = finished_job(fd, NULL), b = finished_job(fd, NULL), c = finished_job(fd, NULL);
+	char line[256];
+
+	/* Three ids are within the cap, four are not. */
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\",\"params\":"
+		 "{\"ids\":[%llu,%llu,%llu]}}", (unsigned long long)a, (unsigned long long)b,
+		 (unsigned long long)c);
+	struct json_object *r = ask(fd, line);
+	assert_int_equal(json_object_array_length(tj_path(r, "result.jobs")), 3);
+	json_object_put(r);
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.wait\",\"params\":"
+		 "{\"ids\":[%llu,%llu,%llu,%llu]}}", (unsigned long long)a, (unsigned long long)b,
+		 (unsigned long long)c, (unsigned long long)a);
+	r = ask(fd, line);
+	assert_int_equal(error_code(r), -32002);
+	assert_string_equal(error_limit(r), "max_gather_jobs");
+	assert_int_equal(tj_int(r, "error.data.value"), 3);
+	json_object_put(r);
+
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"events.subscribe\",\"params\":{\"ids\":[1,2,3,4]}}");
+	assert_int_equal(error_code(r), -32002);
+	assert_string_equal(error_limit(r), "max_gather_jobs");
+	json_object_put(r);
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"events.subscribe\",\"params\":{\"ids\":[1,2,3]}}");
+	assert_true(tj_has(r, "result.seq"));
+	json_object_put(r);
+
+	/* job.list: the newest max_list_jobs when no limit is asked for, and
+	 * a larger limit refused, naming the field and the most allowed. */
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"job.list\"}");
+	assert_int_equal(json_object_array_length(tj_path(r, "result.jobs")), 2);
+	assert_int_equal(tj_int(r, "result.jobs.0.id"), b);
+	assert_int_equal(tj_int(r, "result.jobs.1.id"), c);
+	assert_true(json_object_get_boolean(tj_path(r, "result.more")));
+	json_object_put(r);
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"job.list\",\"params\":{\"limit\":3}}");
+	assert_int_equal(error_code(r), -32602);
+	assert_string_equal(tj_str(r, "error.data.field"), "limit");
+	assert_non_null(strstr(tj_str(r, "error.data.reason"), "from 1 to 2"));
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -622,6 +675,7 @@ int main(void)
 		cmocka_unit_test(test_retained_jobs_count),
 		cmocka_unit_test(test_retained_jobs_age),
 		cmocka_unit_test(test_key_forgotten_with_its_job),
+		cmocka_unit_test(test_id_and_list_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
