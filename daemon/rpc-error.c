@@ -45,13 +45,20 @@ int rpc_error_forbidden(struct rpc_error *e, const char *field, const char *fmt,
 	return r;
 }
 
-int rpc_error_busy(struct rpc_error *e, const char *limit, uint64_t value, const char *what)
+int rpc_error_limit(struct rpc_error *e, int code, const char *limit, uint64_t value,
+		    const char *what)
 {
-	reset(e, RPC_BUSY);
+	reset(e, code);
 	e->limit = limit;
 	e->limit_value = value;
-	snprintf(e->message, sizeof(e->message), "Busy: %s (%s = %" PRIu64 ")", what, limit, value);
+	snprintf(e->message, sizeof(e->message), "%s: %s (%s = %" PRIu64 ")", rpc_code_message(code),
+		 what, limit, value);
 	return -EBUSY;
+}
+
+int rpc_error_busy(struct rpc_error *e, const char *limit, uint64_t value, const char *what)
+{
+	return rpc_error_limit(e, RPC_BUSY, limit, value, what);
 }
 
 int rpc_error_not_found(struct rpc_error *e, uint64_t id)

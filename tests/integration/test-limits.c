@@ -222,7 +222,11 @@ static void test_deep_json(void **state)
 	raw_send(fd, line);
 	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	assert_int_equal(error_code(r), -32700);
-	assert_non_null(strstr(json_object_get_string(tj_member(tj_member(r, "error"), "message")), "deep"));
+	/* A limit reached: named, in the message and in data, as for -32002. */
+	assert_string_equal(tj_str(r, "error.message"),
+			    "Parse error: JSON nested too deeply (max_json_depth = 32)");
+	assert_string_equal(error_limit(r), "max_json_depth");
+	assert_int_equal(tj_int(r, "error.data.value"), 32);
 	json_object_put(r);
 	/* Same connection, next request. */
 	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
