@@ -480,7 +480,7 @@ void daemon_shutdown(struct daemon *d)
 	d->shutdown_timer = evtimer_new(d->base, on_shutdown_timeout, d);
 	if (!d->shutdown_timer)
 		xalloc_die();
-	evtimer_add(d->shutdown_timer, &tv);
+	xevtimer_add(d->shutdown_timer, &tv);
 
 	if (d->n_active > 0) {
 		/* Writes being committed cannot be stopped; they take moments.

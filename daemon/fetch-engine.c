@@ -131,7 +131,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 		return 0;
 	}
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-	evtimer_add(e->timer, &tv);
+	xevtimer_add(e->timer, &tv);
 	return 0;
 }
 

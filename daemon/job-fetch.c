@@ -904,7 +904,7 @@ static void schedule_retry(struct fetch_job *f)
 			xalloc_die();
 	}
 	struct timeval tv = timeval_from_seconds(wait);
-	evtimer_add(f->retry_timer, &tv);
+	xevtimer_add(f->retry_timer, &tv);
 }
 
 /* ------------------------------------------------------------ results */

@@ -105,7 +105,7 @@ static void on_own_timer(evutil_socket_t fd, short what, void *arg)
 	/* A sleep never ends early: if the timer did, wait out the rest. */
 	if (now < s->wake_mono) {
 		struct timeval tv = timeval_from_seconds(s->wake_mono - now);
-		evtimer_add(s->timer, &tv);
+		xevtimer_add(s->timer, &tv);
 		return;
 	}
 	wake(s, now);
@@ -114,7 +114,7 @@ static void on_own_timer(evutil_socket_t fd, short what, void *arg)
 static void lane_arm(struct sleep_lane *l, double now)
 {
 	struct timeval tv = timeval_from_seconds(TAILQ_FIRST(&l->sleeping)->wake_mono - now);
-	evtimer_add(l->timer, &tv);
+	xevtimer_add(l->timer, &tv);
 }
 
 static void on_lane_timer(evutil_socket_t fd, short what, void *arg)
@@ -222,7 +222,7 @@ static void sleep_start(struct job *job)
 	if (!s->timer)
 		xalloc_die();
 	struct timeval tv = timeval_from_seconds(s->wake_mono - mono_seconds());
-	evtimer_add(s->timer, &tv);
+	xevtimer_add(s->timer, &tv);
 }
 
 static void sleep_stop(struct job *job)

@@ -255,7 +255,7 @@ static void arm_deadline(struct job *job, double at_mono, bool is_gather, double
 	dl->is_gather = is_gather;
 	dl->gather_timeout = gather_timeout;
 	struct timeval tv = timeval_from_seconds(at_mono - mono_seconds());
-	evtimer_add(dl->ev, &tv);
+	xevtimer_add(dl->ev, &tv);
 }
 
 void job_set_gather_deadline(struct job *job, double at_mono, double timeout)
@@ -498,7 +498,7 @@ void job_retention_run(struct daemon *d)
 	/* A little slack lets one wake-up expire a burst of jobs. */
 	due += 100;
 	struct timeval tv = { .tv_sec = (time_t)(due / 1000), .tv_usec = (suseconds_t)(due % 1000) * 1000 };
-	evtimer_add(d->retention_timer, &tv);
+	xevtimer_add(d->retention_timer, &tv);
 }
 
 /* ------------------------------------------------------------ wire form */

@@ -170,7 +170,7 @@ static void on_accept_error(struct evconnlistener *evl, void *arg)
 		log_warnx("accept: %s; pausing new connections for a second", strerror(err));
 		evconnlistener_disable(evl);
 		struct timeval tv = { .tv_sec = 1 };
-		evtimer_add(l->resume, &tv);
+		xevtimer_add(l->resume, &tv);
 		return;
 	}
 	log_warnx("accept: %s", strerror(err));

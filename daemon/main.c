@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,14 +192,11 @@ int main(int argc, char **argv)
 	}
 
 	struct daemon *d = daemon_new(base, config);
-	if (open_listener(d, error, sizeof(error)) < 0) {
-		log_errx("%s", error);
-		exit_code = 1;
-		goto out;
-	}
-
+	/* The handlers before the socket: whoever sees the daemon answer may
+	 * signal it at once, and until its handler is in place each of these
+	 * signals kills. libevent catches a signal from event_add() on and
+	 * delivers it once the loop runs. */
 	struct signals sig = { .d = d };
-	sig.reloader = reloader_new(d, config_file, config_given, &ov);
 	sig.term = evsignal_new(base, SIGTERM, on_stop_signal, &sig);
 	sig.intr = evsignal_new(base, SIGINT, on_stop_signal, &sig);
 	sig.hup = evsignal_new(base, SIGHUP, on_hup, &sig);
@@ -208,6 +206,12 @@ int main(int argc, char **argv)
 	event_add(sig.intr, NULL);
 	event_add(sig.hup, NULL);
 
+	if (open_listener(d, error, sizeof(error)) < 0) {
+		log_errx("%s", error);
+		exit_code = 1;
+		goto out;
+	}
+	sig.reloader = reloader_new(d, config_file, config_given, &ov);
 	d->notifier = notifier_new(d);
 	log_notice("asyncjobd %s listening on %s (pid %d%s)", PACKAGE_VERSION,
 		   listener_path(d->listener), (int)getpid(),
@@ -218,19 +222,31 @@ int main(int argc, char **argv)
 		exit_code = 1;
 	}
 	log_notice("stopped");
-	/* The loop is over: a second SIGTERM must not cut the cleanup short
-	 * (and turn a clean exit into a death by signal). */
-	signal(SIGTERM, SIG_IGN);
-	signal(SIGINT, SIG_IGN);
 
-	event_free(sig.term);
-	event_free(sig.intr);
-	event_free(sig.hup);
 	reloader_free(sig.reloader);
 	/* Before the daemon: stopping its jobs changes the job counts. */
 	d->notifier = notifier_free(d->notifier);
 out:
+	/* The loop is over, but another signal must not cut the cleanup
+	 * short (and turn a clean exit into a death by signal). Freeing the
+	 * signal events puts back the handlers they replaced, which kill:
+	 * until the worker threads are gone, the events catch what reaches
+	 * them (nothing runs their callbacks now); this thread takes none at
+	 * all, so what comes later stays pending until ignoring the signals
+	 * discards it. */
+	sigset_t stop_signals;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 	daemon_free(d);
+	event_free(sig.term);
+	event_free(sig.intr);
+	event_free(sig.hup);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	event_base_free(base);
 	libevent_global_shutdown();
 	return exit_code;

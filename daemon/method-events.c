@@ -23,8 +23,8 @@ static int events_subscribe_handle(struct rpc_call *call, const struct json_valu
 		return r;
 	if ((has_since = param_uint64(params, "since", false, &since, &call->err)) < 0)
 		return has_since;
-	r = param_id_array(params, "ids", false, d->config->limits.max_gather_jobs, &ids, &n,
-			   &call->err);
+	r = param_id_array(params, "ids", false, d->config->limits.max_gather_jobs,
+			   "max_gather_jobs", &ids, &n, &call->err);
 	if (r < 0)
 		return r;
 	bool missed = event_log_subscribe(d, call->conn, ids, n, has_since > 0, since);

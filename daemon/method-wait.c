@@ -59,8 +59,8 @@ static int job_wait_handle(struct rpc_call *call, const struct json_value *param
 		else
 			return rpc_error_param(&call->err, "mode", "must be \"all\" or \"any\"");
 	}
-	r = param_id_array(params, "ids", true, d->config->limits.max_gather_jobs, &ids, &n,
-			   &call->err);
+	r = param_id_array(params, "ids", true, d->config->limits.max_gather_jobs,
+			   "max_gather_jobs", &ids, &n, &call->err);
 	if (r < 0)
 		return r;
 	jobs = xcalloc(n, sizeof(*jobs));

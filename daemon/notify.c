@@ -112,7 +112,7 @@ static void arm_watchdog(struct notifier *n)
 	n->watchdog_timer = event_new(n->d->base, -1, EV_PERSIST, on_watchdog_timer, n);
 	if (!n->watchdog_timer)
 		xalloc_die();
-	event_add(n->watchdog_timer, &tv);
+	xevtimer_add(n->watchdog_timer, &tv);
 	log_info("watchdog: pinging the service manager every %" PRIu64 " ms", ping / 1000);
 }
 
@@ -185,7 +185,7 @@ void notifier_jobs_changed(struct notifier *n)
 	struct timeval tv = timeval_from_seconds(n->status_sent_mono + STATUS_MIN_INTERVAL_SECONDS -
 						  mono_seconds());
 	n->status_pending = true;
-	evtimer_add(n->status_timer, &tv);
+	xevtimer_add(n->status_timer, &tv);
 }
 
 #else /* !HAVE_SYSTEMD */

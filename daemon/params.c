@@ -140,8 +140,9 @@ int param_bool(const struct json_value *obj, const char *name, bool *ret, struct
 	return 1;
 }
 
-int param_id_array(const struct json_value *obj, const char *name, bool required, size_t max,
-		   uint64_t **ret, size_t *ret_n, struct rpc_error *e)
+int param_id_array(const struct json_value *obj, const char *name, bool required,
+		   size_t max, const char *max_name, uint64_t **ret, size_t *ret_n,
+		   struct rpc_error *e)
 {
 	const struct json_value *v = json_get(obj, name);
 	uint64_t *ids;
@@ -156,7 +157,7 @@ int param_id_array(const struct json_value *obj, const char *name, bool required
 	if (v->len == 0)
 		return rpc_error_param(e, name, "must not be empty");
 	if (v->len > max)
-		return rpc_error_param(e, name, "more than %zu ids", max);
+		return rpc_error_busy(e, max_name, max, "too many job ids in one request");
 	ids = xmalloc(v->len * sizeof(*ids));
 	for (uint32_t i = 0; i < v->len; i++) {
 		char f[64];

@@ -35,9 +35,11 @@ int param_string_dup(const struct json_value *obj, const char *name, bool requir
 		     size_t max_len, bool nonempty, char **ret, size_t *ret_len,
 		     struct rpc_error *e);
 int param_bool(const struct json_value *obj, const char *name, bool *ret, struct rpc_error *e);
-/* An array of job ids, 1..max long; *ret is allocated (caller frees). */
-int param_id_array(const struct json_value *obj, const char *name, bool required, size_t max,
-		   uint64_t **ret, size_t *ret_n, struct rpc_error *e);
+/* An array of job ids, 1..max long; *ret is allocated (caller frees).
+ * More ids than `max` is a limit reached (-32002), named `max_name`. */
+int param_id_array(const struct json_value *obj, const char *name, bool required,
+		   size_t max, const char *max_name, uint64_t **ret, size_t *ret_n,
+		   struct rpc_error *e);
 
 /* Checks a JSON value as a job id. */
 int param_value_uint64(const struct json_value *v, const char *field, uint64_t *ret,

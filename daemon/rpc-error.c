@@ -45,13 +45,20 @@ int rpc_error_forbidden(struct rpc_error *e, const char *field, const char *fmt,
 	return r;
 }
 
-int rpc_error_busy(struct rpc_error *e, const char *limit, uint64_t value, const char *what)
+int rpc_error_limit(struct rpc_error *e, int code, const char *limit, uint64_t value,
+		    const char *what)
 {
-	reset(e, RPC_BUSY);
+	reset(e, code);
 	e->limit = limit;
 	e->limit_value = value;
-	snprintf(e->message, sizeof(e->message), "Busy: %s (%s = %" PRIu64 ")", what, limit, value);
+	snprintf(e->message, sizeof(e->message), "%s: %s (%s = %" PRIu64 ")", rpc_code_message(code),
+		 what, limit, value);
 	return -EBUSY;
+}
+
+int rpc_error_busy(struct rpc_error *e, const char *limit, uint64_t value, const char *what)
+{
+	return rpc_error_limit(e, RPC_BUSY, limit, value, what);
 }
 
 int rpc_error_not_found(struct rpc_error *e, uint64_t id)
@@ -72,17 +79,6 @@ int rpc_error_finished(struct rpc_error *e, uint64_t id, enum job_state state)
 	snprintf(e->message, sizeof(e->message), "Job already finished: %" PRIu64 " is %s",
 		 id, job_state_name(state));
 	return -EALREADY;
-}
-
-int rpc_error_internal(struct rpc_error *e, const char *fmt, ...)
-{
-	va_list ap;
-	reset(e, RPC_INTERNAL_ERROR);
-	int n = snprintf(e->message, sizeof(e->message), "Internal error: ");
-	va_start(ap, fmt);
-	vsnprintf(e->message + n, sizeof(e->message) - (size_t)n, fmt, ap);
-	va_end(ap);
-	return -EIO;
 }
 
 int rpc_error_simple(struct rpc_error *e, int code, const char *fmt, ...)

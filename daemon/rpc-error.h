@@ -14,7 +14,7 @@ struct rpc_error {
 	/* -32602 and -32003: the field at fault and why */
 	char field[128];
 	char reason[256];
-	/* -32002: the limit reached */
+	/* -32002, and -32700 for max_json_depth: the limit reached */
 	const char *limit;
 	uint64_t limit_value;
 	/* -32001 and -32004: the job concerned */
@@ -30,10 +30,13 @@ int rpc_error_param(struct rpc_error *e, const char *field, const char *fmt, ...
 int rpc_error_forbidden(struct rpc_error *e, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int rpc_error_busy(struct rpc_error *e, const char *limit, uint64_t value, const char *what);
+/* A limit reached that its own code reports (a parse error for
+ * max_json_depth): "<the code's message>: <what> (<limit> = <value>)", the
+ * limit in `data` as for -32002. */
+int rpc_error_limit(struct rpc_error *e, int code, const char *limit, uint64_t value,
+		    const char *what);
 int rpc_error_not_found(struct rpc_error *e, uint64_t id);
 int rpc_error_finished(struct rpc_error *e, uint64_t id, enum job_state state);
-int rpc_error_internal(struct rpc_error *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 int rpc_error_simple(struct rpc_error *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -101,7 +101,7 @@ static void write_error(struct jsonw *w, const char *id, size_t id_len, const st
 		jsonw_key(w, "reason");
 		jsonw_string(w, e->reason);
 		jsonw_object_end(w);
-	} else if (e->code == RPC_BUSY && e->limit) {
+	} else if (e->limit) {
 		jsonw_key(w, "data");
 		jsonw_object_begin(w);
 		jsonw_key(w, "limit");
@@ -176,13 +176,19 @@ static void deliver(struct conn *c, struct batch *b, size_t slot)
 	conn_send_jsonw(c, w);
 }
 
+/* An error with id null, for a message that is not a request. */
+static void send_error(struct conn *c, const struct rpc_error *e)
+{
+	jsonw_reset(&c->w);
+	write_error(&c->w, NULL, 0, e);
+	deliver(c, NULL, 0);
+}
+
 void rpc_send_error(struct conn *c, int code, const char *message)
 {
 	struct rpc_error e;
 	rpc_error_simple(&e, code, "%s", message);
-	jsonw_reset(&c->w);
-	write_error(&c->w, NULL, 0, &e);
-	deliver(c, NULL, 0);
+	send_error(c, &e);
 }
 
 /* ------------------------------------------------------------ deferral */
@@ -370,7 +376,7 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 	struct daemon *d = c->d;
 	const struct json_value *root = NULL;
 	const char *reason;
-	char msg[160];
+	struct rpc_error e;
 
 	if (blank(line, len))
 		return;
@@ -378,8 +384,13 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 	if (r == -ENOMEM)
 		xalloc_die();
 	if (r < 0) {
-		snprintf(msg, sizeof(msg), "Parse error: %s", reason);
-		rpc_send_error(c, RPC_PARSE_ERROR, msg);
+		/* Too deep is a limit reached: named, as every limit is. */
+		if (reason == json_reason_too_deep)
+			rpc_error_limit(&e, RPC_PARSE_ERROR, "max_json_depth", d->parser.max_depth,
+					reason);
+		else
+			rpc_error_simple(&e, RPC_PARSE_ERROR, "Parse error: %s", reason);
+		send_error(c, &e);
 		return;
 	}
 	if (!json_is(root, JSON_ARRAY)) {
@@ -392,11 +403,8 @@ static void handle_line(struct conn *c, const char *line, size_t len)
 	if (n == 0) {
 		rpc_send_error(c, RPC_INVALID_REQUEST, "Invalid Request: empty batch");
 	} else if (n > max) {
-		struct rpc_error e;
 		rpc_error_busy(&e, "max_pending_requests", max, "too many requests in one batch");
-		jsonw_reset(&c->w);
-		write_error(&c->w, NULL, 0, &e);
-		deliver(c, NULL, 0);
+		send_error(c, &e);
 	} else {
 		struct batch *b = xcalloc(1, sizeof(*b) + n * sizeof(b->slots[0]));
 		b->conn = c;

@@ -77,7 +77,7 @@ struct waiter *waiter_new(struct daemon *d, struct job *const *jobs, size_t n,
 		w->deadline = evtimer_new(d->base, on_deadline, w);
 		if (!w->deadline)
 			xalloc_die();
-		evtimer_add(w->deadline, &tv);
+		xevtimer_add(w->deadline, &tv);
 	}
 	return w;
 }

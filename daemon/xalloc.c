@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "daemon/log.h"
 #include "daemon/xalloc.h"
 
@@ -51,4 +53,10 @@ char *xstrndup(const char *s, size_t n)
 	if (!p)
 		xalloc_die();
 	return p;
+}
+
+void xevtimer_add(struct event *timer, const struct timeval *tv)
+{
+	if (evtimer_add(timer, tv) < 0)
+		xalloc_die();
 }

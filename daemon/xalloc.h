@@ -14,4 +14,11 @@ char *xstrndup(const char *s, size_t n);
  * allocation failure in their own way (json-c, libevent). */
 _Noreturn void xalloc_die(void);
 
+struct event;
+struct timeval;
+/* evtimer_add() that cannot fail: libevent fails to add a timer only when
+ * its timer heap cannot grow, that is when memory runs out. Ignoring that
+ * would leave a sleep, a timeout or a wait that never ends. */
+void xevtimer_add(struct event *timer, const struct timeval *tv);
+
 #endif

@@ -150,6 +150,8 @@ struct cursor {
 	bool copy_numbers;      /* the text does not outlive the parse */
 };
 
+const char json_reason_too_deep[] = "JSON nested too deeply";
+
 static int fail(struct cursor *c, const char *why)
 {
 	c->why = why;
@@ -642,7 +644,7 @@ static int begin_value(struct cursor *c)
 
 	/* Containers around it, plus itself. */
 	if (c->p->n_frames + 1 > c->p->max_depth)
-		return fail(c, "JSON nested too deeply");
+		return fail(c, json_reason_too_deep);
 	if (c->s >= c->end)
 		return c->more ? cut(c) : fail(c, "unexpected end of data");
 	switch (*c->s) {
@@ -723,9 +725,9 @@ static int run(struct cursor *c)
 				/* As the value would have told it, had it begun. */
 				if (!f->object && (f->state == AFTER_OPEN || f->state == BEFORE_ITEM) &&
 				    p->n_frames + 1 > p->max_depth)
-					return fail(c, "JSON nested too deeply");
+					return fail(c, json_reason_too_deep);
 				if (f->state == BEFORE_VALUE && p->n_frames + 1 > p->max_depth)
-					return fail(c, "JSON nested too deeply");
+					return fail(c, json_reason_too_deep);
 				return fail(c, unfinished(p));
 			}
 			switch (f->state) {

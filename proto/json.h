@@ -111,6 +111,10 @@ size_t json_parser_arena_used(const struct json_parser *p);
 int json_parse(struct json_parser *p, const char *text, size_t len,
 	       const struct json_value **ret_root, const char **ret_reason);
 
+/* The reason given when the text nests deeper than max_depth: compare the
+ * pointer to tell a limit reached from a text that is not JSON. */
+extern const char json_reason_too_deep[];
+
 /* The same parse, of a text that comes in pieces split anywhere (a reply of
  * 20 MB, read 64 KB at a time): each piece is parsed as it comes, and the
  * text need not be kept. Begin, feed every piece (`last` on the final one,

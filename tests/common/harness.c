@@ -41,7 +41,7 @@ void harness_dump_log(const struct daemon_proc *p)
 	fclose(f);
 }
 
-static void prepare(struct daemon_proc *p, const char *config_lines)
+void harness_prepare(struct daemon_proc *p, const char *config_lines)
 {
 	memset(p, 0, sizeof(*p));
 	snprintf(p->dir, sizeof(p->dir), "/tmp/asyncjob-test-XXXXXX");
@@ -82,14 +82,12 @@ static pid_t spawn(struct daemon_proc *p, const char *socket_path, void (*in_chi
 	return pid;
 }
 
-void harness_start(struct daemon_proc *p, const char *config_lines)
+static void start(struct daemon_proc *p, const char *config_lines, const char *socket_path,
+		  void (*in_child)(void))
 {
-	harness_start_with(p, config_lines, NULL);
-}
-
-void harness_start_with(struct daemon_proc *p, const char *config_lines, void (*in_child)(void))
-{
-	prepare(p, config_lines);
+	harness_prepare(p, config_lines);
+	if (socket_path)
+		snprintf(p->socket, sizeof(p->socket), "%s", socket_path);
 	p->pid = spawn(p, p->socket, in_child);
 	for (int i = 0; i < 1000; i++) {
 		int fd = raw_connect(p->socket);
@@ -104,6 +102,21 @@ void harness_start_with(struct daemon_proc *p, const char *config_lines, void (*
 		nanosleep(&ts, NULL);
 	}
 	fail(p, "the daemon did not answer within 10 s", NULL);
+}
+
+void harness_start(struct daemon_proc *p, const char *config_lines)
+{
+	start(p, config_lines, NULL, NULL);
+}
+
+void harness_start_with(struct daemon_proc *p, const char *config_lines, void (*in_child)(void))
+{
+	start(p, config_lines, NULL, in_child);
+}
+
+void harness_start_at(struct daemon_proc *p, const char *config_lines, const char *socket_path)
+{
+	start(p, config_lines, socket_path, NULL);
 }
 
 static int wait_exit(pid_t pid, int timeout_ms)
@@ -124,7 +137,7 @@ static int wait_exit(pid_t pid, int timeout_ms)
 int harness_run_expecting_exit(struct daemon_proc *p, const char *config_lines,
 			       const char *socket_path, int timeout_ms)
 {
-	prepare(p, config_lines);
+	harness_prepare(p, config_lines);
 	pid_t pid = spawn(p, socket_path ? socket_path : p->socket, NULL);
 	return wait_exit(pid, timeout_ms);
 }

@@ -23,6 +23,12 @@ void harness_start(struct daemon_proc *p, const char *config_lines);
 /* The same, calling `in_child` in the forked child just before it execs
  * the daemon (to change what the daemon inherits: limits, capabilities). */
 void harness_start_with(struct daemon_proc *p, const char *config_lines, void (*in_child)(void));
+/* harness_start on `socket_path` (which p->socket then names) instead of
+ * one in the temporary directory. */
+void harness_start_at(struct daemon_proc *p, const char *config_lines, const char *socket_path);
+/* Makes the temporary directory, config file and log path harness_start
+ * would, and starts nothing: for a test that starts the daemon itself. */
+void harness_prepare(struct daemon_proc *p, const char *config_lines);
 /* Starts a daemon but does not wait; returns its exit status once it
  * exits by itself within `timeout_ms` (or -1 if still running, then killed). */
 int harness_run_expecting_exit(struct daemon_proc *p, const char *config_lines,

@@ -649,6 +649,83 @@ job_state_is() {   # job_state_is ID STATE
 	"$ASYNCJOB_CLI" -s "$SOCK" --json get "$1" 2>/dev/null | grep -q "\"state\":\"$2\""
 }
 
+# wait ID ID...: without --any until all have finished, with --any until
+# the first has; the exit status says how they ended.
+detach_sleep() {   # detach_sleep VAR ARG...: a detached sleep; its id in VAR
+	local var=$1
+	shift
+	"$ASYNCJOB_CLI" -s "$SOCK" --detach sleep "$@" >"$TMP/detached" 2>&1 || return 1
+	printf -v "$var" '%s' "$(cat "$TMP/detached")"
+}
+wait_ids_ok=
+if detach_sleep long 30 && detach_sleep short 0.1 && detach_sleep short2 0.1 &&
+	detach_sleep failed 30 --timeout 0.05 && poll 50 job_state_is "$short" succeeded &&
+	poll 50 job_state_is "$short2" succeeded && poll 50 job_state_is "$failed" failed; then
+	wait_ids_ok=1
+else
+	begin "wait on several ids: setting up the jobs"
+	fail "could not make the jobs to wait on: $(cat "$TMP/detached")"
+	end
+fi
+
+if [ -n "$wait_ids_ok" ]; then
+	begin "wait A B (both succeeded) exits 0 and prints both"
+	run wait "$short" "$short2"
+	expect_rc 0
+	expect_out_has "^$short  *sleep  *succeeded "
+	expect_out_has "^$short2  *sleep  *succeeded "
+	end
+
+	begin "wait --any A B returns with A finished and B still running, exit 0"
+	run wait --any "$long" "$short"
+	expect_rc 0
+	expect_out_has "^$short  *sleep  *succeeded "
+	expect_out_has "^$long  *sleep  *running "
+	end
+
+	begin "wait --any F B: the one finished failed, exit 1"
+	run wait --any "$failed" "$long"
+	expect_rc 1
+	expect_out_has "^$failed  *sleep  *failed "
+	expect_out_has "^$long  *sleep  *running "
+	end
+
+	begin "wait --any A F: one of those finished succeeded, exit 0"
+	run wait --any "$short" "$failed"
+	expect_rc 0
+	end
+
+	begin "wait A F: one failed, exit 1"
+	run wait "$short" "$failed"
+	expect_rc 1
+	expect_out_has "^$short  *sleep  *succeeded "
+	expect_out_has "^$failed  *sleep  *failed "
+	end
+
+	begin "wait --any B --timeout 0.1 with none finished exits 124"
+	run wait --any "$long" --timeout 0.1
+	expect_rc 124
+	end
+
+	begin "wait A B waits while B runs; B canceled: exit 1, both printed"
+	detach_sleep soon 0.3 || fail "could not start a sleep: $(cat "$TMP/detached")"
+	bg_start "$TMP/wait-all.out" "$TMP/wait-all.err" wait "$soon" "$long"
+	poll 50 job_state_is "$soon" succeeded || fail "job $soon never succeeded"
+	# Its reply, had it been sent when the first job ended, would be in
+	# by now.
+	sleep 0.3
+	kill -0 "$bg_pid" 2>/dev/null || fail "wait returned while job $long was still running"
+	run cancel "$long"
+	wait_bg "$bg_pid"
+	[ -z "$bg_killed" ] || fail "wait did not return once job $long was canceled"
+	[ "$rc" -eq 1 ] || fail "wait exited $rc, expected 1 (a job was canceled)"
+	grep -q "^$soon  *sleep  *succeeded " "$TMP/wait-all.out" ||
+		fail "wait did not print job $soon succeeded: $(cat "$TMP/wait-all.out")"
+	grep -q "^$long  *sleep  *canceled " "$TMP/wait-all.out" ||
+		fail "wait did not print job $long canceled: $(cat "$TMP/wait-all.out")"
+	end
+fi
+
 begin "Ctrl-C cancels a foreground sleep and exits 130"
 if ! have_running 0; then
 	fail "jobs still running before the case: $(running_ids | tr '\n' ' ')"

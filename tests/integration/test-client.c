@@ -1,12 +1,15 @@
 /* libasyncjob against the real daemon: every blocking call, the async API
  * with pipelining and the libevent adapter, events with replay, idempotency
  * keys, cancel on disconnect, large replies parsed as they come (and cut
- * anywhere), and the library's failure paths (no daemon,
- * RPC errors, a daemon that dies mid-call, a signal during a call). */
+ * anywhere), the default socket it picks, and the library's failure paths
+ * (no daemon, RPC errors, a daemon that dies mid-call, a signal during a
+ * call). */
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -26,6 +30,7 @@
 
 #include "asyncjob-libevent.h"
 #include "asyncjob.h"
+#include "proto/protocol.h"
 #include "tests/common/harness.h"
 
 static struct daemon_proc daemon_p;
@@ -685,6 +690,119 @@ static void test_connect_failures(void **state)
 	unsetenv("ASYNCJOB_SOCKET");
 }
 
+/* What asyncjob_default_socket() chose, compared with `want`: 0 when it
+ * is that, else `code`. */
+static int default_socket_is(const char *want, int code)
+{
+	char *def = NULL;
+	if (asyncjob_default_socket(&def) < 0)
+		return code;
+	int r = strcmp(def, want) == 0 ? 0 : code;
+	free(def);
+	return r;
+}
+
+/* In a child that is not root (nobody, when the tests run as root): the
+ * user's socket in XDG_RUNTIME_DIR when a socket is there, else the
+ * system's. Exits 0 when every choice is right. */
+static int user_default_socket(long uid, const char *runtime_dir, const char *empty_dir,
+			       const char *file_dir)
+{
+	char want[400];
+	asyncjob *aj = NULL;
+
+	if (uid >= 0) {
+		struct passwd *pw = getpwuid((uid_t)uid);
+		if (!pw || setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid((uid_t)uid) < 0)
+			return 10;
+	}
+	unsetenv("ASYNCJOB_SOCKET");
+	snprintf(want, sizeof(want), "%s/asyncjobd.sock", runtime_dir);
+	setenv("XDG_RUNTIME_DIR", runtime_dir, 1);
+	if (default_socket_is(want, 11))
+		return 11;
+	/* And the daemon listening there is the one a default connect reaches. */
+	if (asyncjob_new(&aj) < 0 || asyncjob_connect(aj, NULL) < 0)
+		return 12;
+	char *info = NULL;
+	int r = asyncjob_info(aj, &info);
+	bool same = asyncjob_socket_path(aj) && strcmp(asyncjob_socket_path(aj), want) == 0;
+	free(info);
+	asyncjob_free(aj);
+	if (r < 0 || !same)
+		return 13;
+	/* No socket there, a file that is not one, no such variable, or one
+	 * that is not an absolute path: the system socket. */
+	setenv("XDG_RUNTIME_DIR", empty_dir, 1);
+	if (default_socket_is(ASYNCJOB_SYSTEM_SOCKET, 14))
+		return 14;
+	setenv("XDG_RUNTIME_DIR", file_dir, 1);
+	if (default_socket_is(ASYNCJOB_SYSTEM_SOCKET, 15))
+		return 15;
+	unsetenv("XDG_RUNTIME_DIR");
+	if (default_socket_is(ASYNCJOB_SYSTEM_SOCKET, 16))
+		return 16;
+	setenv("XDG_RUNTIME_DIR", "relative", 1);
+	if (default_socket_is(ASYNCJOB_SYSTEM_SOCKET, 17))
+		return 17;
+	return 0;
+}
+
+static void test_default_socket_choice(void **state)
+{
+	(void)state;
+	struct daemon_proc user;
+	char dir[] = "/tmp/asyncjob-test-XXXXXX", runtime_dir[64], empty_dir[64], file_dir[64];
+	char path[128];
+	long uid = -1;
+
+	if (geteuid() == 0 && (uid = harness_nobody_uid()) < 0) {
+		print_message("skipped: as root, needs a 'nobody' account\n");
+		skip();
+	}
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chmod(dir, 0755), 0);
+	snprintf(runtime_dir, sizeof(runtime_dir), "%s/runtime", dir);
+	snprintf(empty_dir, sizeof(empty_dir), "%s/empty", dir);
+	snprintf(file_dir, sizeof(file_dir), "%s/file", dir);
+	assert_int_equal(mkdir(runtime_dir, 0755), 0);
+	assert_int_equal(mkdir(empty_dir, 0755), 0);
+	assert_int_equal(mkdir(file_dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/asyncjobd.sock", file_dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/asyncjobd.sock", runtime_dir);
+	harness_start_at(&user, "socket_mode = 0666\n", path);
+
+	/* ASYNCJOB_SOCKET first, unless it is empty. */
+	setenv("XDG_RUNTIME_DIR", runtime_dir, 1);
+	setenv("ASYNCJOB_SOCKET", "/somewhere/else.sock", 1);
+	assert_int_equal(default_socket_is("/somewhere/else.sock", 1), 0);
+	setenv("ASYNCJOB_SOCKET", "", 1);
+	if (geteuid() == 0) {
+		/* Root's is the system socket, whatever XDG_RUNTIME_DIR holds. */
+		assert_int_equal(default_socket_is(ASYNCJOB_SYSTEM_SOCKET, 1), 0);
+	} else {
+		assert_int_equal(default_socket_is(path, 1), 0);
+	}
+	unsetenv("ASYNCJOB_SOCKET");
+	unsetenv("XDG_RUNTIME_DIR");
+
+	int status;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(user_default_socket(uid, runtime_dir, empty_dir, file_dir));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	assert_int_equal(harness_stop(&user, 10000), 0);
+	harness_cleanup(&user);
+	assert_int_equal(harness_remove_tree(dir), 0);
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -783,6 +901,7 @@ int main(void)
 		cmocka_unit_test(test_reply_over_max_size),
 		cmocka_unit_test(test_reply_in_pieces),
 		cmocka_unit_test(test_connect_failures),
+		cmocka_unit_test(test_default_socket_choice),
 		cmocka_unit_test(test_signal_interrupts_blocking_call),
 		cmocka_unit_test(test_daemon_stops_mid_call),
 	};

@@ -222,7 +222,11 @@ static void test_deep_json(void **state)
 	raw_send(fd, line);
 	struct json_object *r = tj_parse(raw_recv(fd, 5000));
 	assert_int_equal(error_code(r), -32700);
-	assert_non_null(strstr(json_object_get_string(tj_member(tj_member(r, "error"), "message")), "deep"));
+	/* A limit reached: named, in the message and in data, as for -32002. */
+	assert_string_equal(tj_str(r, "error.message"),
+			    "Parse error: JSON nested too deeply (max_json_depth = 32)");
+	assert_string_equal(error_limit(r), "max_json_depth");
+	assert_int_equal(tj_int(r, "error.data.value"), 32);
 	json_object_put(r);
 	/* Same connection, next request. */
 	raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
@@ -284,6 +288,9 @@ static void test_client_that_never_reads(void **state)
 	/* A small receive buffer makes the daemon's own buffer fill sooner. */
 	int small = 4096;
 	setsockopt(lazy, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	/* The client has a job of its own, waiting for it, when it is cut off. */
+	raw_send(lazy, "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"job.submit\",\"params\":"
+		       "{\"type\":\"sleep\",\"seconds\":1.5,\"label\":\"lazy's\",\"wait\":true}}");
 	raw_send(lazy, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"events.subscribe\"}");
 
 	/* Another client makes lots of events and must get its reply. */
@@ -306,6 +313,22 @@ static void test_client_that_never_reads(void **state)
 	raw_send(busy, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
 	r = tj_parse(raw_recv(busy, 5000));
 	assert_int_equal(json_object_get_int(tj_member(tj_member(tj_member(r, "result"), "jobs"), "succeeded")), 3000);
+	json_object_put(r);
+
+	/* Its own job too: still running after the disconnect, it finishes,
+	 * and another connection of the same user sees it succeed. */
+	raw_send(busy, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.list\",\"params\":{\"state\":\"running\"}}");
+	r = tj_parse(raw_recv(busy, 5000));
+	assert_int_equal(json_object_array_length(tj_path(r, "result.jobs")), 1);
+	assert_string_equal(tj_str(r, "result.jobs.0.label"), "lazy's");
+	int64_t id = tj_int(r, "result.jobs.0.id");
+	json_object_put(r);
+	char line[160];
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"job.wait\",\"params\":"
+		 "{\"ids\":[%lld]}}", (long long)id);
+	raw_send(busy, line);
+	r = tj_parse(raw_recv(busy, 5000));
+	assert_string_equal(tj_str(r, "result.jobs.0.state"), "succeeded");
 	json_object_put(r);
 	raw_close(busy);
 	stop_and_check(&p);
@@ -487,6 +510,158 @@ static void test_job_caps(void **state)
 	stop_and_check(&p);
 }
 
+/* One request on `fd`; the caller owns the parsed reply. */
+static struct json_object *ask(int fd, const char *line)
+{
+	assert_int_equal(raw_send(fd, line), 0);
+	return tj_parse(raw_recv(fd, 5000));
+}
+
+/* Submits a sleep of 0 s (with `key` when not NULL) and waits for it:
+ * returns its id. */
+static uint64_t finished_job(int fd, const char *key)
+{
+	char line[256];
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\",\"params\":"
+		 "{\"type\":\"sleep\",\"seconds\":0,\"wait\":true%s%s%s}}",
+		 key ? ",\"key\":\"" : "", key ? key : "", key ? "\"" : "");
+	struct json_object *r = ask(fd, line);
+	assert_string_equal(tj_str(r, "result.state"), "succeeded");
+	uint64_t id = (uint64_t)tj_int(r, "result.id");
+	json_object_put(r);
+	return id;
+}
+
+/* job.get's error code for `id`, 0 when the job is there. */
+static int get_error(int fd, uint64_t id)
+{
+	char line[128];
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.get\","
+		 "\"params\":{\"id\":%llu}}", (unsigned long long)id);
+	struct json_object *r = ask(fd, line);
+	int code = tj_has(r, "error") ? error_code(r) : 0;
+	json_object_put(r);
+	return code;
+}
+
+static void test_retained_jobs_count(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_retained_jobs = 2\n");
+	int fd = raw_connect(p.socket);
+	uint64_t first = finished_job(fd, NULL);
+	uint64_t second = finished_job(fd, NULL);
+	assert_int_equal(get_error(fd, first), 0);
+	/* A third finished job is one more than may be kept: the oldest goes. */
+	uint64_t third = finished_job(fd, NULL);
+	assert_int_equal(get_error(fd, first), -32001);
+	assert_int_equal(get_error(fd, second), 0);
+	assert_int_equal(get_error(fd, third), 0);
+	struct json_object *r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	assert_int_equal(tj_int(r, "result.jobs.succeeded"), 2);
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
+static void test_retained_jobs_age(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "retain_seconds = 0.3\n");
+	int fd = raw_connect(p.socket);
+	uint64_t id = finished_job(fd, NULL);
+	assert_int_equal(get_error(fd, id), 0);
+	/* Nothing else happens: the daemon's own timer has to evict it. The
+	 * timer allows 100 ms of slack; 5 s is far more than enough. */
+	int tries = 0;
+	while (get_error(fd, id) == 0 && tries++ < 250)
+		harness_sleep_ms(20);
+	assert_int_equal(get_error(fd, id), -32001);
+	struct json_object *r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	assert_int_equal(tj_int(r, "result.jobs.succeeded"), 0);
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
+static void test_key_forgotten_with_its_job(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_retained_jobs = 1\n");
+	int fd = raw_connect(p.socket);
+	uint64_t keyed = finished_job(fd, "nightly");
+	/* While the job is kept, its key finds it. */
+	assert_int_equal(finished_job(fd, "nightly"), keyed);
+	/* Another finished job evicts it, and the key with it: the same key
+	 * now makes a new job. */
+	uint64_t other = finished_job(fd, NULL);
+	assert_int_equal(get_error(fd, keyed), -32001);
+	uint64_t again = finished_job(fd, "nightly");
+	assert_true(again != keyed);
+	assert_true(again > other);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
+/* The caps on ids in one job.wait or events.subscribe (max_gather_jobs)
+ * and on jobs in one job.list (max_list_jobs). */
+static void test_id_and_list_caps(void **state)
+{
+	(void)state;
+	struct daemon_proc p;
+
+	harness_start(&p, "max_gather_jobs = 3\nmax_list_jobs = 2\n");
+	int fd = raw_connect(p.socket);
+	uint64_t a = finished_job(fd, NULL), b = finished_job(fd, NULL), c = finished_job(fd, NULL);
+	char line[256];
+
+	/* Three ids are within the cap, four are not. */
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.wait\",\"params\":"
+		 "{\"ids\":[%llu,%llu,%llu]}}", (unsigned long long)a, (unsigned long long)b,
+		 (unsigned long long)c);
+	struct json_object *r = ask(fd, line);
+	assert_int_equal(json_object_array_length(tj_path(r, "result.jobs")), 3);
+	json_object_put(r);
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"job.wait\",\"params\":"
+		 "{\"ids\":[%llu,%llu,%llu,%llu]}}", (unsigned long long)a, (unsigned long long)b,
+		 (unsigned long long)c, (unsigned long long)a);
+	r = ask(fd, line);
+	assert_int_equal(error_code(r), -32002);
+	assert_string_equal(error_limit(r), "max_gather_jobs");
+	assert_int_equal(tj_int(r, "error.data.value"), 3);
+	json_object_put(r);
+
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"events.subscribe\",\"params\":{\"ids\":[1,2,3,4]}}");
+	assert_int_equal(error_code(r), -32002);
+	assert_string_equal(error_limit(r), "max_gather_jobs");
+	json_object_put(r);
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"events.subscribe\",\"params\":{\"ids\":[1,2,3]}}");
+	assert_true(tj_has(r, "result.seq"));
+	json_object_put(r);
+
+	/* job.list: the newest max_list_jobs when no limit is asked for, and
+	 * a larger limit refused, naming the field and the most allowed. */
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"job.list\"}");
+	assert_int_equal(json_object_array_length(tj_path(r, "result.jobs")), 2);
+	assert_int_equal(tj_int(r, "result.jobs.0.id"), b);
+	assert_int_equal(tj_int(r, "result.jobs.1.id"), c);
+	assert_true(json_object_get_boolean(tj_path(r, "result.more")));
+	json_object_put(r);
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"job.list\",\"params\":{\"limit\":3}}");
+	assert_int_equal(error_code(r), -32602);
+	assert_string_equal(tj_str(r, "error.data.field"), "limit");
+	assert_non_null(strstr(tj_str(r, "error.data.reason"), "from 1 to 2"));
+	json_object_put(r);
+	raw_close(fd);
+	stop_and_check(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +676,10 @@ int main(void)
 		cmocka_unit_test(test_paused_reader_resumes_on_late_replies),
 		cmocka_unit_test(test_pipelining_client_is_slowed_not_cut),
 		cmocka_unit_test(test_job_caps),
+		cmocka_unit_test(test_retained_jobs_count),
+		cmocka_unit_test(test_retained_jobs_age),
+		cmocka_unit_test(test_key_forgotten_with_its_job),
+		cmocka_unit_test(test_id_and_list_caps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

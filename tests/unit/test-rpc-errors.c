@@ -122,6 +122,9 @@ static void test_parse_error_too_deep(void **state)
 	assert_true(json_object_is_type(r, json_type_object));
 	assert_error(r, -32700);
 	assert_jnull_id(r);
+	assert_jstr(r, "error.message", "Parse error: JSON nested too deeply (max_json_depth = 32)");
+	assert_jstr(r, "error.data.limit", "max_json_depth");
+	assert_jint(r, "error.data.value", 32);
 	tj_put(r);
 	expect_next_reply_id(f, 3);
 }
@@ -274,8 +277,7 @@ static void test_invalid_params(void **state)
 	tj_put(r);
 }
 
-/* -32603 (internal error) has no input that reaches it: the daemon uses it
- * only for failures of its own, none of which a request can cause. */
+/* -32603 (internal error) is never sent: proto/PROTOCOL.md says why. */
 
 /* ------------------------------------------------------------ -32001 */
 
