@@ -317,19 +317,16 @@ int confine_make_parent(const struct confined_path *cp, struct made_dirs *made,
 	return open_parent(cp, true, made, ret_name);
 }
 
-size_t confine_remove_made_dirs(const struct confined_path *cp, const struct made_dirs *made)
+/* Opens, into holder[i], the directory that holds made->dir[i]: down from
+ * the root one component at a time, following no symlink. Returns how many
+ * it reached (those beyond cannot be reached so, and are left alone). */
+static size_t open_made_dir_holders(const struct confined_path *cp, const struct made_dirs *made,
+				    int *holder)
 {
 	const char *p = cp->rel;
 	char comp[NAME_MAX + 1];
-	size_t removed = 0, reached = 0;
+	size_t reached = 0;
 
-	if (made->n == 0)
-		return 0;
-	/* Down from the root, one component at a time and following no
-	 * symlink, keeping the directory that holds each made one. (Made
-	 * directories that cannot be reached so are left; their parents are
-	 * then not empty either.) */
-	int *holder = xcalloc(made->n, sizeof(*holder));
 	int fd = fcntl(cp->roots->roots[cp->root].fd, F_DUPFD_CLOEXEC, 0);
 	for (size_t depth = 0; fd >= 0; depth++) {
 		if (made->dir[reached].depth == depth) {
@@ -345,6 +342,18 @@ size_t confine_remove_made_dirs(const struct confined_path *cp, const struct mad
 		close(fd);
 		fd = child;
 	}
+	return reached;
+}
+
+size_t confine_remove_made_dirs(const struct confined_path *cp, const struct made_dirs *made)
+{
+	char comp[NAME_MAX + 1];
+	size_t removed = 0;
+
+	if (made->n == 0)
+		return 0;
+	int *holder = xcalloc(made->n, sizeof(*holder));
+	size_t reached = open_made_dir_holders(cp, made, holder);
 
 	/* Deepest first: a directory is only empty once those below it are
 	 * gone. rmdir leaves one that is not empty (another job is using it),
@@ -364,6 +373,27 @@ size_t confine_remove_made_dirs(const struct confined_path *cp, const struct mad
 	}
 	free(holder);
 	return removed;
+}
+
+int confine_sync_made_dirs(const struct confined_path *cp, const struct made_dirs *made)
+{
+	int r = 0;
+
+	if (made->n == 0)
+		return 0;
+	int *holder = xcalloc(made->n, sizeof(*holder));
+	size_t reached = open_made_dir_holders(cp, made, holder);
+	if (reached < made->n)
+		r = -ENOENT;   /* moved or removed meanwhile: not made durable */
+	for (size_t i = 0; i < reached; i++) {
+		/* An O_PATH descriptor cannot be flushed; confine_sync_dir
+		 * opens the directory itself through it. */
+		if (r == 0)
+			r = confine_sync_dir(holder[i]);
+		close(holder[i]);
+	}
+	free(holder);
+	return r;
 }
 
 void made_dirs_release(struct made_dirs *made)

@@ -73,6 +73,9 @@ int confine_make_parent(const struct confined_path *cp, struct made_dirs *made,
  * root one component at a time without following a symlink; leaves the
  * rest. Blocks: worker threads only. Returns how many it removed. */
 size_t confine_remove_made_dirs(const struct confined_path *cp, const struct made_dirs *made);
+/* Flushes the directory that holds each made directory, so that the new
+ * names survive a crash as the file does; 0 or -errno. */
+int confine_sync_made_dirs(const struct confined_path *cp, const struct made_dirs *made);
 void made_dirs_release(struct made_dirs *made);
 
 /* Checks the target name in `dirfd`: absent, or a regular file. Returns 0,

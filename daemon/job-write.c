@@ -409,6 +409,12 @@ static void write_run(struct work *work)
 	if (dirfd >= 0)
 		close(dirfd);
 	file_in_place(w);
+	if (r == 0 && w->fsync && made.n > 0) {
+		/* The file's name is flushed with its directory; the names of
+		 * the directories made for it must survive a crash too. */
+		w->step = "syncing the directories made for";
+		r = confine_sync_made_dirs(&w->cp, &made);
+	}
 	if (r < 0 && made.n > 0) {
 		/* No trace: what this write made goes, unless its file or
 		 * another job's is in it (replace failing only at the final

@@ -298,6 +298,21 @@ static void test_fsync_flushes_file_and_directory(void **state)
 	assert_text("sub/created", "ca");
 }
 
+/* Directories made by mkdirs: each new name is flushed in its parent,
+ * from the existing directory that holds the first one down. */
+static void test_fsync_flushes_made_directories(void **state)
+{
+	(void)state;
+	assert_int_equal(mkdir(in_root("old"), 0755), 0);
+	assert_succeeded(run("old/new1/new2/file", "m", "\"mkdirs\":true"));
+	assert_true(was_synced(in_root("old/new1/new2/file")));
+	assert_true(was_synced(in_root("old/new1/new2")));
+	assert_true(was_synced(in_root("old/new1")));
+	assert_true(was_synced(in_root("old")));
+	assert_false(was_synced(T.root));
+	assert_text("old/new1/new2/file", "m");
+}
+
 static void test_fsync_false_flushes_nothing(void **state)
 {
 	(void)state;
@@ -437,6 +452,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fsync_flushes_file_and_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsync_flushes_made_directories, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_false_flushes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_held_mkdirs_write_leaves_nothing, setup,
 						teardown),
