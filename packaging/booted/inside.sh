@@ -4,8 +4,8 @@
 # use them as a user would: socket activation, the sandbox in force (seen
 # from inside the daemon's mount namespace: read-only system, write root
 # writable, private /tmp and /dev, no homes), journal priorities, sleep,
-# gather, fetch (names from /etc/hosts and from DNS), write, reload, stop,
-# purge. Prints "ok N - ..." or "not ok N - ..." per check, and exits 1 if
+# gather, fetch (names from /etc/hosts and from DNS, HTTPS with a private
+# CA), write, reload, stop, purge. Prints "ok N - ..." or "not ok N - ..." per check, and exits 1 if
 # any failed. /opt/debs holds the packages; results go to /opt/out.
 set -uo pipefail
 export LC_ALL=C.UTF-8
@@ -99,6 +99,33 @@ asyncjob -q fetch --fail -t 10 http://127.0.0.1:8080/missing >/dev/null 2>&1; rc
 [ "$rc" -eq 1 ] && ok "--fail on 404 exits 1" || nok "--fail on 404: exit $rc"
 check "fetch -o into the write root" asyncjob -q fetch --fail -t 10 -o /var/lib/asyncjobd/files/fetched.txt http://localhost:8080/hello.txt
 expect "the fetched file has the body" "Hello over HTTP" cat /var/lib/asyncjobd/files/fetched.txt
+
+# --- HTTPS under the sandbox (OpenSSL with MemoryDenyWriteExecute= and the
+# system call filter): a CA and a certificate for localhost made here,
+# openssl s_server serving /srv/www, the CA given to the daemon by ca_file.
+mkdir -p /srv/tls
+if (cd /srv/tls &&
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=asyncjob-test-ca &&
+	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=localhost &&
+	printf 'subjectAltName=DNS:localhost\n' >ext &&
+	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext) >/tmp/tls.log 2>&1
+then
+	(cd /srv/www && exec openssl s_server -quiet -accept 127.0.0.1:8443 -cert /srv/tls/srv.pem -key /srv/tls/srv.key -WWW) >/tmp/s_server.log 2>&1 &
+	tls_pid=$!
+	cp /etc/asyncjobd/asyncjobd.conf /tmp/asyncjobd.conf.orig
+	echo 'ca_file = /srv/tls/ca.pem' >>/etc/asyncjobd/asyncjobd.conf
+	systemctl reload asyncjobd.service
+	sleep 0.5
+	expect "fetch https://localhost:8443/hello.txt (private CA by ca_file)" "Hello over HTTP" \
+		asyncjob -q fetch --fail -t 10 https://localhost:8443/hello.txt
+	asyncjob -q fetch --fail -t 10 https://127.0.0.1:8443/hello.txt >/tmp/o 2>&1; rc=$?
+	[ "$rc" -eq 1 ] && ok "a certificate for another name fails the fetch: $(tr '\n' ' ' </tmp/o)" ||
+		{ nok "https to a name the certificate lacks: exit $rc"; sed 's/^/#   /' /tmp/o; }
+	kill "$tls_pid" 2>/dev/null
+	cp /tmp/asyncjobd.conf.orig /etc/asyncjobd/asyncjobd.conf
+else
+	nok "could not make a test CA with openssl"; sed 's/^/#   /' /tmp/tls.log
+fi
 
 # --- write jobs
 check "write a file" asyncjob -q write /var/lib/asyncjobd/files/hello.txt 'Hello, World!'
