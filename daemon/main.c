@@ -119,6 +119,18 @@ static int open_listener(struct daemon *d, char *error, size_t error_size)
 	return r;
 }
 
+/* This thread takes no SIGTERM, SIGINT or SIGHUP from now on. */
+static void block_stop_signals(void)
+{
+	sigset_t stop_signals;
+
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -234,12 +246,7 @@ out:
 	 * them (nothing runs their callbacks now); this thread takes none at
 	 * all, so what comes later stays pending until ignoring the signals
 	 * discards it. */
-	sigset_t stop_signals;
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGINT);
-	sigaddset(&stop_signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	block_stop_signals();
 	daemon_free(d);
 	event_free(sig.term);
 	event_free(sig.intr);

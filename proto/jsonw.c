@@ -177,11 +177,12 @@ bool utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
-/* Bytes a JSON string may hold as they are: printable ASCII but for the
- * quote and the backslash. Anything else takes the careful path. */
-static const unsigned char plain[256] = {
-	[0x20] = 1, [0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
-};
+/* Bytes a JSON string may hold as they are: printable ASCII (and DEL) but
+ * for the quote and the backslash. Anything else takes the careful path. */
+static inline bool plain(unsigned char c)
+{
+	return c >= 0x20 && c <= 0x7f && c != '"' && c != '\\';
+}
 
 static void string_escaped(struct jsonw *w, const unsigned char *p, size_t len)
 {
@@ -191,7 +192,7 @@ static void string_escaped(struct jsonw *w, const unsigned char *p, size_t len)
 	/* `run` plain bytes before p[i] wait to be copied in one go. */
 	while (i < len) {
 		unsigned char c = p[i];
-		if (plain[c]) {
+		if (plain(c)) {
 			i++;
 			run++;
 			continue;
@@ -248,7 +249,7 @@ static void quoted(struct jsonw *w, const char *s, size_t len, char tail)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
-	while (i < len && plain[p[i]])
+	while (i < len && plain(p[i]))
 		i++;
 	if (i == len) {
 		/* Nothing to escape, the common case: one copy. */
