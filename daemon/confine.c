@@ -244,7 +244,16 @@ static int walk(int rootfd, const char *dir, bool mkdirs, struct made_dirs *made
 				close(fd);
 				return r;
 			}
-			next = openat(fd, comp, (made_here ? O_RDONLY : O_PATH) | O_NOFOLLOW | O_CLOEXEC);
+			/* Recorded at once, so that a failure from here on
+			 * (no fd left to open it) still takes it away. */
+			struct stat made_st;
+			if (made_here && made && fstatat(fd, comp, &made_st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISDIR(made_st.st_mode))
+				record_made(made, depth, &made_st);
+			/* O_NONBLOCK: a FIFO swapped in for it must fail the
+			 * check below, not hang this thread in open(). */
+			next = openat(fd, comp,
+				      (made_here ? O_RDONLY | O_NONBLOCK : O_PATH) | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (next < 0) {
 			int r = -errno;
@@ -259,8 +268,6 @@ static int walk(int rootfd, const char *dir, bool mkdirs, struct made_dirs *made
 			r = -ELOOP;
 		else if (!S_ISDIR(st.st_mode))
 			r = -ENOTDIR;
-		if (r == 0 && made_here && made)
-			record_made(made, depth, &st);
 		if (r == 0 && made_here && fchmod(next, 0755) < 0)
 			r = -errno;   /* 0755 as promised, whatever the umask */
 		close(fd);
@@ -319,29 +326,34 @@ int confine_make_parent(const struct confined_path *cp, struct made_dirs *made,
 
 /* Opens, into holder[i], the directory that holds made->dir[i]: down from
  * the root one component at a time, following no symlink. Returns how many
- * it reached (those beyond cannot be reached so, and are left alone). */
+ * it reached (those beyond cannot be reached so, and are left alone), and
+ * in *err why it stopped short (-errno; 0 when it did not). */
 static size_t open_made_dir_holders(const struct confined_path *cp, const struct made_dirs *made,
-				    int *holder)
+				    int *holder, int *err)
 {
 	const char *p = cp->rel;
 	char comp[NAME_MAX + 1];
 	size_t reached = 0;
 
+	*err = 0;
 	int fd = fcntl(cp->roots->roots[cp->root].fd, F_DUPFD_CLOEXEC, 0);
 	for (size_t depth = 0; fd >= 0; depth++) {
 		if (made->dir[reached].depth == depth) {
 			holder[reached++] = fd;
 			if (reached == made->n)
-				break;
+				return reached;
 			fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 			if (fd < 0)
 				break;
 		}
 		next_component(&p, comp);
 		int child = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int saved = errno;
 		close(fd);
+		errno = saved;
 		fd = child;
 	}
+	*err = -errno;
 	return reached;
 }
 
@@ -352,8 +364,8 @@ size_t confine_remove_made_dirs(const struct confined_path *cp, const struct mad
 
 	if (made->n == 0)
 		return 0;
-	int *holder = xcalloc(made->n, sizeof(*holder));
-	size_t reached = open_made_dir_holders(cp, made, holder);
+	int *holder = xcalloc(made->n, sizeof(*holder)), err;
+	size_t reached = open_made_dir_holders(cp, made, holder, &err);
 
 	/* Deepest first: a directory is only empty once those below it are
 	 * gone. rmdir leaves one that is not empty (another job is using it),
@@ -382,9 +394,7 @@ int confine_sync_made_dirs(const struct confined_path *cp, const struct made_dir
 	if (made->n == 0)
 		return 0;
 	int *holder = xcalloc(made->n, sizeof(*holder));
-	size_t reached = open_made_dir_holders(cp, made, holder);
-	if (reached < made->n)
-		r = -ENOENT;   /* moved or removed meanwhile: not made durable */
+	size_t reached = open_made_dir_holders(cp, made, holder, &r);
 	for (size_t i = 0; i < reached; i++) {
 		/* An O_PATH descriptor cannot be flushed; confine_sync_dir
 		 * opens the directory itself through it. */
