@@ -58,7 +58,7 @@ struct write_job {
 	bool committing;       /* past it */
 
 	/* Worker only: holds made_dirs_lock shared. */
-	bool using_made_dirs;
+	bool holds_dirs_lock;
 
 	/* The worker's answer. */
 	int err;
@@ -202,16 +202,17 @@ fail:
 /* ------------------------------------------------------------ on a worker */
 
 /* A write that does not complete removes the directories its mkdirs made.
- * Another mkdirs write may have opened one of them and not yet made its file
- * there: it holds this lock shared until its file exists (the directory is
- * then not empty and stays), and the removal holds it exclusively. */
+ * Another write may have opened one of them and not yet made its file
+ * there: every write holds this lock shared from opening its directory until
+ * its file exists (the directory is then not empty and stays), and the
+ * removal holds it exclusively. */
 static pthread_rwlock_t made_dirs_lock = PTHREAD_RWLOCK_INITIALIZER;
 
 /* The write's file (temporary, or appended to) exists in its directory. */
 static void file_in_place(struct write_job *w)
 {
-	if (w->using_made_dirs) {
-		w->using_made_dirs = false;
+	if (w->holds_dirs_lock) {
+		w->holds_dirs_lock = false;
 		pthread_rwlock_unlock(&made_dirs_lock);
 	}
 }
@@ -390,14 +391,20 @@ static void write_run(struct work *work)
 	int dirfd, r;
 
 	w->step = "opening the directory of";
-	if (w->mkdirs) {
-		pthread_rwlock_rdlock(&made_dirs_lock);
-		w->using_made_dirs = true;
+	pthread_rwlock_rdlock(&made_dirs_lock);
+	w->holds_dirs_lock = true;
+	if (w->mkdirs)
 		dirfd = confine_make_parent(&w->cp, &made, &name);
-	} else {
+	else
 		dirfd = confine_open_parent(&w->cp, false, &name);
-	}
 	r = dirfd < 0 ? dirfd : 0;
+	if (r == 0 && w->fsync && made.n > 0) {
+		/* The file's name is flushed with its directory; the names of
+		 * the directories made for it must survive a crash too. First,
+		 * so that a failure here still leaves no trace. */
+		w->step = "syncing the directories made for";
+		r = confine_sync_made_dirs(&w->cp, &made);
+	}
 	if (r == 0) {
 		w->step = w->mode == W_CREATE ? "creating" : "checking";
 		r = check_target(w, dirfd, name);
@@ -409,12 +416,6 @@ static void write_run(struct work *work)
 	if (dirfd >= 0)
 		close(dirfd);
 	file_in_place(w);
-	if (r == 0 && w->fsync && made.n > 0) {
-		/* The file's name is flushed with its directory; the names of
-		 * the directories made for it must survive a crash too. */
-		w->step = "syncing the directories made for";
-		r = confine_sync_made_dirs(&w->cp, &made);
-	}
 	if (r < 0 && made.n > 0) {
 		/* No trace: what this write made goes, unless its file or
 		 * another job's is in it (replace failing only at the final

@@ -6,10 +6,8 @@
  * the pool running at most io_threads writes while the rest wait queued. */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -23,6 +21,7 @@
 
 #include "daemon/daemon.h"
 #include "tests/common/daemon-fixture.h"
+#include "tests/common/harness.h"
 #include "tests/common/json-assert.h"
 
 /* ------------------------------------------------------------ fsync */
@@ -33,6 +32,7 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
 	bool hold;              /* an fsync of a regular file waits while set */
+	bool fail_dirs;         /* an fsync of a directory fails with EIO while set */
 	unsigned held;          /* threads waiting so */
 	size_t n;               /* calls recorded */
 	struct {
@@ -61,7 +61,12 @@ int fsync(int fd)
 			pthread_cond_wait(&F.changed, &F.lock);
 		F.held--;
 	}
+	bool fail = known && S_ISDIR(st.st_mode) && F.fail_dirs;
 	pthread_mutex_unlock(&F.lock);
+	if (fail) {
+		errno = EIO;
+		return -1;
+	}
 	return (int)syscall(SYS_fsync, fd);
 }
 
@@ -145,14 +150,6 @@ static struct {
 	int64_t next_id;
 } T;
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) < 0 ? -1 : 0;
-}
-
 /* The prestate, if any, is more config lines. */
 static int setup(void **state)
 {
@@ -173,7 +170,7 @@ static int teardown(void **state)
 	tj_put_all();
 	fixture_free(T.f);
 	T.f = NULL;
-	return nftw(T.root, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+	return harness_remove_tree(T.root);
 }
 
 static const char *in_root(const char *rel)
@@ -232,16 +229,9 @@ static bool exists(const char *rel)
 /* Names in root/rel, "." and ".." aside. */
 static int count_entries(const char *rel)
 {
-	int n = 0;
-	DIR *d = opendir(in_root(rel));
-	struct dirent *e;
-
-	if (!d)
+	int n = harness_count_entries(in_root(rel), "");
+	if (n < 0)
 		fail_msg("%s: %s", in_root(rel), strerror(errno));
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
 	return n;
 }
 
@@ -311,6 +301,26 @@ static void test_fsync_flushes_made_directories(void **state)
 	assert_true(was_synced(in_root("old")));
 	assert_false(was_synced(T.root));
 	assert_text("old/new1/new2/file", "m");
+}
+
+/* Flushing the directories made fails: the write fails before its file
+ * exists, and leaves no trace, those directories included. */
+static void test_made_directories_not_flushed_leave_no_trace(void **state)
+{
+	(void)state;
+	pthread_mutex_lock(&F.lock);
+	F.fail_dirs = true;
+	pthread_mutex_unlock(&F.lock);
+	struct json_object *job = run("n1/n2/file", "x", "\"mkdirs\":true");
+	pthread_mutex_lock(&F.lock);
+	F.fail_dirs = false;
+	pthread_mutex_unlock(&F.lock);
+	const char *code = tj_str(job, "error.code"), *message = tj_str(job, "error.message");
+	if (!code || strcmp(code, "io") != 0 || !message || !strstr(message, "EIO") ||
+	    !strstr(message, "syncing the directories made for"))
+		fail_msg("not the failed flush: %s", json_object_to_json_string(job));
+	assert_false(exists("n1"));
+	assert_int_equal(count_entries(""), 0);
 }
 
 static void test_fsync_false_flushes_nothing(void **state)
@@ -453,6 +463,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fsync_flushes_file_and_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_flushes_made_directories, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_made_directories_not_flushed_leave_no_trace, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_false_flushes_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_held_mkdirs_write_leaves_nothing, setup,
 						teardown),
