@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -357,6 +358,21 @@ static size_t open_made_dir_holders(const struct confined_path *cp, const struct
 	return reached;
 }
 
+/* Held shared by every worker from opening a directory until its file
+ * exists there (the directory is then not empty and stays), and exclusively
+ * by the removal of made directories. */
+static pthread_rwlock_t dirs_in_use = PTHREAD_RWLOCK_INITIALIZER;
+
+void confine_dirs_use_begin(void)
+{
+	pthread_rwlock_rdlock(&dirs_in_use);
+}
+
+void confine_dirs_use_end(void)
+{
+	pthread_rwlock_unlock(&dirs_in_use);
+}
+
 size_t confine_remove_made_dirs(const struct confined_path *cp, const struct made_dirs *made)
 {
 	char comp[NAME_MAX + 1];
@@ -364,6 +380,7 @@ size_t confine_remove_made_dirs(const struct confined_path *cp, const struct mad
 
 	if (made->n == 0)
 		return 0;
+	pthread_rwlock_wrlock(&dirs_in_use);
 	int *holder = xcalloc(made->n, sizeof(*holder)), err;
 	size_t reached = open_made_dir_holders(cp, made, holder, &err);
 
@@ -384,6 +401,7 @@ size_t confine_remove_made_dirs(const struct confined_path *cp, const struct mad
 		close(holder[i]);
 	}
 	free(holder);
+	pthread_rwlock_unlock(&dirs_in_use);
 	return removed;
 }
 

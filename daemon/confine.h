@@ -68,6 +68,12 @@ struct made_dirs {
 int confine_make_parent(const struct confined_path *cp, struct made_dirs *made,
 			const char **ret_name);
 
+/* A worker calls these around opening a directory and creating its file
+ * there, so that no failed write's removal of made directories takes the
+ * directory away in between. Not around confine_remove_made_dirs. */
+void confine_dirs_use_begin(void);
+void confine_dirs_use_end(void);
+
 /* Removes the directories in `made` that are empty and still the ones
  * created, deepest first, each through the fd of its parent reached from the
  * root one component at a time without following a symlink; leaves the

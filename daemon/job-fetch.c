@@ -541,16 +541,16 @@ static void sink_run(struct work *w)
 
 	switch (s->op) {
 	case SINK_OPEN:
+		confine_dirs_use_begin();
 		s->dirfd = confine_open_parent(&s->cp, false, &s->name);
-		if (s->dirfd < 0) {
+		if (s->dirfd < 0)
 			r = s->dirfd;
-			break;
+		else if ((r = confine_check_target(s->dirfd, s->name)) == 0) {
+			s->fd = confine_create_temp(s->dirfd, s->name, 0644, s->tmp, sizeof(s->tmp));
+			if (s->fd < 0)
+				r = s->fd;
 		}
-		if ((r = confine_check_target(s->dirfd, s->name)) < 0)
-			break;
-		s->fd = confine_create_temp(s->dirfd, s->name, 0644, s->tmp, sizeof(s->tmp));
-		if (s->fd < 0)
-			r = s->fd;
+		confine_dirs_use_end();
 		break;
 	case SINK_WRITE:
 		for (size_t off = 0; off < s->writing_len;) {

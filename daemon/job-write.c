@@ -57,7 +57,7 @@ struct write_job {
 	bool cancel;           /* stop before the commit point */
 	bool committing;       /* past it */
 
-	/* Worker only: holds made_dirs_lock shared. */
+	/* Worker only: between confine_dirs_use_begin and _end. */
 	bool holds_dirs_lock;
 
 	/* The worker's answer. */
@@ -201,19 +201,12 @@ fail:
 
 /* ------------------------------------------------------------ on a worker */
 
-/* A write that does not complete removes the directories its mkdirs made.
- * Another write may have opened one of them and not yet made its file
- * there: every write holds this lock shared from opening its directory until
- * its file exists (the directory is then not empty and stays), and the
- * removal holds it exclusively. */
-static pthread_rwlock_t made_dirs_lock = PTHREAD_RWLOCK_INITIALIZER;
-
 /* The write's file (temporary, or appended to) exists in its directory. */
 static void file_in_place(struct write_job *w)
 {
 	if (w->holds_dirs_lock) {
 		w->holds_dirs_lock = false;
-		pthread_rwlock_unlock(&made_dirs_lock);
+		confine_dirs_use_end();
 	}
 }
 
@@ -391,7 +384,7 @@ static void write_run(struct work *work)
 	int dirfd, r;
 
 	w->step = "opening the directory of";
-	pthread_rwlock_rdlock(&made_dirs_lock);
+	confine_dirs_use_begin();
 	w->holds_dirs_lock = true;
 	if (w->mkdirs)
 		dirfd = confine_make_parent(&w->cp, &made, &name);
@@ -420,9 +413,7 @@ static void write_run(struct work *work)
 		/* No trace: what this write made goes, unless its file or
 		 * another job's is in it (replace failing only at the final
 		 * directory fsync, an append that wrote). */
-		pthread_rwlock_wrlock(&made_dirs_lock);
 		confine_remove_made_dirs(&w->cp, &made);
-		pthread_rwlock_unlock(&made_dirs_lock);
 	}
 	made_dirs_release(&made);
 	w->err = r;
