@@ -47,8 +47,9 @@ static int run(struct cli *cli, int argc, char **argv)
 	       str(info, "subscribers"));
 	if (json_object_object_get_ex(info, "limits", &limits)) {
 		printf("limits:\n");
-		json_object_object_foreach(limits, key, val)
-			printf("  %-28s %s\n", key, json_object_get_string(val));
+		struct json_object_iter it;
+		json_object_object_foreachC(limits, it)
+			printf("  %-28s %s\n", it.key, json_object_get_string(it.val));
 	}
 	json_object_put(info);
 	return EXIT_OK;

@@ -17,6 +17,7 @@
 
 volatile sig_atomic_t cli_interrupted;
 
+__attribute__((format(printf, 2, 0)))
 static void verror(const struct cli *cli, const char *fmt, va_list ap)
 {
 	char msg[1024];

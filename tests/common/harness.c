@@ -219,7 +219,7 @@ int raw_send(int fd, const char *line)
 
 /* Bytes read past the last returned line, per descriptor. */
 #define MAX_FDS 4096
-static struct {
+static struct pending_bytes {
 	char *buf;
 	size_t len, cap;
 } pending[MAX_FDS];
@@ -229,7 +229,7 @@ const char *raw_recv(int fd, int timeout_ms)
 	static char *line;
 	if (fd < 0 || fd >= MAX_FDS)
 		return NULL;
-	typeof(pending[0]) *pb = &pending[fd];
+	struct pending_bytes *pb = &pending[fd];
 	struct timespec start;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {

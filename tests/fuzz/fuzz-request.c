@@ -323,6 +323,23 @@ static bool valid_json_text(const char *text, size_t len)
 
 /* ------------------------------------------------------------ JSON-RPC shape */
 
+/* Whether every member of `obj` is named in `allowed` (NULL-ended).
+ * json_object_object_foreachC: the plain-C loop (the other one is a GNU
+ * statement expression). */
+static bool only_keys(struct json_object *obj, const char *const *allowed)
+{
+	struct json_object_iter it;
+
+	json_object_object_foreachC(obj, it) {
+		size_t i = 0;
+		while (allowed[i] && strcmp(it.key, allowed[i]) != 0)
+			i++;
+		if (!allowed[i])
+			return false;
+	}
+	return true;
+}
+
 static bool is_version(struct json_object *obj)
 {
 	struct json_object *v;
@@ -338,12 +355,9 @@ static bool is_response(struct json_object *obj)
 
 	if (!json_object_is_type(obj, json_type_object) || !is_version(obj))
 		return false;
-	json_object_object_foreach(obj, key, val) {
-		(void)val;
-		if (strcmp(key, "jsonrpc") != 0 && strcmp(key, "id") != 0 &&
-		    strcmp(key, "result") != 0 && strcmp(key, "error") != 0)
-			return false;
-	}
+	static const char *const response_keys[] = { "jsonrpc", "id", "result", "error", NULL };
+	if (!only_keys(obj, response_keys))
+		return false;
 	if (!json_object_object_get_ex(obj, "id", &id))
 		return false;
 	switch (json_object_get_type(id)) {
@@ -363,12 +377,9 @@ static bool is_response(struct json_object *obj)
 		return true;
 	if (!json_object_is_type(err, json_type_object))
 		return false;
-	json_object_object_foreach(err, ekey, eval) {
-		(void)eval;
-		if (strcmp(ekey, "code") != 0 && strcmp(ekey, "message") != 0 &&
-		    strcmp(ekey, "data") != 0)
-			return false;
-	}
+	static const char *const error_keys[] = { "code", "message", "data", NULL };
+	if (!only_keys(err, error_keys))
+		return false;
 	if (!json_object_object_get_ex(err, "code", &code) ||
 	    !json_object_is_type(code, json_type_int) ||
 	    !json_object_object_get_ex(err, "message", &msg) ||
@@ -390,12 +401,9 @@ static bool is_notification(struct json_object *obj)
 	    !json_object_object_get_ex(obj, "params", &p) ||
 	    !json_object_is_type(p, json_type_object))
 		return false;
-	json_object_object_foreach(obj, key, val) {
-		(void)val;
-		if (strcmp(key, "jsonrpc") != 0 && strcmp(key, "method") != 0 &&
-		    strcmp(key, "params") != 0)
-			return false;
-	}
+	static const char *const notification_keys[] = { "jsonrpc", "method", "params", NULL };
+	if (!only_keys(obj, notification_keys))
+		return false;
 	const char *name = json_object_get_string(m);
 	return strcmp(name, "job.updated") == 0 || strcmp(name, "gather.progress") == 0;
 }
