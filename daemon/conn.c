@@ -17,6 +17,7 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/identity.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
 #include "daemon/rpc.h"
@@ -324,6 +325,7 @@ static void conn_destroy(struct conn *c)
 	jsonw_release(&c->id_text);
 	d->n_conns--;
 	daemon_user_adjust(d, c->peer.uid, 0, -1);
+	identity_unref(c->peer.identity);
 	free(c);
 }
 

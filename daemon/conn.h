@@ -15,6 +15,7 @@
 
 struct bufferevent;
 struct daemon;
+struct identity;
 struct job;
 struct request;
 struct subscription;
@@ -24,6 +25,9 @@ struct peer_creds {
 	gid_t gid;
 	pid_t pid;
 	bool admin;         /* root, or a member of admin_group */
+	/* Its uid, gid and groups, for the file work of its jobs (owned: the
+	 * conn takes the reference conn_new is given). */
+	struct identity *identity;
 };
 
 struct conn {
@@ -47,7 +51,8 @@ struct conn {
 	TAILQ_ENTRY(conn) dirty_link;
 };
 
-/* Takes over a connected bufferevent (which the conn then owns). */
+/* Takes over a connected bufferevent (which the conn then owns) and the
+ * peer's identity reference. */
 struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct peer_creds *peer);
 
 /* Queues bytes for the peer. A peer that lets its unread output grow past

@@ -16,6 +16,7 @@
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/fetch-engine.h"
+#include "daemon/identity.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
 #include "daemon/listener.h"
@@ -313,6 +314,8 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 	TAILQ_INIT(&d->ready_waiters);
 	TAILQ_INIT(&d->dead_conns);
 	jsonw_init(&d->scratch);
+	/* Before the worker threads, which take identities on from it. */
+	identity_init();
 	d->workers = workers_new(base, (unsigned)config->limits.io_threads);
 	d->fetch = fetch_engine_new(base, config->limits.max_concurrent_fetches,
 				    config->limits.max_fetches_per_host);

@@ -27,6 +27,7 @@
 
 #include "daemon/confine.h"
 #include "daemon/daemon.h"
+#include "daemon/identity.h"
 #include "daemon/fetch-engine.h"
 #include "daemon/fetch-retry.h"
 #include "daemon/job.h"
@@ -86,6 +87,7 @@ struct fetch_job {
 	bool has_save;
 	bool save_fsync;               /* flush the file before it takes its name */
 	struct write_roots *roots;     /* a reference, while save is set */
+	struct identity *requester;    /* whose rights the file has, with save */
 
 	/* the run */
 	unsigned attempt;
@@ -293,8 +295,8 @@ static int parse_retry(const struct json_value *spec, struct fetch_job *f, struc
 
 static void fetch_free(void *data);
 
-static int fetch_parse(struct daemon *d, const struct json_value *spec, void **ret_data,
-		       struct rpc_error *e)
+static int fetch_parse(struct daemon *d, const struct json_value *spec, struct identity *requester,
+		       void **ret_data, struct rpc_error *e)
 {
 	const struct limits *lim = &d->config->limits;
 	struct fetch_job *f = xcalloc(1, sizeof(*f));
@@ -370,6 +372,11 @@ static int fetch_parse(struct daemon *d, const struct json_value *spec, void **r
 		f->has_save = true;
 		f->save_fsync = true;
 		f->roots = write_roots_ref(d->config->roots);
+		if (requester && !identity_may_act_for(requester)) {
+			r = rpc_error_forbidden(e, "save_to", "%s", identity_refusal());
+			goto fail;
+		}
+		f->requester = identity_ref(requester);
 		if (f->expect != EXPECT_AUTO) {
 			r = rpc_error_param(e, "expect", "not with save_to: the body goes to the file");
 			goto fail;
@@ -516,6 +523,7 @@ struct sink {
 	struct workers *wp;
 	struct write_roots *roots;
 	struct confined_path cp;
+	struct identity *requester;    /* the file work runs with its rights */
 	struct work work;
 	enum sink_op op;
 	bool busy;
@@ -534,9 +542,8 @@ struct sink {
 	uint64_t written;
 };
 
-static void sink_run(struct work *w)
+static void sink_step(struct sink *s)
 {
-	struct sink *s = (struct sink *)((char *)w - offsetof(struct sink, work));
 	int r = 0;
 
 	switch (s->op) {
@@ -606,10 +613,35 @@ static void sink_run(struct work *w)
 	s->err = r;
 }
 
+/* Every piece runs with the requester's rights, as a write job does. */
+static void sink_run(struct work *w)
+{
+	struct sink *s = (struct sink *)((char *)w - offsetof(struct sink, work));
+	int r;
+
+	if (s->requester && (r = identity_enter(s->requester)) < 0) {
+		/* The job fails; what is open is closed. A temporary file stays
+		 * (only the requester may remove it, and this thread could not
+		 * become the requester). */
+		if (s->fd >= 0)
+			close(s->fd);
+		if (s->dirfd >= 0)
+			close(s->dirfd);
+		s->fd = s->dirfd = -1;
+		s->tmp[0] = '\0';
+		s->err = r;
+		return;
+	}
+	sink_step(s);
+	if (s->requester)
+		identity_leave();
+}
+
 static void sink_free(struct sink *s)
 {
 	confined_path_release(&s->cp);
 	write_roots_unref(s->roots);
+	identity_unref(s->requester);
 	free(s->pending);
 	free(s->writing);
 	free(s);
@@ -630,6 +662,7 @@ static struct sink *sink_new(struct fetch_job *f)
 	s->f = f;
 	s->wp = f->d->workers;
 	s->roots = write_roots_ref(f->roots);
+	s->requester = identity_ref(f->requester);
 	s->fsync = f->save_fsync;
 	s->cp.roots = s->roots;
 	s->cp.root = f->save.root;
@@ -1400,6 +1433,7 @@ static void fetch_free(void *data)
 	free(f->result);
 	confined_path_release(&f->save);
 	write_roots_unref(f->roots);
+	identity_unref(f->requester);
 	free(f);
 }
 

@@ -60,9 +60,10 @@ struct sleep_lanes {
 
 static const char *const sleep_fields[] = { "seconds", "message", NULL };
 
-static int sleep_parse(struct daemon *d, const struct json_value *spec, void **ret_data,
-		       struct rpc_error *e)
+static int sleep_parse(struct daemon *d, const struct json_value *spec, struct identity *requester,
+		       void **ret_data, struct rpc_error *e)
 {
+	(void)requester;   /* a sleep touches no file */
 	const struct limits *lim = &d->config->limits;
 	double seconds = 0;
 	const char *message = NULL;

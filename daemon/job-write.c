@@ -25,6 +25,7 @@
 
 #include "daemon/confine.h"
 #include "daemon/daemon.h"
+#include "daemon/identity.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
 #include "daemon/params.h"
@@ -40,6 +41,7 @@ struct write_job {
 	struct daemon *d;
 	struct write_roots *roots;
 	struct confined_path cp;
+	struct identity *requester;    /* whose rights the file work has */
 	unsigned char *content;
 	size_t len;
 	enum write_mode mode;
@@ -106,8 +108,8 @@ static int parse_perm(const struct json_value *spec, mode_t *ret, struct rpc_err
 
 static void write_free(void *data);
 
-static int write_parse(struct daemon *d, const struct json_value *spec, void **ret_data,
-		       struct rpc_error *e)
+static int write_parse(struct daemon *d, const struct json_value *spec, struct identity *requester,
+		       void **ret_data, struct rpc_error *e)
 {
 	struct write_job *w = xcalloc(1, sizeof(*w));
 	const struct json_value *text, *b64;
@@ -133,6 +135,11 @@ static int write_parse(struct daemon *d, const struct json_value *spec, void **r
 		goto fail;
 	}
 	w->roots = write_roots_ref(d->config->roots);
+	if (requester && !identity_may_act_for(requester)) {
+		r = rpc_error_forbidden(e, "path", "%s", identity_refusal());
+		goto fail;
+	}
+	w->requester = identity_ref(requester);
 
 	text = json_get(spec, "content");
 	b64 = json_get(spec, "content_base64");
@@ -376,9 +383,8 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 	return r;
 }
 
-static void write_run(struct work *work)
+static void write_file(struct write_job *w)
 {
-	struct write_job *w = (struct write_job *)((char *)work - offsetof(struct write_job, work));
 	struct made_dirs made = { 0 };
 	const char *name;
 	int dirfd, r;
@@ -417,6 +423,24 @@ static void write_run(struct work *work)
 	}
 	made_dirs_release(&made);
 	w->err = r;
+}
+
+/* Everything on the way to the file, the confinement walk included, runs
+ * with the requester's rights: the kernel decides what they may do, and
+ * what they make is theirs. */
+static void write_run(struct work *work)
+{
+	struct write_job *w = (struct write_job *)((char *)work - offsetof(struct write_job, work));
+	int r;
+
+	if (w->requester && (r = identity_enter(w->requester)) < 0) {
+		w->step = "taking on the identity of the requesting user for";
+		w->err = r;
+		return;
+	}
+	write_file(w);
+	if (w->requester)
+		identity_leave();
 }
 
 /* ------------------------------------------------------------ on the loop */
@@ -581,6 +605,7 @@ static void write_free(void *data)
 	free(w->content);
 	confined_path_release(&w->cp);
 	write_roots_unref(w->roots);
+	identity_unref(w->requester);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }

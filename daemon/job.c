@@ -95,7 +95,7 @@ static int parse_controls(struct daemon *d, const struct json_value *spec,
 }
 
 int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_per_call,
-		   const struct job_type **ret_type, void **ret_data,
+		   struct identity *requester, const struct job_type **ret_type, void **ret_data,
 		   struct job_controls *ret_controls, struct rpc_error *e)
 {
 	struct job_controls c = { 0 };
@@ -132,7 +132,7 @@ int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_p
 	if (has_controls && (r = parse_controls(d, spec, &c, e)) < 0)
 		return r;
 
-	r = type->parse(d, spec, ret_data, e);
+	r = type->parse(d, spec, requester, ret_data, e);
 	if (r < 0)
 		return r;
 	*ret_type = type;

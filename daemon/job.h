@@ -17,6 +17,7 @@
 struct daemon;
 struct conn;
 struct event;
+struct identity;
 struct jsonw;
 struct json_value;
 struct watch;
@@ -28,10 +29,11 @@ struct job_type {
 	/* The spec fields this type reads besides `type` and the control
 	 * fields; anything else in a spec is refused. NULL-terminated. */
 	const char *const *fields;
-	/* Validates the spec. Returns 0 and the type's data in *ret_data, or a
-	 * negative errno with `e` filled in. */
-	int (*parse)(struct daemon *d, const struct json_value *spec, void **ret_data,
-		     struct rpc_error *e);
+	/* Validates the spec of a job `requester` asks for (a type that does
+	 * file work on its behalf takes a reference). Returns 0 and the
+	 * type's data in *ret_data, or a negative errno with `e` filled in. */
+	int (*parse)(struct daemon *d, const struct json_value *spec, struct identity *requester,
+		     void **ret_data, struct rpc_error *e);
 	/* Begins the work. The type calls job_set_running() when the job
 	 * starts (now, or later when capacity frees up) and job_succeed() or
 	 * job_fail() when it ends. */
@@ -118,11 +120,12 @@ struct job_controls {
 };
 
 /* Validates a job spec (type, type fields, control fields). `allow_per_call`
- * admits `wait` and `cancel_on_disconnect`, which gather items may not carry.
+ * admits `wait` and `cancel_on_disconnect`, which gather items may not carry;
+ * `requester` is the identity of the client that asks.
  * Returns 0 with the type, its data and the controls, or a negative errno
  * with `e` filled in. */
 int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_per_call,
-		   const struct job_type **ret_type, void **ret_data,
+		   struct identity *requester, const struct job_type **ret_type, void **ret_data,
 		   struct job_controls *ret_controls, struct rpc_error *e);
 
 /* Creates a queued job (one reference, for the caller) that is not yet

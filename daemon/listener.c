@@ -28,6 +28,7 @@
 
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
+#include "daemon/identity.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/xalloc.h"
@@ -59,36 +60,15 @@ int listener_default_path(char **ret)
 	return 0;
 }
 
-static bool in_groups(gid_t want, const gid_t *groups, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (groups[i] == want)
-			return true;
-	return false;
-}
-
 /* Root, or a member of admin_group (primary or supplementary, as the kernel
  * reports them with SO_PEERGROUPS; no NSS lookup on the loop). */
-static bool peer_is_admin(struct daemon *d, int fd, const struct ucred *cred)
+static bool peer_is_admin(struct daemon *d, const struct identity *id)
 {
 	const struct config *c = d->config;
 
-	if (cred->uid == 0)
+	if (id->uid == 0)
 		return true;
-	if (!c->admin_group)
-		return false;
-	if (cred->gid == c->admin_gid)
-		return true;
-#if HAVE_DECL_SO_PEERGROUPS
-	gid_t groups[256];
-	socklen_t len = sizeof(groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-		return in_groups(c->admin_gid, groups, len / sizeof(gid_t));
-#else
-	(void)fd;
-	(void)in_groups;
-#endif
-	return false;
+	return c->admin_group && identity_in_group(id, c->admin_gid);
 }
 
 static void refuse(int fd, const char *limit, size_t value, const char *what)
@@ -142,11 +122,13 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 		close(fd);
 		return;
 	}
+	struct identity *id = identity_of_peer(fd, cred.uid, cred.gid);
 	struct peer_creds peer = {
 		.uid = cred.uid,
 		.gid = cred.gid,
 		.pid = cred.pid,
-		.admin = peer_is_admin(d, fd, &cred),
+		.admin = peer_is_admin(d, id),
+		.identity = id,
 	};
 	conn_new(d, bev, &peer);
 }

@@ -14,6 +14,7 @@
 
 #include "daemon/conf.h"
 #include "daemon/daemon.h"
+#include "daemon/identity.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
@@ -228,6 +229,7 @@ int main(int argc, char **argv)
 	log_notice("asyncjobd %s listening on %s (pid %d%s)", PACKAGE_VERSION,
 		   listener_path(d->listener), (int)getpid(),
 		   listener_passed(d->listener) ? ", socket passed by systemd" : "");
+	log_notice("%s", identity_describe());
 	notifier_ready(d->notifier);
 	if (event_base_dispatch(base) < 0) {
 		log_errx("event loop failed");

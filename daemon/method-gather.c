@@ -138,8 +138,8 @@ static int job_gather_handle(struct rpc_call *call, const struct json_value *par
 	specs = xcalloc(n, sizeof(*specs));
 	jobs = xcalloc(n, sizeof(*jobs));
 	for (size_t i = 0; i < n; i++) {
-		r = job_spec_parse(d, &list->items[i], false, &specs[i].type,
-				   &specs[i].data, &specs[i].ctl, &call->err);
+		r = job_spec_parse(d, &list->items[i], false, call->conn->peer.identity,
+				   &specs[i].type, &specs[i].data, &specs[i].ctl, &call->err);
 		if (r < 0) {
 			char prefix[40];
 			snprintf(prefix, sizeof(prefix), "jobs[%zu]%s", i, call->err.field[0] ? "." : "");

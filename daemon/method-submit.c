@@ -36,7 +36,8 @@ static int job_submit_handle(struct rpc_call *call, const struct json_value *par
 		return rpc_error_param(&call->err, "type",
 				       "required: params must be a job spec such as "
 				       "{\"type\":\"sleep\",\"seconds\":1}");
-	r = job_spec_parse(d, params, true, &type, &data, &ctl, &call->err);
+	r = job_spec_parse(d, params, true, call->conn->peer.identity, &type, &data, &ctl,
+			   &call->err);
 	if (r < 0)
 		return r;
 

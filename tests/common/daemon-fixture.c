@@ -13,6 +13,7 @@
 #include "daemon/conf.h"
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
+#include "daemon/identity.h"
 #include "tests/common/daemon-fixture.h"
 
 static void die(const char *what)
@@ -58,7 +59,8 @@ struct bufferevent *fixture_connect(struct fixture *f, uid_t uid, struct conn **
 	struct bufferevent *pair[2];
 	if (bufferevent_pair_new(f->base, 0, pair) < 0)
 		die("cannot create a bufferevent pair");
-	struct peer_creds peer = { .uid = uid, .gid = uid, .pid = getpid(), .admin = uid == 0 };
+	struct peer_creds peer = { .uid = uid, .gid = uid, .pid = getpid(), .admin = uid == 0,
+				   .identity = identity_new(uid, uid, NULL, 0) };
 	struct conn *c = conn_new(f->d, pair[0], &peer);
 	if (ret_conn)
 		*ret_conn = c;

@@ -61,7 +61,7 @@ static struct job *make_job(struct ctx *c, uid_t uid, const char *key, size_t ke
 	assert_non_null(type);
 	json_parser_init(&parser, 32);
 	assert_int_equal(json_parse(&parser, text, sizeof(text) - 1, &spec, &why), 0);
-	assert_int_equal(type->parse(c->f->d, spec, &data, &e), 0);
+	assert_int_equal(type->parse(c->f->d, spec, NULL, &data, &e), 0);
 	assert_non_null(data);
 	json_parser_release(&parser);
 	struct job *job = job_new(c->f->d, type, data, uid, &ctl);
