@@ -269,8 +269,11 @@ static int walk(int rootfd, const char *dir, bool mkdirs, struct made_dirs *made
 			r = -ELOOP;
 		else if (!S_ISDIR(st.st_mode))
 			r = -ENOTDIR;
-		if (r == 0 && made_here && fchmod(next, 0755) < 0)
-			r = -errno;   /* 0755 as promised, whatever the umask */
+		/* 0755 as promised, whatever the umask; the set-group-ID bit
+		 * a set-group-ID parent handed down stays, so that what is
+		 * written beneath keeps the shared root's group. */
+		if (r == 0 && made_here && fchmod(next, 0755 | (st.st_mode & S_ISGID)) < 0)
+			r = -errno;
 		close(fd);
 		if (r < 0) {
 			close(next);

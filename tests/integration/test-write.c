@@ -581,6 +581,25 @@ static void test_mkdirs_true_creates_parents(void **state)
 	assert_no_temp_files(in_root("a/b/c"));
 }
 
+/* Beneath a set-group-ID directory (a shared root), made directories keep
+ * the bit the kernel hands down, so what is written deeper keeps the
+ * directory's group. */
+static void test_mkdirs_keeps_set_group_id(void **state)
+{
+	struct stat st;
+	(void)state;
+	umask(077);
+	start_write_daemon(NULL);
+	assert_int_equal(mkdir(in_root("shared"), 0755), 0);
+	assert_int_equal(chown(in_root("shared"), 0, 61100), 0);
+	assert_int_equal(chmod(in_root("shared"), 02775), 0);
+	write_ok(in_root("shared/a/b/file.txt"), "deep", "{\"mkdirs\":true}");
+	assert_mode(in_root("shared/a"), 02755);
+	assert_mode(in_root("shared/a/b"), 02755);
+	assert_int_equal(stat(in_root("shared/a/b/file.txt"), &st), 0);
+	assert_int_equal(st.st_gid, 61100);
+}
+
 static void test_mkdirs_false_fails_enoent(void **state)
 {
 	(void)state;
@@ -2446,6 +2465,7 @@ int main(void)
 		TEST(test_create_new_file),
 		TEST(test_fsync_false),
 		TEST(test_mkdirs_true_creates_parents),
+		TEST(test_mkdirs_keeps_set_group_id),
 		TEST(test_mkdirs_false_fails_enoent),
 		TEST(test_content_with_nul),
 		TEST(test_content_base64_binary),
