@@ -350,6 +350,9 @@ static int run_append(struct write_job *w, int dirfd, const char *name)
 			close(fd);
 			return r;
 		}
+		/* Another append created it in between: append to that one. */
+		if (fd < 0 && errno == EEXIST)
+			fd = openat(dirfd, name, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	}
 	if (fd < 0)
 		return -errno;

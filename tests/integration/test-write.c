@@ -501,6 +501,35 @@ static void test_append_creates_then_appends(void **state)
 	assert_entries(T.root, 1);
 }
 
+/* Appends that all find the file missing at once: one creates it, the
+ * others append to what it created (none fails with EEXIST). Several
+ * rounds, so that the worker threads meet in the window. */
+static void test_concurrent_appends_create_once(void **state)
+{
+	(void)state;
+	start_write_daemon(NULL);
+	for (int round = 0; round < 20; round++) {
+		char name[32], spec[160], params[8192];
+		size_t n = 0;
+		snprintf(name, sizeof(name), "log-%d.txt", round);
+		n += (size_t)snprintf(params + n, sizeof(params) - n, "{\"jobs\":[");
+		for (int i = 0; i < 16; i++) {
+			snprintf(spec, sizeof(spec),
+				 "%s{\"type\":\"write\",\"path\":\"%s\",\"content\":\"x\","
+				 "\"mode\":\"append\",\"fsync\":false}", i ? "," : "", in_root(name));
+			n += (size_t)snprintf(params + n, sizeof(params) - n, "%s", spec);
+		}
+		snprintf(params + n, sizeof(params) - n, "]}");
+		struct json_object *res =
+			tj_take_result(jobs_call(T.d.fd, "job.gather", json_tokener_parse(params)));
+		struct json_object *jobs = tj_path(res, "jobs");
+		assert_int_equal(json_object_array_length(jobs), 16);
+		for (size_t i = 0; i < json_object_array_length(jobs); i++)
+			assert_succeeded(json_object_array_get_idx(jobs, i));
+		assert_file_text(in_root(name), "xxxxxxxxxxxxxxxx");
+	}
+}
+
 static void test_create_existing_fails_untouched(void **state)
 {
 	(void)state;
@@ -2461,6 +2490,7 @@ int main(void)
 		TEST(test_append_perm_ignores_umask),
 		TEST(test_perm_invalid),
 		TEST(test_append_creates_then_appends),
+		TEST(test_concurrent_appends_create_once),
 		TEST(test_create_existing_fails_untouched),
 		TEST(test_create_new_file),
 		TEST(test_fsync_false),
