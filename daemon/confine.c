@@ -222,6 +222,24 @@ static void record_made(struct made_dirs *made, size_t depth, const struct stat 
 						  .ino = st->st_ino };
 }
 
+/* 0755 as promised, whatever the umask, keeping the set-group-ID bit a
+ * set-group-ID parent handed down, so that what is written beneath keeps the
+ * shared root's group. No chmod when mkdirat made it so already: a sandbox
+ * may forbid asking for that bit (systemd's RestrictSUIDSGID=); if it does,
+ * the permissions matter more than the group. */
+static int set_made_dir_mode(int fd, mode_t mode)
+{
+	mode_t want = 0755 | (mode & S_ISGID);
+
+	if ((mode & 07777) == want)
+		return 0;
+	if (fchmod(fd, want) == 0)
+		return 0;
+	if (errno == EPERM && (want & S_ISGID) && fchmod(fd, 0755) == 0)
+		return 0;
+	return -errno;
+}
+
 /* Component by component, each step on the fd of the last, never following
  * a symlink. With `made`, each directory created is recorded there. */
 static int walk(int rootfd, const char *dir, bool mkdirs, struct made_dirs *made)
@@ -269,11 +287,8 @@ static int walk(int rootfd, const char *dir, bool mkdirs, struct made_dirs *made
 			r = -ELOOP;
 		else if (!S_ISDIR(st.st_mode))
 			r = -ENOTDIR;
-		/* 0755 as promised, whatever the umask; the set-group-ID bit
-		 * a set-group-ID parent handed down stays, so that what is
-		 * written beneath keeps the shared root's group. */
-		if (r == 0 && made_here && fchmod(next, 0755 | (st.st_mode & S_ISGID)) < 0)
-			r = -errno;
+		if (r == 0 && made_here)
+			r = set_made_dir_mode(next, st.st_mode);
 		close(fd);
 		if (r < 0) {
 			close(next);

@@ -296,6 +296,44 @@ static int block_rename_noreplace(void)
 #endif
 }
 
+/* As systemd's RestrictSUIDSGID= does: fchmod and fchmodat asking for a
+ * set-user-ID or set-group-ID bit fail with EPERM, on the calling thread
+ * only. */
+static int block_setid_chmod(void)
+{
+#if defined(TEST_AUDIT_ARCH) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fchmod, 0, 1),
+		/* fchmod(fd, mode): the mode is the second argument. */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_fchmodat, 0, 1),
+		/* fchmodat(dirfd, path, mode, flags): the third. */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, S_ISUID | S_ISGID, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {
+		.len = (unsigned short)(sizeof(filter) / sizeof(filter[0])),
+		.filter = filter,
+	};
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	/* In place: without it, a bad fd is EBADF. */
+	if (fchmod(-1, 02755) == 0)
+		return -EPROTO;
+	return errno == EPERM ? 0 : -errno;
+#else
+	return -ENOTSUP;
+#endif
+}
+
 struct filtered {
 	int (*block)(void);
 	void (*fn)(void *);
@@ -1329,6 +1367,54 @@ static void test_mkdirs_mode_ignores_umask(void **state)
 	assert_int_equal(st.st_mode & 07777, 0755);
 }
 
+/* Opens the parent of root/rel with mkdirs on a thread where chmod may not
+ * ask for a set-ID bit; returns the mode of root/made. */
+static mode_t made_mode_under_restriction(struct fx *f, const char *rel, const char *made)
+{
+	char path[PATH_MAX];
+	struct confined_path cp = { 0 };
+	const char *why = NULL;
+	struct stat st;
+	int n = snprintf(path, sizeof(path), "%s/%s", f->root, rel);
+
+	assert_int_equal(confine_check(f->wr, path, (size_t)n, &cp, &why), 0);
+	struct open_call c = { .cp = &cp, .mkdirs = true, .r = -12345 };
+	run_filtered(block_setid_chmod, "a set-group-ID chmod", open_call_run, &c);
+	assert_return_code(c.r, -c.r);
+	close(c.r);
+	confined_path_release(&cp);
+	assert_int_equal(fstatat(f->rootfd, made, &st, AT_SYMLINK_NOFOLLOW), 0);
+	return st.st_mode & 07777;
+}
+
+/* Beneath a set-group-ID directory, made directories keep the bit (so
+ * files deeper keep its group); where a sandbox refuses a chmod that asks
+ * for it, 0755 still, and no chmod at all when mkdirat made it right. */
+static void test_mkdirs_set_group_id(void **state)
+{
+	struct fx *f = *state;
+	struct confined_path cp = { 0 };
+	const char *name = NULL;
+	struct stat st;
+
+	assert_int_equal(mkdirat(f->rootfd, "sg", 0777), 0);
+	assert_int_equal(fchmodat(f->rootfd, "sg", 02777, 0), 0);
+	/* umask 077 from the fixture: the chmod asks for the bit. */
+	int pfd = open_parent(f, "sg/a/file", true, &cp, &name);
+	assert_return_code(pfd, -pfd);
+	close(pfd);
+	confined_path_release(&cp);
+	assert_int_equal(fstatat(f->rootfd, "sg/a", &st, AT_SYMLINK_NOFOLLOW), 0);
+	assert_int_equal(st.st_mode & 07777, 02755);
+	/* Refused: the permissions are still 0755. */
+	assert_int_equal(made_mode_under_restriction(f, "sg/b/file", "sg/b"), 0755);
+	/* umask 022 (the packaged unit's): mkdirat makes 2755, nothing to ask. */
+	mode_t old = umask(022);
+	mode_t m = made_mode_under_restriction(f, "sg/c/file", "sg/c");
+	umask(old);
+	assert_int_equal(m, 02755);
+}
+
 static void test_not_a_directory(void **state)
 {
 	struct fx *f = *state;
@@ -1796,6 +1882,7 @@ static void test_roots_refcount(void **state)
 	cmocka_unit_test_setup_teardown(test_made_dirs_not_empty_stay, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_made_dirs_swapped_stay, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_mkdirs_mode_ignores_umask, setup, teardown), \
+	cmocka_unit_test_setup_teardown(test_mkdirs_set_group_id, setup, teardown), \
 	cmocka_unit_test_setup_teardown(test_not_a_directory, setup, teardown),  \
 	cmocka_unit_test_setup_teardown(test_race_swap, setup, teardown),        \
 	cmocka_unit_test_setup_teardown(test_race_swap_mkdirs, setup, teardown), \
