@@ -1,7 +1,9 @@
 #!/bin/bash
 # The systemd files in packaging/systemd: the units pass `systemd-analyze
 # verify` without a word, the system service's sandbox rates an exposure of
-# at most 1.5 in `systemd-analyze security`, the socket is where clients look,
+# at most 2.0 in `systemd-analyze security` (issue 12's bound, with the two
+# capabilities write jobs need to act as their clients), its capabilities are
+# CAP_SETUID and CAP_SETGID and no other, the socket is where clients look,
 # and the sysusers.d and tmpfiles.d files make the user, the group and the
 # write root they promise (in a scratch root directory).
 #
@@ -19,7 +21,7 @@ export LC_ALL=C
 : "${ASYNCJOB_BUILDDIR:?ASYNCJOB_BUILDDIR must name the build directory}"
 exec </dev/null
 
-MAX_EXPOSURE=1.5
+MAX_EXPOSURE=2.0
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
 	echo "1..0 # SKIP systemd-analyze is not installed (Debian: systemd)"
@@ -99,19 +101,44 @@ ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
 NoNewPrivileges=yes
-CapabilityBoundingSet=
-AmbientCapabilities=
+CapabilityBoundingSet=CAP_SETUID CAP_SETGID
+AmbientCapabilities=CAP_SETUID CAP_SETGID
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
 SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallFilter=setfsuid setfsgid setgroups
 MemoryDenyWriteExecute=yes
 WatchdogSec=30s
 EOF
 # Settings a later line could undo.
 for key in ProtectSystem ProtectHome PrivateTmp PrivateDevices NoNewPrivileges \
-	CapabilityBoundingSet RestrictAddressFamilies MemoryDenyWriteExecute ReadWritePaths; do
+	CapabilityBoundingSet AmbientCapabilities RestrictAddressFamilies MemoryDenyWriteExecute \
+	ReadWritePaths; do
 	n=$(grep -c "^$key=" "$unit")
 	[ "$n" -eq 1 ] || fail "asyncjobd.service sets $key= $n times"
 done
+end
+
+# CAP_SETUID and CAP_SETGID let a worker thread take on a client's identity;
+# any other capability would outlive that (the kernel drops CAP_DAC_OVERRIDE,
+# CAP_FOWNER, CAP_CHOWN... only when the fsuid leaves 0, and asyncjobd's is
+# never 0) and let clients past each other's files. Read as the unit's lines
+# say, and as systemd reads them.
+begin "system service: CAP_SETUID and CAP_SETGID, no other capability"
+for key in CapabilityBoundingSet AmbientCapabilities; do
+	caps=$(sed -n "s/^$key=//p" "$unit" | tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' ')
+	[ "$caps" = "CAP_SETGID CAP_SETUID " ] ||
+		fail "$key= gives '$caps', not exactly CAP_SETUID and CAP_SETGID"
+done
+out=$(cd "$TMP" && systemd-analyze security --offline=true system/asyncjobd.service 2>&1)
+# Of systemd's checks of the bounding set, only the one for
+# CAP_SET(UID|GID|PCAP) may cost exposure (a number ends the line of a check
+# that fails, whatever marks the locale gives it).
+bad=$(printf '%s\n' "$out" | grep -F 'CapabilityBoundingSet=~' | grep -E '[0-9]\.[0-9] *$' |
+	grep -vF 'CapabilityBoundingSet=~CAP_SET(UID|GID|PCAP)')
+[ -z "$bad" ] || fail "systemd-analyze security sees other capabilities:" "$bad"
+printf '%s\n' "$out" | grep -qF 'CapabilityBoundingSet=~CAP_(DAC_*|FOWNER|IPC_OWNER)' ||
+	fail "systemd-analyze security said nothing of CAP_DAC_*/CAP_FOWNER:" "$out"
 end
 
 begin "the socket unit listens where clients and the daemon look"
@@ -151,10 +178,18 @@ else
 	grep -q '^asyncjobd:x:[0-9]*:[0-9]*:[^:]*:/var/lib/asyncjobd/files:' "$root/etc/passwd" ||
 		fail "no user asyncjobd with home /var/lib/asyncjobd/files:" "$(cat "$root/etc/passwd")"
 	grep -q '^asyncjob:x:' "$root/etc/group" || fail "no group asyncjob"
+	# Write jobs write as their clients: the daemon's user is no member of
+	# the group that shares the write root.
+	grep -q '^asyncjob:x:[0-9]*:.*asyncjobd' "$root/etc/group" &&
+		fail "asyncjobd is a member of asyncjob:" "$(grep '^asyncjob:' "$root/etc/group")"
 fi
 end
 
-begin "tmpfiles.d makes the write root, readable by the group asyncjob"
+# The write root is shared as /tmp is, within the group asyncjob: sticky,
+# set-group-ID, writable by the group, owned by root. An existing write root
+# (2750 asyncjobd:asyncjob, from before issue 12) is brought to that on
+# upgrade, and what is in it is left alone.
+begin "tmpfiles.d makes the write root 3770 root:asyncjob, and fixes an old one"
 if ! command -v systemd-tmpfiles >/dev/null 2>&1 || [ ! -s "$root/etc/passwd" ]; then
 	echo "# systemd-tmpfiles or the users are missing: not checked"
 elif [ "$(id -u)" -ne 0 ]; then
@@ -169,8 +204,23 @@ else
 	[ "$got" = "755 $uid $gid" ] ||
 		fail "/var/lib/asyncjobd is '$got', not '755 $uid $gid' (StateDirectory= would chown it)"
 	got=$(stat -c '%a %u %g' "$root/var/lib/asyncjobd/files" 2>&1)
-	[ "$got" = "2750 $uid $client_gid" ] ||
-		fail "/var/lib/asyncjobd/files is '$got', not '2750 $uid $client_gid'"
+	[ "$got" = "3770 0 $client_gid" ] ||
+		fail "/var/lib/asyncjobd/files is '$got', not '3770 0 $client_gid'"
+	# As an older package left it, with a file written then.
+	chown "$uid:$client_gid" "$root/var/lib/asyncjobd/files"
+	chmod 2750 "$root/var/lib/asyncjobd/files"
+	echo old >"$root/var/lib/asyncjobd/files/old.txt"
+	chown "$uid:$client_gid" "$root/var/lib/asyncjobd/files/old.txt"
+	chmod 0644 "$root/var/lib/asyncjobd/files/old.txt"
+	if ! out=$(systemd-tmpfiles --root="$root" --create "$SRC/tmpfiles.d/asyncjobd.conf" 2>&1); then
+		fail "systemd-tmpfiles failed on an existing write root:" "$out"
+	fi
+	got=$(stat -c '%a %u %g' "$root/var/lib/asyncjobd/files" 2>&1)
+	[ "$got" = "3770 0 $client_gid" ] ||
+		fail "an existing 2750 write root became '$got', not '3770 0 $client_gid'"
+	got=$(stat -c '%a %u %g' "$root/var/lib/asyncjobd/files/old.txt" 2>&1)
+	[ "$got" = "644 $uid $client_gid" ] ||
+		fail "a file in the existing write root became '$got', not '644 $uid $client_gid'"
 fi
 end
 
