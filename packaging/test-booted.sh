@@ -3,7 +3,7 @@
 # a container whose PID 1 is systemd (systemd-nspawn --boot), on a host whose
 # own PID 1 need not be systemd (CI, a container). Inside, booted/inside.sh
 # installs the packages and checks socket activation, the sandbox in force
-# (seccomp, no capabilities, no new privileges, its own mount namespace),
+# (seccomp, CAP_SETUID and CAP_SETGID only, no new privileges, its own mount namespace),
 # sd_notify's status, sleep and gather jobs, fetches of names from
 # /etc/hosts and from DNS, write jobs, the asyncjob group, reload, stop and
 # purge.
