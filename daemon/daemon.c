@@ -310,7 +310,6 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 	TAILQ_INIT(&d->conns);
 	TAILQ_INIT(&d->finished);
 	TAILQ_INIT(&d->graveyard);
-	TAILQ_INIT(&d->writes_waiting);
 	TAILQ_INIT(&d->ready_waiters);
 	TAILQ_INIT(&d->dead_conns);
 	jsonw_init(&d->scratch);
@@ -321,6 +320,7 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 				    config->limits.max_fetches_per_host);
 	if (!d->workers || !d->fetch)
 		xalloc_die();
+	job_types_init(d);
 	d->deferred = event_new(base, -1, 0, run_deferred, d);
 	d->flush = event_new(base, -1, 0, flush_connections, d);
 	if (!d->deferred || !d->flush)
@@ -359,7 +359,7 @@ struct daemon *daemon_free(struct daemon *d)
 	job_graveyard_empty(d);
 	job_store_free(d->store);
 	d->fetch = fetch_engine_free(d->fetch);
-	sleep_lanes_free(d);
+	job_types_free(d);
 	if (d->retention_timer)
 		event_free(d->retention_timer);
 	if (d->shutdown_timer)

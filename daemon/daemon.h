@@ -51,7 +51,7 @@ struct daemon {
 	uint64_t next_conn_id;
 	struct user_usage *users;
 	struct user_usage *last_user;   /* the one found last: most jobs come from one user */
-	struct sleep_lanes *sleep_lanes; /* job-sleep.c's timers; NULL until a sleep */
+	void **type_state;             /* each job type's own (job_type_state) */
 
 	uint64_t next_job_id;
 	size_t n_active;                       /* queued + running */
@@ -67,10 +67,6 @@ struct daemon {
 	struct event *graveyard_event;
 	size_t retained_result_bytes;  /* results of the finished jobs kept */
 
-	/* Write jobs waiting for a worker thread, and those that have one. */
-	struct job_queue writes_waiting;
-	size_t writes_running;
-	size_t write_bytes_pending;    /* content held by unfinished writes */
 	bool tearing_down;             /* daemon_free(): no more job changes */
 	struct event *retention_timer;
 

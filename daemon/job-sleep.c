@@ -58,6 +58,8 @@ struct sleep_lanes {
 	unsigned last;          /* the lane used last: a burst shares one */
 };
 
+extern const struct job_type job_type_sleep;
+
 static const char *const sleep_fields[] = { "seconds", "message", NULL };
 
 static int sleep_parse(struct daemon *d, const struct json_value *spec, struct identity *requester,
@@ -148,11 +150,9 @@ static void on_lane_timer(evutil_socket_t fd, short what, void *arg)
  * later, else an empty one. NULL when none will do. */
 static struct sleep_lane *lane_for(struct daemon *d, const struct sleep_job *s)
 {
-	struct sleep_lanes *lanes = d->sleep_lanes;
+	struct sleep_lanes *lanes = job_type_state(d, &job_type_sleep);
 	struct sleep_lane *empty = NULL;
 
-	if (!lanes)
-		lanes = d->sleep_lanes = xcalloc(1, sizeof(*lanes));
 	for (unsigned k = 0; k < SLEEP_LANES; k++) {
 		unsigned i = (lanes->last + k) % SLEEP_LANES;
 		struct sleep_lane *l = &lanes->lane[i];
@@ -181,17 +181,21 @@ static struct sleep_lane *lane_for(struct daemon *d, const struct sleep_job *s)
 	return empty;
 }
 
-void sleep_lanes_free(struct daemon *d)
+/* The lanes' timers are made when a sleep first needs each. */
+static void *sleep_lanes_new(struct daemon *d)
 {
-	struct sleep_lanes *lanes = d->sleep_lanes;
+	(void)d;
+	return xcalloc(1, sizeof(struct sleep_lanes));
+}
 
-	if (!lanes)
-		return;
+static void sleep_lanes_free(void *state)
+{
+	struct sleep_lanes *lanes = state;
+
 	for (unsigned i = 0; i < SLEEP_LANES; i++)
 		if (lanes->lane[i].timer)
 			event_free(lanes->lane[i].timer);
 	free(lanes);
-	d->sleep_lanes = NULL;
 }
 
 static void sleep_start(struct job *job)
@@ -293,4 +297,6 @@ const struct job_type job_type_sleep = {
 	.finished = sleep_finished,
 	.write_result = sleep_write_result,
 	.free_data = sleep_free,
+	.state_new = sleep_lanes_new,
+	.state_free = sleep_lanes_free,
 };

@@ -36,6 +36,17 @@
 
 enum write_mode { W_REPLACE, W_APPEND, W_CREATE };
 
+extern const struct job_type job_type_write;
+struct write_job;
+
+/* What the write jobs share: one write per worker thread at a time, the
+ * rest waiting in order, and the content they hold. */
+struct write_queue {
+	TAILQ_HEAD(, write_job) waiting;
+	size_t running;
+	size_t bytes_pending;          /* content held by unfinished writes */
+};
+
 struct write_job {
 	struct job *job;
 	struct daemon *d;
@@ -50,8 +61,9 @@ struct write_job {
 	mode_t perm;
 
 	struct work work;
-	bool holds_slot;       /* counted in d->writes_running */
-	bool waiting;          /* on d->writes_waiting */
+	bool holds_slot;       /* counted in the queue's running */
+	bool waiting;          /* on the queue's waiting list */
+	TAILQ_ENTRY(write_job) wait_link;
 	bool stopped;          /* canceled: the outcome is discarded */
 
 	/* Shared with the worker thread. */
@@ -69,6 +81,24 @@ struct write_job {
 	 * is the client's doing rather than the disk's; NULL otherwise. */
 	const char *refusal;
 };
+
+static struct write_queue *queue_of(struct daemon *d)
+{
+	return job_type_state(d, &job_type_write);
+}
+
+static void *write_queue_new(struct daemon *d)
+{
+	struct write_queue *q = xcalloc(1, sizeof(*q));
+	(void)d;
+	TAILQ_INIT(&q->waiting);
+	return q;
+}
+
+static void write_queue_free(void *state)
+{
+	free(state);
+}
 
 static const char *const write_fields[] = {
 	"path", "content", "content_base64", "mode", "fsync", "perm", "mkdirs", NULL,
@@ -194,7 +224,7 @@ static int write_parse(struct daemon *d, const struct json_value *spec, struct i
 
 	/* Content waiting to be written is memory a client makes us hold. */
 	size_t limit = d->config->limits.max_pending_write_bytes;
-	if (d->write_bytes_pending + w->len > limit) {
+	if (queue_of(d)->bytes_pending + w->len > limit) {
 		r = rpc_error_busy(e, "max_pending_write_bytes", limit,
 				   "too much file content is waiting to be written");
 		goto fail;
@@ -458,18 +488,18 @@ static void full_path(const struct write_job *w, char *buf, size_t size)
 
 static void release(struct write_job *w)
 {
-	struct daemon *d = w->d;
+	struct write_queue *q = queue_of(w->d);
 
 	if (w->holds_slot) {
 		w->holds_slot = false;
-		d->writes_running--;
+		q->running--;
 	}
 	if (w->waiting) {
-		TAILQ_REMOVE(&d->writes_waiting, w->job, wait_link);
+		TAILQ_REMOVE(&q->waiting, w, wait_link);
 		w->waiting = false;
 	}
 	if (w->content) {
-		d->write_bytes_pending -= w->len;
+		q->bytes_pending -= w->len;
 		free(w->content);
 		w->content = NULL;
 	}
@@ -515,7 +545,7 @@ static void hand_over(struct write_job *w)
 	struct daemon *d = w->d;
 
 	w->holds_slot = true;
-	d->writes_running++;
+	queue_of(d)->running++;
 	job_set_running(w->job);
 	job_ref(w->job);
 	w->work.run = write_run;
@@ -526,12 +556,11 @@ static void hand_over(struct write_job *w)
 /* One write per worker thread at a time; the rest wait in queued. */
 static void start_waiting(struct daemon *d)
 {
-	struct job *job;
+	struct write_queue *q = queue_of(d);
+	struct write_job *w;
 
-	while (d->writes_running < d->config->limits.io_threads &&
-	       (job = TAILQ_FIRST(&d->writes_waiting))) {
-		struct write_job *w = job->data;
-		TAILQ_REMOVE(&d->writes_waiting, job, wait_link);
+	while (q->running < d->config->limits.io_threads && (w = TAILQ_FIRST(&q->waiting))) {
+		TAILQ_REMOVE(&q->waiting, w, wait_link);
 		w->waiting = false;
 		hand_over(w);
 	}
@@ -542,9 +571,11 @@ static void write_start(struct job *job)
 	struct write_job *w = job->data;
 	struct daemon *d = w->d;
 
+	struct write_queue *q = queue_of(d);
+
 	w->job = job;
-	d->write_bytes_pending += w->len;
-	TAILQ_INSERT_TAIL(&d->writes_waiting, job, wait_link);
+	q->bytes_pending += w->len;
+	TAILQ_INSERT_TAIL(&q->waiting, w, wait_link);
 	w->waiting = true;
 	start_waiting(d);
 }
@@ -622,4 +653,6 @@ const struct job_type job_type_write = {
 	.stop = write_stop,
 	.write_result = write_write_result,
 	.free_data = write_free,
+	.state_new = write_queue_new,
+	.state_free = write_queue_free,
 };

@@ -56,6 +56,40 @@ const char *job_type_names(void)
 	return names;
 }
 
+static size_t job_type_index(const struct job_type *type)
+{
+	size_t i = 0;
+	while (job_types[i] && job_types[i] != type)
+		i++;
+	return i;
+}
+
+void job_types_init(struct daemon *d)
+{
+	size_t n = job_type_index(NULL);
+
+	d->type_state = xcalloc(n, sizeof(*d->type_state));
+	for (size_t i = 0; i < n; i++)
+		if (job_types[i]->state_new)
+			d->type_state[i] = job_types[i]->state_new(d);
+}
+
+void job_types_free(struct daemon *d)
+{
+	if (!d->type_state)
+		return;
+	for (size_t i = 0; job_types[i]; i++)
+		if (job_types[i]->state_free)
+			job_types[i]->state_free(d->type_state[i]);
+	free(d->type_state);
+	d->type_state = NULL;
+}
+
+void *job_type_state(const struct daemon *d, const struct job_type *type)
+{
+	return d->type_state[job_type_index(type)];
+}
+
 /* ------------------------------------------------------------ the spec */
 
 static const char *const control_fields[] = {

@@ -57,6 +57,11 @@ struct job_type {
 	 * max_retained_result_bytes. */
 	size_t (*result_size)(const struct job *job);
 	void (*free_data)(void *data);
+	/* Optional: what the type shares between its jobs (timers, queues):
+	 * made by daemon_new, freed by daemon_free once every job is gone.
+	 * The type reaches it with job_type_state(). */
+	void *(*state_new)(struct daemon *d);
+	void (*state_free)(void *state);
 };
 
 /* The table of job types. */
@@ -67,8 +72,11 @@ extern const struct job_type *const job_types[];
 /* Frees the jobs retention evicted that are still waiting to be (for
  * daemon_free). */
 void job_graveyard_empty(struct daemon *d);
-/* Frees the sleep jobs' timers, once no sleep is left running. */
-void sleep_lanes_free(struct daemon *d);
+/* Makes and frees every type's shared state (daemon_new, daemon_free). */
+void job_types_init(struct daemon *d);
+void job_types_free(struct daemon *d);
+/* The state `type` shares between its jobs in daemon `d`. */
+void *job_type_state(const struct daemon *d, const struct job_type *type);
 
 struct job_deadline;
 
@@ -104,7 +112,6 @@ struct job {
 	LIST_ENTRY(job) owner_link;
 	TAILQ_HEAD(, watch) watches;
 	TAILQ_ENTRY(job) finished_link;
-	TAILQ_ENTRY(job) wait_link;  /* waiting for a slot its type keeps */
 
 	UT_hash_handle hh;          /* the store's index by id */
 };

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/workers.h"
 #include "tests/common/daemon-fixture.h"
 #include "tests/common/harness.h"
 #include "tests/common/json-assert.h"
@@ -237,14 +238,21 @@ static int count_entries(const char *rel)
 
 /* Runs the loop until no write holds a worker thread (a canceled one's
  * worker finishes after the job has). */
+static unsigned writes_in_workers(void)
+{
+	return workers_busy(T.f->d->workers) + workers_queued(T.f->d->workers);
+}
+
 static void wait_writes_idle(void)
 {
-	for (int i = 0; i < 10000 && T.f->d->writes_running > 0; i++) {
+	for (int i = 0; i < 10000 && writes_in_workers() > 0; i++) {
 		fixture_drain(T.f);
 		usleep(1000);
 	}
-	if (T.f->d->writes_running > 0)
-		fail_msg("%zu writes still running after 10 s", T.f->d->writes_running);
+	if (writes_in_workers() > 0)
+		fail_msg("%u writes still in the worker threads after 10 s", writes_in_workers());
+	/* What they finished is handed back to the loop. */
+	fixture_drain(T.f);
 }
 
 /* How many of the caller's write jobs are in `state` (job.list). */
