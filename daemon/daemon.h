@@ -53,9 +53,7 @@ struct daemon {
 	struct user_usage *last_user;   /* the one found last: most jobs come from one user */
 	void **type_state;             /* each job type's own (job_type_state) */
 
-	uint64_t next_job_id;
 	size_t n_active;                       /* queued + running */
-	size_t n_by_state[JOB_STATE_COUNT];    /* jobs in the store, by state */
 
 	/* Finished jobs still in the store, oldest first: retention evicts
 	 * from the head. */

@@ -27,6 +27,8 @@ struct memory_store {
 	struct job_store base;
 	struct job *by_id;
 	struct key_entry *by_key;
+	uint64_t last_id;
+	size_t by_state[JOB_STATE_COUNT];
 };
 
 static struct memory_store *ms(struct job_store *s)
@@ -43,6 +45,16 @@ static unsigned id_hash(uint64_t id)
 	return (unsigned)(id ^ (id >> 32));
 }
 
+static uint64_t memory_allocate_id(struct job_store *s)
+{
+	return ++ms(s)->last_id;
+}
+
+static uint64_t memory_last_id(struct job_store *s)
+{
+	return ms(s)->last_id;
+}
+
 static void memory_add(struct job_store *s, struct job *job)
 {
 	struct memory_store *m = ms(s);
@@ -56,6 +68,7 @@ static void memory_add(struct job_store *s, struct job *job)
 		HASH_ADD_KEYPTR(hh, m->by_key, job->key_blob, job->key_blob_len, e);
 	}
 	job->in_store = true;
+	m->by_state[job->state]++;
 }
 
 static void memory_remove(struct job_store *s, struct job *job)
@@ -73,13 +86,23 @@ static void memory_remove(struct job_store *s, struct job *job)
 		}
 	}
 	job->in_store = false;
+	m->by_state[job->state]--;
 	job_unref(job);
 }
 
-static void memory_updated(struct job_store *s, struct job *job)
+static void memory_updated(struct job_store *s, struct job *job, enum job_state from)
 {
-	(void)s;
-	(void)job;
+	struct memory_store *m = ms(s);
+
+	if (!job->in_store)
+		return;
+	m->by_state[from]--;
+	m->by_state[job->state]++;
+}
+
+static size_t memory_count_state(struct job_store *s, enum job_state state)
+{
+	return ms(s)->by_state[state];
 }
 
 static struct job *memory_get(struct job_store *s, uint64_t id)
@@ -142,6 +165,8 @@ static void memory_free(struct job_store *s)
 }
 
 static const struct job_store_ops memory_ops = {
+	.allocate_id = memory_allocate_id,
+	.last_id = memory_last_id,
 	.add = memory_add,
 	.remove = memory_remove,
 	.updated = memory_updated,
@@ -150,6 +175,7 @@ static const struct job_store_ops memory_ops = {
 	.newest = memory_newest,
 	.older = memory_older,
 	.count = memory_count,
+	.count_state = memory_count_state,
 	.free = memory_free,
 };
 

@@ -1,6 +1,7 @@
 /* Where jobs are kept and found. The daemon talks to the store only through
- * these operations, so a persistent store can replace the in-memory one
- * (job-store-memory.c) without touching the rest. */
+ * these operations: ids, the jobs by id and by key, and how many are in each
+ * state are the store's, so that a persistent store can replace the
+ * in-memory one (job-store-memory.c). */
 #ifndef ASYNCJOBD_JOB_STORE_H
 #define ASYNCJOBD_JOB_STORE_H
 
@@ -8,16 +9,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proto/protocol.h"
+
 struct job;
 struct job_store;
 
 struct job_store_ops {
+	/* The id for a new job: never one handed out before, by this store
+	 * (a persistent one: nor by an earlier run). */
+	uint64_t (*allocate_id)(struct job_store *s);
+	/* The highest id handed out so far (0: none). */
+	uint64_t (*last_id)(struct job_store *s);
 	/* Adds a job; the store takes a reference. */
 	void (*add)(struct job_store *s, struct job *job);
 	/* Removes a job and drops the store's reference. */
 	void (*remove)(struct job_store *s, struct job *job);
-	/* Tells the store the job changed state (a persistent store writes). */
-	void (*updated)(struct job_store *s, struct job *job);
+	/* Tells the store the job changed, from state `from` to its own (the
+	 * same when only other fields changed); a persistent store writes. */
+	void (*updated)(struct job_store *s, struct job *job, enum job_state from);
 	/* Finds by id, or NULL. The store keeps its reference. */
 	struct job *(*get)(struct job_store *s, uint64_t id);
 	/* Finds by owner and idempotency key, or NULL. */
@@ -26,6 +35,8 @@ struct job_store_ops {
 	struct job *(*newest)(struct job_store *s);
 	struct job *(*older)(struct job_store *s, struct job *job);
 	size_t (*count)(struct job_store *s);
+	/* How many of the jobs in the store are in `state`. */
+	size_t (*count_state)(struct job_store *s, enum job_state state);
 	/* Drops every job and frees the store. */
 	void (*free)(struct job_store *s);
 };
@@ -36,9 +47,14 @@ struct job_store {
 
 struct job_store *job_store_memory_new(void);
 
+static inline uint64_t job_store_allocate_id(struct job_store *s) { return s->ops->allocate_id(s); }
+static inline uint64_t job_store_last_id(struct job_store *s) { return s->ops->last_id(s); }
 static inline void job_store_add(struct job_store *s, struct job *j) { s->ops->add(s, j); }
 static inline void job_store_remove(struct job_store *s, struct job *j) { s->ops->remove(s, j); }
-static inline void job_store_updated(struct job_store *s, struct job *j) { s->ops->updated(s, j); }
+static inline void job_store_updated(struct job_store *s, struct job *j, enum job_state from)
+{
+	s->ops->updated(s, j, from);
+}
 static inline struct job *job_store_get(struct job_store *s, uint64_t id) { return s->ops->get(s, id); }
 static inline struct job *job_store_find_key(struct job_store *s, uid_t uid, const char *k, size_t n)
 {
@@ -47,6 +63,10 @@ static inline struct job *job_store_find_key(struct job_store *s, uid_t uid, con
 static inline struct job *job_store_newest(struct job_store *s) { return s->ops->newest(s); }
 static inline struct job *job_store_older(struct job_store *s, struct job *j) { return s->ops->older(s, j); }
 static inline size_t job_store_count(struct job_store *s) { return s->ops->count(s); }
+static inline size_t job_store_count_state(struct job_store *s, enum job_state state)
+{
+	return s->ops->count_state(s, state);
+}
 static inline void job_store_free(struct job_store *s) { if (s) s->ops->free(s); }
 
 #endif

@@ -194,7 +194,7 @@ struct job *job_new(struct daemon *d, const struct job_type *type, void *data,
 {
 	struct job *job = xcalloc(1, sizeof(*job));
 
-	job->id = ++d->next_job_id;
+	job->id = job_store_allocate_id(d->store);
 	job->type = type;
 	job->d = d;
 	job->refs = 1;
@@ -299,21 +299,11 @@ void job_set_gather_deadline(struct job *job, double at_mono, double timeout)
 
 /* ------------------------------------------------------------ states */
 
-static void count_state(struct job *job, enum job_state from, enum job_state to)
-{
-	struct daemon *d = job->d;
-	if (!job->in_store)
-		return;
-	d->n_by_state[from]--;
-	d->n_by_state[to]++;
-}
-
 void job_submit(struct job *job)
 {
 	struct daemon *d = job->d;
 
 	job_store_add(d->store, job);
-	d->n_by_state[JOB_QUEUED]++;
 	d->n_active++;
 	daemon_user_adjust(d, job->uid, +1, 0);
 	log_debug("job %" PRIu64 " (%s) submitted by uid %u", job->id, job->type->name,
@@ -326,29 +316,28 @@ void job_set_running(struct job *job)
 {
 	if (job->state != JOB_QUEUED)
 		return;
-	count_state(job, JOB_QUEUED, JOB_RUNNING);
 	job->state = JOB_RUNNING;
 	job->started_ms = daemon_wall_ms_now(job->d);
 	if (job->timeout > 0)
 		arm_deadline(job, daemon_mono_now(job->d) + job->timeout, false, 0);
-	job_store_updated(job->d->store, job);
+	job_store_updated(job->d->store, job, JOB_QUEUED);
 	event_log_record(job->d, job);
 }
 
 static void finish(struct job *job, enum job_state state, enum job_error code, char *message)
 {
 	struct daemon *d = job->d;
+	enum job_state from = job->state;
 
 	drop_deadline(job);
 	job_clear_owner(job);
-	count_state(job, job->state, state);
 	job->state = state;
 	job->error_code = code;
 	job->error_message = message;
 	job->finished_ms = daemon_wall_ms_now(d);
 	d->n_active--;
 	daemon_user_adjust(d, job->uid, -1, 0);
-	job_store_updated(d->store, job);
+	job_store_updated(d->store, job, from);
 	if (job->type->finished)
 		job->type->finished(job);
 	log_debug("job %" PRIu64 " %s%s%s", job->id, job_state_name(state),
@@ -500,7 +489,6 @@ void job_retention_run(struct daemon *d)
 		}
 		TAILQ_REMOVE(&d->finished, job, finished_link);
 		d->n_finished--;
-		d->n_by_state[job->state]--;
 		d->retained_result_bytes -= job->result_bytes;
 		job->result_bytes = 0;
 		/* The store's reference goes; the graveyard's keeps it. */

@@ -8,6 +8,7 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/job-store.h"
 #include "daemon/job.h"
 #include "daemon/params.h"
 #include "daemon/rpc.h"
@@ -43,12 +44,12 @@ static int daemon_info_handle(struct rpc_call *call, const struct json_value *pa
 	jsonw_object_begin(w);
 	for (unsigned s = 0; s < JOB_STATE_COUNT; s++) {
 		jsonw_key(w, job_state_name((enum job_state)s));
-		jsonw_uint(w, d->n_by_state[s]);
+		jsonw_uint(w, job_store_count_state(d->store, (enum job_state)s));
 	}
 	jsonw_key(w, "active");
 	jsonw_uint(w, d->n_active);
 	jsonw_key(w, "next_id");
-	jsonw_uint(w, d->next_job_id + 1);
+	jsonw_uint(w, job_store_last_id(d->store) + 1);
 	jsonw_object_end(w);
 	jsonw_key(w, "connections");
 	jsonw_uint(w, d->n_conns);

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "daemon/daemon.h"
+#include "daemon/job-store.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
 #include "daemon/xalloc.h"
@@ -54,8 +55,8 @@ static void format_status(const struct notifier *n, char *buf, size_t size)
 	const struct daemon *d = n->d;
 
 	snprintf(buf, size, "%sJobs: %zu running, %zu queued",
-		 n->stopping ? "Shutting down. " : "", d->n_by_state[JOB_RUNNING],
-		 d->n_by_state[JOB_QUEUED]);
+		 n->stopping ? "Shutting down. " : "", job_store_count_state(d->store, JOB_RUNNING),
+		 job_store_count_state(d->store, JOB_QUEUED));
 }
 
 /* Sends STATUS= after `state` (which may be empty), unless neither says

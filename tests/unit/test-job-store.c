@@ -1,5 +1,6 @@
-/* The in-memory job store through its ops: add, get, remove, find by
- * (uid, key), the newest-to-oldest walk, counts and references. */
+/* The job store's contract, run unchanged against every backend: add, get,
+ * remove, find by (uid, key), the newest-to-oldest walk, ids that are never
+ * handed out twice, counts (in all and by state) and references. */
 #include "config.h"
 
 #include <stdio.h>
@@ -20,6 +21,15 @@
 #include "proto/json.h"
 #include "tests/common/daemon-fixture.h"
 
+/* The backends the contract runs against. */
+static const struct backend {
+	const char *name;
+	struct job_store *(*make)(void);
+} backends[] = {
+	{ "memory", job_store_memory_new },
+};
+static const struct backend *backend;
+
 struct ctx {
 	struct fixture *f;
 	struct job_store *s;
@@ -31,7 +41,7 @@ static int setup(void **state)
 	if (!c)
 		return -1;
 	c->f = fixture_new(NULL, 0);
-	c->s = job_store_memory_new();
+	c->s = backend->make();
 	*state = c;
 	return 0;
 }
@@ -109,6 +119,60 @@ static void test_add_get_remove(void **state)
 
 	job_unref(a);
 	job_unref(b);
+}
+
+/* Ids only go up, and one that was handed out is never handed out again,
+ * whatever was removed meanwhile. */
+static void test_ids_never_reused(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t last = job_store_last_id(c->s);
+
+	for (int i = 0; i < 1000; i++) {
+		uint64_t id = job_store_allocate_id(c->s);
+		assert_true(id > last);
+		assert_int_equal(job_store_last_id(c->s), id);
+		last = id;
+	}
+	struct job *a = make_job(c, 0, NULL, 0, NULL);
+	job_store_add(c->s, a);
+	job_store_remove(c->s, a);
+	job_unref(a);
+	assert_true(job_store_allocate_id(c->s) > last);
+}
+
+/* Counts by state follow adds, changes of state and removals. */
+static void test_counts_by_state(void **state)
+{
+	struct ctx *c = *state;
+	struct job *j[3];
+
+	for (int i = 0; i < 3; i++) {
+		j[i] = make_job(c, 0, NULL, 0, NULL);
+		job_store_add(c->s, j[i]);
+	}
+	assert_int_equal(job_store_count_state(c->s, JOB_QUEUED), 3);
+	assert_int_equal(job_store_count_state(c->s, JOB_RUNNING), 0);
+	j[0]->state = JOB_RUNNING;
+	job_store_updated(c->s, j[0], JOB_QUEUED);
+	j[1]->state = JOB_RUNNING;
+	job_store_updated(c->s, j[1], JOB_QUEUED);
+	j[1]->state = JOB_SUCCEEDED;
+	job_store_updated(c->s, j[1], JOB_RUNNING);
+	/* A change that is not one of state. */
+	job_store_updated(c->s, j[2], JOB_QUEUED);
+	assert_int_equal(job_store_count_state(c->s, JOB_QUEUED), 1);
+	assert_int_equal(job_store_count_state(c->s, JOB_RUNNING), 1);
+	assert_int_equal(job_store_count_state(c->s, JOB_SUCCEEDED), 1);
+	job_store_remove(c->s, j[1]);
+	assert_int_equal(job_store_count_state(c->s, JOB_SUCCEEDED), 0);
+	assert_int_equal(job_store_count(c->s), 2);
+	/* A job the store does not hold changes no count. */
+	j[1]->state = JOB_FAILED;
+	job_store_updated(c->s, j[1], JOB_SUCCEEDED);
+	assert_int_equal(job_store_count_state(c->s, JOB_FAILED), 0);
+	for (int i = 0; i < 3; i++)
+		job_unref(j[i]);
 }
 
 static void test_find_key(void **state)
@@ -310,6 +374,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_get_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_counts_by_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_long_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_order, setup, teardown),
@@ -317,5 +383,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_drops_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submitted_jobs, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = 0;
+
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		backend = &backends[i];
+		failed += _cmocka_run_group_tests(backend->name, tests, sizeof(tests) / sizeof(tests[0]),
+						  NULL, NULL);
+	}
+	return failed;
 }
