@@ -40,6 +40,7 @@ struct daemon {
 	struct json_parser parser;     /* parses requests; depth = max_json_depth */
 
 	struct job_store *store;
+	bool keep_job_specs;           /* the store keeps records: jobs keep their spec */
 	struct event_log *events;
 	struct listener *listener;
 	struct notifier *notifier;     /* sd_notify; NULL when nobody listens */

@@ -15,6 +15,8 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/identity.h"
+#include "daemon/job-record.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
@@ -169,6 +171,8 @@ int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_p
 	r = type->parse(d, spec, requester, ret_data, e);
 	if (r < 0)
 		return r;
+	c.requester = requester;
+	c.spec = spec;
 	*ret_type = type;
 	*ret_controls = c;
 	return 0;
@@ -189,12 +193,15 @@ int job_check_capacity(struct daemon *d, uid_t uid, size_t n, struct rpc_error *
 
 /* ------------------------------------------------------------ lifetime */
 
-struct job *job_new(struct daemon *d, const struct job_type *type, void *data,
-		    uid_t uid, const struct job_controls *c)
+static struct job *make_job(struct daemon *d, uint64_t id, const struct job_type *type, void *data,
+			    uid_t uid, const struct job_controls *c, bool keep_spec)
 {
 	struct job *job = xcalloc(1, sizeof(*job));
 
-	job->id = job_store_allocate_id(d->store);
+	job->id = id;
+	job->requester = identity_ref(c->requester);
+	if (keep_spec && c->spec)
+		job->spec_text = job_record_spec_text(c->spec, &job->spec_len);
 	job->type = type;
 	job->d = d;
 	job->refs = 1;
@@ -216,6 +223,18 @@ struct job *job_new(struct daemon *d, const struct job_type *type, void *data,
 	return job;
 }
 
+struct job *job_new(struct daemon *d, const struct job_type *type, void *data,
+		    uid_t uid, const struct job_controls *c)
+{
+	return make_job(d, job_store_allocate_id(d->store), type, data, uid, c, d->keep_job_specs);
+}
+
+struct job *job_restored(struct daemon *d, uint64_t id, const struct job_type *type, void *data,
+			 uid_t uid, const struct job_controls *c)
+{
+	return make_job(d, id, type, data, uid, c, true);
+}
+
 struct job *job_ref(struct job *job)
 {
 	job->refs++;
@@ -234,6 +253,9 @@ struct job *job_unref(struct job *job)
 	free(job->label);
 	free(job->key_blob);
 	free(job->error_message);
+	free(job->spec_text);
+	free(job->result_text);
+	identity_unref(job->requester);
 	free(job);
 	return NULL;
 }
@@ -573,7 +595,10 @@ void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of
 		write_time(w, job->finished_ms);
 		if (state == JOB_SUCCEEDED) {
 			jsonw_literal_key(w, "result");
-			job->type->write_result(job, w);
+			if (job->result_text)
+				jsonw_raw_value(w, job->result_text, job->result_len);
+			else
+				job->type->write_result(job, w);
 		} else {
 			jsonw_literal_key(w, "error");
 			jsonw_object_begin(w);

@@ -89,6 +89,17 @@ struct job {
 	enum job_error error_code;
 	uid_t uid;
 	bool in_store;
+	/* Whose rights its file work has; NULL for a job made without a
+	 * connection (tests). A reference. */
+	struct identity *requester;
+	/* The spec as given, when the store keeps records
+	 * (daemon.keep_job_specs); NULL otherwise. */
+	char *spec_text;
+	size_t spec_len;
+	/* The result of a job restored from a record, as JSON text: it is
+	 * written as it is, and the type's data is not needed for it. */
+	char *result_text;
+	size_t result_len;
 
 	char *label;
 	/* The idempotency key, stored after the owner's uid so one lookup
@@ -124,6 +135,10 @@ struct job_controls {
 	size_t key_len;
 	bool wait;
 	bool cancel_on_disconnect;
+	/* Set by job_spec_parse: who asks (may be NULL), and the spec itself
+	 * (valid while the request is handled). */
+	struct identity *requester;
+	const struct json_value *spec;
 };
 
 /* Validates a job spec (type, type fields, control fields). `allow_per_call`
@@ -139,6 +154,9 @@ int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_p
  * known to anyone. Takes ownership of `data`. */
 struct job *job_new(struct daemon *d, const struct job_type *type, void *data,
 		    uid_t uid, const struct job_controls *controls);
+/* The same for a job restored from a record: with the id it had. */
+struct job *job_restored(struct daemon *d, uint64_t id, const struct job_type *type, void *data,
+			 uid_t uid, const struct job_controls *controls);
 struct job *job_ref(struct job *job);
 /* Drops a reference; frees the job with the last. Returns NULL. */
 struct job *job_unref(struct job *job);

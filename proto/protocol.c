@@ -61,6 +61,17 @@ const char *job_error_name(enum job_error code)
 	case JOB_ERR_TOO_LARGE: return "too_large";
 	case JOB_ERR_IO: return "io";
 	case JOB_ERR_FORBIDDEN: return "forbidden";
+	case JOB_ERR_INTERRUPTED: return "interrupted";
 	}
 	return "unknown";
+}
+
+int job_error_from_name(const char *name, enum job_error *ret_code)
+{
+	for (int c = JOB_ERR_NONE; c <= JOB_ERR_INTERRUPTED; c++)
+		if (strcmp(name, job_error_name((enum job_error)c)) == 0) {
+			*ret_code = (enum job_error)c;
+			return 0;
+		}
+	return -EINVAL;
 }

@@ -52,9 +52,12 @@ enum job_error {
 	JOB_ERR_TOO_LARGE,
 	JOB_ERR_IO,
 	JOB_ERR_FORBIDDEN,
+	JOB_ERR_INTERRUPTED,
 };
 
 const char *job_error_name(enum job_error code);
+/* Returns 0 and sets *ret_code, or -EINVAL for a name that is no code. */
+int job_error_from_name(const char *name, enum job_error *ret_code);
 
 /* Method and notification names. */
 #define RPC_JOB_SUBMIT "job.submit"

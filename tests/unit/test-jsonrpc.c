@@ -1077,6 +1077,7 @@ static void test_job_error_names(void **state)
 		{ JOB_ERR_TOO_LARGE, "too_large" },
 		{ JOB_ERR_IO, "io" },
 		{ JOB_ERR_FORBIDDEN, "forbidden" },
+		{ JOB_ERR_INTERRUPTED, "interrupted" },
 	};
 
 	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
@@ -1087,7 +1088,17 @@ static void test_job_error_names(void **state)
 		for (size_t j = 0; j < i; j++)
 			assert_string_not_equal(n, job_error_name(errs[j].code));
 	}
-	assert_string_equal(job_error_name((enum job_error)(JOB_ERR_FORBIDDEN + 1)), "unknown");
+	assert_string_equal(job_error_name((enum job_error)(JOB_ERR_INTERRUPTED + 1)), "unknown");
+	/* And back from the names. */
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		enum job_error c = JOB_ERR_NONE;
+		assert_int_equal(job_error_from_name(errs[i].name, &c), 0);
+		assert_int_equal(c, errs[i].code);
+	}
+	enum job_error c = JOB_ERR_IO;
+	assert_int_equal(job_error_from_name("unknown", &c), -EINVAL);
+	assert_int_equal(job_error_from_name("", &c), -EINVAL);
+	assert_int_equal(c, JOB_ERR_IO);
 }
 
 int main(void)

@@ -1,0 +1,252 @@
+/* Jobs to records and back (job-record.h). The body is JSON written with
+ * jsonw and read with the daemon's own parser: the spec is kept as given
+ * and parsed again on restore by the same code that took it the first time,
+ * so a restored job is exactly what its spec asks for under this daemon's
+ * rules, and no second, restore-only reading of specs can drift from it. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/daemon.h"
+#include "daemon/identity.h"
+#include "daemon/job-record.h"
+#include "daemon/job.h"
+#include "daemon/xalloc.h"
+#include "proto/json.h"
+#include "proto/jsonw.h"
+
+/* Writes a parsed value back as JSON text (numbers keep their text). */
+static void write_value(struct jsonw *w, const struct json_value *v)
+{
+	switch ((enum json_kind)v->type) {
+	case JSON_NULL:
+		jsonw_null(w);
+		return;
+	case JSON_BOOL:
+		jsonw_bool(w, v->boolean);
+		return;
+	case JSON_NUMBER:
+		jsonw_raw_value(w, v->str, v->len);
+		return;
+	case JSON_STRING:
+		jsonw_string_len(w, v->str, v->len);
+		return;
+	case JSON_ARRAY:
+		jsonw_array_begin(w);
+		for (uint32_t i = 0; i < v->len; i++)
+			write_value(w, &v->items[i]);
+		jsonw_array_end(w);
+		return;
+	case JSON_OBJECT:
+		jsonw_object_begin(w);
+		for (uint32_t i = 0; i < v->len; i++) {
+			jsonw_key_len(w, v->items[i].key, v->items[i].key_len);
+			write_value(w, &v->items[i]);
+		}
+		jsonw_object_end(w);
+		return;
+	}
+}
+
+static char *value_text(const struct json_value *v, size_t *ret_len)
+{
+	struct jsonw w;
+	char *text;
+
+	jsonw_init(&w);
+	write_value(&w, v);
+	text = jsonw_detach(&w, ret_len);
+	jsonw_release(&w);
+	if (!text)
+		xalloc_die();
+	return text;
+}
+
+char *job_record_spec_text(const struct json_value *spec, size_t *ret_len)
+{
+	return value_text(spec, ret_len);
+}
+
+/* ------------------------------------------------------------ encode */
+
+void job_record_encode(const struct job *job, struct jsonw *w, struct job_record *ret)
+{
+	jsonw_reset(w);
+	jsonw_object_begin(w);
+	jsonw_literal_key(w, "spec");
+	jsonw_raw_value(w, job->spec_text, job->spec_len);
+	if (job->requester) {
+		jsonw_literal_key(w, "gid");
+		jsonw_uint(w, job->requester->gid);
+		jsonw_literal_key(w, "groups");
+		jsonw_array_begin(w);
+		for (size_t i = 0; i < job->requester->n_groups; i++)
+			jsonw_uint(w, job->requester->groups[i]);
+		jsonw_array_end(w);
+	}
+	if (job->state == JOB_SUCCEEDED) {
+		jsonw_literal_key(w, "result");
+		if (job->result_text)
+			jsonw_raw_value(w, job->result_text, job->result_len);
+		else
+			job->type->write_result(job, w);
+	} else if (job_state_is_final(job->state)) {
+		jsonw_literal_key(w, "error");
+		jsonw_object_begin(w);
+		jsonw_literal_key(w, "code");
+		jsonw_string(w, job_error_name(job->error_code));
+		jsonw_literal_key(w, "message");
+		jsonw_string(w, job->error_message ? job->error_message : "");
+		jsonw_object_end(w);
+	}
+	jsonw_object_end(w);
+
+	*ret = (struct job_record){
+		.id = job->id,
+		.type = job->type->name,
+		.uid = job->uid,
+		.state = job->state,
+		.submitted_ms = job->submitted_ms,
+		.started_ms = job->started_ms,
+		.finished_ms = job->finished_ms,
+		.key = job_key(job),
+		.key_len = job->key_blob ? job->key_blob_len - sizeof(uid_t) : 0,
+		.label = job->label,
+		.body = w->buf,
+		.body_len = w->len,
+	};
+}
+
+/* ------------------------------------------------------------ restore */
+
+static int bad(char *err, size_t err_size, const struct job_record *rec, const char *why)
+{
+	snprintf(err, err_size, "job %llu: %s", (unsigned long long)rec->id, why);
+	return -EINVAL;
+}
+
+/* The requester's identity: uid from the record, gid and groups from the
+ * body (a record without them had none: a job no write ran for). */
+static int restore_identity(const struct job_record *rec, const struct json_value *body,
+			    struct identity **ret)
+{
+	const struct json_value *gid = json_get(body, "gid"), *groups = json_get(body, "groups");
+	uint64_t g = 0;
+	gid_t *list = NULL;
+	size_t n = 0;
+
+	if (!gid) {
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_uint64(gid, &g) || g > UINT32_MAX || !groups || !json_is(groups, JSON_ARRAY))
+		return -EINVAL;
+	if (groups->len) {
+		list = xmalloc(groups->len * sizeof(*list));
+		for (uint32_t i = 0; i < groups->len; i++) {
+			uint64_t x;
+			if (!json_uint64(&groups->items[i], &x) || x > UINT32_MAX) {
+				free(list);
+				return -EINVAL;
+			}
+			list[n++] = (gid_t)x;
+		}
+	}
+	*ret = identity_new(rec->uid, (gid_t)g, list, n);
+	free(list);
+	return 0;
+}
+
+int job_record_restore(struct daemon *d, const struct job_record *rec, struct job **ret,
+		       char *err, size_t err_size)
+{
+	const struct job_type *type = job_type_find(rec->type);
+	struct json_parser parser;
+	const struct json_value *body, *spec, *v;
+	struct identity *requester = NULL;
+	struct job_controls ctl = { 0 };
+	struct job *job = NULL;
+	const char *why;
+	void *data = NULL;
+	int r;
+
+	if (!type)
+		return bad(err, err_size, rec, "unknown job type");
+	if (rec->state > JOB_CANCELED)
+		return bad(err, err_size, rec, "unknown state");
+	json_parser_init(&parser, 64);
+	if (json_parse(&parser, rec->body, rec->body_len, &body, &why) < 0 ||
+	    !json_is(body, JSON_OBJECT) || !(spec = json_get(body, "spec")) ||
+	    !json_is(spec, JSON_OBJECT)) {
+		json_parser_release(&parser);
+		return bad(err, err_size, rec, "the body is not a job record");
+	}
+	if (restore_identity(rec, body, &requester) < 0) {
+		json_parser_release(&parser);
+		return bad(err, err_size, rec, "its groups are not a list of ids");
+	}
+
+	char reason[640] = "";
+	if (!job_state_is_final(rec->state)) {
+		/* Parsed again, under this daemon's rules: what the type needs
+		 * to go on comes from the spec, as the first time. */
+		const struct job_type *parsed;
+		struct rpc_error e = { 0 };
+		r = job_spec_parse(d, spec, true, requester, &parsed, &data, &ctl, &e);
+		if (r < 0) {
+			snprintf(reason, sizeof(reason), "asyncjobd restarted and no longer takes "
+				 "its spec: %s%s%s", e.field[0] ? e.field : "", e.field[0] ? ": " : "",
+				 e.message);
+			data = NULL;
+			ctl = (struct job_controls){ 0 };
+		}
+	}
+	/* The label and key as recorded (a finished job's spec is not parsed
+	 * again: only its result or error is needed). */
+	ctl.label = rec->label;
+	ctl.key = rec->key;
+	ctl.key_len = rec->key_len;
+	if (!ctl.timeout && (v = json_get(spec, "timeout")) && json_is(v, JSON_NUMBER))
+		ctl.timeout = json_double(v);
+	ctl.requester = requester;
+	ctl.spec = spec;
+	job = job_restored(d, rec->id, type, data, rec->uid, &ctl);
+	identity_unref(requester);
+
+	job->submitted_ms = rec->submitted_ms;
+	job->started_ms = rec->started_ms;
+	job->finished_ms = rec->finished_ms;
+	job->state = rec->state;
+	if (reason[0]) {
+		job->state = JOB_FAILED;
+		job->error_code = JOB_ERR_INTERRUPTED;
+		job->error_message = xstrdup(reason);
+		if (!job->finished_ms)
+			job->finished_ms = daemon_wall_ms_now(d);
+	} else if (rec->state == JOB_SUCCEEDED) {
+		if (!(v = json_get(body, "result"))) {
+			job_unref(job);
+			json_parser_release(&parser);
+			return bad(err, err_size, rec, "it succeeded but has no result");
+		}
+		job->result_text = value_text(v, &job->result_len);
+	} else if (job_state_is_final(rec->state)) {
+		const struct json_value *e = json_get(body, "error"), *code, *message;
+		enum job_error c;
+		if (!e || !(code = json_get(e, "code")) || !json_is(code, JSON_STRING) ||
+		    job_error_from_name(code->str, &c) < 0) {
+			job_unref(job);
+			json_parser_release(&parser);
+			return bad(err, err_size, rec, "it failed but has no known error code");
+		}
+		message = json_get(e, "message");
+		job->error_code = c;
+		job->error_message = xstrdup(message && json_is(message, JSON_STRING) ? message->str : "");
+	}
+	json_parser_release(&parser);
+	*ret = job;
+	return 0;
+}

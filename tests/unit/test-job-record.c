@@ -1,0 +1,251 @@
+/* Job records (daemon/job-record.c): a job of each type, queued and
+ * finished (succeeded, failed, canceled), made into a record and restored
+ * is the same job on the wire, label, key, timeout, requester and spec
+ * included; a spec the daemon no longer takes comes back failed with
+ * `interrupted`; records that are not ours are refused with a reason. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "daemon/daemon.h"
+#include "daemon/identity.h"
+#include "daemon/job-record.h"
+#include "daemon/job.h"
+#include "proto/json.h"
+#include "proto/jsonw.h"
+#include "tests/common/daemon-fixture.h"
+
+static struct fixture *F;
+static char root[64];
+
+static int setup(void **state)
+{
+	char conf[128];
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/asyncjob-record.XXXXXX");
+	if (!mkdtemp(root))
+		return -1;
+	snprintf(conf, sizeof(conf), "write_root = %s\n", root);
+	F = fixture_new(conf, 0);
+	F->d->keep_job_specs = true;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fixture_free(F);
+	rmdir(root);
+	return 0;
+}
+
+/* A job from spec text, as job.submit makes it (not submitted). */
+static struct job *job_from(const char *text, struct identity *requester)
+{
+	struct json_parser p;
+	const struct json_value *spec;
+	const char *why;
+	const struct job_type *type;
+	struct job_controls ctl;
+	struct rpc_error e = { 0 };
+	void *data;
+
+	json_parser_init(&p, 32);
+	assert_int_equal(json_parse(&p, text, strlen(text), &spec, &why), 0);
+	if (job_spec_parse(F->d, spec, true, requester, &type, &data, &ctl, &e) < 0)
+		fail_msg("%s: %s: %s", text, e.field, e.message);
+	struct job *job = job_new(F->d, type, data, requester ? requester->uid : 0, &ctl);
+	json_parser_release(&p);
+	return job;
+}
+
+static char *wire(const struct job *job)
+{
+	struct jsonw w;
+	size_t n;
+	jsonw_init(&w);
+	job_write_json(job, &w, job->state);
+	char *s = jsonw_detach(&w, &n);
+	jsonw_release(&w);
+	assert_non_null(s);
+	s = realloc(s, n + 1);   /* the writer's text has no NUL */
+	assert_non_null(s);
+	s[n] = '\0';
+	return s;
+}
+
+/* Encodes, restores, and checks the two are the same on the wire. Returns
+ * the restored job. */
+static struct job *round_trip(struct job *job)
+{
+	struct jsonw w;
+	struct job_record rec;
+	struct job *back = NULL;
+	char err[256] = "";
+
+	jsonw_init(&w);
+	job_record_encode(job, &w, &rec);
+	assert_int_equal(rec.id, job->id);
+	int r = job_record_restore(F->d, &rec, &back, err, sizeof(err));
+	if (r < 0)
+		fail_msg("restore: %s (body %.*s)", err, (int)rec.body_len, rec.body);
+	jsonw_release(&w);
+	char *a = wire(job), *b = wire(back);
+	if (strcmp(a, b))
+		fail_msg("restored job differs:\n  was %s\n  now %s", a, b);
+	free(a);
+	free(b);
+	assert_int_equal(back->uid, job->uid);
+	assert_int_equal(back->timeout, job->timeout);
+	assert_int_equal(back->spec_len, job->spec_len);
+	assert_memory_equal(back->spec_text, job->spec_text, job->spec_len);
+	return back;
+}
+
+static void test_queued_jobs_of_each_type(void **state)
+{
+	char spec[512];
+	gid_t groups[] = { 61100, 61101 };
+	struct identity *who = identity_new(61001, 61002, groups, 2);
+	(void)state;
+
+	const char *specs[] = {
+		"{\"type\":\"sleep\",\"seconds\":1.5,\"message\":\"tea \\u00e9\",\"label\":\"l\","
+		"\"key\":\"k1\",\"timeout\":30}",
+		"{\"type\":\"fetch\",\"url\":\"http://127.0.0.1:9/x\",\"method\":\"PUT\","
+		"\"body\":\"{}\",\"retry\":{\"attempts\":3,\"backoff\":0.5},"
+		"\"headers\":{\"X-A\":\"1\"}}",
+		NULL,
+	};
+	for (size_t i = 0; specs[i]; i++) {
+		struct job *job = job_from(specs[i], who);
+		struct job *back = round_trip(job);
+		assert_non_null(back->requester);
+		assert_int_equal(back->requester->gid, 61002);
+		assert_int_equal(back->requester->n_groups, 2);
+		assert_int_equal(back->requester->groups[1], 61101);
+		assert_non_null(back->data);
+		job_unref(back);
+		job_unref(job);
+	}
+	snprintf(spec, sizeof(spec), "{\"type\":\"write\",\"path\":\"%s/f\",\"content\":\"x\","
+		 "\"mode\":\"append\",\"mkdirs\":true}", root);
+	struct job *job = job_from(spec, who);
+	job_unref(round_trip(job));
+	job_unref(job);
+	identity_unref(who);
+}
+
+static void test_finished_jobs(void **state)
+{
+	(void)state;
+	struct job *ok = job_from("{\"type\":\"sleep\",\"seconds\":0,\"message\":\"done\"}", NULL);
+	job_succeed(ok);
+	struct job *back = round_trip(ok);
+	assert_int_equal(back->state, JOB_SUCCEEDED);
+	/* Its result is kept as text: the type's data is not needed. */
+	assert_non_null(back->result_text);
+	assert_null(back->data);
+	job_unref(back);
+	job_unref(ok);
+
+	struct job *bad = job_from("{\"type\":\"sleep\",\"seconds\":5}", NULL);
+	job_fail(bad, JOB_ERR_TIMEOUT, "timed out after \"%d\" s", 5);
+	back = round_trip(bad);
+	assert_int_equal(back->error_code, JOB_ERR_TIMEOUT);
+	job_unref(back);
+	job_unref(bad);
+
+	struct job *gone = job_from("{\"type\":\"sleep\",\"seconds\":5}", NULL);
+	job_fail(gone, JOB_ERR_INTERRUPTED, "asyncjobd restarted");
+	back = round_trip(gone);
+	assert_int_equal(back->error_code, JOB_ERR_INTERRUPTED);
+	job_unref(back);
+	job_unref(gone);
+}
+
+/* A queued write beneath a root this daemon no longer has: failed, with
+ * the reason the spec is refused now. */
+static void test_spec_no_longer_taken(void **state)
+{
+	struct jsonw w;
+	struct job_record rec;
+	struct job *back = NULL;
+	char err[256];
+	(void)state;
+
+	struct job *job = job_from("{\"type\":\"sleep\",\"seconds\":1}", NULL);
+	jsonw_init(&w);
+	job_record_encode(job, &w, &rec);
+	/* The same record, but a write to a path outside every root. */
+	static const char body[] = "{\"spec\":{\"type\":\"write\",\"path\":\"/nonexistent-root/f\"},"
+				   "\"gid\":0,\"groups\":[]}";
+	rec.type = "write";
+	rec.body = body;
+	rec.body_len = sizeof(body) - 1;
+	assert_int_equal(job_record_restore(F->d, &rec, &back, err, sizeof(err)), 0);
+	assert_int_equal(back->state, JOB_FAILED);
+	assert_int_equal(back->error_code, JOB_ERR_INTERRUPTED);
+	assert_non_null(strstr(back->error_message, "no longer takes its spec"));
+	assert_non_null(strstr(back->error_message, "path"));
+	assert_true(back->finished_ms > 0);
+	job_unref(back);
+	jsonw_release(&w);
+	job_unref(job);
+}
+
+static void test_records_not_ours(void **state)
+{
+	struct job_record rec = { .id = 7, .type = "sleep", .state = JOB_QUEUED };
+	struct job *back = NULL;
+	char err[256];
+	(void)state;
+
+	const char *bodies[] = {
+		"not json",
+		"[1,2]",
+		"{\"nospec\":1}",
+		"{\"spec\":{\"type\":\"sleep\",\"seconds\":1},\"gid\":1,\"groups\":[\"x\"]}",
+		NULL,
+	};
+	for (size_t i = 0; bodies[i]; i++) {
+		rec.body = bodies[i];
+		rec.body_len = strlen(bodies[i]);
+		err[0] = '\0';
+		assert_int_equal(job_record_restore(F->d, &rec, &back, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, "job 7"));
+	}
+	rec.body = "{\"spec\":{\"type\":\"sleep\",\"seconds\":1}}";
+	rec.body_len = strlen(rec.body);
+	rec.type = "teleport";
+	assert_int_equal(job_record_restore(F->d, &rec, &back, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "unknown job type"));
+	rec.type = "sleep";
+	rec.state = JOB_SUCCEEDED;
+	assert_int_equal(job_record_restore(F->d, &rec, &back, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no result"));
+	rec.state = JOB_FAILED;
+	assert_int_equal(job_record_restore(F->d, &rec, &back, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "error code"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_queued_jobs_of_each_type, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spec_no_longer_taken, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_records_not_ours, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
