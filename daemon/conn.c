@@ -18,6 +18,7 @@
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/identity.h"
+#include "daemon/job-store.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
 #include "daemon/rpc.h"
@@ -33,6 +34,45 @@ static size_t pause_threshold(const struct conn *c)
 }
 
 static void on_read(struct bufferevent *bev, void *arg);
+
+/* Bytes written for the client and not yet taken by it: in the socket's
+ * queue and held for the store. */
+static size_t unread_bytes(struct conn *c)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->bev));
+	return c->held ? n + evbuffer_get_length(c->held) : n;
+}
+
+/* Where new output goes: held while the store has a change that is not on
+ * disk (what is written now may tell of it), or while older output is
+ * held; else straight to the socket's queue. */
+static struct evbuffer *output_for(struct conn *c)
+{
+	struct job_store *s = c->d->store;
+
+	if (!job_store_behind(s) && !(c->held && evbuffer_get_length(c->held) > 0))
+		return bufferevent_get_output(c->bev);
+	if (!c->held && !(c->held = evbuffer_new()))
+		xalloc_die();
+	c->held_until = job_store_changes_made(s);
+	if (!c->on_held_list) {
+		c->on_held_list = true;
+		TAILQ_INSERT_TAIL(&c->d->held_conns, c, held_link);
+	}
+	return c->held;
+}
+
+bool conn_release_held(struct conn *c)
+{
+	if (!c->held || evbuffer_get_length(c->held) == 0)
+		return true;
+	if (job_store_changes_durable(c->d->store) < c->held_until)
+		return false;
+	if (evbuffer_add_buffer(bufferevent_get_output(c->bev), c->held) < 0)
+		xalloc_die();
+	conn_flush(c);
+	return true;
+}
 
 static void pause_reading(struct conn *c)
 {
@@ -50,7 +90,7 @@ static int on_line(void *arg, const char *line, size_t len)
 	rpc_handle_line(c, line, len);
 	if (c->dead || c->closing)
 		return 1;
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > pause_threshold(c)) {
+	if (unread_bytes(c) > pause_threshold(c)) {
 		pause_reading(c);
 		return 1;
 	}
@@ -90,7 +130,7 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
-	size_t left = evbuffer_get_length(bufferevent_get_output(bev));
+	size_t left = unread_bytes(c);
 
 	if (c->dead)
 		return;
@@ -168,15 +208,12 @@ struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct pe
 /* Whether the client may be given more output; kills it if not. */
 static bool may_send(struct conn *c)
 {
-	struct evbuffer *out;
-
 	if (c->dead)
 		return false;
-	out = bufferevent_get_output(c->bev);
 	/* Judge the client by what it has left unread so far, not by this
 	 * message: one large reply (a big gather) to a client that reads is
 	 * fine; more output for one that stopped reading is not. */
-	size_t unread = evbuffer_get_length(out);
+	size_t unread = unread_bytes(c);
 	if (unread > c->d->config->limits.max_output_bytes) {
 		log_warnx("connection %" PRIu64 " (uid %u) has %zu bytes of output unread "
 			  "(max_output_bytes); disconnecting it, its jobs go on",
@@ -191,7 +228,7 @@ void conn_send(struct conn *c, const char *data, size_t len)
 {
 	if (!may_send(c))
 		return;
-	if (evbuffer_add(bufferevent_get_output(c->bev), data, len) < 0)
+	if (evbuffer_add(output_for(c), data, len) < 0)
 		xalloc_die();
 	daemon_mark_dirty(c->d, c);
 }
@@ -215,8 +252,7 @@ void conn_send_jsonw(struct conn *c, struct jsonw *w)
 	}
 	if (!may_send(c))
 		return;
-	if (evbuffer_add_reference(bufferevent_get_output(c->bev), w->buf, w->len, free_sent,
-				   NULL) < 0)
+	if (evbuffer_add_reference(output_for(c), w->buf, w->len, free_sent, NULL) < 0)
 		xalloc_die();
 	/* The queue owns the text now; the writer starts afresh. */
 	jsonw_init(w);
@@ -234,8 +270,7 @@ void conn_send_jsonw_part(struct conn *c, struct jsonw *w, bool first)
 		free(text);
 		return;
 	}
-	if (evbuffer_add_reference(bufferevent_get_output(c->bev), text, len, free_sent,
-				   NULL) < 0)
+	if (evbuffer_add_reference(output_for(c), text, len, free_sent, NULL) < 0)
 		xalloc_die();
 	conn_flush(c);
 	daemon_mark_dirty(c->d, c);
@@ -278,6 +313,10 @@ void conn_kill(struct conn *c, const char *why)
 		TAILQ_REMOVE(&d->dirty_conns, c, dirty_link);
 		c->dirty = false;
 	}
+	if (c->on_held_list) {
+		TAILQ_REMOVE(&d->held_conns, c, held_link);
+		c->on_held_list = false;
+	}
 	TAILQ_REMOVE(&d->conns, c, link);
 	TAILQ_INSERT_TAIL(&d->dead_conns, c, link);
 	daemon_kick_deferred(d);
@@ -289,7 +328,7 @@ void conn_close_when_flushed(struct conn *c)
 		return;
 	c->closing = true;
 	bufferevent_disable(c->bev, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	if (unread_bytes(c) == 0)
 		conn_kill(c, NULL);
 	else
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
@@ -326,6 +365,8 @@ static void conn_destroy(struct conn *c)
 	d->n_conns--;
 	daemon_user_adjust(d, c->peer.uid, 0, -1);
 	identity_unref(c->peer.identity);
+	if (c->held)
+		evbuffer_free(c->held);
 	free(c);
 }
 

@@ -14,6 +14,7 @@
 #include "proto/jsonw.h"
 
 struct bufferevent;
+struct evbuffer;
 struct daemon;
 struct identity;
 struct job;
@@ -46,6 +47,13 @@ struct conn {
 	LIST_HEAD(, request) requests;   /* replies owed later */
 	size_t n_requests;
 	LIST_HEAD(, job) owned_jobs;     /* cancel_on_disconnect */
+	/* Output held until the store has on disk every change made before
+	 * it was written (held_until): once anything is held, everything
+	 * after it waits too, so the client reads in order. */
+	struct evbuffer *held;
+	uint64_t held_until;
+	bool on_held_list;
+	TAILQ_ENTRY(conn) held_link;
 	struct subscription *sub;
 	TAILQ_ENTRY(conn) link;          /* in conns, then dead_conns */
 	TAILQ_ENTRY(conn) dirty_link;
@@ -54,6 +62,10 @@ struct conn {
 /* Takes over a connected bufferevent (which the conn then owns) and the
  * peer's identity reference. */
 struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct peer_creds *peer);
+
+/* Hands held output over to the socket when the store has made durable
+ * what it waits for. Returns whether nothing is held any more. */
+bool conn_release_held(struct conn *c);
 
 /* Queues bytes for the peer. A peer that lets its unread output grow past
  * max_output_bytes is disconnected. */

@@ -298,6 +298,33 @@ struct event_base *daemon_event_base_new(void)
 	return base;
 }
 
+/* The store has more changes on disk: the jobs that waited for theirs
+ * start, and the output that waited goes out. */
+static void store_durable(void *arg)
+{
+	struct daemon *d = arg;
+	struct conn *c, *next;
+
+	job_start_durable(d);
+	for (c = TAILQ_FIRST(&d->held_conns); c; c = next) {
+		next = TAILQ_NEXT(c, held_link);
+		if (conn_release_held(c)) {
+			TAILQ_REMOVE(&d->held_conns, c, held_link);
+			c->on_held_list = false;
+		}
+	}
+}
+
+void daemon_use_store(struct daemon *d, struct job_store *store)
+{
+	job_store_free(d->store);
+	d->store = store;
+	store->on_durable = store_durable;
+	store->on_durable_arg = d;
+	/* A store that writes records needs each job's spec for them. */
+	d->keep_job_specs = store->ops->changes_made != NULL;
+}
+
 struct daemon *daemon_new(struct event_base *base, struct config *config)
 {
 	struct daemon *d = xcalloc(1, sizeof(*d));
@@ -305,7 +332,7 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 	d->base = base;
 	d->config = config;
 	json_parser_init(&d->parser, (unsigned)config->limits.max_json_depth);
-	d->store = job_store_memory_new();
+	daemon_use_store(d, job_store_memory_new());
 	d->events = event_log_new(config->limits.event_history);
 	TAILQ_INIT(&d->conns);
 	TAILQ_INIT(&d->finished);
@@ -327,6 +354,7 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 		xalloc_die();
 	event_priority_set(d->flush, 2);
 	TAILQ_INIT(&d->dirty_conns);
+	TAILQ_INIT(&d->held_conns);
 	d->started_mono = mono_seconds();
 	d->started_wall_ms = wall_ms();
 	log_set_level(config->log_level);
@@ -357,6 +385,7 @@ struct daemon *daemon_free(struct daemon *d)
 	d->events = event_log_free(d->events);
 	TAILQ_INIT(&d->finished);
 	job_graveyard_empty(d);
+	job_starts_drop(d);
 	job_store_free(d->store);
 	d->fetch = fetch_engine_free(d->fetch);
 	job_types_free(d);

@@ -78,6 +78,12 @@ struct daemon {
 
 	/* Connections with output queued this loop turn, written at its end. */
 	TAILQ_HEAD(, conn) dirty_conns;
+	/* Jobs that start once the store has their record on disk, in the
+	 * order of the changes they wait for (job.c). */
+	struct job_start *starts;
+	size_t starts_head, starts_len, starts_cap;
+	/* Connections with output held for the store (conn.held). */
+	TAILQ_HEAD(, conn) held_conns;
 	struct event *flush;
 
 	struct jsonw scratch;          /* notifications being written */
@@ -104,6 +110,10 @@ struct event_base *daemon_event_base_new(void);
 struct daemon *daemon_new(struct event_base *base, struct config *config);
 /* Cancels every job, closes every connection and frees it all. NULL is fine. */
 struct daemon *daemon_free(struct daemon *d);
+
+/* Makes `store` (ownership passes) the daemon's store, in place of the one
+ * it had, which must hold no job yet. */
+void daemon_use_store(struct daemon *d, struct job_store *store);
 
 /* Applies a new config (ownership passes). Logs what changed. */
 void daemon_apply_config(struct daemon *d, struct config *config);

@@ -1439,6 +1439,7 @@ static void fetch_free(void *data)
 
 const struct job_type job_type_fetch = {
 	.name = "fetch",
+	.starts_when_durable = true,
 	.fields = fetch_fields,
 	.parse = fetch_parse,
 	.start = fetch_start,

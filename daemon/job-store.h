@@ -5,6 +5,7 @@
 #ifndef ASYNCJOBD_JOB_STORE_H
 #define ASYNCJOBD_JOB_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -39,10 +40,22 @@ struct job_store_ops {
 	size_t (*count_state)(struct job_store *s, enum job_state state);
 	/* Drops every job and frees the store. */
 	void (*free)(struct job_store *s);
+
+	/* A store that writes to disk numbers the changes handed to it:
+	 * changes_made is the number of the last, changes_durable that of
+	 * the last one on disk, and the store calls on_durable (below) when
+	 * that moves. No reply or event that tells of a change leaves the
+	 * daemon before the change is durable. NULL for a store with nothing
+	 * to wait for (memory). */
+	uint64_t (*changes_made)(struct job_store *s);
+	uint64_t (*changes_durable)(struct job_store *s);
 };
 
 struct job_store {
 	const struct job_store_ops *ops;
+	/* Set by the daemon: called on the loop when changes_durable moves. */
+	void (*on_durable)(void *arg);
+	void *on_durable_arg;
 };
 
 struct job_store *job_store_memory_new(void);
@@ -68,5 +81,18 @@ static inline size_t job_store_count_state(struct job_store *s, enum job_state s
 	return s->ops->count_state(s, state);
 }
 static inline void job_store_free(struct job_store *s) { if (s) s->ops->free(s); }
+static inline uint64_t job_store_changes_made(struct job_store *s)
+{
+	return s->ops->changes_made ? s->ops->changes_made(s) : 0;
+}
+static inline uint64_t job_store_changes_durable(struct job_store *s)
+{
+	return s->ops->changes_durable ? s->ops->changes_durable(s) : 0;
+}
+/* Whether a change handed to the store is not on disk yet. */
+static inline bool job_store_behind(struct job_store *s)
+{
+	return s->ops->changes_made && s->ops->changes_made(s) > s->ops->changes_durable(s);
+}
 
 #endif

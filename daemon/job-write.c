@@ -646,6 +646,7 @@ static void write_free(void *data)
 
 const struct job_type job_type_write = {
 	.name = "write",
+	.starts_when_durable = true,
 	.fields = write_fields,
 	.parse = write_parse,
 	.start = write_start,

@@ -321,6 +321,54 @@ void job_set_gather_deadline(struct job *job, double at_mono, double timeout)
 
 /* ------------------------------------------------------------ states */
 
+/* A job waiting for the store to make its record durable. */
+struct job_start {
+	struct job *job;       /* a reference */
+	uint64_t change;       /* the change it waits for */
+};
+
+static void defer_start(struct daemon *d, struct job *job, uint64_t change)
+{
+	if (d->starts_head + d->starts_len == d->starts_cap) {
+		/* Move what is left to the front before growing. */
+		if (d->starts_head > 0)
+			memmove(d->starts, d->starts + d->starts_head,
+				d->starts_len * sizeof(*d->starts));
+		d->starts_head = 0;
+		if (d->starts_len == d->starts_cap) {
+			d->starts_cap = d->starts_cap ? 2 * d->starts_cap : 64;
+			d->starts = xrealloc(d->starts, d->starts_cap * sizeof(*d->starts));
+		}
+	}
+	d->starts[d->starts_head + d->starts_len++] = (struct job_start){ job_ref(job), change };
+}
+
+void job_start_durable(struct daemon *d)
+{
+	uint64_t durable = job_store_changes_durable(d->store);
+
+	while (d->starts_len > 0 && d->starts[d->starts_head].change <= durable) {
+		struct job *job = d->starts[d->starts_head].job;
+		d->starts_head++;
+		d->starts_len--;
+		/* Canceled meanwhile: it never starts. */
+		if (job->state == JOB_QUEUED)
+			job->type->start(job);
+		job_unref(job);
+	}
+	if (d->starts_len == 0)
+		d->starts_head = 0;
+}
+
+void job_starts_drop(struct daemon *d)
+{
+	for (size_t i = 0; i < d->starts_len; i++)
+		job_unref(d->starts[d->starts_head + i].job);
+	free(d->starts);
+	d->starts = NULL;
+	d->starts_head = d->starts_len = d->starts_cap = 0;
+}
+
 void job_submit(struct job *job)
 {
 	struct daemon *d = job->d;
@@ -331,7 +379,10 @@ void job_submit(struct job *job)
 	log_debug("job %" PRIu64 " (%s) submitted by uid %u", job->id, job->type->name,
 		  (unsigned)job->uid);
 	event_log_record(d, job);
-	job->type->start(job);
+	if (job->type->starts_when_durable && job_store_behind(d->store))
+		defer_start(d, job, job_store_changes_made(d->store));
+	else
+		job->type->start(job);
 }
 
 void job_set_running(struct job *job)

@@ -26,6 +26,10 @@ struct job;
 
 struct job_type {
 	const char *name;
+	/* Its work has effects outside the daemon (a request sent, a file
+	 * written): with a store that writes to disk, it starts only once its
+	 * record is durable. */
+	bool starts_when_durable;
 	/* The spec fields this type reads besides `type` and the control
 	 * fields; anything else in a spec is refused. NULL-terminated. */
 	const char *const *fields;
@@ -161,8 +165,14 @@ struct job *job_ref(struct job *job);
 /* Drops a reference; frees the job with the last. Returns NULL. */
 struct job *job_unref(struct job *job);
 
-/* Enters a job in the store, tells subscribers, and starts it. */
+/* Enters a job in the store, tells subscribers, and starts it (a type
+ * that starts_when_durable: once the store has its record on disk). */
 void job_submit(struct job *job);
+/* The store has made more changes durable: starts the jobs that waited
+ * for theirs. */
+void job_start_durable(struct daemon *d);
+/* Drops the jobs still waiting to start (daemon_free). */
+void job_starts_drop(struct daemon *d);
 
 /* Called by job types. */
 void job_set_running(struct job *job);

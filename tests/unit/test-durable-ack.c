@@ -1,0 +1,251 @@
+/* Durable acknowledgement: with a store that writes to disk, no reply or
+ * event telling of a job leaves the daemon before the job's record in that
+ * state is durable, and a write (or fetch) does not begin before its record
+ * is. The store here is the memory store behind a gate the test opens
+ * (commit), so "not yet durable" lasts exactly as long as the test wants;
+ * the real daemon core answers through the fixture's connection. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "daemon/daemon.h"
+#include "daemon/job-store.h"
+#include "daemon/job.h"
+#include "tests/common/daemon-fixture.h"
+
+/* ------------------------------------------------------------ the gated store */
+
+struct gated_store {
+	struct job_store base;
+	struct job_store *inner;
+	uint64_t made, durable;
+};
+
+static struct gated_store *gs(struct job_store *s)
+{
+	return (struct gated_store *)s;
+}
+
+static uint64_t g_allocate_id(struct job_store *s) { return job_store_allocate_id(gs(s)->inner); }
+static uint64_t g_last_id(struct job_store *s) { return job_store_last_id(gs(s)->inner); }
+static void g_add(struct job_store *s, struct job *j) { gs(s)->made++; job_store_add(gs(s)->inner, j); }
+static void g_remove(struct job_store *s, struct job *j) { gs(s)->made++; job_store_remove(gs(s)->inner, j); }
+static void g_updated(struct job_store *s, struct job *j, enum job_state from)
+{
+	gs(s)->made++;
+	job_store_updated(gs(s)->inner, j, from);
+}
+static struct job *g_get(struct job_store *s, uint64_t id) { return job_store_get(gs(s)->inner, id); }
+static struct job *g_find_key(struct job_store *s, uid_t uid, const char *k, size_t n)
+{
+	return job_store_find_key(gs(s)->inner, uid, k, n);
+}
+static struct job *g_newest(struct job_store *s) { return job_store_newest(gs(s)->inner); }
+static struct job *g_older(struct job_store *s, struct job *j) { return job_store_older(gs(s)->inner, j); }
+static size_t g_count(struct job_store *s) { return job_store_count(gs(s)->inner); }
+static size_t g_count_state(struct job_store *s, enum job_state st)
+{
+	return job_store_count_state(gs(s)->inner, st);
+}
+static void g_free(struct job_store *s)
+{
+	job_store_free(gs(s)->inner);
+	free(s);
+}
+static uint64_t g_made(struct job_store *s) { return gs(s)->made; }
+static uint64_t g_durable(struct job_store *s) { return gs(s)->durable; }
+
+static const struct job_store_ops gated_ops = {
+	.allocate_id = g_allocate_id, .last_id = g_last_id, .add = g_add, .remove = g_remove,
+	.updated = g_updated, .get = g_get, .find_key = g_find_key, .newest = g_newest,
+	.older = g_older, .count = g_count, .count_state = g_count_state, .free = g_free,
+	.changes_made = g_made, .changes_durable = g_durable,
+};
+
+static struct gated_store *G;
+
+/* Everything handed to the store so far is now on disk. */
+static void commit(void)
+{
+	G->durable = G->made;
+	G->base.on_durable(G->base.on_durable_arg);
+}
+
+/* ------------------------------------------------------------ fixture */
+
+static struct fixture *F;
+static char root[64];
+
+static int setup(void **state)
+{
+	char conf[128];
+	(void)state;
+	snprintf(root, sizeof(root), "/tmp/asyncjob-durable.XXXXXX");
+	if (!mkdtemp(root))
+		return -1;
+	snprintf(conf, sizeof(conf), "write_root = %s\n", root);
+	F = fixture_new(conf, 0);
+	G = calloc(1, sizeof(*G));
+	G->base.ops = &gated_ops;
+	G->inner = job_store_memory_new();
+	daemon_use_store(F->d, &G->base);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	(void)state;
+	/* What the last commit released is still moving between the pair's
+	 * two ends: let it arrive, as a client reading would. */
+	fixture_drain(F);
+	fixture_free(F);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Nothing arrives while the gate is shut (the loop runs meanwhile). */
+static void assert_nothing_arrives(void)
+{
+	const char *line = fixture_recv(F, 200);
+	if (line)
+		fail_msg("a line left before its change was durable: %s", line);
+}
+
+static const char *recv_line(void)
+{
+	const char *line = fixture_recv(F, 5000);
+	assert_non_null(line);
+	return line;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void test_reply_waits_for_the_record(void **state)
+{
+	(void)state;
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":0,\"message\":\"hi\",\"wait\":true}}");
+	assert_nothing_arrives();
+	assert_true(G->made > 0);
+	commit();
+	const char *line = recv_line();
+	assert_non_null(strstr(line, "\"id\":1"));
+	assert_non_null(strstr(line, "\"succeeded\""));
+}
+
+static void test_nothing_to_wait_for_is_not_held(void **state)
+{
+	(void)state;
+	const char *line = fixture_call(F, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"daemon.info\"}");
+	assert_non_null(line);
+	assert_non_null(strstr(line, "\"id\":2"));
+}
+
+/* Everything after held output waits too: the client reads in order. */
+static void test_order_kept(void **state)
+{
+	(void)state;
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"daemon.info\"}");
+	assert_nothing_arrives();
+	commit();
+	assert_non_null(strstr(recv_line(), "\"id\":3"));
+	assert_non_null(strstr(recv_line(), "\"id\":4"));
+}
+
+static void test_events_wait_too(void **state)
+{
+	(void)state;
+	const char *line = fixture_call(F, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"events.subscribe\"}");
+	assert_non_null(line);
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	assert_nothing_arrives();
+	commit();
+	assert_non_null(strstr(recv_line(), "job.updated"));
+}
+
+/* A write does not begin before its record is durable. */
+static void test_write_starts_when_durable(void **state)
+{
+	char path[128], line[512];
+	struct stat st;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/out.txt", root);
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"job.submit\","
+		 "\"params\":{\"type\":\"write\",\"path\":\"%s\",\"content\":\"x\",\"wait\":true}}", path);
+	fixture_send(F, line);
+	assert_nothing_arrives();
+	struct job *job = job_store_newest(F->d->store);
+	assert_non_null(job);
+	assert_int_equal(job->state, JOB_QUEUED);
+	assert_int_equal(stat(path, &st), -1);
+	commit();
+	/* It runs now; its end is one more change to make durable. */
+	for (int i = 0; i < 500 && job->state != JOB_SUCCEEDED; i++) {
+		fixture_drain(F);
+		usleep(2000);
+	}
+	assert_int_equal(job->state, JOB_SUCCEEDED);
+	assert_int_equal(stat(path, &st), 0);
+	assert_nothing_arrives();
+	commit();
+	assert_non_null(strstr(recv_line(), "\"succeeded\""));
+}
+
+/* Canceled while it waits to start: it never starts. */
+static void test_canceled_before_durable_never_starts(void **state)
+{
+	char path[128], line[512];
+	struct stat st;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/never.txt", root);
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"job.submit\","
+		 "\"params\":{\"type\":\"write\",\"path\":\"%s\",\"content\":\"x\"}}", path);
+	fixture_send(F, line);
+	assert_nothing_arrives();
+	struct job *job = job_store_newest(F->d->store);
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"job.cancel\",\"params\":{\"id\":1}}");
+	fixture_drain(F);
+	assert_int_equal(job->state, JOB_CANCELED);
+	commit();
+	assert_non_null(strstr(recv_line(), "\"id\":7"));
+	assert_non_null(strstr(recv_line(), "\"canceled\""));
+	for (int i = 0; i < 50; i++) {
+		fixture_drain(F);
+		usleep(2000);
+	}
+	assert_int_equal(stat(path, &st), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reply_waits_for_the_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nothing_to_wait_for_is_not_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_wait_too, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_starts_when_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_canceled_before_durable_never_starts, setup,
+						teardown),
+	};
+	/* ASYNCJOB_TEST_FILTER=test_order_kept (a cmocka pattern) runs only
+	 * the tests it names. */
+	if (getenv("ASYNCJOB_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("ASYNCJOB_TEST_FILTER"));
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
