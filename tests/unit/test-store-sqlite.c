@@ -1042,6 +1042,53 @@ static void test_disk_full(void **state)
 	assert_row(&f->rows[40], 41, 0);
 }
 
+/* Closing while the disk stays full: one last attempt, then what cannot
+ * be written is dropped (with a log line) rather than waited for; what
+ * was durable stays. */
+static void test_close_while_full(void **state)
+{
+	struct fx *f = *state;
+	char filler[PATH_MAX + 16];
+	uint64_t seq = 0;
+
+	if (!private_mounts())
+		skip();
+	snprintf(f->mnt, sizeof(f->mnt), "%s/small", f->dir);
+	assert_int_equal(mkdir(f->mnt, 0700), 0);
+	if (mount("tmpfs", f->mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=2m,mode=0700") < 0) {
+		print_message("cannot mount a tmpfs: %s\n", strerror(errno));
+		f->mnt[0] = '\0';
+		skip();
+	}
+	snprintf(f->path, sizeof(f->path), "%s/jobs.db", f->mnt);
+	snprintf(filler, sizeof(filler), "%s/filler", f->mnt);
+
+	open_ok(f);
+	for (uint64_t id = 1; id <= 5; id++)
+		seq = put(f, id, 2, 200);
+	run_until(f, seq, false, 10);
+	fill(filler);
+	for (uint64_t id = 6; id <= 30; id++)
+		put(f, id, 1, 8000);
+	run_until(f, 0, true, 10);
+	assert_int_equal(f->last_err, -ENOSPC);
+
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	f->s = store_sqlite_close(f->s);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("close with the disk full took %.3f s\n", took);
+	assert_true(took < 10);
+
+	assert_int_equal(unlink(filler), 0);
+	open_ok(f);
+	assert_int_equal(store_sqlite_load(f->s, collect, f), 0);
+	assert_int_equal(f->n_rows, 5);
+	for (uint64_t id = 1; id <= 5; id++)
+		assert_row(&f->rows[id - 1], id, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1059,9 +1106,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_upgrade_from_version_0, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queries_use_indexes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup, teardown),
-		/* These two enter a mount namespace of their own (as root). */
+		/* These enter a mount namespace of their own (as root). */
 		cmocka_unit_test_setup_teardown(test_refuse_read_only_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_while_full, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
