@@ -711,8 +711,7 @@ static void *store_main(void *arg)
 		pthread_mutex_lock(&s->lock);
 		s->stats.coalesced += coalesced;
 		if (r == 0) {
-			if (s->err)
-				log_notice("%s: commits work again", s->path);
+			bool recovered = s->err != 0;
 			s->durable_seq = s->batch.max_seq;
 			s->err = 0;
 			s->stats.batches++;
@@ -724,6 +723,8 @@ static void *store_main(void *arg)
 			s->n_batch = 0;
 			notify_locked(s);
 			pthread_mutex_unlock(&s->lock);
+			if (recovered)
+				log_notice("%s: commits work again", s->path);
 			free_batch_ops(&s->batch);
 			s->batch.next_id = 0;
 			checkpoint(s);
@@ -732,20 +733,30 @@ static void *store_main(void *arg)
 			continue;
 		}
 		s->stats.failed_commits++;
-		if (r != s->err) {
-			log_warnx("cannot commit to %s: %s (%s); %s", s->path, strerror(-r), s->errmsg,
-				  last_try ? "giving up at shutdown" : "retrying, nothing is lost");
+		bool changed = r != s->err;
+		char why[sizeof(s->errmsg)];
+		if (changed) {
 			s->err = r;
 			notify_locked(s);
+			memcpy(why, s->errmsg, sizeof(why));
 		}
+		if (last_try)
+			s->n_batch = 0;
+		pthread_mutex_unlock(&s->lock);
+
+		/* Logged once per kind of failure, not per retry. */
+		if (changed)
+			log_warnx("cannot commit to %s: %s (%s); %s", s->path, strerror(-r), why,
+				  last_try ? "giving up at shutdown" : "retrying, nothing is lost");
 		if (last_try) {
 			log_warnx("%s: %zu records and deletions not written at shutdown: %s", s->path,
 				  s->batch.n, strerror(-r));
 			free_batch_ops(&s->batch);
 			s->batch.next_id = 0;
-			s->n_batch = 0;
+			pthread_mutex_lock(&s->lock);
 			break;
 		}
+		pthread_mutex_lock(&s->lock);
 		retry_ms = retry_ms ? retry_ms * 2 : RETRY_FIRST_MS;
 		if (retry_ms > RETRY_MAX_MS)
 			retry_ms = RETRY_MAX_MS;
