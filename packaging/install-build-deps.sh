@@ -8,7 +8,7 @@ set -eu
 # .pc (where the completion goes), groff-base for the manual page test.
 packages="
   build-essential autoconf automake libtool pkg-config
-  libevent-dev libcurl4-openssl-dev libjson-c-dev libsystemd-dev uthash-dev
+  libevent-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev libsystemd-dev uthash-dev
   systemd bash-completion
   libcmocka-dev libssl-dev openssl groff-base
 "

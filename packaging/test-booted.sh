@@ -53,18 +53,19 @@ mirror() {
 	die "cannot install systemd-container and debootstrap"
 
 # ------------------------------------------------------------ root file system
-if [ "${FRESH:-0}" = 1 ] || [ ! -e "$ROOT/.asyncjob-rootfs-ok" ]; then
+# The packages' run-time dependencies are installed when the root is made
+# (dpkg -i then needs no network inside); busybox serves HTTP and python3
+# answers DNS for the fetch checks. A root made with another list is made
+# again.
+include=systemd,systemd-sysv,dbus,procps,libevent-2.1-7,libevent-core-2.1-7,libcurl4,libjson-c5,libsqlite3-0,libsystemd0,ca-certificates,busybox,python3-minimal
+if [ "${FRESH:-0}" = 1 ] || [ "$(cat "$ROOT/.asyncjob-rootfs-ok" 2>/dev/null)" != "$include" ]; then
 	rm -rf "$ROOT"
 	mkdir -p "$WORK"
 	url=${MIRROR:-$(mirror)}
 	url=${url:-http://deb.debian.org/debian}
 	say "debootstrap bookworm from $url into $ROOT"
 	t=$(date +%s.%N)
-	# The packages' dependencies are there already, so dpkg -i needs no
-	# network inside; busybox serves HTTP and python3 answers DNS for the
-	# fetch checks.
-	debootstrap --variant=minbase \
-		--include=systemd,systemd-sysv,dbus,procps,libevent-2.1-7,libevent-core-2.1-7,libcurl4,libjson-c5,libsystemd0,ca-certificates,busybox,python3-minimal \
+	debootstrap --variant=minbase --include="$include" \
 		bookworm "$ROOT" "$url" >"$WORK/debootstrap.log" 2>&1 ||
 		{ tail -20 "$WORK/debootstrap.log" >&2; die "debootstrap failed"; }
 	say "debootstrap took $(elapsed "$t") s"
@@ -75,7 +76,7 @@ if [ "${FRESH:-0}" = 1 ] || [ ! -e "$ROOT/.asyncjob-rootfs-ok" ]; then
 	# No login prompt on the console.
 	ln -sf /dev/null "$ROOT/etc/systemd/system/console-getty.service"
 	rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*_Packages
-	touch "$ROOT/.asyncjob-rootfs-ok"
+	echo "$include" >"$ROOT/.asyncjob-rootfs-ok"
 	say "root file system: $(du -sh "$ROOT" | cut -f1)"
 fi
 
