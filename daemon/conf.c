@@ -34,6 +34,9 @@ enum setting_kind {
 			 * blanks, to the same list as SET_PATH_LIST */
 	SET_NET_LIST,   /* repeatable: CIDR blocks, see netfilter.h */
 	SET_STRING,     /* any text */
+	SET_STORE,      /* memory or sqlite */
+	SET_STORE_SYNC, /* full or normal */
+	SET_ON_SHUTDOWN, /* resume or cancel */
 };
 
 struct setting {
@@ -58,6 +61,10 @@ static const struct setting settings[] = {
 	{ "deny_networks", SET_NET_LIST, offsetof(struct config, deny_networks), 0, 0, false },
 	{ "proxy", SET_STRING, offsetof(struct config, proxy), 0, 0, false },
 	{ "ca_file", SET_PATH, offsetof(struct config, ca_file), 0, 0, false },
+	{ "store", SET_STORE, offsetof(struct config, store), 0, 0, false },
+	{ "state_directory", SET_PATH, offsetof(struct config, state_directory), 0, 0, false },
+	{ "store_sync", SET_STORE_SYNC, offsetof(struct config, store_sync), 0, 0, false },
+	{ "on_shutdown", SET_ON_SHUTDOWN, offsetof(struct config, cancel_on_shutdown), 0, 0, false },
 	LIMIT(max_connections, SET_COUNT, 1, 1000000),
 	LIMIT(max_connections_per_user, SET_COUNT, 1, 1000000),
 	LIMIT(max_request_bytes, SET_BYTES, 1024, 1024.0 * 1024 * 1024),
@@ -301,6 +308,36 @@ static int apply_setting(struct config *c, const struct setting *s, const char *
 		}
 		return 0;
 	}
+	case SET_STORE:
+		if (!strcmp(value, "memory"))
+			*(enum store_kind *)(base + s->offset) = STORE_MEMORY;
+		else if (!strcmp(value, "sqlite"))
+			*(enum store_kind *)(base + s->offset) = STORE_SQLITE;
+		else {
+			set_error(error, file, line, "%s: expected memory or sqlite, got '%s'",
+				  s->key, value);
+			return -EINVAL;
+		}
+		return 0;
+	case SET_STORE_SYNC:
+		if (!strcmp(value, "full"))
+			*(enum store_sync_level *)(base + s->offset) = STORE_SYNC_LEVEL_FULL;
+		else if (!strcmp(value, "normal"))
+			*(enum store_sync_level *)(base + s->offset) = STORE_SYNC_LEVEL_NORMAL;
+		else {
+			set_error(error, file, line, "%s: expected full or normal, got '%s'",
+				  s->key, value);
+			return -EINVAL;
+		}
+		return 0;
+	case SET_ON_SHUTDOWN:
+		if (strcmp(value, "resume") && strcmp(value, "cancel")) {
+			set_error(error, file, line, "%s: expected resume or cancel, got '%s'",
+				  s->key, value);
+			return -EINVAL;
+		}
+		*(bool *)(base + s->offset) = !strcmp(value, "cancel");
+		return 0;
 	case SET_STRING:
 		free(*(char **)(base + s->offset));
 		*(char **)(base + s->offset) = xstrdup(value);
@@ -415,6 +452,32 @@ char *config_default_write_root(uid_t uid, const char *home)
 	return dir;
 }
 
+char *config_default_state_directory(uid_t uid, const char *state_home, const char *home)
+{
+	static const char leaf[] = "asyncjobd";
+	char *base, *dir;
+	size_t n;
+
+	if (uid == 0)
+		return xstrdup("/var/lib/asyncjobd");
+	if (state_home && state_home[0] == '/') {
+		n = strlen(state_home) + sizeof(leaf) + 1;
+		dir = xmalloc(n);
+		snprintf(dir, n, "%s/%s", state_home, leaf);
+		return dir;
+	}
+	/* $XDG_STATE_HOME's default, beneath the same home a write root
+	 * would be. */
+	base = config_default_write_root(uid, home);
+	if (!base)
+		return NULL;
+	n = strlen(base) + sizeof("/.local/state/") + sizeof(leaf);
+	dir = xmalloc(n);
+	snprintf(dir, n, "%s/.local/state/%s", base, leaf);
+	free(base);
+	return dir;
+}
+
 /* Opens the configured write roots, or the default one. */
 static int open_roots(struct config *c, char error[CONFIG_ERROR_MAX])
 {
@@ -474,6 +537,17 @@ int config_load(const char *file, bool must_exist, const struct config_overrides
 		if (r < 0)
 			goto fail;
 	}
+	if (ov && ov->store) {
+		r = apply_setting(c, find_setting("store"), ov->store, "--store", 0, error);
+		if (r < 0)
+			goto fail;
+	}
+	if (ov && ov->state_directory) {
+		r = apply_setting(c, find_setting("state_directory"), ov->state_directory,
+				  "--state-dir", 0, error);
+		if (r < 0)
+			goto fail;
+	}
 	r = open_roots(c, error);
 	if (r < 0)
 		goto fail;
@@ -504,6 +578,7 @@ struct config *config_free(struct config *c)
 	write_roots_unref(c->roots);
 	netfilter_free(c->deny_networks);
 	free(c->proxy);
+	free(c->state_directory);
 	free(c->ca_file);
 	free(c);
 	return NULL;

@@ -47,6 +47,18 @@ struct limits {
 	size_t io_threads;
 };
 
+/* Where jobs are kept (asyncjobd.conf(5), store). */
+enum store_kind {
+	STORE_MEMORY,               /* in memory: gone with the process */
+	STORE_SQLITE,               /* jobs.db in state_directory */
+};
+
+/* How far a commit of the SQLite store goes (store_sync). */
+enum store_sync_level {
+	STORE_SYNC_LEVEL_FULL,      /* on disk: survives a power loss */
+	STORE_SYNC_LEVEL_NORMAL,    /* survives a crash of the daemon, not of the machine */
+};
+
 struct config {
 	char *file;                 /* the file read, NULL when none was */
 	char *socket_path;          /* NULL: the default for this user */
@@ -62,6 +74,10 @@ struct config {
 	char *proxy;                /* NULL: fetches go direct */
 	char *ca_file;              /* NULL: the system's CA store */
 	enum log_level log_level;
+	enum store_kind store;
+	char *state_directory;      /* NULL: the default for this user */
+	enum store_sync_level store_sync;
+	bool cancel_on_shutdown;    /* on_shutdown = cancel (always, with memory) */
 	struct limits limits;
 };
 
@@ -71,6 +87,8 @@ struct config_overrides {
 	const char *const *write_roots;
 	size_t n_write_roots;
 	const char *log_level;
+	const char *store;
+	const char *state_directory;
 };
 
 #define CONFIG_ERROR_MAX 512
@@ -95,6 +113,12 @@ struct config *config_free(struct config *c);
  * for `uid`. Returns a new string (the caller frees it), or NULL when there
  * is none. Blocks (the password database may be remote). */
 char *config_default_write_root(uid_t uid, const char *home);
+
+/* The state directory when none is configured: /var/lib/asyncjobd for uid
+ * 0; for anyone else $XDG_STATE_HOME/asyncjobd (`state_home`, may be NULL),
+ * else `home`/.local/state/asyncjobd, else the password database's home.
+ * Returns a new string, or NULL when there is none. Blocks. */
+char *config_default_state_directory(uid_t uid, const char *state_home, const char *home);
 
 /* Writes the limits as a JSON object (for daemon.info). */
 void config_write_limits(const struct config *c, struct jsonw *w);

@@ -21,6 +21,7 @@
 #include "daemon/job.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
+#include "daemon/rpc.h"
 #include "daemon/waiter.h"
 #include "daemon/workers.h"
 #include "daemon/xalloc.h"
@@ -386,6 +387,9 @@ struct daemon *daemon_free(struct daemon *d)
 	TAILQ_INIT(&d->finished);
 	job_graveyard_empty(d);
 	job_starts_drop(d);
+	for (size_t i = 0; i < d->n_loaded; i++)
+		job_unref(d->loaded[i]);
+	free(d->loaded);
 	job_store_free(d->store);
 	d->fetch = fetch_engine_free(d->fetch);
 	job_types_free(d);
@@ -481,6 +485,39 @@ void daemon_job_finished(struct daemon *d)
 	}
 }
 
+/* A shutdown that keeps the jobs (a store on disk, on_shutdown = resume):
+ * nothing is canceled; the work in progress stops when the process does,
+ * and each job goes on by its type's rule at the next start. A client
+ * waiting on a job hears that the daemon is restarting. */
+static void shutdown_resuming(struct daemon *d)
+{
+	struct rpc_error e = { 0 };
+	struct conn *c;
+	struct request *req;
+
+	rpc_error_simple(&e, RPC_BUSY, "asyncjobd is restarting: the jobs are kept and go on "
+			 "after the restart; ask for them again then");
+	TAILQ_FOREACH(c, &d->conns, link) {
+		/* The daemon closes these connections, not their clients: a
+		 * job they would cancel on disconnect is kept too. */
+		struct job *job;
+		while ((job = LIST_FIRST(&c->owned_jobs)))
+			job_clear_owner(job);
+		while ((req = LIST_FIRST(&c->requests))) {
+			request_error(req, &e);
+			request_free(req);
+		}
+	}
+	log_notice("shutting down: %zu job(s) kept to go on at the next start, %zu "
+		   "connection(s) open", d->n_active, d->n_conns);
+	struct timeval tv = timeval_from_seconds(d->config->limits.shutdown_grace_seconds);
+	d->shutdown_timer = evtimer_new(d->base, on_shutdown_timeout, d);
+	if (!d->shutdown_timer)
+		xalloc_die();
+	xevtimer_add(d->shutdown_timer, &tv);
+	close_connections(d);
+}
+
 void daemon_shutdown(struct daemon *d)
 {
 	struct job *job;
@@ -490,6 +527,10 @@ void daemon_shutdown(struct daemon *d)
 		return;
 	d->shutting_down = true;
 	d->listener = listener_free(d->listener);
+	if (d->keep_job_specs && !d->config->cancel_on_shutdown) {
+		shutdown_resuming(d);
+		return;
+	}
 
 	/* Collect first: finishing a job may evict others from the store. */
 	struct job **active = xmalloc((d->n_active + 1) * sizeof(*active));

@@ -82,6 +82,9 @@ struct daemon {
 	 * order of the changes they wait for (job.c). */
 	struct job_start *starts;
 	size_t starts_head, starts_len, starts_cap;
+	/* Unfinished jobs loaded from the store, until job_recover_loaded. */
+	struct job **loaded;
+	size_t n_loaded, loaded_cap;
 	/* Connections with output held for the store (conn.held). */
 	TAILQ_HEAD(, conn) held_conns;
 	struct event *flush;

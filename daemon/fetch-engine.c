@@ -180,19 +180,26 @@ static void update_turn(struct fetch_engine *e, struct host *h)
 
 static void start_now(struct fetch_engine *e, struct host *h, struct fetch_transfer *t)
 {
-	CURLMcode rc;
-
 	t->active = true;
 	h->active++;
 	e->active++;
 	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+	t->started(t);
+}
+
+void fetch_engine_begin(struct fetch_engine *e, struct fetch_transfer *t)
+{
+	CURLMcode rc;
+
+	if (!t->active || t->in_curl)
+		return;
 	rc = curl_multi_add_handle(e->multi, t->easy);
 	if (rc != CURLM_OK) {
 		/* Only misuse or memory exhaustion get here. */
 		log_errx("curl_multi_add_handle: %s", curl_multi_strerror(rc));
 		xalloc_die();
 	}
-	t->started(t);
+	t->in_curl = true;
 }
 
 static void start_waiting(struct fetch_engine *e)
@@ -233,7 +240,9 @@ static void detach_active(struct fetch_engine *e, struct fetch_transfer *t)
 {
 	struct host *h = find_host(e, t->host);
 
-	curl_multi_remove_handle(e->multi, t->easy);
+	if (t->in_curl)
+		curl_multi_remove_handle(e->multi, t->easy);
+	t->in_curl = false;
 	t->active = false;
 	e->active--;
 	if (h) {

@@ -19,7 +19,9 @@ struct fetch_transfer {
 	CURL *easy;
 	/* The host the caps count against (from the first URL). */
 	char *host;
-	/* The transfer has been added to curl and runs. */
+	/* The transfer has its slot. It is handed to curl, and runs, with
+	 * fetch_engine_begin, now or later (once the job's store has it
+	 * recorded as running); taken back, it never is. */
 	void (*started)(struct fetch_transfer *t);
 	/* It ended, with curl's result; the easy handle is no longer in the
 	 * multi handle and may be reused or freed. Not called for a transfer
@@ -27,6 +29,7 @@ struct fetch_transfer {
 	void (*finished)(struct fetch_transfer *t, CURLcode result);
 	/* The engine's bookkeeping. */
 	bool queued, active;
+	bool in_curl;           /* added to the multi handle */
 	TAILQ_ENTRY(fetch_transfer) link;
 };
 
@@ -38,6 +41,10 @@ void fetch_engine_set_limits(struct fetch_engine *e, size_t max_total, size_t ma
 /* Starts the transfer now if the caps allow, else queues it (`started` is
  * called when it starts). t->easy and t->host must be set. */
 void fetch_engine_add(struct fetch_engine *e, struct fetch_transfer *t);
+
+/* Hands a transfer that has its slot (after `started`) to curl. Does
+ * nothing for one taken back meanwhile. */
+void fetch_engine_begin(struct fetch_engine *e, struct fetch_transfer *t);
 
 /* Takes a transfer back at once, queued or running; no callback follows.
  * Must not be called from inside a curl callback. */

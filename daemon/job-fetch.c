@@ -885,10 +885,21 @@ static void configure_easy(struct fetch_job *f)
 	}
 }
 
+/* The request goes out only once the job is on disk as running: a fetch
+ * found "queued" after a crash was never sent. */
+static void begin_when_running_is_durable(struct job *job)
+{
+	struct fetch_job *f = job->data;
+
+	if (!f->stopped)
+		fetch_engine_begin(f->d->fetch, &f->xfer);
+}
+
 static void started(struct fetch_transfer *t)
 {
 	struct fetch_job *f = (struct fetch_job *)((char *)t - offsetof(struct fetch_job, xfer));
 	job_set_running(f->job);
+	job_when_durable(f->job, begin_when_running_is_durable);
 }
 
 static void attempt_start(struct fetch_job *f)
@@ -1300,6 +1311,24 @@ static void fetch_stop(struct job *job)
 	sink_orphan(f);
 }
 
+/* RFC 9110 9.2.2: GET, HEAD, PUT and DELETE mean the same done twice, so a
+ * fetch cut off by a restart runs again (a save_to file is only ever
+ * replaced whole); POST and PATCH may not. */
+static enum job_recovery fetch_recover(const struct job *job, const char **why)
+{
+	const struct fetch_job *f = job->data;
+
+	if (f->method == M_POST || f->method == M_PATCH) {
+		*why = f->method == M_POST
+			? "asyncjobd restarted while the POST request ran: it may or may not "
+			  "have reached the server, and is not sent twice"
+			: "asyncjobd restarted while the PATCH request ran: it may or may not "
+			  "have reached the server, and is not sent twice";
+		return JOB_INTERRUPTED;
+	}
+	return JOB_RUN_AGAIN;
+}
+
 static void fetch_finished(struct job *job)
 {
 	struct fetch_job *f = job->data;
@@ -1440,6 +1469,7 @@ static void fetch_free(void *data)
 const struct job_type job_type_fetch = {
 	.name = "fetch",
 	.starts_when_durable = true,
+	.recover = fetch_recover,
 	.fields = fetch_fields,
 	.parse = fetch_parse,
 	.start = fetch_start,

@@ -221,11 +221,10 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 	job->finished_ms = rec->finished_ms;
 	job->state = rec->state;
 	if (reason[0]) {
-		job->state = JOB_FAILED;
+		/* Still in its state, with no data: recovery fails it with
+		 * this message, a change the store then records. */
 		job->error_code = JOB_ERR_INTERRUPTED;
 		job->error_message = xstrdup(reason);
-		if (!job->finished_ms)
-			job->finished_ms = daemon_wall_ms_now(d);
 	} else if (rec->state == JOB_SUCCEEDED) {
 		if (!(v = json_get(body, "result"))) {
 			job_unref(job);

@@ -45,7 +45,8 @@ void job_record_encode(const struct job *job, struct jsonw *w, struct job_record
  * error included. An unfinished one comes back in its state with the type's
  * data from its spec, for its type's recovery to decide what it does next;
  * one whose spec this daemon no longer takes (a write root since removed)
- * comes back failed with code `interrupted`, saying why. Returns 0, or
+ * comes back without data, its error_message saying why, for recovery to
+ * fail it with code `interrupted`. Returns 0, or
  * -EINVAL with the reason in `err` for a record that is not one of ours. */
 int job_record_restore(struct daemon *d, const struct job_record *rec, struct job **ret,
 		       char *err, size_t err_size);

@@ -207,11 +207,16 @@ static void sleep_start(struct job *job)
 	s->job = job;
 	/* From the instant the message was taken up: a gather's sleeps all
 	 * wake together, however long starting 100,000 of them took. */
-	s->started_mono = daemon_mono_now(d);
+	double now = daemon_mono_now(d);
+	s->started_mono = now;
+	/* Resumed after a restart: it began before, and ends at its first
+	 * deadline on the wall clock (now, if that has passed). */
+	if (job->recovering)
+		s->started_mono -= job_elapsed_seconds(job, s->seconds);
 	s->wake_mono = s->started_mono + s->seconds;
-	if (s->seconds == 0) {
+	if (s->wake_mono <= now) {
 		/* Nothing to wait for: done now, not a loop turn later. */
-		wake(s, s->started_mono);
+		wake(s, now);
 		return;
 	}
 	struct sleep_lane *l = lane_for(d, s);
@@ -228,6 +233,14 @@ static void sleep_start(struct job *job)
 		xalloc_die();
 	struct timeval tv = timeval_from_seconds(s->wake_mono - mono_seconds());
 	xevtimer_add(s->timer, &tv);
+}
+
+/* A sleep waits out what is left of it: it ran on the wall clock. */
+static enum job_recovery sleep_recover(const struct job *job, const char **why)
+{
+	(void)job;
+	(void)why;
+	return JOB_RESUME;
 }
 
 static void sleep_stop(struct job *job)
@@ -297,6 +310,7 @@ const struct job_type job_type_sleep = {
 	.finished = sleep_finished,
 	.write_result = sleep_write_result,
 	.free_data = sleep_free,
+	.recover = sleep_recover,
 	.state_new = sleep_lanes_new,
 	.state_free = sleep_lanes_free,
 };

@@ -49,6 +49,9 @@ struct job_store_ops {
 	 * to wait for (memory). */
 	uint64_t (*changes_made)(struct job_store *s);
 	uint64_t (*changes_durable)(struct job_store *s);
+	/* 0, or the negative errno that keeps changes from the disk now (a
+	 * full disk): new jobs are refused meanwhile. NULL: always 0. */
+	int (*health)(struct job_store *s);
 };
 
 struct job_store {
@@ -59,6 +62,14 @@ struct job_store {
 };
 
 struct job_store *job_store_memory_new(void);
+
+struct daemon;
+/* Opens (or creates) DIR/jobs.db, makes it the daemon's store, loads every
+ * job it holds and recovers the unfinished ones (job_recover_loaded).
+ * Blocks: at start, before the loop runs. Returns 0, or a negative errno
+ * with a message naming the file and what to do in `err`. */
+int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, char *err,
+			  size_t err_size);
 
 static inline uint64_t job_store_allocate_id(struct job_store *s) { return s->ops->allocate_id(s); }
 static inline uint64_t job_store_last_id(struct job_store *s) { return s->ops->last_id(s); }
@@ -88,6 +99,10 @@ static inline uint64_t job_store_changes_made(struct job_store *s)
 static inline uint64_t job_store_changes_durable(struct job_store *s)
 {
 	return s->ops->changes_durable ? s->ops->changes_durable(s) : 0;
+}
+static inline int job_store_health(struct job_store *s)
+{
+	return s->ops->health ? s->ops->health(s) : 0;
 }
 /* Whether a change handed to the store is not on disk yet. */
 static inline bool job_store_behind(struct job_store *s)

@@ -65,6 +65,7 @@ struct write_job {
 	bool waiting;          /* on the queue's waiting list */
 	TAILQ_ENTRY(write_job) wait_link;
 	bool stopped;          /* canceled: the outcome is discarded */
+	bool submitted;        /* handed to the worker threads */
 
 	/* Shared with the worker thread. */
 	pthread_mutex_t lock;
@@ -540,6 +541,25 @@ static void write_done(struct work *work)
 	job_unref(job);   /* taken when handed to the worker */
 }
 
+/* The file is touched only once the job is on disk as running: a write
+ * found "queued" after a crash never began. Stopped meanwhile, it gives
+ * its slot back as write_done would. */
+static void submit_when_running_is_durable(struct job *job)
+{
+	struct write_job *w = job->data;
+	struct daemon *d = w->d;
+
+	if (!w->stopped) {
+		w->submitted = true;
+		workers_submit(d->workers, &w->work);
+		return;
+	}
+	release(w);
+	if (!d->tearing_down)
+		start_waiting(d);
+	job_unref(job);   /* taken in hand_over */
+}
+
 static void hand_over(struct write_job *w)
 {
 	struct daemon *d = w->d;
@@ -550,7 +570,7 @@ static void hand_over(struct write_job *w)
 	job_ref(w->job);
 	w->work.run = write_run;
 	w->work.done = write_done;
-	workers_submit(d->workers, &w->work);
+	job_when_durable(w->job, submit_when_running_is_durable);
 }
 
 /* One write per worker thread at a time; the rest wait in queued. */
@@ -580,6 +600,23 @@ static void write_start(struct job *job)
 	start_waiting(d);
 }
 
+/* A replace puts a whole new file in place of the name, so doing it again
+ * is safe. An append or a create that a restart cut off may or may not
+ * have happened, and is never done twice. */
+static enum job_recovery write_recover(const struct job *job, const char **why)
+{
+	const struct write_job *w = job->data;
+
+	if (w->mode == W_REPLACE)
+		return JOB_RUN_AGAIN;
+	*why = w->mode == W_APPEND
+		? "asyncjobd restarted while the append ran: it may or may not have been "
+		  "written, and is not appended twice"
+		: "asyncjobd restarted while the file was being created: it may or may not "
+		  "exist now, and is not created twice";
+	return JOB_INTERRUPTED;
+}
+
 static bool write_prepare_stop(struct job *job)
 {
 	struct write_job *w = job->data;
@@ -604,14 +641,15 @@ static void write_stop(struct job *job)
 		release(w);
 		return;
 	}
-	if (w->holds_slot && workers_cancel(w->d->workers, &w->work)) {
+	if (w->holds_slot && w->submitted && workers_cancel(w->d->workers, &w->work)) {
 		/* Taken back before a thread started it. */
 		release(w);
 		job_unref(job);
 		start_waiting(w->d);
 	}
 	/* Otherwise the thread stops at the commit point (w->cancel) and
-	 * write_done() frees the slot. */
+	 * write_done() frees the slot; or, not handed over yet, the wait for
+	 * the store does (submit_when_running_is_durable). */
 }
 
 static void write_write_result(const struct job *job, struct jsonw *jw)
@@ -647,6 +685,7 @@ static void write_free(void *data)
 const struct job_type job_type_write = {
 	.name = "write",
 	.starts_when_durable = true,
+	.recover = write_recover,
 	.fields = write_fields,
 	.parse = write_parse,
 	.start = write_start,

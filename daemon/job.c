@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "daemon/confine.h"
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
@@ -181,6 +182,14 @@ int job_spec_parse(struct daemon *d, const struct json_value *spec, bool allow_p
 int job_check_capacity(struct daemon *d, uid_t uid, size_t n, struct rpc_error *e)
 {
 	const struct limits *lim = &d->config->limits;
+	int health = job_store_health(d->store);
+
+	/* Nothing is acknowledged that is not on disk: while the store cannot
+	 * write, a new job could not be. */
+	if (health < 0)
+		return rpc_error_simple(e, RPC_STORE_FAILING, "The job store cannot write (%s, %s): "
+					"new jobs are refused until it can; reading jobs goes on",
+					strerror(-health), errno_name(health));
 
 	if (d->n_active + n > lim->max_active_jobs)
 		return rpc_error_busy(e, "max_active_jobs", lim->max_active_jobs,
@@ -325,9 +334,10 @@ void job_set_gather_deadline(struct job *job, double at_mono, double timeout)
 struct job_start {
 	struct job *job;       /* a reference */
 	uint64_t change;       /* the change it waits for */
+	void (*then)(struct job *job);
 };
 
-static void defer_start(struct daemon *d, struct job *job, uint64_t change)
+static void defer(struct daemon *d, struct job *job, uint64_t change, void (*then)(struct job *))
 {
 	if (d->starts_head + d->starts_len == d->starts_cap) {
 		/* Move what is left to the front before growing. */
@@ -340,7 +350,24 @@ static void defer_start(struct daemon *d, struct job *job, uint64_t change)
 			d->starts = xrealloc(d->starts, d->starts_cap * sizeof(*d->starts));
 		}
 	}
-	d->starts[d->starts_head + d->starts_len++] = (struct job_start){ job_ref(job), change };
+	d->starts[d->starts_head + d->starts_len++] = (struct job_start){ job_ref(job), change, then };
+}
+
+/* Canceled while it waited, or the daemon going away: it never starts. */
+static void start_if_queued(struct job *job)
+{
+	if (job->state == JOB_QUEUED && !job->d->tearing_down)
+		job->type->start(job);
+}
+
+void job_when_durable(struct job *job, void (*then)(struct job *job))
+{
+	struct daemon *d = job->d;
+
+	if (job_store_behind(d->store))
+		defer(d, job, job_store_changes_made(d->store), then);
+	else
+		then(job);
 }
 
 void job_start_durable(struct daemon *d)
@@ -348,13 +375,11 @@ void job_start_durable(struct daemon *d)
 	uint64_t durable = job_store_changes_durable(d->store);
 
 	while (d->starts_len > 0 && d->starts[d->starts_head].change <= durable) {
-		struct job *job = d->starts[d->starts_head].job;
+		struct job_start s = d->starts[d->starts_head];
 		d->starts_head++;
 		d->starts_len--;
-		/* Canceled meanwhile: it never starts. */
-		if (job->state == JOB_QUEUED)
-			job->type->start(job);
-		job_unref(job);
+		s.then(s.job);
+		job_unref(s.job);
 	}
 	if (d->starts_len == 0)
 		d->starts_head = 0;
@@ -362,8 +387,13 @@ void job_start_durable(struct daemon *d)
 
 void job_starts_drop(struct daemon *d)
 {
-	for (size_t i = 0; i < d->starts_len; i++)
-		job_unref(d->starts[d->starts_head + i].job);
+	/* Each hears of it (the daemon is tearing down, its jobs stopped):
+	 * what waited to begin gives back what it held. */
+	for (size_t i = 0; i < d->starts_len; i++) {
+		struct job_start *s = &d->starts[d->starts_head + i];
+		s->then(s->job);
+		job_unref(s->job);
+	}
 	free(d->starts);
 	d->starts = NULL;
 	d->starts_head = d->starts_len = d->starts_cap = 0;
@@ -380,7 +410,7 @@ void job_submit(struct job *job)
 		  (unsigned)job->uid);
 	event_log_record(d, job);
 	if (job->type->starts_when_durable && job_store_behind(d->store))
-		defer_start(d, job, job_store_changes_made(d->store));
+		defer(d, job, job_store_changes_made(d->store), start_if_queued);
 	else
 		job->type->start(job);
 }
@@ -411,7 +441,7 @@ static void finish(struct job *job, enum job_state state, enum job_error code, c
 	d->n_active--;
 	daemon_user_adjust(d, job->uid, -1, 0);
 	job_store_updated(d->store, job, from);
-	if (job->type->finished)
+	if (job->type->finished && job->data)
 		job->type->finished(job);
 	log_debug("job %" PRIu64 " %s%s%s", job->id, job_state_name(state),
 		  message ? ": " : "", message ? message : "");
@@ -459,6 +489,92 @@ int job_abort(struct job *job, enum job_state state, enum job_error code, const 
 	job->type->stop(job);
 	finish(job, state, code, xstrdup(message));
 	return 0;
+}
+
+/* ------------------------------------------------------------ after a restart */
+
+void job_loaded(struct job *job)
+{
+	struct daemon *d = job->d;
+
+	if (job_state_is_final(job->state)) {
+		TAILQ_INSERT_TAIL(&d->finished, job, finished_link);
+		d->n_finished++;
+		job->result_bytes = job->result_len;
+		d->retained_result_bytes += job->result_bytes;
+		return;
+	}
+	if (d->n_loaded == d->loaded_cap) {
+		d->loaded_cap = d->loaded_cap ? 2 * d->loaded_cap : 64;
+		d->loaded = xrealloc(d->loaded, d->loaded_cap * sizeof(*d->loaded));
+	}
+	d->loaded[d->n_loaded++] = job_ref(job);
+}
+
+/* Seconds of `total` gone by since `since_ms` on the wall clock: never less
+ * than none, nor more than all of it, so that a start stamped in the future
+ * (a clock set back) never makes a job wait longer than it asked. */
+static double elapsed_of(const struct daemon *d, int64_t since_ms, double total)
+{
+	double gone = (double)(daemon_wall_ms_now(d) - since_ms) / 1000.0;
+	return gone < 0 ? 0 : gone > total ? total : gone;
+}
+
+static void recover_one(struct job *job)
+{
+	struct daemon *d = job->d;
+	const char *why = "asyncjobd restarted while it ran";
+
+	d->n_active++;
+	daemon_user_adjust(d, job->uid, +1, 0);
+	if (!job->data) {
+		/* Its spec is refused now; job_record_restore said why. */
+		char *message = job->error_message;
+		job->error_message = NULL;
+		finish(job, JOB_FAILED, JOB_ERR_INTERRUPTED, message);
+		return;
+	}
+	if (job->state == JOB_QUEUED) {
+		log_debug("job %" PRIu64 " queued again after a restart", job->id);
+		job->type->start(job);
+		return;
+	}
+	enum job_recovery rule = job->type->recover ? job->type->recover(job, &why)
+						    : JOB_INTERRUPTED;
+	if (rule == JOB_INTERRUPTED) {
+		finish(job, JOB_FAILED, JOB_ERR_INTERRUPTED, xstrdup(why));
+		return;
+	}
+	log_debug("job %" PRIu64 " %s after a restart", job->id,
+		  rule == JOB_RESUME ? "resumed" : "run again");
+	if (job->timeout > 0)
+		arm_deadline(job, daemon_mono_now(d) + job->timeout -
+			     elapsed_of(d, job->started_ms, job->timeout), false, 0);
+	job->recovering = true;
+	job->type->start(job);
+	job->recovering = false;
+}
+
+void job_recover_loaded(struct daemon *d)
+{
+	struct job **jobs = d->loaded;
+	size_t n = d->n_loaded;
+
+	d->loaded = NULL;
+	d->n_loaded = d->loaded_cap = 0;
+	/* One instant: the jobs queued again start together, as a gather's. */
+	daemon_instant_begin(d, mono_seconds());
+	for (size_t i = 0; i < n; i++) {
+		recover_one(jobs[i]);
+		job_unref(jobs[i]);
+	}
+	daemon_instant_end(d);
+	free(jobs);
+}
+
+double job_elapsed_seconds(const struct job *job, double total)
+{
+	return elapsed_of(job->d, job->started_ms, total);
 }
 
 void job_set_owner(struct job *job, struct conn *conn)

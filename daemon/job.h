@@ -24,6 +24,14 @@ struct watch;
 
 struct job;
 
+/* What a job that was running when the daemon stopped does at the next
+ * start (job_type.recover). */
+enum job_recovery {
+	JOB_RUN_AGAIN,      /* from the start: it is safe to do twice */
+	JOB_RESUME,         /* where it was: the type reads job->started_ms */
+	JOB_INTERRUPTED,    /* fails with code interrupted: doing it again is not safe */
+};
+
 struct job_type {
 	const char *name;
 	/* Its work has effects outside the daemon (a request sent, a file
@@ -66,6 +74,10 @@ struct job_type {
 	 * The type reaches it with job_type_state(). */
 	void *(*state_new)(struct daemon *d);
 	void (*state_free)(void *state);
+	/* Optional: the rule for a job of this type found running at start
+	 * (none: JOB_INTERRUPTED). With JOB_INTERRUPTED, *why says what may
+	 * or may not have happened. */
+	enum job_recovery (*recover)(const struct job *job, const char **why);
 };
 
 /* The table of job types. */
@@ -84,6 +96,7 @@ void *job_type_state(const struct daemon *d, const struct job_type *type);
 
 struct job_deadline;
 
+
 struct job {
 	uint64_t id;
 	const struct job_type *type;
@@ -93,6 +106,7 @@ struct job {
 	enum job_error error_code;
 	uid_t uid;
 	bool in_store;
+	bool recovering;            /* being started again after a restart */
 	/* Whose rights its file work has; NULL for a job made without a
 	 * connection (tests). A reference. */
 	struct identity *requester;
@@ -168,11 +182,30 @@ struct job *job_unref(struct job *job);
 /* Enters a job in the store, tells subscribers, and starts it (a type
  * that starts_when_durable: once the store has its record on disk). */
 void job_submit(struct job *job);
+/* Calls then(job) once every change handed to the store so far is on disk:
+ * now with a store that has nothing to wait for. A type whose work has
+ * effects outside the daemon begins it this way after job_set_running, so
+ * that a job found "queued" after a crash never began. `then` is called
+ * whatever became of the job meanwhile (a reference is held): it checks. */
+void job_when_durable(struct job *job, void (*then)(struct job *job));
 /* The store has made more changes durable: starts the jobs that waited
  * for theirs. */
 void job_start_durable(struct daemon *d);
-/* Drops the jobs still waiting to start (daemon_free). */
+/* At teardown (daemon_free, its jobs stopped): runs what waited for the
+ * store, which starts nothing now, and drops it. */
 void job_starts_drop(struct daemon *d);
+
+/* A job a store has just read back and holds: a finished one joins the
+ * finished jobs (retention); an unfinished one waits for
+ * job_recover_loaded. */
+void job_loaded(struct job *job);
+/* After loading: each unfinished job goes on, in id order, by its state
+ * and its type's rule (queued: queued again; running: job_type.recover),
+ * with its timeout counted from when it started, on the wall clock. */
+void job_recover_loaded(struct daemon *d);
+/* For a job resumed after a restart: the seconds of `total` that passed
+ * since it started, on the wall clock, between none and all of them. */
+double job_elapsed_seconds(const struct job *job, double total);
 
 /* Called by job types. */
 void job_set_running(struct job *job);

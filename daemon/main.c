@@ -15,6 +15,7 @@
 #include "daemon/conf.h"
 #include "daemon/daemon.h"
 #include "daemon/identity.h"
+#include "daemon/job-store.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/notify.h"
@@ -41,6 +42,11 @@ static void usage(FILE *f)
 		"      --write-root DIR   allow write jobs beneath DIR (repeatable; replaces\n"
 		"                         the config file's write_root(s) lines)\n"
 		"      --log-level LEVEL  error, warning, notice, info (default) or debug\n"
+		"      --store KIND       where jobs are kept: memory (default) or sqlite\n"
+		"                         (jobs.db in the state directory: they outlive a\n"
+		"                         restart or a crash)\n"
+		"      --state-dir DIR    the state directory (default: /var/lib/asyncjobd\n"
+		"                         as root, else $XDG_STATE_HOME/asyncjobd)\n"
 		"      --check-config     check the configuration and exit\n"
 		"  -h, --help             show this help and exit\n"
 		"  -V, --version          show the version and exit\n"
@@ -132,6 +138,25 @@ static void block_stop_signals(void)
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 }
 
+/* The SQLite store in the state directory, its jobs loaded and the
+ * unfinished ones recovered, before any client can connect. */
+static int open_store(struct daemon *d, char *error, size_t error_size)
+{
+	const struct config *c = d->config;
+	char *dir = c->state_directory ? xstrdup(c->state_directory)
+		: config_default_state_directory(geteuid(), getenv("XDG_STATE_HOME"), getenv("HOME"));
+	int r;
+
+	if (!dir) {
+		snprintf(error, error_size, "no state directory for the job store: set "
+			 "state_directory in the configuration, or --state-dir");
+		return -ENOENT;
+	}
+	r = job_store_sqlite_open(d, dir, c->store_sync == STORE_SYNC_LEVEL_FULL, error, error_size);
+	free(dir);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -139,6 +164,8 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "write-root", required_argument, NULL, 'W' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "store", required_argument, NULL, 'S' },
+		{ "state-dir", required_argument, NULL, 'D' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -165,6 +192,8 @@ int main(int argc, char **argv)
 			write_roots[ov.n_write_roots++] = optarg;
 			break;
 		case 'L': ov.log_level = optarg; break;
+		case 'S': ov.store = optarg; break;
+		case 'D': ov.state_directory = optarg; break;
 		case 'C': check_only = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("asyncjobd %s\n", PACKAGE_VERSION); return 0;
@@ -205,6 +234,12 @@ int main(int argc, char **argv)
 	}
 
 	struct daemon *d = daemon_new(base, config);
+	if (config->store == STORE_SQLITE && open_store(d, error, sizeof(error)) < 0) {
+		log_errx("%s", error);
+		d = daemon_free(d);
+		event_base_free(base);
+		return 1;
+	}
 	/* The handlers before the socket: whoever sees the daemon answer may
 	 * signal it at once, and until its handler is in place each of these
 	 * signals kills. libevent catches a signal from event_add() on and

@@ -19,6 +19,7 @@ const char *rpc_code_message(int code)
 	case RPC_FORBIDDEN: return "Forbidden";
 	case RPC_JOB_FINISHED: return "Job already finished";
 	case RPC_REQUEST_TOO_LARGE: return "Request too large";
+	case RPC_STORE_FAILING: return "The job store cannot write";
 	default: return NULL;
 	}
 }

@@ -18,6 +18,7 @@ enum rpc_code {
 	RPC_FORBIDDEN = -32003,
 	RPC_JOB_FINISHED = -32004,
 	RPC_REQUEST_TOO_LARGE = -32005,
+	RPC_STORE_FAILING = -32006,
 };
 
 /* The short message that goes with a code when nothing more precise is

@@ -177,7 +177,8 @@ static void test_events_wait_too(void **state)
 	assert_non_null(strstr(recv_line(), "job.updated"));
 }
 
-/* A write does not begin before its record is durable. */
+/* A write does not begin before its record is durable: queued, then
+ * running (so that one found queued after a crash never began). */
 static void test_write_starts_when_durable(void **state)
 {
 	char path[128], line[512];
@@ -192,6 +193,13 @@ static void test_write_starts_when_durable(void **state)
 	struct job *job = job_store_newest(F->d->store);
 	assert_non_null(job);
 	assert_int_equal(job->state, JOB_QUEUED);
+	assert_int_equal(stat(path, &st), -1);
+	commit();
+	/* Running now, but the file waits for that to be on disk too. */
+	fixture_drain(F);
+	assert_int_equal(job->state, JOB_RUNNING);
+	usleep(20000);
+	fixture_drain(F);
 	assert_int_equal(stat(path, &st), -1);
 	commit();
 	/* It runs now; its end is one more change to make durable. */

@@ -174,8 +174,8 @@ static void test_finished_jobs(void **state)
 	job_unref(gone);
 }
 
-/* A queued write beneath a root this daemon no longer has: failed, with
- * the reason the spec is refused now. */
+/* A queued write beneath a root this daemon no longer has: no data, and
+ * the reason its spec is refused now, for recovery to fail it with. */
 static void test_spec_no_longer_taken(void **state)
 {
 	struct jsonw w;
@@ -194,11 +194,11 @@ static void test_spec_no_longer_taken(void **state)
 	rec.body = body;
 	rec.body_len = sizeof(body) - 1;
 	assert_int_equal(job_record_restore(F->d, &rec, &back, err, sizeof(err)), 0);
-	assert_int_equal(back->state, JOB_FAILED);
+	assert_int_equal(back->state, JOB_QUEUED);
+	assert_null(back->data);
 	assert_int_equal(back->error_code, JOB_ERR_INTERRUPTED);
 	assert_non_null(strstr(back->error_message, "no longer takes its spec"));
 	assert_non_null(strstr(back->error_message, "path"));
-	assert_true(back->finished_ms > 0);
 	job_unref(back);
 	jsonw_release(&w);
 	job_unref(job);

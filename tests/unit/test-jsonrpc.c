@@ -1007,6 +1007,7 @@ static void test_rpc_code_message(void **state)
 		{ RPC_FORBIDDEN, "Forbidden" },
 		{ RPC_JOB_FINISHED, "Job already finished" },
 		{ RPC_REQUEST_TOO_LARGE, "Request too large" },
+		{ RPC_STORE_FAILING, "The job store cannot write" },
 	};
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -1020,7 +1021,8 @@ static void test_rpc_code_message(void **state)
 	assert_int_equal(RPC_INVALID_PARAMS, -32602);
 	assert_int_equal(RPC_INTERNAL_ERROR, -32603);
 
-	static const int unknown[] = { 0, 1, -1, -32000, -32006, -32099, -32604, -32699, 32600 };
+	assert_int_equal(RPC_STORE_FAILING, -32006);
+	static const int unknown[] = { 0, 1, -1, -32000, -32007, -32099, -32604, -32699, 32600 };
 	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
 		assert_null(rpc_code_message(unknown[i]));
 }

@@ -1,0 +1,307 @@
+/* The SQLite job store: every read is answered from the memory store's
+ * indexes, kept here in step, so job.get, list, wait and info never touch
+ * the disk; every change is handed as a record to the durable-write engine
+ * (store-sqlite.c), whose thread commits in groups and says when what was
+ * handed to it is on disk. The daemon holds replies, events and file work
+ * until then (job-store.h, changes_durable). At start, the records are
+ * read back into jobs (job-record.c) and the unfinished ones recovered
+ * (job.c, job_recover). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/daemon.h"
+#include "daemon/job-record.h"
+#include "daemon/job-store.h"
+#include "daemon/job.h"
+#include "daemon/log.h"
+#include "daemon/store-sqlite.h"
+#include "daemon/xalloc.h"
+#include "proto/jsonw.h"
+
+struct sqlite_job_store {
+	struct job_store base;
+	struct job_store *mem;          /* the indexes every read uses */
+	struct store_sqlite *engine;
+	char *path;
+	struct jsonw body;              /* scratch: the record being handed over */
+	uint64_t next_id;               /* the next id to hand out */
+	uint64_t made, durable;         /* the engine's sequence numbers */
+	int health;                     /* 0, or why commits fail now */
+	bool loading;                   /* restoring: nothing to write back */
+};
+
+static struct sqlite_job_store *ss(struct job_store *s)
+{
+	return (struct sqlite_job_store *)s;
+}
+
+/* Hands the job's record, as it is now, to the engine. */
+static void put(struct sqlite_job_store *s, const struct job *job)
+{
+	struct job_record rec;
+
+	if (s->loading || !job->in_store)
+		return;
+	job_record_encode(job, &s->body, &rec);
+	if (s->body.failed)
+		xalloc_die();
+	struct store_record r = {
+		.id = rec.id,
+		.type = rec.type,
+		.uid = rec.uid,
+		.state = (int)rec.state,
+		.submitted_ms = rec.submitted_ms,
+		.started_ms = rec.started_ms,
+		.finished_ms = rec.finished_ms,
+		.key = rec.key,
+		.key_len = rec.key_len,
+		.label = rec.label,
+		.body = rec.body,
+		.body_len = rec.body_len,
+	};
+	s->made = store_sqlite_put(s->engine, &r);
+}
+
+static uint64_t sq_allocate_id(struct job_store *st)
+{
+	return ss(st)->next_id++;
+}
+
+static uint64_t sq_last_id(struct job_store *st)
+{
+	return ss(st)->next_id - 1;
+}
+
+static void sq_add(struct job_store *st, struct job *job)
+{
+	job_store_add(ss(st)->mem, job);
+	put(ss(st), job);
+}
+
+static void sq_remove(struct job_store *st, struct job *job)
+{
+	struct sqlite_job_store *s = ss(st);
+	bool was_in = job->in_store;
+
+	job_store_remove(s->mem, job);
+	if (was_in && !s->loading)
+		s->made = store_sqlite_delete(s->engine, job->id);
+}
+
+static void sq_updated(struct job_store *st, struct job *job, enum job_state from)
+{
+	job_store_updated(ss(st)->mem, job, from);
+	put(ss(st), job);
+}
+
+static struct job *sq_get(struct job_store *st, uint64_t id)
+{
+	return job_store_get(ss(st)->mem, id);
+}
+
+static struct job *sq_find_key(struct job_store *st, uid_t uid, const char *key, size_t len)
+{
+	return job_store_find_key(ss(st)->mem, uid, key, len);
+}
+
+static struct job *sq_newest(struct job_store *st)
+{
+	return job_store_newest(ss(st)->mem);
+}
+
+static struct job *sq_older(struct job_store *st, struct job *job)
+{
+	return job_store_older(ss(st)->mem, job);
+}
+
+static size_t sq_count(struct job_store *st)
+{
+	return job_store_count(ss(st)->mem);
+}
+
+static size_t sq_count_state(struct job_store *st, enum job_state state)
+{
+	return job_store_count_state(ss(st)->mem, state);
+}
+
+static uint64_t sq_changes_made(struct job_store *st)
+{
+	return ss(st)->made;
+}
+
+static uint64_t sq_changes_durable(struct job_store *st)
+{
+	return ss(st)->durable;
+}
+
+static int sq_health(struct job_store *st)
+{
+	return ss(st)->health;
+}
+
+static void sq_free(struct job_store *st)
+{
+	struct sqlite_job_store *s = ss(st);
+
+	/* Drains: what was handed over is written before the file closes. */
+	s->engine = store_sqlite_close(s->engine);
+	job_store_free(s->mem);
+	jsonw_release(&s->body);
+	free(s->path);
+	free(s);
+}
+
+static const struct job_store_ops sqlite_ops = {
+	.allocate_id = sq_allocate_id,
+	.last_id = sq_last_id,
+	.add = sq_add,
+	.remove = sq_remove,
+	.updated = sq_updated,
+	.get = sq_get,
+	.find_key = sq_find_key,
+	.newest = sq_newest,
+	.older = sq_older,
+	.count = sq_count,
+	.count_state = sq_count_state,
+	.free = sq_free,
+	.changes_made = sq_changes_made,
+	.changes_durable = sq_changes_durable,
+	.health = sq_health,
+};
+
+/* On the loop, from the engine: more is on disk, or commits fail (or
+ * work again). */
+static void on_engine_durable(void *arg, uint64_t seq, int err)
+{
+	struct sqlite_job_store *s = arg;
+
+	if (err != s->health) {
+		if (err)
+			log_errx("the job store %s cannot write: %s; new jobs are refused "
+				 "until it can", s->path, strerror(-err));
+		else
+			log_notice("the job store %s writes again", s->path);
+		s->health = err;
+	}
+	if (seq > s->durable)
+		s->durable = seq;
+	if (s->base.on_durable)
+		s->base.on_durable(s->base.on_durable_arg);
+}
+
+/* ------------------------------------------------------------ opening */
+
+struct load_ctx {
+	struct daemon *d;
+	struct sqlite_job_store *s;
+	char *err;
+	size_t err_size;
+	size_t n;
+};
+
+static int load_one(void *arg, const struct store_record *r)
+{
+	struct load_ctx *lc = arg;
+	struct job *job;
+	struct job_record rec = {
+		.id = r->id,
+		.type = r->type,
+		.uid = r->uid,
+		.state = (enum job_state)r->state,
+		.submitted_ms = r->submitted_ms,
+		.started_ms = r->started_ms,
+		.finished_ms = r->finished_ms,
+		.key = r->key,
+		.key_len = r->key_len,
+		.label = r->label,
+		.body = r->body,
+		.body_len = r->body_len,
+	};
+	char why[256];
+
+	if (job_record_restore(lc->d, &rec, &job, why, sizeof(why)) < 0) {
+		snprintf(lc->err, lc->err_size, "%s: %s; the file is left as it is: move it away "
+			 "to start afresh", lc->s->path, why);
+		return -EINVAL;
+	}
+	job_store_add(&lc->s->base, job);
+	job_loaded(job);
+	job_unref(job);
+	lc->n++;
+	return 0;
+}
+
+/* mkdir -p for the state directory, private to the daemon's user. */
+static int make_directory(const char *dir)
+{
+	char *p = xstrdup(dir);
+	int r = 0;
+
+	for (char *c = p + 1; ; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char saved = *c;
+		*c = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		*c = saved;
+		if (!saved)
+			break;
+	}
+	free(p);
+	return r;
+}
+
+int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, char *err,
+			  size_t err_size)
+{
+	struct sqlite_job_store *s;
+	struct store_sqlite *engine = NULL;
+	size_t n = strlen(dir) + sizeof("/jobs.db");
+	char *path = xmalloc(n);
+	int r;
+
+	snprintf(path, n, "%s/jobs.db", dir);
+	if ((r = make_directory(dir)) < 0) {
+		snprintf(err, err_size, "cannot make the state directory %s: %s", dir, strerror(-r));
+		free(path);
+		return r;
+	}
+	s = xcalloc(1, sizeof(*s));
+	r = store_sqlite_open(path, full_sync ? STORE_SYNC_FULL : STORE_SYNC_NORMAL, d->base,
+			      on_engine_durable, s, &engine, err, err_size);
+	if (r < 0) {
+		free(path);
+		free(s);
+		return r;
+	}
+	s->base.ops = &sqlite_ops;
+	s->mem = job_store_memory_new();
+	s->engine = engine;
+	s->path = path;
+	jsonw_init(&s->body);
+	s->next_id = store_sqlite_next_id(engine);
+	daemon_use_store(d, &s->base);
+
+	struct load_ctx lc = { .d = d, .s = s, .err = err, .err_size = err_size };
+	s->loading = true;
+	r = store_sqlite_load(engine, load_one, &lc);
+	s->loading = false;
+	if (r < 0) {
+		if (r != -EINVAL)
+			snprintf(err, err_size, "%s: cannot read it back: %s; the file is left as "
+				 "it is", path, strerror(-r));
+		/* The daemon goes no further; the loaded jobs go with it. */
+		return r;
+	}
+	log_notice("job store %s: %zu job(s) loaded", path, lc.n);
+	job_recover_loaded(d);
+	return 0;
+}

@@ -1,0 +1,255 @@
+#!/bin/bash
+# Integration test of the SQLite job store (store = sqlite) against the real
+# asyncjobd and a real jobs.db in a temporary state directory: acknowledged
+# jobs survive kill -9, a running sleep ends at its first deadline, a GET
+# cut off runs again while a POST fails with `interrupted`, SIGTERM keeps
+# the jobs (on_shutdown = resume) or cancels them (cancel), ids are never
+# reused (retention included), and a file that is not our database, or is
+# from a newer asyncjobd, stops the start and is left as it was. Run by
+# `make check` with ASYNCJOBD and ASYNCJOB_CLI set (see Makefile.am).
+#
+# Each case prints "ok - NAME" or "not ok - NAME" and "#" lines saying why;
+# the script exits 1 if any failed. No case asserts a speed: waits are
+# bounded polls, and the deadline check allows a loaded machine its slack.
+# shellcheck disable=SC2015  # a && b || fail
+set -u
+export LC_ALL=C
+
+: "${ASYNCJOBD:?ASYNCJOBD must name the asyncjobd binary}"
+: "${ASYNCJOB_CLI:?ASYNCJOB_CLI must name the asyncjob binary}"
+exec </dev/null
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/common/cases.sh
+. "$here/../common/cases.sh"
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/asyncjob-store.XXXXXX") || exit 99
+SOCK=$TMP/s.sock
+STATE=$TMP/state
+LOG=$TMP/asyncjobd.log
+DAEMON_PID=
+HOLE_PID=
+case_log=$LOG
+
+cleanup() {
+	[ -n "$DAEMON_PID" ] && kill -KILL "$DAEMON_PID" 2>/dev/null && wait "$DAEMON_PID" 2>/dev/null
+	[ -n "$HOLE_PID" ] && kill -KILL "$HOLE_PID" 2>/dev/null && wait "$HOLE_PID" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+aj() { "$ASYNCJOB_CLI" -s "$SOCK" "$@"; }
+
+# start_daemon [ARGS...]: a daemon on the store in $STATE; waits until it
+# answers. Returns 1 if it does not.
+start_daemon() {
+	"$ASYNCJOBD" -s "$SOCK" --store sqlite --state-dir "$STATE" --write-root "$TMP/files" \
+		"$@" >>"$LOG" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 200); do
+		aj info >/dev/null 2>&1 && return 0
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	return 1
+}
+
+kill9() {
+	kill -KILL "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	DAEMON_PID=
+}
+
+term() {
+	kill -TERM "$DAEMON_PID" 2>/dev/null
+	for _ in $(seq 200); do
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	wait "$DAEMON_PID" 2>/dev/null
+	local status=$?
+	DAEMON_PID=
+	return $status
+}
+
+# field ID EXPR: a Python expression on the job object `j`, printed.
+field() {
+	aj --json get "$1" 2>/dev/null |
+		"$PY" -c 'import json, sys; j = json.load(sys.stdin); print('"$2"')' 2>/dev/null
+}
+
+# wait_state ID STATE: polls until job ID is in STATE (10 s at most).
+wait_state() {
+	for _ in $(seq 200); do
+		[ "$(field "$1" 'j["state"]')" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+mkdir -p "$TMP/files"
+
+# ------------------------------------------------------------------ cases
+
+begin "acknowledged jobs survive kill -9, results included"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+long=$(aj --detach sleep 600 tea)
+hi=$(aj --json submit '{"type":"sleep","seconds":0,"message":"hi","label":"L","key":"k1"}' |
+	"$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+aj write "$TMP/files/a.txt" hello >/dev/null || fail "the write failed"
+written=$(aj --json submit "{\"type\":\"write\",\"path\":\"$TMP/files/b.txt\",\"content\":\"hello\",\"wait\":true}" |
+	"$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+wait_state "$hi" succeeded || fail "job $hi did not succeed"
+kill9
+start_daemon || fail "the daemon did not start again"
+[ "$(field "$long" 'j["state"]')" = running ] || fail "job $long: $(aj --json get "$long" 2>&1)"
+[ "$(field "$hi" 'j["result"]["message"], j["label"], j["key"]')" = "hi L k1" ] ||
+	fail "job $hi: $(aj --json get "$hi" 2>&1)"
+[ "$(field "$written" 'j["state"], j["result"]["bytes"]')" = "succeeded 5" ] ||
+	fail "job $written: $(aj --json get "$written" 2>&1)"
+# The same key from the same user is still that job.
+again=$(aj --json submit '{"type":"sleep","seconds":0,"key":"k1"}' |
+	"$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+[ "$again" = "$hi" ] || fail "the key k1 gave job $again, not $hi"
+next=$(aj --detach sleep 0)
+[ "$next" -gt "$written" ] || fail "a new job got id $next, not above $written"
+kill9
+end
+
+begin "a running sleep ends at its first deadline after kill -9"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+id=$(aj --detach sleep 2 late)
+kill9
+sleep 0.5
+start_daemon || fail "the daemon did not start again"
+aj wait "$id" --timeout 10 >/dev/null
+took=$(field "$id" '__import__("datetime").datetime.fromisoformat(j["finished_at"].replace("Z", "+00:00")).timestamp() - __import__("datetime").datetime.fromisoformat(j["started_at"].replace("Z", "+00:00")).timestamp()')
+slept=$(field "$id" 'j["result"]["slept"]')
+"$PY" -c "import sys; sys.exit(not (2.0 <= $took < 2.5))" 2>/dev/null ||
+	fail "it ended $took s after it started, not at its deadline of 2 s ($(aj --json get "$id" 2>&1))"
+"$PY" -c "import sys; sys.exit(not (2.0 <= $slept < 2.5))" 2>/dev/null ||
+	fail "slept says $slept"
+echo "# ended ${took} s after it started (slept $slept)"
+kill9
+end
+
+# A server that accepts connections and never answers, counting them: a
+# fetch to it stays running.
+"$PY" - "$TMP/hole.port" "$TMP/hole.count" <<'EOF' &
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+held, n = [], 0
+while True:
+    c, _ = s.accept()
+    n += 1
+    held.append(c)
+    open(sys.argv[2], "w").write(str(n))
+EOF
+HOLE_PID=$!
+for _ in $(seq 100); do [ -s "$TMP/hole.port" ] && break; sleep 0.05; done
+HOLE=http://127.0.0.1:$(cat "$TMP/hole.port")
+hole_count() { cat "$TMP/hole.count" 2>/dev/null || echo 0; }
+
+begin "a GET cut off runs again; a POST fails with interrupted"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+get=$(aj --detach fetch "$HOLE/get")
+post=$(aj --detach submit "{\"type\":\"fetch\",\"url\":\"$HOLE/post\",\"method\":\"POST\",\"body\":\"x\"}")
+for _ in $(seq 200); do [ "$(hole_count)" -ge 2 ] && break; sleep 0.05; done
+[ "$(hole_count)" -eq 2 ] || fail "the server saw $(hole_count) connections, not 2"
+kill9
+start_daemon || fail "the daemon did not start again"
+wait_state "$post" failed || fail "the POST: $(aj --json get "$post" 2>&1)"
+[ "$(field "$post" 'j["error"]["code"]')" = interrupted ] || fail "the POST: $(aj --json get "$post" 2>&1)"
+field "$post" 'j["error"]["message"]' | grep -q "may or may not" ||
+	fail "the POST's message: $(field "$post" 'j["error"]["message"]')"
+for _ in $(seq 200); do [ "$(hole_count)" -ge 3 ] && break; sleep 0.05; done
+[ "$(hole_count)" -eq 3 ] || fail "the server saw $(hole_count) connections, not 3 (the GET again)"
+[ "$(field "$get" 'j["state"]')" = running ] || fail "the GET: $(aj --json get "$get" 2>&1)"
+kill9
+end
+
+begin "SIGTERM keeps the jobs (on_shutdown = resume), and a waiting client hears why"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+aj sleep 2 tea >"$TMP/cli.out" 2>&1 &
+cli=$!
+for _ in $(seq 100); do [ "$(field 1 'j["state"]')" = running ] && break; sleep 0.05; done
+term || fail "asyncjobd exited with status $? on SIGTERM"
+wait "$cli"
+grep -q "restarting" "$TMP/cli.out" || fail "the waiting client was told: $(cat "$TMP/cli.out")"
+start_daemon || fail "the daemon did not start again"
+aj wait 1 --timeout 10 >/dev/null
+[ "$(field 1 'j["state"], j["result"]["message"]')" = "succeeded tea" ] ||
+	fail "job 1: $(aj --json get 1 2>&1)"
+kill9
+end
+
+begin "on_shutdown = cancel cancels them"
+rm -rf "$STATE"
+printf 'on_shutdown = cancel\n' >"$TMP/cancel.conf"
+start_daemon -c "$TMP/cancel.conf" || fail "the daemon did not start"
+id=$(aj --detach sleep 600)
+term || fail "asyncjobd exited with status $? on SIGTERM"
+start_daemon || fail "the daemon did not start again"
+[ "$(field "$id" 'j["state"], j["error"]["code"]')" = "canceled shutdown" ] ||
+	fail "job $id: $(aj --json get "$id" 2>&1)"
+kill9
+end
+
+begin "ids are never reused, even after retention removed the newest"
+rm -rf "$STATE"
+printf 'max_retained_jobs = 0\n' >"$TMP/retain.conf"
+start_daemon -c "$TMP/retain.conf" || fail "the daemon did not start"
+for _ in 1 2 3; do last=$(aj --detach sleep 0); done
+sleep 0.2
+aj get "$last" >/dev/null 2>&1 && fail "job $last was kept, though max_retained_jobs = 0"
+kill9
+start_daemon -c "$TMP/retain.conf" || fail "the daemon did not start again"
+next=$(aj --detach sleep 0)
+[ "$next" -gt "$last" ] || fail "after a restart the next job got id $next, not above $last"
+kill9
+end
+
+# refused_start NAME: the daemon must refuse to start on $STATE/jobs.db,
+# naming the file, and leave it byte for byte as it was.
+refused_start() {
+	local before after out
+	before=$(md5sum "$STATE/jobs.db")
+	out=$("$ASYNCJOBD" -s "$SOCK" --store sqlite --state-dir "$STATE" --write-root "$TMP/files" 2>&1)
+	local status=$?
+	after=$(md5sum "$STATE/jobs.db")
+	[ "$status" -eq 1 ] || fail "it exited with status $status, not 1: $out"
+	grep -q "$STATE/jobs.db" <<<"$out" || fail "the message does not name the file: $out"
+	grep -q "$1" <<<"$out" || fail "the message does not say '$1': $out"
+	[ "$before" = "$after" ] || fail "the file was changed"
+	echo "# $(tail -n 1 <<<"$out")"
+}
+
+begin "a file that is not our database stops the start, untouched"
+rm -rf "$STATE" && mkdir -p "$STATE"
+printf 'not a database, and worth keeping\n' >"$STATE/jobs.db"
+refused_start "not an asyncjobd database"
+end
+
+begin "a database from a newer asyncjobd stops the start, untouched"
+rm -rf "$STATE" && mkdir -p "$STATE"
+"$PY" -c '
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA application_id = 1634365282")
+db.execute("PRAGMA user_version = 99")
+db.execute("CREATE TABLE future (x)")
+db.commit()' "$STATE/jobs.db"
+refused_start "newer"
+end
+
+echo "# $ncases case(s), $failures failed"
+[ "$failures" -eq 0 ]
