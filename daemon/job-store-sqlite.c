@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "daemon/daemon.h"
 #include "daemon/job-record.h"
@@ -28,6 +31,7 @@ struct sqlite_job_store {
 	struct job_store *mem;          /* the indexes every read uses */
 	struct store_sqlite *engine;
 	char *path;
+	int lock_fd;                    /* jobs.db.lock, held while open */
 	struct jsonw body;              /* scratch: the record being handed over */
 	uint64_t next_id;               /* the next id to hand out */
 	uint64_t made, durable;         /* the engine's sequence numbers */
@@ -152,6 +156,8 @@ static void sq_free(struct job_store *st)
 	s->engine = store_sqlite_close(s->engine);
 	job_store_free(s->mem);
 	jsonw_release(&s->body);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	free(s->path);
 	free(s);
 }
@@ -259,6 +265,30 @@ static int make_directory(const char *dir)
 	return r;
 }
 
+/* One daemon per database: two would each take the other's jobs for
+ * their own. The lock goes with the process, however it ends. */
+static int lock_database(const char *path, char *err, size_t err_size)
+{
+	size_t n = strlen(path) + sizeof(".lock");
+	char *lock_path = xmalloc(n);
+	int fd, r;
+
+	snprintf(lock_path, n, "%s.lock", path);
+	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, err_size, "cannot open %s: %s", lock_path, strerror(errno));
+	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		snprintf(err, err_size, "another asyncjobd uses %s (it holds %s); give this one "
+			 "another state_directory", path, lock_path);
+		close(fd);
+		fd = r;
+	}
+	free(lock_path);
+	return fd;
+}
+
 int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, char *err,
 			  size_t err_size)
 {
@@ -266,7 +296,7 @@ int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, cha
 	struct store_sqlite *engine = NULL;
 	size_t n = strlen(dir) + sizeof("/jobs.db");
 	char *path = xmalloc(n);
-	int r;
+	int r, lock_fd;
 
 	snprintf(path, n, "%s/jobs.db", dir);
 	if ((r = make_directory(dir)) < 0) {
@@ -274,10 +304,16 @@ int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, cha
 		free(path);
 		return r;
 	}
+	if ((lock_fd = lock_database(path, err, err_size)) < 0) {
+		free(path);
+		return lock_fd;
+	}
 	s = xcalloc(1, sizeof(*s));
+	s->lock_fd = lock_fd;
 	r = store_sqlite_open(path, full_sync ? STORE_SYNC_FULL : STORE_SYNC_NORMAL, d->base,
 			      on_engine_durable, s, &engine, err, err_size);
 	if (r < 0) {
+		close(lock_fd);
 		free(path);
 		free(s);
 		return r;

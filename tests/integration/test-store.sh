@@ -218,6 +218,17 @@ next=$(aj --detach sleep 0)
 kill9
 end
 
+begin "a second daemon on the same jobs.db is refused"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+out=$("$ASYNCJOBD" -s "$TMP/other.sock" --store sqlite --state-dir "$STATE" --write-root "$TMP/files" 2>&1)
+status=$?
+[ "$status" -eq 1 ] || fail "the second daemon exited with status $status, not 1: $out"
+grep -q "another asyncjobd uses $STATE/jobs.db" <<<"$out" || fail "it said: $out"
+aj info >/dev/null || fail "the first daemon no longer answers"
+kill9
+end
+
 # refused_start NAME: the daemon must refuse to start on $STATE/jobs.db,
 # naming the file, and leave it byte for byte as it was.
 refused_start() {
