@@ -289,8 +289,8 @@ static int lock_database(const char *path, char *err, size_t err_size)
 	return fd;
 }
 
-int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, char *err,
-			  size_t err_size)
+int job_store_sqlite_new(struct event_base *base, const char *dir, bool full_sync,
+			 struct job_store **ret, char *err, size_t err_size)
 {
 	struct sqlite_job_store *s;
 	struct store_sqlite *engine = NULL;
@@ -310,7 +310,7 @@ int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, cha
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->lock_fd = lock_fd;
-	r = store_sqlite_open(path, full_sync ? STORE_SYNC_FULL : STORE_SYNC_NORMAL, d->base,
+	r = store_sqlite_open(path, full_sync ? STORE_SYNC_FULL : STORE_SYNC_NORMAL, base,
 			      on_engine_durable, s, &engine, err, err_size);
 	if (r < 0) {
 		close(lock_fd);
@@ -324,7 +324,24 @@ int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, cha
 	s->path = path;
 	jsonw_init(&s->body);
 	s->next_id = store_sqlite_next_id(engine);
-	daemon_use_store(d, &s->base);
+	*ret = &s->base;
+	return 0;
+}
+
+int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, char *err,
+			  size_t err_size)
+{
+	struct job_store *store;
+	struct sqlite_job_store *s;
+	int r;
+
+	r = job_store_sqlite_new(d->base, dir, full_sync, &store, err, err_size);
+	if (r < 0)
+		return r;
+	s = ss(store);
+	daemon_use_store(d, store);
+	const char *path = s->path;
+	struct store_sqlite *engine = s->engine;
 
 	struct load_ctx lc = { .d = d, .s = s, .err = err, .err_size = err_size };
 	s->loading = true;

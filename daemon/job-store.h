@@ -64,6 +64,13 @@ struct job_store {
 struct job_store *job_store_memory_new(void);
 
 struct daemon;
+struct event_base;
+/* The SQLite store in DIR/jobs.db (made, with DIR, when missing), empty of
+ * jobs in memory whatever the file holds: for job_store_sqlite_open, and
+ * for tests. Returns 0 and the store in *ret, or a negative errno with a
+ * message in `err`. Blocks. */
+int job_store_sqlite_new(struct event_base *base, const char *dir, bool full_sync,
+			 struct job_store **ret, char *err, size_t err_size);
 /* Opens (or creates) DIR/jobs.db, makes it the daemon's store, loads every
  * job it holds and recovers the unfinished ones (job_recover_loaded).
  * Blocks: at start, before the loop runs. Returns 0, or a negative errno

@@ -21,19 +21,45 @@
 #include "proto/json.h"
 #include "tests/common/daemon-fixture.h"
 
-/* The backends the contract runs against. */
-static const struct backend {
-	const char *name;
-	struct job_store *(*make)(void);
-} backends[] = {
-	{ "memory", job_store_memory_new },
-};
-static const struct backend *backend;
-
 struct ctx {
 	struct fixture *f;
 	struct job_store *s;
+	char dir[64];               /* the SQLite store's state directory */
 };
+
+static struct job_store *make_memory(struct ctx *c)
+{
+	(void)c;
+	return job_store_memory_new();
+}
+
+/* A real jobs.db in a directory of its own, on the fixture's loop. */
+static struct job_store *make_sqlite(struct ctx *c)
+{
+	struct job_store *s = NULL;
+	char err[512];
+
+	snprintf(c->dir, sizeof(c->dir), "/tmp/asyncjob-store-contract.XXXXXX");
+	if (!mkdtemp(c->dir))
+		return NULL;
+	if (job_store_sqlite_new(c->f->base, c->dir, true, &s, err, sizeof(err)) < 0) {
+		print_error("%s\n", err);
+		return NULL;
+	}
+	/* Its records hold each job's spec. */
+	c->f->d->keep_job_specs = true;
+	return s;
+}
+
+/* The backends the contract runs against. */
+static const struct backend {
+	const char *name;
+	struct job_store *(*make)(struct ctx *c);
+} backends[] = {
+	{ "memory", make_memory },
+	{ "sqlite", make_sqlite },
+};
+static const struct backend *backend;
 
 static int setup(void **state)
 {
@@ -41,7 +67,9 @@ static int setup(void **state)
 	if (!c)
 		return -1;
 	c->f = fixture_new(NULL, 0);
-	c->s = backend->make();
+	c->s = backend->make(c);
+	if (!c->s)
+		return -1;
 	*state = c;
 	return 0;
 }
@@ -51,6 +79,12 @@ static int teardown(void **state)
 	struct ctx *c = *state;
 	job_store_free(c->s);
 	fixture_free(c->f);
+	if (c->dir[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
+		if (system(cmd) != 0)
+			return -1;
+	}
 	free(c);
 	return 0;
 }
@@ -139,6 +173,35 @@ static void test_ids_never_reused(void **state)
 	job_store_remove(c->s, a);
 	job_unref(a);
 	assert_true(job_store_allocate_id(c->s) > last);
+}
+
+/* A store on disk: the ids of the jobs it held are never handed out again
+ * by the store opened anew on the same file, even once they are removed. */
+static void test_ids_survive_reopen(void **state)
+{
+	struct ctx *c = *state;
+	char err[512];
+
+	if (!c->dir[0]) {
+		print_message("the %s store keeps nothing across a restart: skipped\n",
+			      backend->name);
+		skip();
+	}
+	struct job *a = make_job(c, 0, NULL, 0, NULL);
+	a->id = job_store_allocate_id(c->s);
+	struct job *b = make_job(c, 0, NULL, 0, NULL);
+	b->id = job_store_allocate_id(c->s);
+	job_store_add(c->s, a);
+	job_store_add(c->s, b);
+	job_store_remove(c->s, b);   /* the newest, gone */
+	uint64_t highest = b->id;
+	job_unref(a);
+	job_unref(b);
+	/* Closing drains: everything handed over is written. */
+	job_store_free(c->s);
+	c->s = NULL;
+	assert_int_equal(job_store_sqlite_new(c->f->base, c->dir, true, &c->s, err, sizeof(err)), 0);
+	assert_true(job_store_allocate_id(c->s) > highest);
 }
 
 /* Counts by state follow adds, changes of state and removals. */
@@ -375,6 +438,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_add_get_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_survive_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counts_by_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_long_key, setup, teardown),
