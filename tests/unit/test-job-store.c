@@ -66,7 +66,8 @@ static int setup(void **state)
 	struct ctx *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -1;
-	c->f = fixture_new(NULL, 0);
+	/* Keys as long as test_find_long_key's. */
+	c->f = fixture_new("max_label_bytes = 4096\n", 0);
 	c->s = backend->make(c);
 	if (!c->s)
 		return -1;
@@ -89,26 +90,35 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A queued sleep job that nobody knows of yet (one reference, the caller's). */
+/* A queued sleep job that nobody knows of yet (one reference, the caller's),
+ * made from its spec as job.submit makes one. */
 static struct job *make_job(struct ctx *c, uid_t uid, const char *key, size_t key_len,
 			    const char *label)
 {
-	static const char text[] = "{\"type\":\"sleep\",\"seconds\":1}";
-	const struct job_type *type = job_type_find("sleep");
-	struct job_controls ctl = { .key = key, .key_len = key_len, .label = label };
+	struct json_object *o = json_object_new_object();
 	struct json_parser parser;
 	const struct json_value *spec;
+	const struct job_type *type;
+	struct job_controls ctl;
 	const char *why;
-	struct rpc_error e;
+	struct rpc_error e = { 0 };
 	void *data = NULL;
+	size_t len;
 
-	assert_non_null(type);
+	json_object_object_add(o, "type", json_object_new_string("sleep"));
+	json_object_object_add(o, "seconds", json_object_new_int(1));
+	if (key)
+		json_object_object_add(o, "key", json_object_new_string_len(key, (int)key_len));
+	if (label)
+		json_object_object_add(o, "label", json_object_new_string(label));
+	const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
 	json_parser_init(&parser, 32);
-	assert_int_equal(json_parse(&parser, text, sizeof(text) - 1, &spec, &why), 0);
-	assert_int_equal(type->parse(c->f->d, spec, NULL, &data, &e), 0);
-	assert_non_null(data);
-	json_parser_release(&parser);
+	assert_int_equal(json_parse(&parser, text, len, &spec, &why), 0);
+	if (job_spec_parse(c->f->d, spec, true, NULL, &type, &data, &ctl, &e) < 0)
+		fail_msg("%s: %s", e.field, e.message);
 	struct job *job = job_new(c->f->d, type, data, uid, &ctl);
+	json_parser_release(&parser);
+	json_object_put(o);
 	assert_non_null(job);
 	assert_int_equal(job->refs, 1);
 	assert_int_equal(job->state, JOB_QUEUED);
