@@ -43,18 +43,33 @@ static size_t unread_bytes(struct conn *c)
 	return c->held ? n + evbuffer_get_length(c->held) : n;
 }
 
-/* Where new output goes: held while the store has a change that is not on
- * disk (what is written now may tell of it), or while older output is
- * held; else straight to the socket's queue. */
-static struct evbuffer *output_for(struct conn *c)
+struct held_mark {
+	size_t len;            /* bytes of the message */
+	uint64_t needs;        /* the store change it waits for */
+};
+
+/* Where a message of `len` bytes that tells of store change `needs` goes:
+ * straight to the socket's queue when that change is on disk and nothing
+ * is held before it; else held, behind a mark. */
+static struct evbuffer *output_for(struct conn *c, size_t len, uint64_t needs)
 {
 	struct job_store *s = c->d->store;
 
-	if (!job_store_behind(s) && !(c->held && evbuffer_get_length(c->held) > 0))
+	if (c->n_marks == 0 && needs <= job_store_changes_durable(s))
 		return bufferevent_get_output(c->bev);
 	if (!c->held && !(c->held = evbuffer_new()))
 		xalloc_die();
-	c->held_until = job_store_changes_made(s);
+	if (c->marks_head + c->n_marks == c->marks_cap) {
+		if (c->marks_head > 0) {
+			memmove(c->marks, c->marks + c->marks_head, c->n_marks * sizeof(*c->marks));
+			c->marks_head = 0;
+		}
+		if (c->n_marks == c->marks_cap) {
+			c->marks_cap = c->marks_cap ? 2 * c->marks_cap : 16;
+			c->marks = xrealloc(c->marks, c->marks_cap * sizeof(*c->marks));
+		}
+	}
+	c->marks[c->marks_head + c->n_marks++] = (struct held_mark){ len, needs };
 	if (!c->on_held_list) {
 		c->on_held_list = true;
 		TAILQ_INSERT_TAIL(&c->d->held_conns, c, held_link);
@@ -64,14 +79,22 @@ static struct evbuffer *output_for(struct conn *c)
 
 bool conn_release_held(struct conn *c)
 {
-	if (!c->held || evbuffer_get_length(c->held) == 0)
-		return true;
-	if (job_store_changes_durable(c->d->store) < c->held_until)
-		return false;
-	if (evbuffer_add_buffer(bufferevent_get_output(c->bev), c->held) < 0)
-		xalloc_die();
-	conn_flush(c);
-	return true;
+	uint64_t durable = job_store_changes_durable(c->d->store);
+	size_t n = 0;
+
+	while (c->n_marks > 0 && c->marks[c->marks_head].needs <= durable) {
+		n += c->marks[c->marks_head].len;
+		c->marks_head++;
+		c->n_marks--;
+	}
+	if (c->n_marks == 0)
+		c->marks_head = 0;
+	if (n > 0) {
+		if (evbuffer_remove_buffer(c->held, bufferevent_get_output(c->bev), n) != (int)n)
+			xalloc_die();
+		conn_flush(c);
+	}
+	return c->n_marks == 0;
 }
 
 static void pause_reading(struct conn *c)
@@ -224,11 +247,11 @@ static bool may_send(struct conn *c)
 	return true;
 }
 
-void conn_send(struct conn *c, const char *data, size_t len)
+void conn_send(struct conn *c, const char *data, size_t len, uint64_t needs)
 {
 	if (!may_send(c))
 		return;
-	if (evbuffer_add(output_for(c), data, len) < 0)
+	if (evbuffer_add(output_for(c, len, needs), data, len) < 0)
 		xalloc_die();
 	daemon_mark_dirty(c->d, c);
 }
@@ -247,12 +270,13 @@ static void free_sent(const void *data, size_t len, void *extra)
 void conn_send_jsonw(struct conn *c, struct jsonw *w)
 {
 	if (w->len < SEND_BY_REFERENCE_BYTES) {
-		conn_send(c, w->buf, w->len);
+		conn_send(c, w->buf, w->len, w->needs);
 		return;
 	}
 	if (!may_send(c))
 		return;
-	if (evbuffer_add_reference(output_for(c), w->buf, w->len, free_sent, NULL) < 0)
+	if (evbuffer_add_reference(output_for(c, w->len, w->needs), w->buf, w->len, free_sent,
+				   NULL) < 0)
 		xalloc_die();
 	/* The queue owns the text now; the writer starts afresh. */
 	jsonw_init(w);
@@ -270,7 +294,7 @@ void conn_send_jsonw_part(struct conn *c, struct jsonw *w, bool first)
 		free(text);
 		return;
 	}
-	if (evbuffer_add_reference(output_for(c), text, len, free_sent, NULL) < 0)
+	if (evbuffer_add_reference(output_for(c, len, w->needs), text, len, free_sent, NULL) < 0)
 		xalloc_die();
 	conn_flush(c);
 	daemon_mark_dirty(c->d, c);
@@ -367,6 +391,7 @@ static void conn_destroy(struct conn *c)
 	identity_unref(c->peer.identity);
 	if (c->held)
 		evbuffer_free(c->held);
+	free(c->marks);
 	free(c);
 }
 

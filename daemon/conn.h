@@ -15,6 +15,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct held_mark;
 struct daemon;
 struct identity;
 struct job;
@@ -47,11 +48,14 @@ struct conn {
 	LIST_HEAD(, request) requests;   /* replies owed later */
 	size_t n_requests;
 	LIST_HEAD(, job) owned_jobs;     /* cancel_on_disconnect */
-	/* Output held until the store has on disk every change made before
-	 * it was written (held_until): once anything is held, everything
-	 * after it waits too, so the client reads in order. */
+	/* Output held until the store has on disk the change it tells of:
+	 * one mark a message held, its bytes and the change it waits for.
+	 * Once anything is held, what comes after waits behind it, so the
+	 * client reads in order; each message goes as soon as it and those
+	 * before it may. */
 	struct evbuffer *held;
-	uint64_t held_until;
+	struct held_mark *marks;
+	size_t marks_head, n_marks, marks_cap;
 	bool on_held_list;
 	TAILQ_ENTRY(conn) held_link;
 	struct subscription *sub;
@@ -63,13 +67,14 @@ struct conn {
  * peer's identity reference. */
 struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct peer_creds *peer);
 
-/* Hands held output over to the socket when the store has made durable
- * what it waits for. Returns whether nothing is held any more. */
+/* Hands held output over to the socket as far as the store has made
+ * durable what it waits for. Returns whether nothing is held any more. */
 bool conn_release_held(struct conn *c);
 
-/* Queues bytes for the peer. A peer that lets its unread output grow past
- * max_output_bytes is disconnected. */
-void conn_send(struct conn *c, const char *data, size_t len);
+/* Queues bytes for the peer, once the store has on disk change `needs`
+ * (jsonw.needs; 0: none) and what was queued before has gone. A peer that
+ * lets its unread output grow past max_output_bytes is disconnected. */
+void conn_send(struct conn *c, const char *data, size_t len, uint64_t needs);
 /* The same for a writer's text. A large text is not copied: the output
  * queue takes the writer's buffer and `w` is left empty and ready. */
 void conn_send_jsonw(struct conn *c, struct jsonw *w);

@@ -306,7 +306,7 @@ static void store_durable(void *arg)
 	struct daemon *d = arg;
 	struct conn *c, *next;
 
-	job_start_durable(d);
+	/* The output first: what the jobs about to start say comes after. */
 	for (c = TAILQ_FIRST(&d->held_conns); c; c = next) {
 		next = TAILQ_NEXT(c, held_link);
 		if (conn_release_held(c)) {
@@ -314,6 +314,7 @@ static void store_durable(void *arg)
 			c->on_held_list = false;
 		}
 	}
+	job_start_durable(d);
 }
 
 void daemon_use_store(struct daemon *d, struct job_store *store)
@@ -497,13 +498,18 @@ static void shutdown_resuming(struct daemon *d)
 
 	rpc_error_simple(&e, RPC_BUSY, "asyncjobd is restarting: the jobs are kept and go on "
 			 "after the restart; ask for them again then");
+	/* The daemon closes these connections, not their clients: a job
+	 * they would cancel on disconnect is kept too. First, for all of them:
+	 * answering a request may close its connection. */
 	TAILQ_FOREACH(c, &d->conns, link) {
-		/* The daemon closes these connections, not their clients: a
-		 * job they would cancel on disconnect is kept too. */
 		struct job *job;
 		while ((job = LIST_FIRST(&c->owned_jobs)))
 			job_clear_owner(job);
-		while ((req = LIST_FIRST(&c->requests))) {
+	}
+	struct conn *next;
+	for (c = TAILQ_FIRST(&d->conns); c; c = next) {
+		next = TAILQ_NEXT(c, link);
+		while (!c->dead && (req = LIST_FIRST(&c->requests))) {
 			request_error(req, &e);
 			request_free(req);
 		}

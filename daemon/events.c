@@ -165,7 +165,7 @@ void event_log_record(struct daemon *d, struct job *job)
 			write_event(&d->scratch, seq, job, job->state);
 			written = true;
 		}
-		conn_send(s->conn, d->scratch.buf, d->scratch.len);
+		conn_send(s->conn, d->scratch.buf, d->scratch.len, d->scratch.needs);
 	}
 }
 
@@ -187,9 +187,11 @@ void event_log_progress(struct daemon *d, struct job *job)
 			job->type->write_progress(job, w);
 			jsonw_object_end(w);
 			rpc_notify_end(w);
+			/* Progress tells that it runs: not before that is on disk. */
+			w->needs = job->change_seq;
 			written = true;
 		}
-		conn_send(s->conn, d->scratch.buf, d->scratch.len);
+		conn_send(s->conn, d->scratch.buf, d->scratch.len, d->scratch.needs);
 	}
 }
 
@@ -226,7 +228,7 @@ bool event_log_subscribe(struct daemon *d, struct conn *conn, const uint64_t *id
 		if (r->seq <= since || !wants(s, r->job))
 			continue;
 		write_event(&d->scratch, r->seq, r->job, r->state);
-		conn_send(conn, d->scratch.buf, d->scratch.len);
+		conn_send(conn, d->scratch.buf, d->scratch.len, d->scratch.needs);
 	}
 	return missed;
 }

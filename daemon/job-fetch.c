@@ -898,6 +898,10 @@ static void begin_when_running_is_durable(struct job *job)
 static void started(struct fetch_transfer *t)
 {
 	struct fetch_job *f = (struct fetch_job *)((char *)t - offsetof(struct fetch_job, xfer));
+	/* A daemon shutting down starts nothing new: a kept job begins at
+	 * the next start. */
+	if (f->d->shutting_down)
+		return;
 	job_set_running(f->job);
 	job_when_durable(f->job, begin_when_running_is_durable);
 }

@@ -187,7 +187,10 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 		return bad(err, err_size, rec, "unknown job type");
 	if (rec->state > JOB_CANCELED)
 		return bad(err, err_size, rec, "unknown state");
-	json_parser_init(&parser, 64);
+	/* As deep as anything the daemon takes or keeps (a fetch's JSON
+	 * result is up to 128 deep, and the record wraps it): a result must
+	 * never make the store unreadable. */
+	json_parser_init(&parser, 1000);
 	if (json_parse(&parser, rec->body, rec->body_len, &body, &why) < 0 ||
 	    !json_is(body, JSON_OBJECT) || !(spec = json_get(body, "spec")) ||
 	    !json_is(spec, JSON_OBJECT)) {
@@ -206,6 +209,14 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 		const struct job_type *parsed;
 		struct rpc_error e = { 0 };
 		r = job_spec_parse(d, spec, true, requester, &parsed, &data, &ctl, &e);
+		if (r == 0 && parsed != type) {
+			/* A record that says one type and holds another's spec
+			 * is not one this daemon wrote. */
+			parsed->free_data(data);
+			identity_unref(requester);
+			json_parser_release(&parser);
+			return bad(err, err_size, rec, "its spec is of another type than the record");
+		}
 		if (r < 0) {
 			snprintf(reason, sizeof(reason), "asyncjobd restarted and no longer takes "
 				 "its spec: %s%s%s", e.field[0] ? e.field : "", e.field[0] ? ": " : "",

@@ -45,7 +45,7 @@ static struct sqlite_job_store *ss(struct job_store *s)
 }
 
 /* Hands the job's record, as it is now, to the engine. */
-static void put(struct sqlite_job_store *s, const struct job *job)
+static void put(struct sqlite_job_store *s, struct job *job)
 {
 	struct job_record rec;
 
@@ -69,6 +69,7 @@ static void put(struct sqlite_job_store *s, const struct job *job)
 		.body_len = rec.body_len,
 	};
 	s->made = store_sqlite_put(s->engine, &r);
+	job->change_seq = s->made;
 }
 
 static uint64_t sq_allocate_id(struct job_store *st)

@@ -46,7 +46,9 @@ struct job_store_ops {
 	 * the last one on disk, and the store calls on_durable (below) when
 	 * that moves. No reply or event that tells of a change leaves the
 	 * daemon before the change is durable. NULL for a store with nothing
-	 * to wait for (memory). */
+	 * to wait for (memory). Such a store sets job->change_seq to the
+	 * number of each change of the job it is handed (job_write_json
+	 * marks the text it writes with it: jsonw.needs). */
 	uint64_t (*changes_made)(struct job_store *s);
 	uint64_t (*changes_durable)(struct job_store *s);
 	/* 0, or the negative errno that keeps changes from the disk now (a

@@ -579,7 +579,10 @@ static void start_waiting(struct daemon *d)
 	struct write_queue *q = queue_of(d);
 	struct write_job *w;
 
-	while (q->running < d->config->limits.io_threads && (w = TAILQ_FIRST(&q->waiting))) {
+	/* A daemon shutting down starts nothing new: a kept job begins at
+	 * the next start, a canceled one never. */
+	while (!d->shutting_down && q->running < d->config->limits.io_threads &&
+	       (w = TAILQ_FIRST(&q->waiting))) {
 		TAILQ_REMOVE(&q->waiting, w, wait_link);
 		w->waiting = false;
 		hand_over(w);

@@ -356,7 +356,7 @@ static void defer(struct daemon *d, struct job *job, uint64_t change, void (*the
 /* Canceled while it waited, or the daemon going away: it never starts. */
 static void start_if_queued(struct job *job)
 {
-	if (job->state == JOB_QUEUED && !job->d->tearing_down)
+	if (job->state == JOB_QUEUED && !job->d->tearing_down && !job->d->shutting_down)
 		job->type->start(job);
 }
 
@@ -497,13 +497,6 @@ void job_loaded(struct job *job)
 {
 	struct daemon *d = job->d;
 
-	if (job_state_is_final(job->state)) {
-		TAILQ_INSERT_TAIL(&d->finished, job, finished_link);
-		d->n_finished++;
-		job->result_bytes = job->result_len;
-		d->retained_result_bytes += job->result_bytes;
-		return;
-	}
 	if (d->n_loaded == d->loaded_cap) {
 		d->loaded_cap = d->loaded_cap ? 2 * d->loaded_cap : 64;
 		d->loaded = xrealloc(d->loaded, d->loaded_cap * sizeof(*d->loaded));
@@ -545,6 +538,15 @@ static void recover_one(struct job *job)
 		finish(job, JOB_FAILED, JOB_ERR_INTERRUPTED, xstrdup(why));
 		return;
 	}
+	if (job->timeout > 0 && elapsed_of(d, job->started_ms, job->timeout) >= job->timeout) {
+		/* Its time ran out while the daemon was down: it does not
+		 * begin again to be stopped at once. */
+		char message[96];
+		snprintf(message, sizeof(message), "timed out after %g s (asyncjobd was "
+			 "restarting)", job->timeout);
+		finish(job, JOB_FAILED, JOB_ERR_TIMEOUT, xstrdup(message));
+		return;
+	}
 	log_debug("job %" PRIu64 " %s after a restart", job->id,
 		  rule == JOB_RESUME ? "resumed" : "run again");
 	if (job->timeout > 0)
@@ -555,21 +557,59 @@ static void recover_one(struct job *job)
 	job->recovering = false;
 }
 
+static int by_id(const void *a, const void *b)
+{
+	const struct job *x = *(struct job *const *)a, *y = *(struct job *const *)b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int by_finish(const void *a, const void *b)
+{
+	const struct job *x = *(struct job *const *)a, *y = *(struct job *const *)b;
+
+	if (x->finished_ms != y->finished_ms)
+		return x->finished_ms < y->finished_ms ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 void job_recover_loaded(struct daemon *d)
 {
 	struct job **jobs = d->loaded;
-	size_t n = d->n_loaded;
+	size_t n = d->n_loaded, n_finished = 0;
 
 	d->loaded = NULL;
 	d->n_loaded = d->loaded_cap = 0;
+	/* The finished ones join retention oldest first, as they ended. */
+	for (size_t i = 0; i < n; i++)
+		if (job_state_is_final(jobs[i]->state)) {
+			struct job *t = jobs[n_finished];
+			jobs[n_finished++] = jobs[i];
+			jobs[i] = t;
+		}
+	if (n_finished > 1)
+		qsort(jobs, n_finished, sizeof(*jobs), by_finish);
+	for (size_t i = 0; i < n_finished; i++) {
+		struct job *job = jobs[i];
+		TAILQ_INSERT_TAIL(&d->finished, job, finished_link);
+		d->n_finished++;
+		job->result_bytes = job->result_len;
+		d->retained_result_bytes += job->result_bytes;
+		job_unref(job);
+	}
+	/* The unfinished, in id order: the order they were submitted in. */
+	if (n - n_finished > 1)
+		qsort(jobs + n_finished, n - n_finished, sizeof(*jobs), by_id);
 	/* One instant: the jobs queued again start together, as a gather's. */
 	daemon_instant_begin(d, mono_seconds());
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = n_finished; i < n; i++) {
 		recover_one(jobs[i]);
 		job_unref(jobs[i]);
 	}
 	daemon_instant_end(d);
 	free(jobs);
+	/* What retention would have evicted while the daemon was down goes. */
+	job_retention_run(d);
 }
 
 double job_elapsed_seconds(const struct job *job, double total)
@@ -732,6 +772,10 @@ void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of
 {
 	enum job_state state = as_of;
 
+	/* The text tells of the job as the store has it last: it waits for
+	 * that to be on disk. */
+	if (job->change_seq > w->needs)
+		w->needs = job->change_seq;
 	jsonw_object_begin(w);
 	jsonw_literal_key(w, "id");
 	jsonw_uint(w, job->id);

@@ -107,6 +107,9 @@ struct job {
 	uid_t uid;
 	bool in_store;
 	bool recovering;            /* being started again after a restart */
+	/* The store's number for the last change of this job handed to it
+	 * (job-store.h, changes_made); 0 with a store that writes nothing. */
+	uint64_t change_seq;
 	/* Whose rights its file work has; NULL for a job made without a
 	 * connection (tests). A reference. */
 	struct identity *requester;
@@ -195,13 +198,13 @@ void job_start_durable(struct daemon *d);
  * store, which starts nothing now, and drops it. */
 void job_starts_drop(struct daemon *d);
 
-/* A job a store has just read back and holds: a finished one joins the
- * finished jobs (retention); an unfinished one waits for
- * job_recover_loaded. */
+/* A job a store has just read back and holds, for job_recover_loaded. */
 void job_loaded(struct job *job);
-/* After loading: each unfinished job goes on, in id order, by its state
- * and its type's rule (queued: queued again; running: job_type.recover),
- * with its timeout counted from when it started, on the wall clock. */
+/* After loading: the finished jobs join retention in the order they ended,
+ * and retention runs; each unfinished job goes on, in id order, by its
+ * state and its type's rule (queued: queued again; running:
+ * job_type.recover), with its timeout counted from when it started, on the
+ * wall clock (run out meanwhile: failed with `timeout`). */
 void job_recover_loaded(struct daemon *d);
 /* For a job resumed after a restart: the seconds of `total` that passed
  * since it started, on the wall clock, between none and all of them. */

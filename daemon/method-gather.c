@@ -91,7 +91,9 @@ static void gather_progress(struct waiter *w, void *userdata)
 	jsonw_uint(s, w->n);
 	jsonw_object_end(s);
 	rpc_notify_end(s);
-	conn_send(c, s->buf, s->len);
+	/* How many of its jobs are done tells of their states: as a reply
+	 * naming them would, it waits for the store. */
+	conn_send(c, s->buf, s->len, job_store_changes_made(c->d->store));
 }
 
 static int job_gather_handle(struct rpc_call *call, const struct json_value *params,

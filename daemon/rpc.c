@@ -28,6 +28,7 @@ struct batch {
 	struct {
 		char *text;      /* NULL: a notification, no reply */
 		size_t len;
+		uint64_t needs;  /* the store change it tells of (jsonw.needs) */
 	} slots[];
 };
 
@@ -143,6 +144,8 @@ static void batch_finish(struct batch *b)
 			if (any)
 				jsonw_raw(w, ",", 1);
 			jsonw_raw(w, b->slots[i].text, b->slots[i].len);
+			if (b->slots[i].needs > w->needs)
+				w->needs = b->slots[i].needs;
 			any = true;
 		}
 		jsonw_raw(w, "]\n", 2);
@@ -150,7 +153,7 @@ static void batch_finish(struct batch *b)
 			xalloc_die();
 		/* A batch of notifications only gets no reply at all. */
 		if (any)
-			conn_send(c, w->buf, w->len);
+			conn_send(c, w->buf, w->len, w->needs);
 	}
 	for (size_t i = 0; i < b->n_slots; i++)
 		free(b->slots[i].text);
@@ -168,6 +171,7 @@ static void deliver(struct conn *c, struct batch *b, size_t slot)
 		b->slots[slot].text = xmalloc(w->len);
 		memcpy(b->slots[slot].text, w->buf, w->len);
 		b->slots[slot].len = w->len;
+		b->slots[slot].needs = w->needs;
 		return;
 	}
 	jsonw_raw(w, "\n", 1);

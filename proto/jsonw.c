@@ -42,6 +42,7 @@ void jsonw_reset(struct jsonw *w)
 	w->failed = false;
 	w->after_key = false;
 	w->depth = 0;
+	w->needs = 0;
 	memset(w->has_items, 0, sizeof(w->has_items));
 }
 

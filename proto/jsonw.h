@@ -20,6 +20,10 @@ struct jsonw {
 	bool after_key;         /* the next value follows a key: no comma */
 	unsigned depth;
 	uint64_t has_items[JSONW_MAX_DEPTH / 64];   /* bit d: the container at depth d has an item */
+	/* The change of the daemon's job store the text tells of, the latest
+	 * (0: none): it may leave only once that change is on disk. Kept
+	 * across jsonw_detach, cleared by jsonw_reset. */
+	uint64_t needs;
 };
 
 void jsonw_init(struct jsonw *w);

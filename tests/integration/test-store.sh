@@ -176,6 +176,29 @@ for _ in $(seq 200); do [ "$(hole_count)" -ge 3 ] && break; sleep 0.05; done
 kill9
 end
 
+begin "a result nested 120 deep is kept and read back"
+rm -rf "$STATE"
+mkdir -p "$TMP/www"
+"$PY" -c 'print("[" * 120 + "1" + "]" * 120)' >"$TMP/www/deep.json"
+"$PY" -m http.server 0 --bind 127.0.0.1 --directory "$TMP/www" >"$TMP/www.log" 2>&1 &
+WWW_PID=$!
+for _ in $(seq 100); do
+	port=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$TMP/www.log" | head -1)
+	[ -n "$port" ] && break
+	sleep 0.05
+done
+start_daemon || fail "the daemon did not start"
+deep=$(aj --detach fetch "http://127.0.0.1:$port/deep.json")
+wait_state "$deep" succeeded || fail "the fetch: $(aj --json get "$deep" 2>&1 | head -c 300)"
+kill9
+start_daemon || fail "the daemon did not start again after keeping a deep result"
+[ "$(field "$deep" 'json.dumps(j["result"]["json"]).count("[")')" = 120 ] ||
+	fail "the result read back: $(aj --json get "$deep" 2>&1 | head -c 300)"
+kill9
+kill "$WWW_PID" 2>/dev/null
+wait "$WWW_PID" 2>/dev/null
+end
+
 begin "SIGTERM keeps the jobs (on_shutdown = resume), and a waiting client hears why"
 rm -rf "$STATE"
 start_daemon || fail "the daemon did not start"

@@ -6,6 +6,7 @@
  * the real daemon core answers through the fixture's connection. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <event2/bufferevent.h>
+
 #include "daemon/daemon.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
@@ -29,6 +32,7 @@ struct gated_store {
 	struct job_store base;
 	struct job_store *inner;
 	uint64_t made, durable;
+	int health;            /* what the store says of its disk */
 };
 
 static struct gated_store *gs(struct job_store *s)
@@ -38,12 +42,21 @@ static struct gated_store *gs(struct job_store *s)
 
 static uint64_t g_allocate_id(struct job_store *s) { return job_store_allocate_id(gs(s)->inner); }
 static uint64_t g_last_id(struct job_store *s) { return job_store_last_id(gs(s)->inner); }
-static void g_add(struct job_store *s, struct job *j) { gs(s)->made++; job_store_add(gs(s)->inner, j); }
-static void g_remove(struct job_store *s, struct job *j) { gs(s)->made++; job_store_remove(gs(s)->inner, j); }
-static void g_updated(struct job_store *s, struct job *j, enum job_state from)
+/* Each change gets the next number, and the job the number of its last. */
+static void g_add(struct job_store *s, struct job *j)
+{
+	job_store_add(gs(s)->inner, j);
+	j->change_seq = ++gs(s)->made;
+}
+static void g_remove(struct job_store *s, struct job *j)
 {
 	gs(s)->made++;
+	job_store_remove(gs(s)->inner, j);
+}
+static void g_updated(struct job_store *s, struct job *j, enum job_state from)
+{
 	job_store_updated(gs(s)->inner, j, from);
+	j->change_seq = ++gs(s)->made;
 }
 static struct job *g_get(struct job_store *s, uint64_t id) { return job_store_get(gs(s)->inner, id); }
 static struct job *g_find_key(struct job_store *s, uid_t uid, const char *k, size_t n)
@@ -64,21 +77,28 @@ static void g_free(struct job_store *s)
 }
 static uint64_t g_made(struct job_store *s) { return gs(s)->made; }
 static uint64_t g_durable(struct job_store *s) { return gs(s)->durable; }
+static int g_health(struct job_store *s) { return gs(s)->health; }
 
 static const struct job_store_ops gated_ops = {
 	.allocate_id = g_allocate_id, .last_id = g_last_id, .add = g_add, .remove = g_remove,
 	.updated = g_updated, .get = g_get, .find_key = g_find_key, .newest = g_newest,
 	.older = g_older, .count = g_count, .count_state = g_count_state, .free = g_free,
-	.changes_made = g_made, .changes_durable = g_durable,
+	.changes_made = g_made, .changes_durable = g_durable, .health = g_health,
 };
 
 static struct gated_store *G;
 
+/* The changes up to `n` are now on disk. */
+static void commit_to(uint64_t n)
+{
+	G->durable = n;
+	G->base.on_durable(G->base.on_durable_arg);
+}
+
 /* Everything handed to the store so far is now on disk. */
 static void commit(void)
 {
-	G->durable = G->made;
-	G->base.on_durable(G->base.on_durable_arg);
+	commit_to(G->made);
 }
 
 /* ------------------------------------------------------------ fixture */
@@ -240,6 +260,104 @@ static void test_canceled_before_durable_never_starts(void **state)
 	assert_int_equal(stat(path, &st), -1);
 }
 
+/* Held output goes as far as its changes are on disk: a message whose
+ * change is durable goes, the next one waits for its own. */
+static void test_released_in_parts(void **state)
+{
+	(void)state;
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	fixture_drain(F);
+	uint64_t first = G->made;
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	assert_nothing_arrives();
+	assert_true(G->made > first);
+	commit_to(first);
+	assert_non_null(strstr(recv_line(), "\"id\":9"));
+	assert_nothing_arrives();
+	commit();
+	assert_non_null(strstr(recv_line(), "\"id\":10"));
+}
+
+/* What waits on one connection holds up no other: a read of a job whose
+ * record is on disk is answered at once elsewhere. */
+static void test_other_connections_not_held(void **state)
+{
+	(void)state;
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	assert_nothing_arrives();
+	commit();
+	assert_non_null(strstr(recv_line(), "\"id\":11"));
+	/* A second job, not on disk yet, on the first connection. */
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":12,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	assert_nothing_arrives();
+	struct bufferevent *other = fixture_connect(F, 0, NULL);
+	static const char get[] = "{\"jsonrpc\":\"2.0\",\"id\":13,\"method\":\"job.get\","
+				  "\"params\":{\"id\":1}}\n";
+	bufferevent_write(other, get, sizeof(get) - 1);
+	const char *line = fixture_recv_on(F, other, 5000);
+	assert_non_null(line);
+	assert_non_null(strstr(line, "\"id\":13"));
+	commit();
+	assert_non_null(strstr(recv_line(), "\"id\":12"));
+	bufferevent_free(other);   /* the test's end: ours to free */
+}
+
+/* Sends a line on another connection and returns its reply (5 s). */
+static const char *call_on(struct bufferevent *b, const char *line)
+{
+	bufferevent_write(b, line, strlen(line));
+	bufferevent_write(b, "\n", 1);
+	return fixture_recv_on(F, b, 5000);
+}
+
+/* While the store cannot write (commits fail, a change stays pending): a
+ * new job is refused at once with -32006 naming why, and reads of what is
+ * on disk go on, on another connection than the one waiting. */
+static void test_store_failing(void **state)
+{
+	(void)state;
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":14,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	fixture_drain(F);
+	commit();
+	assert_non_null(strstr(recv_line(), "\"id\":14"));
+	/* A second job whose record does not reach the disk. */
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":15,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":60}}");
+	assert_nothing_arrives();
+	G->health = -ENOSPC;
+	struct bufferevent *other = fixture_connect(F, 0, NULL);
+	const char *line = call_on(other, "{\"jsonrpc\":\"2.0\",\"id\":16,\"method\":\"job.submit\","
+				   "\"params\":{\"type\":\"sleep\",\"seconds\":1}}");
+	assert_non_null(line);
+	assert_non_null(strstr(line, "-32006"));
+	assert_non_null(strstr(line, "ENOSPC"));
+	line = call_on(other, "{\"jsonrpc\":\"2.0\",\"id\":17,\"method\":\"job.get\","
+		       "\"params\":{\"id\":1}}");
+	assert_non_null(line);
+	assert_non_null(strstr(line, "\"running\""));
+	line = call_on(other, "{\"jsonrpc\":\"2.0\",\"id\":18,\"method\":\"daemon.info\"}");
+	assert_non_null(line);
+	assert_non_null(strstr(line, "\"id\":18"));
+	/* The job not on disk is not told of, there either. */
+	bufferevent_write(other, "{\"jsonrpc\":\"2.0\",\"id\":19,\"method\":\"job.get\","
+			  "\"params\":{\"id\":2}}\n", 63);
+	line = fixture_recv_on(F, other, 200);
+	assert_null(line);
+	/* Space again: the engine writes what waited, and it all goes. */
+	G->health = 0;
+	commit();
+	assert_non_null(strstr(recv_line(), "\"id\":15"));
+	line = fixture_recv_on(F, other, 5000);
+	assert_non_null(line);
+	assert_non_null(strstr(line, "\"id\":19"));
+	bufferevent_free(other);   /* the test's end: ours to free */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +368,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_starts_when_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_canceled_before_durable_never_starts, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_released_in_parts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_connections_not_held, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_failing, setup, teardown),
 	};
 	/* ASYNCJOB_TEST_FILTER=test_order_kept (a cmocka pattern) runs only
 	 * the tests it names. */
