@@ -18,46 +18,13 @@
 #include "proto/json.h"
 #include "proto/jsonw.h"
 
-/* Writes a parsed value back as JSON text (numbers keep their text). */
-static void write_value(struct jsonw *w, const struct json_value *v)
-{
-	switch ((enum json_kind)v->type) {
-	case JSON_NULL:
-		jsonw_null(w);
-		return;
-	case JSON_BOOL:
-		jsonw_bool(w, v->boolean);
-		return;
-	case JSON_NUMBER:
-		jsonw_raw_value(w, v->str, v->len);
-		return;
-	case JSON_STRING:
-		jsonw_string_len(w, v->str, v->len);
-		return;
-	case JSON_ARRAY:
-		jsonw_array_begin(w);
-		for (uint32_t i = 0; i < v->len; i++)
-			write_value(w, &v->items[i]);
-		jsonw_array_end(w);
-		return;
-	case JSON_OBJECT:
-		jsonw_object_begin(w);
-		for (uint32_t i = 0; i < v->len; i++) {
-			jsonw_key_len(w, v->items[i].key, v->items[i].key_len);
-			write_value(w, &v->items[i]);
-		}
-		jsonw_object_end(w);
-		return;
-	}
-}
-
 static char *value_text(const struct json_value *v, size_t *ret_len)
 {
 	struct jsonw w;
 	char *text;
 
 	jsonw_init(&w);
-	write_value(&w, v);
+	jsonw_value(&w, v);
 	text = jsonw_detach(&w, ret_len);
 	jsonw_release(&w);
 	if (!text)
@@ -97,21 +64,8 @@ void job_record_encode(const struct job *job, struct jsonw *w, struct job_record
 			jsonw_uint(w, job->requester->groups[i]);
 		jsonw_array_end(w);
 	}
-	if (job->state == JOB_SUCCEEDED) {
-		jsonw_literal_key(w, "result");
-		if (job->result_text)
-			jsonw_raw_value(w, job->result_text, job->result_len);
-		else
-			job->type->write_result(job, w);
-	} else if (job_state_is_final(job->state)) {
-		jsonw_literal_key(w, "error");
-		jsonw_object_begin(w);
-		jsonw_literal_key(w, "code");
-		jsonw_string(w, job_error_name(job->error_code));
-		jsonw_literal_key(w, "message");
-		jsonw_string(w, job->error_message ? job->error_message : "");
-		jsonw_object_end(w);
-	}
+	/* As job objects carry it on the wire. */
+	job_write_outcome(job, w);
 	jsonw_object_end(w);
 
 	*ret = (struct job_record){

@@ -804,21 +804,26 @@ void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of
 	if (job_state_is_final(state)) {
 		jsonw_literal_key(w, "finished_at");
 		write_time(w, job->finished_ms);
-		if (state == JOB_SUCCEEDED) {
-			jsonw_literal_key(w, "result");
-			if (job->result_text)
-				jsonw_raw_value(w, job->result_text, job->result_len);
-			else
-				job->type->write_result(job, w);
-		} else {
-			jsonw_literal_key(w, "error");
-			jsonw_object_begin(w);
-			jsonw_literal_key(w, "code");
-			write_plain_name(w, job_error_name(job->error_code));
-			jsonw_literal_key(w, "message");
-			jsonw_string(w, job->error_message ? job->error_message : "");
-			jsonw_object_end(w);
-		}
+		job_write_outcome(job, w);
 	}
 	jsonw_object_end(w);
+}
+
+void job_write_outcome(const struct job *job, struct jsonw *w)
+{
+	if (job->state == JOB_SUCCEEDED) {
+		jsonw_literal_key(w, "result");
+		if (job->result_text)
+			jsonw_raw_value(w, job->result_text, job->result_len);
+		else
+			job->type->write_result(job, w);
+	} else if (job_state_is_final(job->state)) {
+		jsonw_literal_key(w, "error");
+		jsonw_object_begin(w);
+		jsonw_literal_key(w, "code");
+		write_plain_name(w, job_error_name(job->error_code));
+		jsonw_literal_key(w, "message");
+		jsonw_string(w, job->error_message ? job->error_message : "");
+		jsonw_object_end(w);
+	}
 }

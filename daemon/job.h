@@ -233,6 +233,10 @@ void job_clear_owner(struct job *job);
  * state for a live view): fields set later are left out. */
 void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of);
 
+/* For a finished job: its "result" (succeeded) or "error" member, key
+ * and value, into the object being written. Nothing for another. */
+void job_write_outcome(const struct job *job, struct jsonw *w);
+
 /* A job's key, as the client sent it. */
 static inline const char *job_key(const struct job *job)
 {
