@@ -12,6 +12,7 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
+#include "daemon/job-store.h"
 #include "daemon/job.h"
 #include "daemon/notify.h"
 #include "daemon/rpc.h"
@@ -36,6 +37,7 @@ struct event_log {
 	size_t head;            /* the oldest record */
 	size_t count;
 	uint64_t last_seq;
+	uint64_t mark_change;   /* the store's change for last_seq, 0 none */
 	TAILQ_HEAD(, subscription) subs;
 	size_t n_subs;
 };
@@ -94,6 +96,17 @@ void event_log_resize(struct event_log *log, size_t capacity)
 	log->head = 0;
 }
 
+void event_log_set_base(struct event_log *log, uint64_t seq)
+{
+	if (seq > log->last_seq)
+		log->last_seq = seq;
+}
+
+uint64_t event_log_mark_change(const struct event_log *log)
+{
+	return log->mark_change;
+}
+
 uint64_t event_log_last_seq(const struct event_log *log)
 {
 	return log->last_seq;
@@ -142,7 +155,10 @@ void event_log_record(struct daemon *d, struct job *job)
 	uint64_t seq = ++log->last_seq;
 	struct subscription *s;
 	bool written = false;
+	uint64_t mark = job_store_note_event(d->store, seq);
 
+	if (mark)
+		log->mark_change = mark;
 	/* Every job state change passes here: the job counts the service
 	 * manager shows (STATUS=) may have changed. */
 	if (d->notifier)
@@ -163,6 +179,8 @@ void event_log_record(struct daemon *d, struct job *job)
 			continue;
 		if (!written) {
 			write_event(&d->scratch, seq, job, job->state);
+			if (log->mark_change > d->scratch.needs)
+				d->scratch.needs = log->mark_change;
 			written = true;
 		}
 		conn_send(s->conn, d->scratch.buf, d->scratch.len, d->scratch.needs);
@@ -228,6 +246,8 @@ bool event_log_subscribe(struct daemon *d, struct conn *conn, const uint64_t *id
 		if (r->seq <= since || !wants(s, r->job))
 			continue;
 		write_event(&d->scratch, r->seq, r->job, r->state);
+		if (log->mark_change > d->scratch.needs)
+			d->scratch.needs = log->mark_change;
 		conn_send(conn, d->scratch.buf, d->scratch.len, d->scratch.needs);
 	}
 	return missed;

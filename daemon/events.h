@@ -27,6 +27,11 @@ void event_log_record(struct daemon *d, struct job *job);
 void event_log_progress(struct daemon *d, struct job *job);
 
 uint64_t event_log_last_seq(const struct event_log *log);
+/* After a restart: numbering goes on above `seq` (the store's mark). */
+void event_log_set_base(struct event_log *log, uint64_t seq);
+/* The store change that makes the last sequence number handed out
+ * durable: what tells a client of a sequence number waits for it. */
+uint64_t event_log_mark_change(const struct event_log *log);
 /* The oldest sequence number still kept (last_seq + 1 when none is). */
 uint64_t event_log_first_seq(const struct event_log *log);
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "daemon/job-record.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
@@ -149,6 +150,20 @@ static int sq_health(struct job_store *st)
 	return ss(st)->health;
 }
 
+static uint64_t sq_event_seq(struct job_store *st)
+{
+	return store_sqlite_event_seq(ss(st)->engine);
+}
+
+static uint64_t sq_note_event(struct job_store *st, uint64_t seq)
+{
+	struct sqlite_job_store *s = ss(st);
+
+	if (s->loading)
+		return 0;
+	return s->made = store_sqlite_set_event_seq(s->engine, seq);
+}
+
 static void sq_free(struct job_store *st)
 {
 	struct sqlite_job_store *s = ss(st);
@@ -179,6 +194,8 @@ static const struct job_store_ops sqlite_ops = {
 	.changes_made = sq_changes_made,
 	.changes_durable = sq_changes_durable,
 	.health = sq_health,
+	.event_seq = sq_event_seq,
+	.note_event = sq_note_event,
 };
 
 /* On the loop, from the engine: more is on disk, or commits fail (or
@@ -356,6 +373,8 @@ int job_store_sqlite_open(struct daemon *d, const char *dir, bool full_sync, cha
 		return r;
 	}
 	log_notice("job store %s: %zu job(s) loaded", path, lc.n);
+	/* Event numbers go on from where they were. */
+	event_log_set_base(d->events, store_sqlite_event_seq(engine));
 	job_recover_loaded(d);
 	return 0;
 }

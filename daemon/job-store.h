@@ -54,6 +54,12 @@ struct job_store_ops {
 	/* 0, or the negative errno that keeps changes from the disk now (a
 	 * full disk): new jobs are refused meanwhile. NULL: always 0. */
 	int (*health)(struct job_store *s);
+	/* A store that writes also keeps the mark of the event sequence
+	 * numbers, so that `seq` never goes back across a restart: the last
+	 * one handed out before (at open), and each new one (returns the
+	 * change to wait for before telling a client of it). NULL: none. */
+	uint64_t (*event_seq)(struct job_store *s);
+	uint64_t (*note_event)(struct job_store *s, uint64_t seq);
 };
 
 struct job_store {
@@ -112,6 +118,10 @@ static inline uint64_t job_store_changes_durable(struct job_store *s)
 static inline int job_store_health(struct job_store *s)
 {
 	return s->ops->health ? s->ops->health(s) : 0;
+}
+static inline uint64_t job_store_note_event(struct job_store *s, uint64_t seq)
+{
+	return s->ops->note_event ? s->ops->note_event(s, seq) : 0;
 }
 /* Whether a change handed to the store is not on disk yet. */
 static inline bool job_store_behind(struct job_store *s)

@@ -38,6 +38,9 @@ static int events_subscribe_handle(struct rpc_call *call, const struct json_valu
 	jsonw_key(result, "missed");
 	jsonw_bool(result, missed);
 	jsonw_object_end(result);
+	/* The numbers it gives must not come back after a restart. */
+	if (event_log_mark_change(d->events) > result->needs)
+		result->needs = event_log_mark_change(d->events);
 	return 0;
 }
 

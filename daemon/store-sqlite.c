@@ -65,12 +65,14 @@ struct batch {
 	size_t n, cap;
 	uint64_t max_seq;          /* every seq up to this is in it or written */
 	uint64_t next_id;          /* the high-water mark to write, 0 none */
+	uint64_t event_seq;        /* the event mark to write, 0 none */
 };
 
 struct store_sqlite {
 	char *path;
 	sqlite3 *db;
 	sqlite3_stmt *st_begin, *st_commit, *st_rollback, *st_upsert, *st_delete, *st_next_id;
+	sqlite3_stmt *st_event_seq;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;           /* CLOCK_MONOTONIC, for the retry wait */
@@ -84,6 +86,8 @@ struct store_sqlite {
 	uint64_t last_seq;             /* the last one handed out */
 	uint64_t want_next_id;         /* highest set_next_id, 0 none */
 	uint64_t taken_next_id;        /* the part of it the thread took */
+	uint64_t want_event_seq;       /* highest set_event_seq, 0 none */
+	uint64_t taken_event_seq;
 	bool stopping;
 	bool idle;                     /* the thread waits for work */
 	bool notified;                 /* the eventfd holds news the loop has not read */
@@ -100,11 +104,13 @@ struct store_sqlite {
 	uint64_t reported_seq;
 	int reported_err;
 	uint64_t next_id;
+	uint64_t event_seq;            /* the event mark, as read at open */
 	bool used;                     /* something was queued: load is over */
 
 	/* The thread's (and open's, before it starts). */
 	struct batch batch;
 	uint64_t written_next_id;
+	uint64_t written_event_seq;
 	int wal_frames;
 };
 
@@ -462,13 +468,18 @@ static int prepare_all(struct store_sqlite *s)
 	if (rc == SQLITE_OK)
 		rc = prepare(s, "UPDATE meta SET value = max(value, ?1) WHERE name = 'next_id'",
 			     &s->st_next_id);
+	/* A row of its own, made by the first mark: schema 1 as it was. */
+	if (rc == SQLITE_OK)
+		rc = prepare(s, "INSERT INTO meta (name, value) VALUES ('event_seq', ?1)"
+			     " ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+			     &s->st_event_seq);
 	return rc;
 }
 
 static void finalize_all(struct store_sqlite *s)
 {
 	sqlite3_stmt **all[] = { &s->st_begin, &s->st_commit, &s->st_rollback, &s->st_upsert,
-				 &s->st_delete, &s->st_next_id };
+				 &s->st_delete, &s->st_next_id, &s->st_event_seq };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		sqlite3_finalize(*all[i]);
@@ -580,11 +591,17 @@ static int write_batch(struct store_sqlite *s, uint64_t *ret_written, uint64_t *
 		sqlite3_bind_int64(s->st_next_id, 1, (sqlite3_int64)b->next_id);
 		rc = step_reset(s->st_next_id);
 	}
+	if (rc == SQLITE_OK && b->event_seq > s->written_event_seq) {
+		sqlite3_bind_int64(s->st_event_seq, 1, (sqlite3_int64)b->event_seq);
+		rc = step_reset(s->st_event_seq);
+	}
 	if (rc == SQLITE_OK)
 		rc = step_reset(s->st_commit);
 	if (rc == SQLITE_OK) {
 		if (b->next_id > s->written_next_id)
 			s->written_next_id = b->next_id;
+		if (b->event_seq > s->written_event_seq)
+			s->written_event_seq = b->event_seq;
 		*ret_written = written;
 		*ret_deleted = deleted;
 		return 0;
@@ -626,12 +643,16 @@ static void take_pending(struct store_sqlite *s)
 	if (s->want_next_id > b->next_id)
 		b->next_id = s->want_next_id;
 	s->taken_next_id = s->want_next_id;
+	if (s->want_event_seq > b->event_seq)
+		b->event_seq = s->want_event_seq;
+	s->taken_event_seq = s->want_event_seq;
 	b->max_seq = s->last_seq;
 }
 
 static bool has_work(struct store_sqlite *s)
 {
-	return !TAILQ_EMPTY(&s->pending) || s->batch.n > 0 || s->want_next_id > s->taken_next_id;
+	return !TAILQ_EMPTY(&s->pending) || s->batch.n > 0 || s->want_next_id > s->taken_next_id ||
+	       s->want_event_seq > s->taken_event_seq;
 }
 
 /* Tells the loop there is news; at most one unread wake-up at a time.
@@ -727,6 +748,7 @@ static void *store_main(void *arg)
 				log_notice("%s: commits work again", s->path);
 			free_batch_ops(&s->batch);
 			s->batch.next_id = 0;
+			s->batch.event_seq = 0;
 			checkpoint(s);
 			retry_ms = 0;
 			pthread_mutex_lock(&s->lock);
@@ -753,6 +775,7 @@ static void *store_main(void *arg)
 				  s->batch.n, strerror(-r));
 			free_batch_ops(&s->batch);
 			s->batch.next_id = 0;
+			s->batch.event_seq = 0;
 			pthread_mutex_lock(&s->lock);
 			break;
 		}
@@ -858,6 +881,10 @@ int store_sqlite_open(const char *path, enum store_sync sync, struct event_base 
 	rc = query_int(s->db,
 		       "SELECT max((SELECT value FROM meta WHERE name = 'next_id'),"
 		       " coalesce((SELECT max(id) FROM jobs), 0) + 1, 1)", &next_id);
+	int64_t event_seq = 0;
+	if (rc == SQLITE_OK)
+		rc = query_int(s->db, "SELECT coalesce((SELECT value FROM meta WHERE name = 'event_seq'),"
+			       " 0)", &event_seq);
 	if (rc == SQLITE_OK)
 		rc = prepare_all(s);
 	if (rc != SQLITE_OK) {
@@ -869,6 +896,8 @@ int store_sqlite_open(const char *path, enum store_sync sync, struct event_base 
 	}
 	s->next_id = (uint64_t)next_id;
 	s->written_next_id = (uint64_t)next_id;
+	s->event_seq = (uint64_t)event_seq;
+	s->written_event_seq = (uint64_t)event_seq;
 	sqlite3_wal_hook(s->db, on_wal_commit, s);
 
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -949,7 +978,8 @@ uint64_t store_sqlite_next_id(struct store_sqlite *s)
 
 /* Queues `o` (NULL: only a new seq, for set_next_id) and wakes the thread
  * if it waits for work. */
-static uint64_t enqueue(struct store_sqlite *s, struct op *o, uint64_t next_id)
+static uint64_t enqueue(struct store_sqlite *s, struct op *o, uint64_t next_id,
+		       uint64_t event_seq)
 {
 	uint64_t seq;
 	bool wake;
@@ -964,6 +994,8 @@ static uint64_t enqueue(struct store_sqlite *s, struct op *o, uint64_t next_id)
 	}
 	if (next_id > s->want_next_id)
 		s->want_next_id = next_id;
+	if (event_seq > s->want_event_seq)
+		s->want_event_seq = event_seq;
 	wake = s->idle;
 	s->idle = false;
 	pthread_mutex_unlock(&s->lock);
@@ -1012,7 +1044,7 @@ uint64_t store_sqlite_put(struct store_sqlite *s, const struct store_record *rec
 	 * newest records never lowers it. */
 	if (rec->id >= s->next_id)
 		s->next_id = rec->id + 1;
-	return enqueue(s, o, rec->id + 1);
+	return enqueue(s, o, rec->id + 1, 0);
 }
 
 uint64_t store_sqlite_delete(struct store_sqlite *s, uint64_t id)
@@ -1021,14 +1053,26 @@ uint64_t store_sqlite_delete(struct store_sqlite *s, uint64_t id)
 
 	o->kind = OP_DELETE;
 	o->id = id;
-	return enqueue(s, o, 0);
+	return enqueue(s, o, 0, 0);
 }
 
 uint64_t store_sqlite_set_next_id(struct store_sqlite *s, uint64_t next)
 {
 	if (next > s->next_id)
 		s->next_id = next;
-	return enqueue(s, NULL, next);
+	return enqueue(s, NULL, next, 0);
+}
+
+uint64_t store_sqlite_event_seq(struct store_sqlite *s)
+{
+	return s->event_seq;
+}
+
+uint64_t store_sqlite_set_event_seq(struct store_sqlite *s, uint64_t seq)
+{
+	if (seq > s->event_seq)
+		s->event_seq = seq;
+	return enqueue(s, NULL, 0, seq);
 }
 
 int store_sqlite_health(struct store_sqlite *s)

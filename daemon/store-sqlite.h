@@ -85,6 +85,13 @@ uint64_t store_sqlite_put(struct store_sqlite *s, const struct store_record *rec
 uint64_t store_sqlite_delete(struct store_sqlite *s, uint64_t id);
 uint64_t store_sqlite_set_next_id(struct store_sqlite *s, uint64_t next);
 
+/* The mark of the daemon's event sequence numbers (events.subscribe's
+ * `seq`): the highest one handed out, as read at open (0 at first), and
+ * raised on the loop like set_next_id, never lowered, so that `seq` never
+ * goes back across a restart. Returns the sequence number to wait for. */
+uint64_t store_sqlite_event_seq(struct store_sqlite *s);
+uint64_t store_sqlite_set_event_seq(struct store_sqlite *s, uint64_t seq);
+
 /* 0, or the error of the last failed commit while the engine retries. */
 int store_sqlite_health(struct store_sqlite *s);
 

@@ -241,6 +241,36 @@ next=$(aj --detach sleep 0)
 kill9
 end
 
+# rpc METHOD PARAMS: one request on a connection of its own, the reply's
+# result printed as JSON.
+rpc() {
+	"$PY" - "$SOCK" "$1" "$2" <<'EOF'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": sys.argv[2],
+                       "params": json.loads(sys.argv[3])}) + "\n").encode())
+print(json.dumps(json.loads(s.makefile().readline()).get("result")))
+EOF
+}
+
+begin "event seq never goes back across kill -9; a since from before says missed"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+for _ in 1 2 3; do aj sleep 0 >/dev/null; done
+before=$(rpc events.subscribe '{}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
+[ "$before" -ge 9 ] || fail "three jobs made seq $before, not 9 or more"
+kill9
+start_daemon || fail "the daemon did not start again"
+after=$(rpc events.subscribe "{\"since\": $((before - 2))}")
+[ "$("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["seq"] >= '"$before"', r["missed"])' "$after")" = "True True" ] ||
+	fail "after the restart: $after (seq was $before)"
+aj sleep 0 >/dev/null
+next=$(rpc events.subscribe '{}' | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["seq"])')
+[ "$next" -gt "$before" ] || fail "a new job's events got seq up to $next, not above $before"
+kill9
+end
+
 begin "a second daemon on the same jobs.db is refused"
 rm -rf "$STATE"
 start_daemon || fail "the daemon did not start"
