@@ -64,6 +64,12 @@ void job_record_encode(const struct job *job, struct jsonw *w, struct job_record
 			jsonw_uint(w, job->requester->groups[i]);
 		jsonw_array_end(w);
 	}
+	if (job->gather_deadline_ms && !job_state_is_final(job->state)) {
+		jsonw_literal_key(w, "gather_deadline_ms");
+		jsonw_int(w, job->gather_deadline_ms);
+		jsonw_literal_key(w, "gather_timeout");
+		jsonw_double(w, job->gather_timeout);
+	}
 	/* As job objects carry it on the wire. */
 	job_write_outcome(job, w);
 	jsonw_object_end(w);
@@ -193,6 +199,12 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 
 	job->submitted_ms = rec->submitted_ms;
 	job->started_ms = rec->started_ms;
+	if (!job_state_is_final(rec->state) && (v = json_get(body, "gather_deadline_ms")) &&
+	    json_int64(v, &job->gather_deadline_ms) && (v = json_get(body, "gather_timeout")) &&
+	    json_is(v, JSON_NUMBER))
+		job->gather_timeout = json_double(v);
+	else
+		job->gather_deadline_ms = 0;
 	job->finished_ms = rec->finished_ms;
 	job->state = rec->state;
 	if (reason[0]) {

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +326,13 @@ static void arm_deadline(struct job *job, double at_mono, bool is_gather, double
 
 void job_set_gather_deadline(struct job *job, double at_mono, double timeout)
 {
+	struct daemon *d = job->d;
+	int64_t at_ms = daemon_wall_ms_now(d) + (int64_t)ceil((at_mono - daemon_mono_now(d)) * 1000);
+
+	if (!job->gather_deadline_ms || at_ms < job->gather_deadline_ms) {
+		job->gather_deadline_ms = at_ms;
+		job->gather_timeout = timeout;
+	}
 	arm_deadline(job, at_mono, true, timeout);
 }
 
@@ -526,6 +534,21 @@ static void recover_one(struct job *job)
 		job->error_message = NULL;
 		finish(job, JOB_FAILED, JOB_ERR_INTERRUPTED, message);
 		return;
+	}
+	if (job->gather_deadline_ms) {
+		/* A gather's deadline holds across the restart, as the wall
+		 * clock says. */
+		double left = (double)(job->gather_deadline_ms - daemon_wall_ms_now(d)) / 1000.0;
+		if (left <= 0) {
+			char message[128];
+			snprintf(message, sizeof(message), "the gather's timeout of %g s passed "
+				 "(asyncjobd was restarting)", job->gather_timeout);
+			finish(job, JOB_FAILED, JOB_ERR_TIMEOUT, xstrdup(message));
+			return;
+		}
+		if (left > job->gather_timeout)
+			left = job->gather_timeout;   /* a clock set back waits no longer */
+		arm_deadline(job, daemon_mono_now(d) + left, true, job->gather_timeout);
 	}
 	if (job->state == JOB_QUEUED) {
 		log_debug("job %" PRIu64 " queued again after a restart", job->id);

@@ -129,6 +129,11 @@ struct job {
 	size_t key_blob_len;
 
 	double timeout;             /* seconds of running time, 0: none */
+	/* The earliest deadline of a gather that waits for it, on the wall
+	 * clock, and that gather's timeout (for the message); 0: none. Kept
+	 * in its record, so it holds across a restart. */
+	int64_t gather_deadline_ms;
+	double gather_timeout;
 	int64_t submitted_ms;       /* wall clock */
 	int64_t started_ms;         /* 0 until running */
 	int64_t finished_ms;        /* 0 until final */

@@ -271,6 +271,30 @@ next=$(rpc events.subscribe '{}' | "$PY" -c 'import json,sys; print(json.load(sy
 kill9
 end
 
+begin "a gather's timeout holds across kill -9"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+# The gather's reply never comes: the daemon is killed first.
+"$PY" - "$SOCK" <<'EOF' &
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": "job.gather", "params": {
+    "jobs": [{"type": "sleep", "seconds": 60}], "timeout": 1.5}}) + "\n").encode())
+s.makefile().readline()
+EOF
+gatherer=$!
+for _ in $(seq 100); do [ "$(field 1 'j["state"]')" = running ] && break; sleep 0.05; done
+kill9
+wait "$gatherer" 2>/dev/null
+start_daemon || fail "the daemon did not start again"
+wait_state 1 failed || fail "job 1 is still $(field 1 'j["state"]') (the gather's timeout was 1.5 s)"
+[ "$(field 1 'j["error"]["code"]')" = timeout ] || fail "job 1: $(aj --json get 1 2>&1)"
+took=$(field 1 'round(__import__("datetime").datetime.fromisoformat(j["finished_at"].replace("Z", "+00:00")).timestamp() - __import__("datetime").datetime.fromisoformat(j["submitted_at"].replace("Z", "+00:00")).timestamp(), 1)')
+"$PY" -c "import sys; sys.exit(not (1.5 <= $took < 5))" || fail "it failed $took s after it was submitted, not at 1.5 s"
+kill9
+end
+
 begin "a second daemon on the same jobs.db is refused"
 rm -rf "$STATE"
 start_daemon || fail "the daemon did not start"
