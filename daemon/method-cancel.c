@@ -24,8 +24,11 @@ static int job_cancel_handle(struct rpc_call *call, const struct json_value *par
 	    (r = param_uint64(params, "id", true, &id, &call->err)) < 0 ||
 	    (r = rpc_find_job(call, id, &job)) < 0)
 		return r;
-	if (job_state_is_final(job->state))
-		return rpc_error_finished(&call->err, id, job->state);
+	if (job_state_is_final(job->state)) {
+		r = rpc_error_finished(&call->err, id, job->state);
+		call->err.needs = job->change_seq;
+		return r;
+	}
 	if (call->conn->peer.uid == job->uid)
 		snprintf(msg, sizeof(msg), "canceled by request");
 	else
@@ -33,6 +36,7 @@ static int job_cancel_handle(struct rpc_call *call, const struct json_value *par
 	if (job_abort(job, JOB_CANCELED, JOB_ERR_CANCELED, msg) == -EBUSY) {
 		/* Too late to stop, and about to finish: as good as finished. */
 		r = rpc_error_finished(&call->err, id, job->state);
+		call->err.needs = job->change_seq;
 		snprintf(call->err.message, sizeof(call->err.message),
 			 "Job already finishing: %" PRIu64 " is past the point where it can be "
 			 "canceled (a write being committed)", id);

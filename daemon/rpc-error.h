@@ -21,6 +21,9 @@ struct rpc_error {
 	bool has_job;
 	uint64_t job_id;
 	enum job_state job_state;
+	/* The store change the error tells of (a job's state in data): it
+	 * waits for it as a job object would (jsonw.needs). */
+	uint64_t needs;
 };
 
 /* Each of these fills `e` and returns a negative errno for the caller to

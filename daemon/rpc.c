@@ -70,6 +70,8 @@ static void write_error(struct jsonw *w, const char *id, size_t id_len, const st
 	char message[512];
 	bool field_error = e->code == RPC_INVALID_PARAMS || e->code == RPC_FORBIDDEN;
 
+	if (e->needs > w->needs)
+		w->needs = e->needs;
 	if (e->message[0])
 		snprintf(message, sizeof(message), "%s", e->message);
 	else if (field_error && e->field[0])

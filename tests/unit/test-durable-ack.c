@@ -358,6 +358,30 @@ static void test_store_failing(void **state)
 	bufferevent_free(other);   /* the test's end: ours to free */
 }
 
+/* -32004 tells a job's final state in its data: it waits for that state
+ * to be on disk, as a job object would. */
+static void test_finished_error_waits(void **state)
+{
+	(void)state;
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":20,\"method\":\"job.submit\","
+		     "\"params\":{\"type\":\"sleep\",\"seconds\":0}}");
+	assert_nothing_arrives();
+	struct bufferevent *other = fixture_connect(F, 0, NULL);
+	static const char cancel[] = "{\"jsonrpc\":\"2.0\",\"id\":21,\"method\":\"job.cancel\","
+				     "\"params\":{\"id\":1}}\n";
+	bufferevent_write(other, cancel, sizeof(cancel) - 1);
+	const char *line = fixture_recv_on(F, other, 200);
+	if (line)
+		fail_msg("told of a state not on disk: %s", line);
+	commit();
+	line = fixture_recv_on(F, other, 5000);
+	assert_non_null(line);
+	assert_non_null(strstr(line, "-32004"));
+	assert_non_null(strstr(line, "\"succeeded\""));
+	assert_non_null(strstr(recv_line(), "\"id\":20"));
+	bufferevent_free(other);   /* the test's end: ours to free */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +395,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_released_in_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_connections_not_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_error_waits, setup, teardown),
 	};
 	/* ASYNCJOB_TEST_FILTER=test_order_kept (a cmocka pattern) runs only
 	 * the tests it names. */
