@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +20,7 @@
 #include "daemon/job-record.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
+#include "daemon/lockfile.h"
 #include "daemon/log.h"
 #include "daemon/store-sqlite.h"
 #include "daemon/xalloc.h"
@@ -284,26 +283,14 @@ static int make_directory(const char *dir)
 }
 
 /* One daemon per database: two would each take the other's jobs for
- * their own. The lock goes with the process, however it ends. */
+ * their own. */
 static int lock_database(const char *path, char *err, size_t err_size)
 {
-	size_t n = strlen(path) + sizeof(".lock");
-	char *lock_path = xmalloc(n);
-	int fd, r;
+	int fd = lockfile_take(path, err, err_size);
 
-	snprintf(lock_path, n, "%s.lock", path);
-	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, err_size, "cannot open %s: %s", lock_path, strerror(errno));
-	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		snprintf(err, err_size, "another asyncjobd uses %s (it holds %s); give this one "
-			 "another state_directory", path, lock_path);
-		close(fd);
-		fd = r;
-	}
-	free(lock_path);
+	if (fd == -EBUSY)
+		snprintf(err, err_size, "another asyncjobd uses %s (it holds %s.lock); give this "
+			 "one another state_directory", path, path);
 	return fd;
 }
 

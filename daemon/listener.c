@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -30,6 +29,7 @@
 #include "daemon/daemon.h"
 #include "daemon/identity.h"
 #include "daemon/listener.h"
+#include "daemon/lockfile.h"
 #include "daemon/log.h"
 #include "daemon/xalloc.h"
 #include "proto/protocol.h"
@@ -208,30 +208,13 @@ static int probe_existing(const char *path, char *err, size_t err_size)
 
 static int take_lock(const char *path, char *err, size_t err_size)
 {
-	size_t n = strlen(path) + 6;
-	char *lock_path = xmalloc(n);
-	int fd, r;
+	int fd = lockfile_take(path, err, err_size);
 
-	snprintf(lock_path, n, "%s.lock", path);
-	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, err_size, "cannot open lock file %s: %s", lock_path, strerror(errno));
-		free(lock_path);
-		return r;
+	if (fd == -EBUSY) {
+		snprintf(err, err_size, "another asyncjobd holds %s.lock (it is running or "
+			 "starting on %s)", path, path);
+		return -EADDRINUSE;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = -errno;
-		if (errno == EWOULDBLOCK)
-			snprintf(err, err_size, "another asyncjobd holds %s (it is running or "
-				 "starting on %s)", lock_path, path);
-		else
-			snprintf(err, err_size, "cannot lock %s: %s", lock_path, strerror(errno));
-		close(fd);
-		free(lock_path);
-		return r == -EWOULDBLOCK ? -EADDRINUSE : r;
-	}
-	free(lock_path);
 	return fd;
 }
 
