@@ -452,12 +452,15 @@ char *config_default_write_root(uid_t uid, const char *home)
 	return dir;
 }
 
-char *config_default_state_directory(uid_t uid, const char *state_home, const char *home)
+char *config_default_state_directory(const char *systemd_dirs, uid_t uid, const char *state_home,
+				     const char *home)
 {
 	static const char leaf[] = "asyncjobd";
 	char *base, *dir;
 	size_t n;
 
+	if (systemd_dirs && systemd_dirs[0] == '/')
+		return xstrndup(systemd_dirs, strcspn(systemd_dirs, ":"));
 	if (uid == 0)
 		return xstrdup("/var/lib/asyncjobd");
 	if (state_home && state_home[0] == '/') {
@@ -507,6 +510,7 @@ int config_load(const char *file, bool must_exist, const struct config_overrides
 
 	c->socket_mode = 0660;
 	c->log_level = LOG_LEVEL_INFO;
+	c->store = STORE_SQLITE;
 	c->limits = default_limits;
 	error[0] = '\0';
 

@@ -114,11 +114,15 @@ struct config *config_free(struct config *c);
  * is none. Blocks (the password database may be remote). */
 char *config_default_write_root(uid_t uid, const char *home);
 
-/* The state directory when none is configured: /var/lib/asyncjobd for uid
- * 0; for anyone else $XDG_STATE_HOME/asyncjobd (`state_home`, may be NULL),
- * else `home`/.local/state/asyncjobd, else the password database's home.
+/* The state directory when none is configured: the first of systemd's
+ * $STATE_DIRECTORY (`systemd_dirs`, colon-separated, may be NULL: the
+ * unit's StateDirectory=, which the system daemon gets though it does not
+ * run as root); else /var/lib/asyncjobd for uid 0; for anyone else
+ * $XDG_STATE_HOME/asyncjobd (`state_home`, may be NULL), else
+ * `home`/.local/state/asyncjobd, else the password database's home.
  * Returns a new string, or NULL when there is none. Blocks. */
-char *config_default_state_directory(uid_t uid, const char *state_home, const char *home);
+char *config_default_state_directory(const char *systemd_dirs, uid_t uid, const char *state_home,
+				     const char *home);
 
 /* Writes the limits as a JSON object (for daemon.info). */
 void config_write_limits(const struct config *c, struct jsonw *w);

@@ -42,11 +42,12 @@ static void usage(FILE *f)
 		"      --write-root DIR   allow write jobs beneath DIR (repeatable; replaces\n"
 		"                         the config file's write_root(s) lines)\n"
 		"      --log-level LEVEL  error, warning, notice, info (default) or debug\n"
-		"      --store KIND       where jobs are kept: memory (default) or sqlite\n"
-		"                         (jobs.db in the state directory: they outlive a\n"
-		"                         restart or a crash)\n"
-		"      --state-dir DIR    the state directory (default: /var/lib/asyncjobd\n"
-		"                         as root, else $XDG_STATE_HOME/asyncjobd)\n"
+		"      --store KIND       where jobs are kept: sqlite (default: jobs.db in\n"
+		"                         the state directory, they outlive a restart or a\n"
+		"                         crash) or memory (gone with the process)\n"
+		"      --state-dir DIR    the state directory (default: $STATE_DIRECTORY\n"
+		"                         under systemd, /var/lib/asyncjobd as root, else\n"
+		"                         $XDG_STATE_HOME/asyncjobd)\n"
 		"      --check-config     check the configuration and exit\n"
 		"  -h, --help             show this help and exit\n"
 		"  -V, --version          show the version and exit\n"
@@ -144,7 +145,8 @@ static int open_store(struct daemon *d, char *error, size_t error_size)
 {
 	const struct config *c = d->config;
 	char *dir = c->state_directory ? xstrdup(c->state_directory)
-		: config_default_state_directory(geteuid(), getenv("XDG_STATE_HOME"), getenv("HOME"));
+		: config_default_state_directory(getenv("STATE_DIRECTORY"), geteuid(),
+						 getenv("XDG_STATE_HOME"), getenv("HOME"));
 	int r;
 
 	if (!dir) {

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -243,6 +244,63 @@ static void sync_directory(const char *path)
 		close(fd);
 	}
 	free(dir);
+}
+
+/* Every user's job specs and results are in the database: it is the
+ * daemon's alone, whatever the umask and the state directory's mode (the
+ * system daemon's is 0755, for the write root beneath it). A new one is
+ * made 0600 before SQLite opens it; SQLite gives its WAL and shared-memory
+ * files the database's mode when it makes them. */
+static int create_private(const char *path, char *err, size_t err_size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+
+	if (fd < 0 && errno != EEXIST) {
+		set_err(err, err_size, "cannot make %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+/* Files an older version left open to others are closed up, once the
+ * database is known to be ours (a file that is not is left as it was). */
+static int close_up(const char *path, char *err, size_t err_size)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY), e;
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		e = errno;
+		set_err(err, err_size, "cannot open %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0) {
+		e = errno;
+		close(fd);
+		set_err(err, err_size, "cannot make %s private to asyncjobd: %s", path, strerror(e));
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
+static int close_up_database(const char *path, char *err, size_t err_size)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	size_t n = strlen(path) + sizeof("-wal");
+	char *file = xmalloc(n);
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(file, n, "%s%s", path, suffixes[i]);
+		r = close_up(file, err, err_size);
+	}
+	free(file);
+	return r;
 }
 
 /* ------------------------------------------------------------ schema */
@@ -847,6 +905,9 @@ int store_sqlite_open(const char *path, enum store_sync sync, struct event_base 
 	pthread_cond_init(&s->wake, &cattr);
 	pthread_condattr_destroy(&cattr);
 
+	r = create_private(path, err, err_size);
+	if (r < 0)
+		goto fail;
 	/* One connection, used by one thread at a time (this one until the
 	 * store thread starts): no mutex of SQLite's own. */
 	rc = sqlite3_open_v2(path, &s->db,
@@ -894,6 +955,9 @@ int store_sqlite_open(const char *path, enum store_sync sync, struct event_base 
 			set_err(err, err_size, "cannot read %s: %s", path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
+	r = close_up_database(path, err, err_size);
+	if (r < 0)
+		goto fail;
 	s->next_id = (uint64_t)next_id;
 	s->written_next_id = (uint64_t)next_id;
 	s->event_seq = (uint64_t)event_seq;

@@ -1,6 +1,7 @@
 #!/bin/sh
 # make demo: start asyncjobd on a private socket, run the seed's examples
-# through the asyncjob CLI, print what they print, stop the daemon.
+# through the asyncjob CLI, print what they print, restart the daemon to
+# show the jobs are kept, stop it.
 set -eu
 
 builddir=${1:-.}
@@ -22,20 +23,25 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# An empty config file keeps the demo independent of /etc.
+# An empty config file keeps the demo independent of /etc; the jobs are
+# kept (the default SQLite store) in the demo's own directory.
 : > "$dir/asyncjobd.conf"
 mkdir "$dir/files"
-"$daemon" -c "$dir/asyncjobd.conf" -s "$sock" --write-root "$dir/files" --log-level warning &
-pid=$!
-i=0
-until "$cli" -q -s "$sock" info >/dev/null 2>&1; do
-	i=$((i + 1))
-	if [ "$i" -gt 100 ]; then
-		echo "demo: asyncjobd did not start" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+start_daemon() {
+	"$daemon" -c "$dir/asyncjobd.conf" -s "$sock" --write-root "$dir/files" \
+		--state-dir "$dir/state" --log-level warning &
+	pid=$!
+	i=0
+	until "$cli" -q -s "$sock" info >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ "$i" -gt 100 ]; then
+			echo "demo: asyncjobd did not start" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+start_daemon
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
@@ -76,5 +82,10 @@ echo "== seed example 3: write_to_file('Hello, World!') with aiofiles"
 echo "\$ cd $dir/files && asyncjob write example.txt 'Hello, World!' && cat example.txt"
 (cd "$dir/files" && "$cli" -s "$sock" write example.txt 'Hello, World!' && cat example.txt && echo)
 echo
-echo "== what the daemon did"
+echo "== what the daemon did, kept in $dir/state/jobs.db across a restart"
+echo "\$ systemctl restart asyncjobd   # here: kill -TERM, start again"
+kill -TERM "$pid"
+wait "$pid" || true
+start_daemon
+echo "\$ asyncjob list"
 "$cli" -s "$sock" list

@@ -153,7 +153,8 @@ check "the bash completion offers the commands" bash -c \
 # ------------------------------------------------------------------ daemon
 # As asyncjobd.socket and asyncjobd.service would run it: root makes the
 # socket (group asyncjob, mode 0660) and passes it, and the daemon runs as
-# asyncjobd, $HOME its write root, the default config, with the unit's
+# asyncjobd, $HOME its write root, $STATE_DIRECTORY (StateDirectory=) for
+# its jobs.db, the default config, with the unit's
 # CapabilityBoundingSet= and AmbientCapabilities=: CAP_SETUID and
 # CAP_SETGID, for its worker threads to write as each client, and nothing
 # else. systemd-socket-activate listens, and on the first connection execs
@@ -161,6 +162,7 @@ check "the bash completion offers the commands" bash -c \
 install -d -m 0755 /run/asyncjobd
 rm -f "$sock"
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$roots" USER=asyncjobd LOGNAME=asyncjobd \
+	STATE_DIRECTORY=/var/lib/asyncjobd \
 	systemd-socket-activate --listen="$sock" \
 	setpriv --reuid=asyncjobd --regid=asyncjobd --init-groups --no-new-privs \
 	--inh-caps=-all,+setuid,+setgid --ambient-caps=+setuid,+setgid \
@@ -192,6 +194,8 @@ echo "$info" | sed 's/^/# asyncjob info: /' | head -4
 check "asyncjob info names the version and the socket" \
 	grep -q "^asyncjobd $version, pid [0-9]*, up .* s, socket $sock\$" <<<"$info"
 check_output "asyncjob sleep 1 Hello" "Hello" asyncjob sleep 1 Hello
+check_output "the jobs are kept in /var/lib/asyncjobd/jobs.db, the daemon's alone" "asyncjobd 600" \
+	stat -c '%U %a' /var/lib/asyncjobd/jobs.db
 start=$(date +%s%N)
 check_output "asyncjob gather 'sleep 1 Hello' 'sleep 1 World'" $'Hello\nWorld' \
 	asyncjob gather 'sleep 1 Hello' 'sleep 1 World'

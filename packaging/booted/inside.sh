@@ -7,7 +7,7 @@
 # only capabilities), journal priorities, sleep, gather, fetch (names from
 # /etc/hosts and from DNS, HTTPS with a private CA), write, files that
 # belong to the user who asked and that other users may not touch (issue
-# 12), reload, stop, purge. Prints "ok N - ..." or "not ok N - ..." per
+# 12), reload, a job kept across a restart, stop, purge. Prints "ok N - ..." or "not ok N - ..." per
 # check, and exits 1 if any failed. /opt/debs holds the packages; results go
 # to /opt/out.
 set -uo pipefail
@@ -64,7 +64,20 @@ refused_in_ns() { # NAME PATH: creating PATH in the daemon's view fails, read-on
 	else case $o in *"Read-only file system"*) ok "$1" ;; *) nok "$1: $o" ;; esac; fi; }
 refused_in_ns "ProtectSystem=strict: /etc is read-only to the daemon" /etc/asyncjob-probe
 refused_in_ns "ProtectSystem=strict: /usr is read-only to the daemon" /usr/asyncjob-probe
-refused_in_ns "/var/lib/asyncjobd is read-only but for the write root" /var/lib/asyncjobd/probe
+refused_in_ns "ProtectSystem=strict: /var/lib is read-only to the daemon" /var/lib/asyncjob-probe
+# StateDirectory=: the daemon's user may write its jobs.db there; a client,
+# whose identity a write job takes on, may not.
+check "StateDirectory=: the daemon's user may write in /var/lib/asyncjobd" \
+	in_ns setpriv --reuid=asyncjobd --regid=asyncjobd --clear-groups -- \
+	sh -c 'echo x >/var/lib/asyncjobd/.probe && rm /var/lib/asyncjobd/.probe'
+o=$(in_ns setpriv --reuid=nobody --regid=asyncjob --clear-groups -- \
+	sh -c 'echo x >/var/lib/asyncjobd/.probe' 2>&1); rc=$?
+in_ns rm -f /var/lib/asyncjobd/.probe
+case "$rc:$o" in
+0:*) nok "a member of asyncjob could write in the state directory" ;;
+*"Permission denied"*) ok "a member of asyncjob may not write in the state directory" ;;
+*) nok "a member of asyncjob, in the state directory: $o" ;;
+esac
 check "ReadWritePaths=: root may write in the write root" \
 	in_ns sh -c 'echo x >/var/lib/asyncjobd/files/.probe && rm /var/lib/asyncjobd/files/.probe'
 check "ReadWritePaths=: a member of asyncjob may write in the write root" \
@@ -237,6 +250,15 @@ check "systemctl reload asyncjobd" systemctl reload asyncjobd.service
 expect "still active after reload" active systemctl is-active asyncjobd.service
 expect "a job after reload" again asyncjob -q sleep 0 again
 expect "no restarts" 0 prop asyncjobd.service NRestarts
+
+# --- durable jobs: jobs.db in the unit's StateDirectory=, kept across a restart
+id=$(asyncjob -q --detach sleep 3 'kept across the restart')
+expect "jobs.db is in /var/lib/asyncjobd, the daemon's alone (0600)" "asyncjobd 600" \
+	stat -c '%U %a' /var/lib/asyncjobd/jobs.db
+check "systemctl restart asyncjobd, a job running" systemctl restart asyncjobd.service
+check "the job is still there after the restart, and ends as it would have" \
+	sh -c 'asyncjob -q wait "$1" >/dev/null && asyncjob get "$1" | grep -F "kept across the restart"' - "$id"
+expect "the restart was asked for, not a failure" 0 prop asyncjobd.service NRestarts
 
 # --- the journal of the daemon
 journalctl -u asyncjobd.service -u asyncjobd.socket --no-pager -o short-monotonic >/tmp/j

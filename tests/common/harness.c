@@ -55,8 +55,10 @@ void harness_prepare(struct daemon_proc *p, const char *config_lines)
 	FILE *f = fopen(p->config, "w");
 	if (!f)
 		fail(NULL, "cannot write", p->config);
-	fprintf(f, "# written by the test harness\nlog_level = debug\n%s\n",
-		config_lines ? config_lines : "");
+	/* Each daemon its own job database (the default store is SQLite), in
+	 * its own directory; config_lines may name another. */
+	fprintf(f, "# written by the test harness\nlog_level = debug\n"
+		"state_directory = %s/state\n%s\n", p->dir, config_lines ? config_lines : "");
 	fclose(f);
 }
 

@@ -71,7 +71,7 @@ offers() {
 }
 
 # Start a daemon with one running job for the id completion.
-"$ASYNCJOBD" --socket "$SOCK" --write-root "$TMP" --log-level warning 2>"$TMP/daemon.log" &
+"$ASYNCJOBD" --socket "$SOCK" --write-root "$TMP" --state-dir "$TMP/state" --log-level warning 2>"$TMP/daemon.log" &
 DAEMON_PID=$!
 for _ in $(seq 100); do
 	[ -S "$SOCK" ] && break

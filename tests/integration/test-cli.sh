@@ -288,6 +288,10 @@ cat >"$CONF" <<EOF
 # asyncjobd configuration for test-cli.sh
 log_level = debug
 write_root = $TMP/files
+state_directory = $TMP/state
+# The last cases stop a daemon that cancels on shutdown; one that resumes
+# (the default) is test-store.sh's.
+on_shutdown = cancel
 EOF
 
 "$ASYNCJOBD" -c "$CONF" -s "$SOCK" >"$LOG" 2>&1 &

@@ -34,11 +34,13 @@
 #include "tests/common/harness.h"
 
 static struct daemon_proc daemon_p;
+/* test_daemon_stops_mid_call stops a daemon that cancels on shutdown. */
+static const char daemon_config[] = "on_shutdown = cancel\n";
 
 static int setup(void **state)
 {
 	(void)state;
-	harness_start(&daemon_p, NULL);
+	harness_start(&daemon_p, daemon_config);
 	return 0;
 }
 
@@ -877,7 +879,7 @@ static void test_daemon_stops_mid_call(void **state)
 	asyncjob_free(aj);
 	/* Restart so the group teardown has a daemon to stop. */
 	harness_cleanup(&daemon_p);
-	harness_start(&daemon_p, NULL);
+	harness_start(&daemon_p, daemon_config);
 }
 
 int main(void)

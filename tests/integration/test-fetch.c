@@ -1735,7 +1735,8 @@ static void test_shutdown_during_fetch(void **state)
 {
 	(void)state;
 	make_root();
-	jobs_start(&T.d, "write_root = %s\n", T.root);
+	/* A daemon that cancels on shutdown; resuming is test-store.sh's. */
+	jobs_start(&T.d, "write_root = %s\non_shutdown = cancel\n", T.root);
 	int waiter = jobs_connect(&T.d);
 	int64_t id = start_job(T.d.fd, "{\"type\":\"fetch\",\"url\":\"%s\",\"save_to\":\"%s\"}",
 			       url1("/endless"), in_root("endless.bin"));

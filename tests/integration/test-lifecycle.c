@@ -346,13 +346,15 @@ static void test_sigterm_flood_exits_cleanly(void **state)
 	}
 }
 
-/* SIGTERM and SIGINT alike: jobs canceled with code shutdown, replies
- * sent, exit 0. */
-static void shutdown_with_jobs_in_flight(int sig)
+/* SIGTERM and SIGINT alike, with a daemon that cancels on shutdown (the
+ * memory store, or on_shutdown = cancel): jobs canceled with code
+ * shutdown, replies sent, exit 0. What a resuming daemon does is
+ * test-store.sh's. */
+static void shutdown_with_jobs_in_flight(int sig, const char *config_lines)
 {
 	struct daemon_proc p;
 
-	harness_start(&p, NULL);
+	harness_start(&p, config_lines);
 	int waiter = raw_connect(p.socket), gatherer = raw_connect(p.socket);
 	raw_send(waiter, "{\"jsonrpc\":\"2.0\",\"id\":\"w\",\"method\":\"job.submit\",\"params\":"
 			 "{\"type\":\"sleep\",\"seconds\":60,\"wait\":true}}");
@@ -395,13 +397,13 @@ static void shutdown_with_jobs_in_flight(int sig)
 static void test_sigterm_with_jobs_in_flight(void **state)
 {
 	(void)state;
-	shutdown_with_jobs_in_flight(SIGTERM);
+	shutdown_with_jobs_in_flight(SIGTERM, "on_shutdown = cancel\n");
 }
 
 static void test_sigint_with_jobs_in_flight(void **state)
 {
 	(void)state;
-	shutdown_with_jobs_in_flight(SIGINT);
+	shutdown_with_jobs_in_flight(SIGINT, "store = memory\n");
 }
 
 /* A daemon still finishing a shutdown (here: replies a client does not
@@ -791,6 +793,18 @@ static long non_root_uid(void)
 
 /* Starts the daemon without --socket as `uid` (-1: as we are), with
  * XDG_RUNTIME_DIR set to `runtime_dir` (NULL: unset). */
+/* The harness's state directory (p->dir/state, for jobs.db), made for
+ * `uid` (-1: ourselves), who could not make it in p->dir. */
+static void give_state_directory(const struct daemon_proc *p, long uid)
+{
+	char state_dir[300];
+
+	snprintf(state_dir, sizeof(state_dir), "%s/state", p->dir);
+	assert_int_equal(mkdir(state_dir, 0700), 0);
+	if (uid >= 0)
+		assert_int_equal(chown(state_dir, (uid_t)uid, (gid_t)-1), 0);
+}
+
 static pid_t spawn_without_socket(const struct daemon_proc *p, long uid, const char *runtime_dir)
 {
 	pid_t pid = fork();
@@ -834,6 +848,7 @@ static void test_default_socket_in_xdg_runtime_dir(void **state)
 	assert_int_equal(mkdir(runtime_dir, 0700), 0);
 	if (uid >= 0)
 		assert_int_equal(chown(runtime_dir, (uid_t)uid, (gid_t)-1), 0);
+	give_state_directory(&p, uid);
 	snprintf(want, sizeof(want), "%s/asyncjobd.sock", runtime_dir);
 
 	p.pid = spawn_without_socket(&p, uid, runtime_dir);
@@ -871,6 +886,7 @@ static void test_default_socket_needs_xdg_runtime_dir(void **state)
 	const char *runtime_dirs[] = { NULL, "relative/dir" };
 	for (size_t i = 0; i < 2; i++) {
 		harness_prepare(&p, NULL);
+		give_state_directory(&p, uid);
 		pid_t pid = spawn_without_socket(&p, uid, runtime_dirs[i]);
 		int status;
 		for (int tries = 0; waitpid(pid, &status, WNOHANG) != pid; tries++) {

@@ -22,7 +22,7 @@ LOG=$TMP/asyncjobd.log
 PIDS=
 skipped=0
 
-printf 'log_level = debug\n' >"$CONF"
+printf 'log_level = debug\nstate_directory = %s/state\n' "$TMP" >"$CONF"
 
 cleanup() {
 	local pid

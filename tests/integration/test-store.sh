@@ -306,14 +306,51 @@ aj info >/dev/null || fail "the first daemon no longer answers"
 kill9
 end
 
+begin "sqlite is the default store; jobs.db goes in \$STATE_DIRECTORY (systemd's)"
+rm -rf "$TMP/systemd-state"
+STATE_DIRECTORY=$TMP/systemd-state:$TMP/second "$ASYNCJOBD" -s "$SOCK" --write-root "$TMP/files" \
+	>>"$LOG" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 200); do aj info >/dev/null 2>&1 && break; sleep 0.05; done
+id=$(aj --detach sleep 600 'kept by default')
+[ -f "$TMP/systemd-state/jobs.db" ] || fail "no jobs.db in \$STATE_DIRECTORY: $(ls -la "$TMP/systemd-state" 2>&1)"
+[ ! -e "$TMP/second" ] || fail "the second \$STATE_DIRECTORY entry was used"
+kill9
+STATE_DIRECTORY=$TMP/systemd-state "$ASYNCJOBD" -s "$SOCK" --write-root "$TMP/files" >>"$LOG" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 200); do aj info >/dev/null 2>&1 && break; sleep 0.05; done
+[ "$(field "$id" 'j["type"], j["state"]')" = "sleep running" ] ||
+	fail "job $id after kill -9: $(aj --json get "$id" 2>&1)"
+kill9
+end
+
+begin "jobs.db and the files beside it are the daemon's alone, whatever the umask"
+rm -rf "$STATE" && mkdir -m 0755 "$STATE"
+saved_umask=$(umask)
+umask 0002
+start_daemon || fail "the daemon did not start"
+umask "$saved_umask"
+aj sleep 0 x >/dev/null || fail "a job failed"
+modes=$(cd "$STATE" && stat -c '%n %a' jobs.db jobs.db-wal jobs.db-shm jobs.db.lock 2>&1)
+[ "$(awk '$2 != "600"' <<<"$modes")" = "" ] || fail "modes: $modes"
+kill9
+# One an older asyncjobd left open to others is closed up; a file that is
+# not a database of ours is not touched (see below).
+chmod 0644 "$STATE/jobs.db" "$STATE/jobs.db-wal" "$STATE/jobs.db-shm" 2>/dev/null
+start_daemon || fail "the daemon did not start again"
+modes=$(cd "$STATE" && stat -c '%n %a' jobs.db jobs.db-wal jobs.db-shm 2>&1)
+[ "$(awk '$2 != "600"' <<<"$modes")" = "" ] || fail "modes after the restart: $modes"
+kill9
+end
+
 # refused_start NAME: the daemon must refuse to start on $STATE/jobs.db,
 # naming the file, and leave it byte for byte as it was.
 refused_start() {
 	local before after out
-	before=$(md5sum "$STATE/jobs.db")
+	before=$(md5sum "$STATE/jobs.db"; stat -c %a "$STATE/jobs.db")
 	out=$("$ASYNCJOBD" -s "$SOCK" --store sqlite --state-dir "$STATE" --write-root "$TMP/files" 2>&1)
 	local status=$?
-	after=$(md5sum "$STATE/jobs.db")
+	after=$(md5sum "$STATE/jobs.db"; stat -c %a "$STATE/jobs.db")
 	[ "$status" -eq 1 ] || fail "it exited with status $status, not 1: $out"
 	grep -q "$STATE/jobs.db" <<<"$out" || fail "the message does not name the file: $out"
 	grep -q "$1" <<<"$out" || fail "the message does not say '$1': $out"
@@ -324,6 +361,7 @@ refused_start() {
 begin "a file that is not our database stops the start, untouched"
 rm -rf "$STATE" && mkdir -p "$STATE"
 printf 'not a database, and worth keeping\n' >"$STATE/jobs.db"
+chmod 0644 "$STATE/jobs.db"
 refused_start "not an asyncjobd database"
 end
 

@@ -95,7 +95,6 @@ done <<'EOF'
 User=asyncjobd
 StateDirectory=asyncjobd
 ProtectSystem=strict
-ReadOnlyPaths=/var/lib/asyncjobd
 ReadWritePaths=-/var/lib/asyncjobd/files
 ProtectHome=yes
 PrivateTmp=yes

@@ -470,6 +470,7 @@ cat >"$CONF" <<EOF
 log_level = info
 write_root = $ROOT
 socket_mode = 0666
+state_directory = $TMP/state
 EOF
 
 "$ASYNCJOBD" -c "$CONF" -s "$SOCK" >"$LOG" 2>&1 &
@@ -827,6 +828,7 @@ else
 log_level = info
 write_root = $NOCAP/root
 socket_mode = 0666
+state_directory = $NOCAP/state
 EOF
 	setpriv --reuid=$A --regid=$A --clear-groups --inh-caps=-all --bounding-set=-all -- \
 		"$ASYNCJOBD" -c "$TMP/nocap.conf" -s "$NOCAP/sock" >"$TMP/nocap.log" 2>&1 &

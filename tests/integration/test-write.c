@@ -1633,7 +1633,8 @@ static bool start_daemon_on_tmpfs(void)
 
 	FILE *f = fopen(p->config, "w");
 	assert_non_null(f);
-	fprintf(f, "log_level = debug\nwrite_root = %s\nmax_request_bytes = 8M\n", T.mnt);
+	fprintf(f, "log_level = debug\nwrite_root = %s\nmax_request_bytes = 8M\n"
+		"state_directory = %s/state\n", T.mnt, p->dir);
 	fclose(f);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -1776,7 +1777,8 @@ static void test_mkdirs_failed_write_leaves_no_dirs(void **state)
 {
 	(void)state;
 	enum { LIMIT = 64 * 1024, BIG = 1024 * 1024 };
-	start_write_daemon("max_request_bytes = 8M\n");
+	/* RLIMIT_FSIZE is the whole process's: jobs.db would hit it too. */
+	start_write_daemon("max_request_bytes = 8M\nstore = memory\n");
 	limit_daemon_file_size(LIMIT);
 	char *big = malloc(BIG);
 	memset(big, 'b', BIG);
@@ -1811,7 +1813,8 @@ static void test_append_failing_half_way_is_undone(void **state)
 {
 	(void)state;
 	enum { LIMIT = 64 * 1024, BIG = 1024 * 1024 };
-	start_write_daemon("max_request_bytes = 8M\n");
+	/* RLIMIT_FSIZE is the whole process's: jobs.db would hit it too. */
+	start_write_daemon("max_request_bytes = 8M\nstore = memory\n");
 	limit_daemon_file_size(LIMIT);
 	char *big = malloc(BIG);
 	memset(big, 'a', BIG);
@@ -1976,6 +1979,20 @@ static void test_queued_writes_and_cancel(void **state)
 	assert_jint(info, "jobs.canceled", 1);
 }
 
+/* Until job `id` has left the queue. */
+static void wait_until_started(int64_t id)
+{
+	for (int tries = 0;; tries++) {
+		struct json_object *job = tj_take_result(
+			jobs_callf(T.d.fd, "job.get", "{\"id\":%" PRId64 "}", id));
+		if (strcmp(tj_str(job, "state"), "queued") != 0)
+			return;
+		if (tries == 3000)
+			fail_msg("job %" PRId64 " was still queued after 30 s", id);
+		harness_sleep_ms(10);
+	}
+}
+
 /* A running mkdirs write canceled: either it stopped before its commit
  * point (canceled, no trace: no file, no temporary file, no directory) or
  * it was committing (-32004, then it succeeds). Which one is up to timing
@@ -1998,6 +2015,9 @@ static void test_cancel_running_write(void **state)
 						      "{\"fsync\":true,\"mkdirs\":true}");
 		struct json_object *job = tj_take_result(jobs_call(T.d.fd, "job.submit", spec));
 		int64_t id = tj_int(job, "id");
+		/* With a durable store a job starts once its record is on disk,
+		 * after the reply to the submit. */
+		wait_until_started(id);
 		struct json_object *reply = jobs_callf(T.d.fd, "job.cancel", "{\"id\":%" PRId64 "}", id);
 		if (tj_path(reply, "result")) {
 			n_canceled++;
@@ -2207,7 +2227,8 @@ static void test_shutdown_during_writes(void **state)
 {
 	(void)state;
 	enum { N = 1000 };
-	start_write_daemon("io_threads = 2\n");
+	/* A daemon that cancels on shutdown; resuming is test-store.sh's. */
+	start_write_daemon("io_threads = 2\non_shutdown = cancel\n");
 	assert_int_equal(mkdir(in_root("s"), 0755), 0);
 	int64_t id = jobs_next_id();
 	char *text = jobs_request_text(id, "job.gather", gather_params(N, "s", -1, NULL));

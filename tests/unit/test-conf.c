@@ -101,6 +101,11 @@ static void test_defaults(void **state)
 	assert_null(c->admin_group);
 	assert_int_equal(c->n_write_roots, 0);
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
+	/* Durable by default, to the disk itself; resumed after a restart. */
+	assert_int_equal(c->store, STORE_SQLITE);
+	assert_null(c->state_directory);
+	assert_int_equal(c->store_sync, STORE_SYNC_LEVEL_FULL);
+	assert_false(c->cancel_on_shutdown);
 
 	const struct limits *l = &c->limits;
 	assert_int_equal(l->max_connections, 1024);
@@ -172,6 +177,40 @@ static void test_default_write_root(void **state)
 	uid_t unknown = 3999999999u;
 	if (!getpwuid(unknown))
 		assert_default_root(unknown, NULL, NULL);
+}
+
+static void assert_default_state(const char *systemd_dirs, uid_t uid, const char *state_home,
+				 const char *home, const char *expected)
+{
+	char *got = config_default_state_directory(systemd_dirs, uid, state_home, home);
+	if (!expected ? got != NULL : !got || strcmp(got, expected) != 0)
+		fail_msg("STATE_DIRECTORY %s, uid %u, XDG_STATE_HOME %s, HOME %s: %s, expected %s",
+			 systemd_dirs ? systemd_dirs : "(unset)", (unsigned)uid,
+			 state_home ? state_home : "(unset)", home ? home : "(unset)",
+			 got ? got : "(none)", expected ? expected : "(none)");
+	free(got);
+}
+
+/* Where jobs.db goes when no state_directory is configured: the unit's
+ * StateDirectory= (the system daemon does not run as root), root's, and
+ * an ordinary user's XDG state directory. */
+static void test_default_state_directory(void **state)
+{
+	(void)state;
+	assert_default_state("/var/lib/asyncjobd", 998, NULL, "/var/lib/asyncjobd/files",
+			     "/var/lib/asyncjobd");
+	/* Several StateDirectory= entries: the first. */
+	assert_default_state("/var/lib/asyncjobd:/var/lib/other", 998, NULL, NULL,
+			     "/var/lib/asyncjobd");
+	assert_default_state("relative", 0, NULL, "/root", "/var/lib/asyncjobd");
+	assert_default_state("", 0, NULL, "/root", "/var/lib/asyncjobd");
+	assert_default_state(NULL, 0, "/root/.state", "/root", "/var/lib/asyncjobd");
+	assert_default_state(NULL, 4321, "/home/someone/.state", "/home/someone",
+			     "/home/someone/.state/asyncjobd");
+	assert_default_state(NULL, 4321, "relative", "/home/someone",
+			     "/home/someone/.local/state/asyncjobd");
+	assert_default_state(NULL, 4321, NULL, "/home/someone",
+			     "/home/someone/.local/state/asyncjobd");
 }
 
 /* The name of group 0 (for a group given by name), or NULL. */
@@ -644,6 +683,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_default_write_root),
+		cmocka_unit_test(test_default_state_directory),
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_bounds_accepted),
 		cmocka_unit_test(test_per_user_clamped),
