@@ -4,7 +4,17 @@
  * should not carry a second 56-byte handle). Jobs enter in id order, and
  * uthash keeps insertion order, so walking newest to oldest needs no
  * sorting. uthash is used rather than a table of our own: it is small,
- * header-only, and long proven. */
+ * header-only, and long proven.
+ *
+ * For job.list, three more lists through the jobs, each in id order: each
+ * owner's jobs, each owner's jobs in each state, and everyone's in each
+ * state. A query walks the one that fits it (an admin's without an owner),
+ * so one user's list never walks another's jobs, nor a state's the jobs in
+ * other states. A job that changes state takes its place in its new
+ * state's lists by looking both ways, in the owner's (or everyone's) id
+ * order, for the nearest job already in that state: the ends first, so
+ * the usual change (the newest job to start or to end) costs one step;
+ * otherwise the walk stops at the nearer of the two neighbours. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -23,10 +33,23 @@ struct key_entry {
 	UT_hash_handle hh;      /* keyed by the job's key_blob */
 };
 
+TAILQ_HEAD(job_tailq, job);
+
+/* One owner's jobs: all of them, and those in each state. */
+struct job_owner_index {
+	uid_t uid;
+	size_t n;
+	struct job_tailq jobs;
+	struct job_tailq by_state[JOB_STATE_COUNT];
+	UT_hash_handle hh;
+};
+
 struct memory_store {
 	struct job_store base;
 	struct job *by_id;
 	struct key_entry *by_key;
+	struct job_owner_index *owners;
+	struct job_tailq state_jobs[JOB_STATE_COUNT];
 	uint64_t last_id;
 	size_t by_state[JOB_STATE_COUNT];
 };
@@ -55,6 +78,101 @@ static uint64_t memory_last_id(struct job_store *s)
 	return ms(s)->last_id;
 }
 
+static struct job_owner_index *owner_index(struct memory_store *m, uid_t uid, bool make)
+{
+	struct job_owner_index *o;
+
+	HASH_FIND(hh, m->owners, &uid, sizeof(uid), o);
+	if (!o && make) {
+		o = xcalloc(1, sizeof(*o));
+		o->uid = uid;
+		TAILQ_INIT(&o->jobs);
+		for (int i = 0; i < JOB_STATE_COUNT; i++)
+			TAILQ_INIT(&o->by_state[i]);
+		HASH_ADD(hh, m->owners, uid, sizeof(o->uid), o);
+	}
+	return o;
+}
+
+/* Puts `job` in `list`, the jobs in its state, in id order, finding its
+ * place from `older`/`newer`, its neighbours in a list of the same jobs and
+ * more in id order (those of its owner, or everyone's). Each of NEXT_IN
+ * and PREV_IN steps along that list. A macro: the two base lists link
+ * their jobs differently (a TAILQ, and uthash's prev and next). */
+#define INSERT_IN_ID_ORDER(list, link, job, older, newer, PREV_IN, NEXT_IN)		\
+	do {									\
+		struct job *first_ = TAILQ_FIRST(list);				\
+		struct job *last_ = TAILQ_LAST(list, job_tailq);		\
+		struct job *back_ = (older), *fwd_ = (newer);			\
+		if (!last_ || last_->id < (job)->id) {				\
+			TAILQ_INSERT_TAIL(list, job, link);			\
+			break;							\
+		}								\
+		if (first_->id > (job)->id) {					\
+			TAILQ_INSERT_HEAD(list, job, link);			\
+			break;							\
+		}								\
+		/* Both ends hold a job in the state: each way meets one. */	\
+		for (;;) {							\
+			if (back_ && back_->state == (job)->state) {		\
+				TAILQ_INSERT_AFTER(list, back_, job, link);	\
+				break;						\
+			}							\
+			if (fwd_ && fwd_->state == (job)->state) {		\
+				TAILQ_INSERT_BEFORE(fwd_, job, link);		\
+				break;						\
+			}							\
+			back_ = back_ ? PREV_IN(back_) : NULL;			\
+			fwd_ = fwd_ ? NEXT_IN(fwd_) : NULL;			\
+		}								\
+	} while (0)
+
+#define PREV_BY_OWNER(j) TAILQ_PREV(j, job_tailq, by_owner_link)
+#define NEXT_BY_OWNER(j) TAILQ_NEXT(j, by_owner_link)
+#define PREV_BY_ID(j) ((struct job *)(j)->hh.prev)
+#define NEXT_BY_ID(j) ((struct job *)(j)->hh.next)
+
+/* Enters the job in the lists of its state. */
+static void index_state(struct memory_store *m, struct job *job)
+{
+	struct job_owner_index *o = job->owner_index;
+
+	INSERT_IN_ID_ORDER(&o->by_state[job->state], by_owner_state_link, job,
+			   PREV_BY_OWNER(job), NEXT_BY_OWNER(job), PREV_BY_OWNER, NEXT_BY_OWNER);
+	INSERT_IN_ID_ORDER(&m->state_jobs[job->state], by_state_link, job, PREV_BY_ID(job),
+			   NEXT_BY_ID(job), PREV_BY_ID, NEXT_BY_ID);
+}
+
+static void unindex_state(struct memory_store *m, struct job *job, enum job_state state)
+{
+	TAILQ_REMOVE(&job->owner_index->by_state[state], job, by_owner_state_link);
+	TAILQ_REMOVE(&m->state_jobs[state], job, by_state_link);
+}
+
+/* Jobs enter in id order, so the owner's list is only appended to. */
+static void index_job(struct memory_store *m, struct job *job)
+{
+	struct job_owner_index *o = owner_index(m, job->uid, true);
+
+	job->owner_index = o;
+	TAILQ_INSERT_TAIL(&o->jobs, job, by_owner_link);
+	o->n++;
+	index_state(m, job);
+}
+
+static void unindex_job(struct memory_store *m, struct job *job)
+{
+	struct job_owner_index *o = job->owner_index;
+
+	unindex_state(m, job, job->state);
+	TAILQ_REMOVE(&o->jobs, job, by_owner_link);
+	job->owner_index = NULL;
+	if (--o->n == 0) {
+		HASH_DELETE(hh, m->owners, o);
+		free(o);
+	}
+}
+
 static void memory_add(struct job_store *s, struct job *job)
 {
 	struct memory_store *m = ms(s);
@@ -69,6 +187,7 @@ static void memory_add(struct job_store *s, struct job *job)
 	}
 	job->in_store = true;
 	m->by_state[job->state]++;
+	index_job(m, job);
 }
 
 static void memory_remove(struct job_store *s, struct job *job)
@@ -76,7 +195,6 @@ static void memory_remove(struct job_store *s, struct job *job)
 	struct memory_store *m = ms(s);
 	if (!job->in_store)
 		return;
-	HASH_DELETE(hh, m->by_id, job);
 	if (job->key_blob) {
 		struct key_entry *e;
 		HASH_FIND(hh, m->by_key, job->key_blob, job->key_blob_len, e);
@@ -85,6 +203,8 @@ static void memory_remove(struct job_store *s, struct job *job)
 			free(e);
 		}
 	}
+	unindex_job(m, job);
+	HASH_DELETE(hh, m->by_id, job);
 	job->in_store = false;
 	m->by_state[job->state]--;
 	job_unref(job);
@@ -94,10 +214,49 @@ static void memory_updated(struct job_store *s, struct job *job, enum job_state 
 {
 	struct memory_store *m = ms(s);
 
-	if (!job->in_store)
+	if (!job->in_store || from == job->state)
 		return;
 	m->by_state[from]--;
 	m->by_state[job->state]++;
+	unindex_state(m, job, from);
+	index_state(m, job);
+}
+
+static struct job *memory_newest(struct job_store *s);
+
+static size_t memory_list(struct job_store *s, const struct job_filter *f, size_t limit,
+			  struct job **out, bool *more)
+{
+	struct memory_store *m = ms(s);
+	struct job_owner_index *o = NULL;
+	struct job *j;
+	size_t n = 0;
+
+	*more = false;
+	if (!f->any_owner && !(o = owner_index(m, f->owner, false)))
+		return 0;
+#define COLLECT(first, PREV)							\
+	for (j = (first); j; j = PREV(j)) {					\
+		if (f->type && j->type != f->type)				\
+			continue;						\
+		if (n == limit) {						\
+			*more = true;						\
+			break;							\
+		}								\
+		out[n++] = j;							\
+	}
+#define PREV_BY_OWNER_STATE(j) TAILQ_PREV(j, job_tailq, by_owner_state_link)
+#define PREV_BY_STATE(j) TAILQ_PREV(j, job_tailq, by_state_link)
+	if (o && !f->any_state)
+		COLLECT(TAILQ_LAST(&o->by_state[f->state], job_tailq), PREV_BY_OWNER_STATE)
+	else if (o)
+		COLLECT(TAILQ_LAST(&o->jobs, job_tailq), PREV_BY_OWNER)
+	else if (!f->any_state)
+		COLLECT(TAILQ_LAST(&m->state_jobs[f->state], job_tailq), PREV_BY_STATE)
+	else
+		COLLECT(memory_newest(s), PREV_BY_ID)
+#undef COLLECT
+	return n;
 }
 
 static size_t memory_count_state(struct job_store *s, enum job_state state)
@@ -157,6 +316,7 @@ static void memory_free(struct job_store *s)
 		free(e);
 	}
 	HASH_ITER(hh, m->by_id, job, tmp) {
+		unindex_job(m, job);
 		HASH_DELETE(hh, m->by_id, job);
 		job->in_store = false;
 		job_unref(job);
@@ -176,6 +336,7 @@ static const struct job_store_ops memory_ops = {
 	.older = memory_older,
 	.count = memory_count,
 	.count_state = memory_count_state,
+	.list = memory_list,
 	.free = memory_free,
 };
 
@@ -183,5 +344,7 @@ struct job_store *job_store_memory_new(void)
 {
 	struct memory_store *m = xcalloc(1, sizeof(*m));
 	m->base.ops = &memory_ops;
+	for (int i = 0; i < JOB_STATE_COUNT; i++)
+		TAILQ_INIT(&m->state_jobs[i]);
 	return &m->base;
 }

@@ -124,6 +124,12 @@ static struct job *sq_older(struct job_store *st, struct job *job)
 	return job_store_older(ss(st)->mem, job);
 }
 
+static size_t sq_list(struct job_store *st, const struct job_filter *f, size_t limit,
+		      struct job **out, bool *more)
+{
+	return job_store_list(ss(st)->mem, f, limit, out, more);
+}
+
 static size_t sq_count(struct job_store *st)
 {
 	return job_store_count(ss(st)->mem);
@@ -186,6 +192,7 @@ static const struct job_store_ops sqlite_ops = {
 	.get = sq_get,
 	.find_key = sq_find_key,
 	.newest = sq_newest,
+	.list = sq_list,
 	.older = sq_older,
 	.count = sq_count,
 	.count_state = sq_count_state,

@@ -14,6 +14,17 @@
 
 struct job;
 struct job_store;
+struct job_type;
+
+/* What job.list asks the store for: the jobs of one owner (or everyone's),
+ * in one state (or any), of one type (or any). */
+struct job_filter {
+	bool any_owner;
+	uid_t owner;
+	bool any_state;
+	enum job_state state;
+	const struct job_type *type;   /* NULL: any */
+};
 
 struct job_store_ops {
 	/* The id for a new job: never one handed out before, by this store
@@ -38,6 +49,13 @@ struct job_store_ops {
 	size_t (*count)(struct job_store *s);
 	/* How many of the jobs in the store are in `state`. */
 	size_t (*count_state)(struct job_store *s, enum job_state state);
+	/* The newest `limit` jobs that match `f`, newest first, into `out`;
+	 * returns how many, and sets *more when older ones match too. Found
+	 * through indexes by owner and by state: a caller's query walks the
+	 * caller's jobs in the state asked for, not every job in the store
+	 * (only a type filter is checked job by job, among those). */
+	size_t (*list)(struct job_store *s, const struct job_filter *f, size_t limit,
+		       struct job **out, bool *more);
 	/* Drops every job and frees the store. */
 	void (*free)(struct job_store *s);
 
@@ -105,6 +123,11 @@ static inline size_t job_store_count(struct job_store *s) { return s->ops->count
 static inline size_t job_store_count_state(struct job_store *s, enum job_state state)
 {
 	return s->ops->count_state(s, state);
+}
+static inline size_t job_store_list(struct job_store *s, const struct job_filter *f, size_t limit,
+				    struct job **out, bool *more)
+{
+	return s->ops->list(s, f, limit, out, more);
 }
 static inline void job_store_free(struct job_store *s) { if (s) s->ops->free(s); }
 static inline uint64_t job_store_changes_made(struct job_store *s)

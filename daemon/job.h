@@ -151,6 +151,13 @@ struct job {
 	TAILQ_ENTRY(job) finished_link;
 
 	UT_hash_handle hh;          /* the store's index by id */
+	/* The store's indexes for job.list (job-store-memory.c), each in id
+	 * order: the owner's jobs, the owner's jobs in this state, and
+	 * everyone's in this state. */
+	TAILQ_ENTRY(job) by_owner_link;
+	TAILQ_ENTRY(job) by_owner_state_link;
+	TAILQ_ENTRY(job) by_state_link;
+	struct job_owner_index *owner_index;
 };
 
 /* Common control fields of a spec. */

@@ -43,17 +43,15 @@ static int job_list_handle(struct rpc_call *call, const struct json_value *param
 		return rpc_error_param(&call->err, "type", "unknown job type (known: %s)",
 				       job_type_names());
 
+	struct job_filter filter = {
+		.any_owner = call->conn->peer.admin,
+		.owner = call->conn->peer.uid,
+		.any_state = !state_name,
+		.state = state,
+		.type = type,
+	};
 	found = xmalloc((size_t)limit * sizeof(*found));
-	for (struct job *j = job_store_newest(d->store); j; j = job_store_older(d->store, j)) {
-		if (!conn_can_see(call->conn, j) || (state_name && j->state != state) ||
-		    (type && j->type != type))
-			continue;
-		if (n == (size_t)limit) {
-			more = true;
-			break;
-		}
-		found[n++] = j;
-	}
+	n = job_store_list(d->store, &filter, (size_t)limit, found, &more);
 	jsonw_object_begin(result);
 	jsonw_key(result, "jobs");
 	jsonw_array_begin(result);

@@ -402,6 +402,109 @@ static void test_free_drops_references(void **state)
 	job_unref(kept);
 }
 
+/* What job_store_list must answer, found the slow way: a walk over every
+ * job from the newest. */
+static size_t list_by_walking(struct job_store *s, const struct job_filter *f, size_t limit,
+			      struct job **out, bool *more)
+{
+	size_t n = 0;
+
+	*more = false;
+	for (struct job *j = job_store_newest(s); j; j = job_store_older(s, j)) {
+		if ((!f->any_owner && j->uid != f->owner) || (!f->any_state && j->state != f->state) ||
+		    (f->type && j->type != f->type))
+			continue;
+		if (n == limit) {
+			*more = true;
+			break;
+		}
+		out[n++] = j;
+	}
+	return n;
+}
+
+static void check_every_filter(struct job_store *s, size_t n_uids, const char *when)
+{
+	enum { MAX = 1000 };
+	static struct job *want[MAX], *got[MAX];
+	const struct job_type *types[] = { NULL, job_type_find("sleep"), job_type_find("fetch") };
+	const size_t limits[] = { 1, 7, MAX };
+
+	for (size_t owner = 0; owner <= n_uids; owner++)
+		for (int state = -1; state < JOB_STATE_COUNT; state++)
+			for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+				for (size_t l = 0; l < sizeof(limits) / sizeof(limits[0]); l++) {
+					struct job_filter f = {
+						.any_owner = owner == n_uids,
+						.owner = (uid_t)owner,
+						.any_state = state < 0,
+						.state = state < 0 ? JOB_QUEUED : (enum job_state)state,
+						.type = types[t],
+					};
+					bool want_more, got_more;
+					size_t nw = list_by_walking(s, &f, limits[l], want, &want_more);
+					size_t ng = job_store_list(s, &f, limits[l], got, &got_more);
+					if (nw != ng || want_more != got_more ||
+					    memcmp(want, got, nw * sizeof(want[0])) != 0)
+						fail_msg("%s: owner %zu, state %d, type %zu, limit %zu: "
+							 "%zu jobs (more %d) listed, %zu (more %d) "
+							 "expected", when, owner, state, t, limits[l],
+							 ng, got_more, nw, want_more);
+				}
+}
+
+/* job_store_list answers what a walk over every job would, whatever the
+ * order jobs start, end and leave in: the newest first, by owner, state
+ * and type. States change in random order (a job started last may end
+ * first), and jobs leave from anywhere. */
+static void test_list_matches_a_walk(void **state)
+{
+	struct ctx *c = *state;
+	enum { N = 300, UIDS = 3 };
+	struct job *j[N];
+	unsigned seed = 12345;
+
+	check_every_filter(c->s, UIDS, "empty");
+	for (size_t i = 0; i < N; i++) {
+		j[i] = make_job(c, (uid_t)(rand_r(&seed) % UIDS), NULL, 0, NULL);
+		job_store_add(c->s, j[i]);
+	}
+	check_every_filter(c->s, UIDS, "all queued");
+	for (int round = 0; round < 6; round++) {
+		for (size_t k = 0; k < N / 3; k++) {
+			struct job *job = j[rand_r(&seed) % N];
+			enum job_state from = job->state;
+			if (!job->in_store || job_state_is_final(from))
+				continue;
+			job->state = from == JOB_QUEUED && rand_r(&seed) % 4 ? JOB_RUNNING
+				: (enum job_state)(JOB_SUCCEEDED + rand_r(&seed) % 3);
+			job_store_updated(c->s, job, from);
+		}
+		check_every_filter(c->s, UIDS, "after changes of state");
+		for (size_t k = 0; k < N / 20; k++) {
+			struct job *job = j[rand_r(&seed) % N];
+			job_store_remove(c->s, job);
+		}
+		check_every_filter(c->s, UIDS, "after removals");
+	}
+	/* The end of each list, and a job that ends long after the newer
+	 * ones: newest first still. */
+	for (size_t i = N; i-- > 0;) {
+		if (!j[i]->in_store || job_state_is_final(j[i]->state))
+			continue;
+		enum job_state from = j[i]->state;
+		j[i]->state = JOB_SUCCEEDED;
+		job_store_updated(c->s, j[i], from);
+	}
+	check_every_filter(c->s, UIDS, "all ended, newest first");
+	for (size_t i = 0; i < N; i++) {
+		job_store_remove(c->s, j[i]);
+		job_unref(j[i]);
+	}
+	check_every_filter(c->s, UIDS, "all gone");
+	assert_int_equal(job_store_count(c->s), 0);
+}
+
 static void test_submitted_jobs(void **state)
 {
 	struct ctx *c = *state;
@@ -453,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_find_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_find_long_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_matches_a_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refcounts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_drops_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_submitted_jobs, setup, teardown),
