@@ -31,6 +31,7 @@ struct opts {
 	const char *out;
 	size_t conns, depth, n, size;
 	double seconds, duration, interval_ms;
+	double hold;                /* submit: sleeps this long, not waited for */
 	bool fsync;
 };
 
@@ -86,6 +87,7 @@ static void run_loop(asyncjob **ajs, size_t n, const size_t *done, size_t want)
 struct pipe_state {
 	asyncjob *aj;
 	const asyncjob_spec *spec;
+	unsigned flags;
 	size_t *done;
 	size_t *sent;
 	size_t total;
@@ -102,7 +104,7 @@ static void on_submitted(asyncjob *aj, const asyncjob_reply *reply, void *userda
 	/* Keep the pipeline full: one out, one in. */
 	if (*st->sent < st->total) {
 		++*st->sent;
-		asyncjob_send_submit(aj, st->spec, ASYNCJOB_WAIT, on_submitted, st);
+		asyncjob_send_submit(aj, st->spec, st->flags, on_submitted, st);
 	}
 }
 
@@ -113,17 +115,20 @@ static int cmd_submit(const struct opts *o)
 	asyncjob_spec *spec;
 	size_t done = 0, sent = 0, errors = 0;
 
-	asyncjob_spec_sleep(0, NULL, &spec);
+	/* sleep 0 with wait; with --hold, sleeps left running (a store full
+	 * of unfinished jobs). */
+	unsigned flags = o->hold > 0 ? 0 : ASYNCJOB_WAIT;
+	asyncjob_spec_sleep(o->hold, NULL, &spec);
 	for (size_t i = 0; i < o->conns; i++) {
 		ajs[i] = connect_to(o->socket);
-		st[i] = (struct pipe_state){ .aj = ajs[i], .spec = spec, .done = &done, .sent = &sent,
-					     .total = o->n };
+		st[i] = (struct pipe_state){ .aj = ajs[i], .spec = spec, .flags = flags, .done = &done,
+					     .sent = &sent, .total = o->n };
 	}
 	double t0 = now();
 	for (size_t i = 0; i < o->conns; i++)
 		for (size_t k = 0; k < o->depth && sent < o->n; k++) {
 			sent++;
-			asyncjob_send_submit(ajs[i], spec, ASYNCJOB_WAIT, on_submitted, &st[i]);
+			asyncjob_send_submit(ajs[i], spec, flags, on_submitted, &st[i]);
 		}
 	run_loop(ajs, o->conns, &done, o->n);
 	double t = now() - t0;
@@ -378,6 +383,7 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'D' },
 		{ "interval", required_argument, NULL, 'I' },
 		{ "fsync", no_argument, NULL, 'F' },
+		{ "hold", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .conns = 1, .depth = 64, .n = 100000, .size = 4096, .seconds = 1,
@@ -403,6 +409,7 @@ int main(int argc, char **argv)
 		case 'D': o.duration = strtod(optarg, NULL); break;
 		case 'I': o.interval_ms = strtod(optarg, NULL); break;
 		case 'F': o.fsync = true; break;
+		case 'H': o.hold = strtod(optarg, NULL); break;
 		default: return 2;
 		}
 	}

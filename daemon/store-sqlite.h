@@ -13,7 +13,7 @@ struct store_sqlite;
 
 /* The schema this code writes (PRAGMA user_version). A database with an
  * older one is upgraded in place at open; a newer one is refused. */
-#define STORE_SQLITE_SCHEMA_VERSION 1
+#define STORE_SQLITE_SCHEMA_VERSION 2
 /* PRAGMA application_id of our databases: "ajob". */
 #define STORE_SQLITE_APPLICATION_ID 0x616a6f62
 
