@@ -623,5 +623,12 @@ const char *config_restart_needed(const struct config *old, const struct config 
 		return "socket_group";
 	if (old->limits.io_threads != new_->limits.io_threads)
 		return "io_threads";
+	/* The store is opened once, at start, with its jobs loaded. */
+	if (old->store != new_->store)
+		return "store";
+	if (str_differs(old->state_directory, new_->state_directory))
+		return "state_directory";
+	if (old->store_sync != new_->store_sync)
+		return "store_sync";
 	return NULL;
 }

@@ -428,6 +428,10 @@ void daemon_apply_config(struct daemon *d, struct config *config)
 	config->socket_group = old->socket_group ? xstrdup(old->socket_group) : NULL;
 	config->socket_gid = old->socket_gid;
 	config->limits.io_threads = old->limits.io_threads;
+	config->store = old->store;
+	free(config->state_directory);
+	config->state_directory = old->state_directory ? xstrdup(old->state_directory) : NULL;
+	config->store_sync = old->store_sync;
 
 	d->config = config;
 	log_set_level(config->log_level);

@@ -675,6 +675,24 @@ static void test_restart_needed(void **state)
 	assert_string_equal(what, "socket_group");
 	config_free(b);
 
+	/* The store's settings. */
+	static const char *const store_settings[][2] = {
+		{ "store = memory\n", "store" },
+		{ "state_directory = /var/lib/elsewhere\n", "state_directory" },
+		{ "store_sync = normal\n", "store_sync" },
+	};
+	for (size_t i = 0; i < sizeof(store_settings) / sizeof(store_settings[0]); i++) {
+		b = load_text(store_settings[i][0]);
+		what = config_restart_needed(a, b);
+		assert_non_null(what);
+		assert_string_equal(what, store_settings[i][1]);
+		config_free(b);
+	}
+	/* on_shutdown is read at the shutdown: at once. */
+	b = load_text("on_shutdown = cancel\n");
+	assert_null(config_restart_needed(a, b));
+	config_free(b);
+
 	config_free(a);
 }
 
