@@ -332,6 +332,10 @@ void job_set_gather_deadline(struct job *job, double at_mono, double timeout)
 	if (!job->gather_deadline_ms || at_ms < job->gather_deadline_ms) {
 		job->gather_deadline_ms = at_ms;
 		job->gather_timeout = timeout;
+		/* A job the gather found by key is in the store already: its
+		 * record takes the deadline now, not at its next change, so
+		 * that it holds across a restart before then. */
+		job_store_updated(d->store, job, job->state);
 	}
 	arm_deadline(job, at_mono, true, timeout);
 }

@@ -295,6 +295,35 @@ took=$(field 1 'round(__import__("datetime").datetime.fromisoformat(j["finished_
 kill9
 end
 
+begin "a gather's timeout holds across kill -9 for a job it found by key"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+id=$(aj sleep --detach --key found 60 'found by key')
+[ "$id" = 1 ] || fail "the job is $id, not 1"
+gathered_at=$(date +%s.%N)
+"$PY" - "$SOCK" <<'EOF' &
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": "job.gather", "params": {
+    "jobs": [{"type": "sleep", "seconds": 60, "message": "found by key", "key": "found"}],
+    "timeout": 1.5}}) + "\n").encode())
+s.makefile().readline()
+EOF
+gatherer=$!
+# Time for the gather to take the job up and for its record to be on disk
+# (one group commit): well under the gather's 1.5 s.
+sleep 0.5
+kill9
+wait "$gatherer" 2>/dev/null
+start_daemon || fail "the daemon did not start again"
+wait_state 1 failed || fail "job 1 is still $(field 1 'j["state"]') (the gather's timeout was 1.5 s)"
+[ "$(field 1 'j["error"]["code"]')" = timeout ] || fail "job 1: $(aj --json get 1 2>&1)"
+took=$(field 1 'round(__import__("datetime").datetime.fromisoformat(j["finished_at"].replace("Z", "+00:00")).timestamp() - '"$gathered_at"', 1)')
+"$PY" -c "import sys; sys.exit(not (1.5 <= $took < 5))" || fail "it failed $took s after the gather, not at 1.5 s"
+kill9
+end
+
 begin "a second daemon on the same jobs.db is refused"
 rm -rf "$STATE"
 start_daemon || fail "the daemon did not start"
