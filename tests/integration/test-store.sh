@@ -215,6 +215,29 @@ aj wait 1 --timeout 10 >/dev/null
 kill9
 end
 
+begin "SIGTERM tells a waiting gather the ids of its jobs (data.restarting)"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+# A gather's client is not told the ids until it ends: the restart says them.
+"$PY" - "$SOCK" >"$TMP/gather.out" <<'EOF' &
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": "job.gather", "params": {
+    "jobs": [{"type": "sleep", "seconds": 60}, {"type": "sleep", "seconds": 60}]}}) + "\n").encode())
+print(s.makefile().readline().strip())
+EOF
+gatherer=$!
+for _ in $(seq 100); do [ "$(field 2 'j["state"]')" = running ] && break; sleep 0.05; done
+term || fail "asyncjobd exited with status $? on SIGTERM"
+wait "$gatherer"
+"$PY" -c '
+import json, sys
+e = json.loads(sys.argv[1])["error"]
+sys.exit(not (e["code"] == -32002 and e["data"] == {"restarting": True, "ids": [1, 2]}))' \
+	"$(cat "$TMP/gather.out")" 2>/dev/null || fail "the gather was answered: $(cat "$TMP/gather.out")"
+end
+
 begin "on_shutdown = cancel cancels them"
 rm -rf "$STATE"
 printf 'on_shutdown = cancel\n' >"$TMP/cancel.conf"
