@@ -241,7 +241,8 @@ int asyncjob_call(asyncjob *aj, const char *method, const char *params_json,
  * followed by asyncjob_wait() survives a crash as well.
  *
  * Besides the usual failures these calls return -ETIMEDOUT when the daemon
- * did not come back within `seconds` (the message says so), -EREMOTEIO
+ * did not come back within `seconds`, or before a wait's `timeout` passed
+ * (the message says which), -EREMOTEIO
  * with ASYNCJOB_RPC_JOB_NOT_FOUND when it came back without a job (a daemon
  * that keeps its jobs in memory forgets them), and -EINTR on a signal,
  * also while waiting to reconnect: the handle may then be unconnected

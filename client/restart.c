@@ -117,11 +117,20 @@ static int tell(asyncjob *aj, asyncjob_reconnect_event what, const uint64_t *ids
 }
 
 /* Connects again, retrying while the daemon is away, for up to the
- * reconnect limit. Returns 0, -ETIMEDOUT, -EINTR or -ECANCELED. */
-static int come_back(asyncjob *aj)
+ * reconnect limit, or until `deadline` (> 0: a wait's own timeout, which
+ * a caller means as the most it waits). Returns 0, -ETIMEDOUT, -EINTR or
+ * -ECANCELED. */
+static int come_back(asyncjob *aj, double deadline)
 {
-	double give_up = now_seconds() + aj->reconnect_ms / 1000.0;
+	double limit = aj->reconnect_ms / 1000.0;
+	double give_up = now_seconds() + limit;
+	const char *until = "";
 	int delay_ms = FIRST_RETRY_MS;
+
+	if (deadline > 0 && deadline < give_up) {
+		give_up = deadline;
+		until = " before the wait's timeout";
+	}
 
 	for (;;) {
 		int r = aj_reopen(aj);
@@ -131,8 +140,11 @@ static int come_back(asyncjob *aj)
 		if (left <= 0) {
 			char why[sizeof(aj->errmsg)];
 			snprintf(why, sizeof(why), "%s", aj->errmsg);
+			if (*until)
+				return aj_fail(aj, -ETIMEDOUT, "asyncjobd did not come back%s (%s)",
+					       until, why);
 			return aj_fail(aj, -ETIMEDOUT, "asyncjobd did not come back within %g s (%s)",
-				       aj->reconnect_ms / 1000.0, why);
+				       limit, why);
 		}
 		int ms = left * 1000 < delay_ms ? (int)ceil(left * 1000) : delay_ms;
 		if (poll(NULL, 0, ms) < 0 && errno == EINTR)
@@ -192,7 +204,7 @@ static int follow(asyncjob *aj, const uint64_t *ids, size_t n, bool any, double 
 	for (;;) {
 		if (away >= 0) {
 			if ((r = tell(aj, (asyncjob_reconnect_event)away, ids, n)) < 0 ||
-			    (r = come_back(aj)) < 0 ||
+			    (r = come_back(aj, timed ? deadline : 0)) < 0 ||
 			    (r = tell(aj, ASYNCJOB_RECONNECTED, ids, n)) < 0)
 				return r;
 			away = -1;

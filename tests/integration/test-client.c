@@ -1118,6 +1118,25 @@ static void test_reconnect_gives_up(void **state)
 	restarting_cleanup(&r);
 }
 
+/* A wait's timeout is the most the caller waits, reconnecting included. */
+static void test_wait_timeout_bounds_reconnecting(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, true);
+	asyncjob *aj = connect_restarting(&r, 30);
+	uint64_t id = submit_detached(aj, 30, 0);
+	asyncjob_job **jobs = NULL;
+	bool timed_out;
+
+	signal_once_running(&r, 1, SIGTERM);
+	assert_int_equal(asyncjob_wait(aj, &id, 1, false, 1, &jobs, &timed_out), -ETIMEDOUT);
+	assert_non_null(strstr(asyncjob_errmsg(aj), "did not come back before the wait's timeout"));
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
 /* A daemon that keeps jobs in memory starts over at id 1: a job from
  * before is not followed, even when a new one has its id. */
 static void test_memory_daemon_loses_the_job(void **state)
@@ -1253,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_fail_fast_gather_across_a_restart),
 		cmocka_unit_test(test_wait_follows_a_crash),
 		cmocka_unit_test(test_reconnect_gives_up),
+		cmocka_unit_test(test_wait_timeout_bounds_reconnecting),
 		cmocka_unit_test(test_memory_daemon_loses_the_job),
 		cmocka_unit_test(test_durable_daemon_without_the_job),
 		cmocka_unit_test(test_reconnect_arguments),
