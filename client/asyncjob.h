@@ -198,7 +198,8 @@ int asyncjob_get(asyncjob *aj, uint64_t id, asyncjob_job **ret_job);
 
 /* Waits until all (or, with `any`, one) of the jobs have finished, or for
  * `timeout` seconds (< 0: no limit). A timeout is not an error: *ret_timed_out
- * says it happened. *ret_jobs: the jobs as they are now, in input order. */
+ * says it happened. *ret_jobs: the jobs as they are now, in input order.
+ * With asyncjob_set_reconnect(), it goes on across a restart of the daemon. */
 int asyncjob_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any, double timeout,
 		  asyncjob_job ***ret_jobs, bool *ret_timed_out);
 
@@ -217,6 +218,60 @@ int asyncjob_info(asyncjob *aj, char **ret_json);
 /* Any method, with params as JSON text (NULL: none); the result as JSON text. */
 int asyncjob_call(asyncjob *aj, const char *method, const char *params_json,
 		  char **ret_result_json);
+
+/* ------------------------------------------------------------------ restarts */
+
+/* A daemon that keeps its jobs on disk (store = sqlite, asyncjobd.conf(5))
+ * keeps them across a restart or a crash, under the same ids. With
+ * reconnecting on, the blocking calls that wait for jobs follow them
+ * across one: asyncjob_wait(), and asyncjob_submit() with ASYNCJOB_WAIT
+ * and asyncjob_gather() once the daemon has named their jobs. When the
+ * daemon answers that it is restarting, or the connection drops while
+ * asyncjob_wait() waits, the call connects to the same socket again (at
+ * once, then after 50 ms, twice as long each time up to 1 s), for at most
+ * `seconds` from the moment the daemon went away, and waits again for the
+ * same ids. It returns what it would have without the restart: a wait's
+ * `timeout` counts across it; a gather's timeout is the daemon's and holds
+ * too; a gather's ASYNCJOB_FAIL_FAST is carried on by the call, which
+ * cancels the others with job.cancel once one fails (code `canceled`).
+ *
+ * A gather or a submit with ASYNCJOB_WAIT whose connection drops without
+ * the daemon saying it restarts (a crash) never learnt its ids and fails
+ * with -ECONNRESET as before; asyncjob_submit() without ASYNCJOB_WAIT
+ * followed by asyncjob_wait() survives a crash as well.
+ *
+ * Besides the usual failures these calls return -ETIMEDOUT when the daemon
+ * did not come back within `seconds`, or before a wait's `timeout` passed
+ * (the message says which), -EREMOTEIO
+ * with ASYNCJOB_RPC_JOB_NOT_FOUND when it came back without a job (a daemon
+ * that keeps its jobs in memory forgets them), and -EINTR on a signal,
+ * also while waiting to reconnect: the handle may then be unconnected
+ * (asyncjob_reconnect()). After a reconnect the jobs are not tied to the
+ * new connection: ASYNCJOB_CANCEL_ON_DISCONNECT no longer applies to them,
+ * and a subscription (asyncjob_subscribe()) is to be made again. */
+
+typedef enum asyncjob_reconnect_event {
+	ASYNCJOB_DAEMON_RESTARTING = 0,  /* the daemon said it is restarting; reconnecting */
+	ASYNCJOB_CONNECTION_LOST = 1,    /* the connection dropped; reconnecting */
+	ASYNCJOB_RECONNECTED = 2,        /* connected again; waiting goes on */
+} asyncjob_reconnect_event;
+
+/* Told when a call starts reconnecting and when it has: `ids` are the jobs
+ * it waits for (valid during the call). It may send requests
+ * (asyncjob_send_*) but not make blocking calls. */
+typedef void (*asyncjob_reconnect_fn)(asyncjob *aj, asyncjob_reconnect_event what,
+				      const uint64_t *ids, size_t n, void *userdata);
+
+/* Turns reconnecting on for `seconds` > 0 (off by default; 0 turns it
+ * off), with `fn` (may be NULL) told of it. -EINVAL for a negative or
+ * non-finite `seconds`. */
+int asyncjob_set_reconnect(asyncjob *aj, double seconds, asyncjob_reconnect_fn fn, void *userdata);
+
+/* Closes the connection, if any (requests still waiting get -ECONNRESET),
+ * and connects to the socket it was connected to, once. Returns as
+ * asyncjob_connect(); -ENOTCONN for a handle never connected. The
+ * descriptor changes: a handle on an event loop is to be attached again. */
+int asyncjob_reconnect(asyncjob *aj);
 
 /* ------------------------------------------------------------------ events */
 

@@ -771,6 +771,56 @@ ASYNCJOB_EXPORT int asyncjob_next_event(asyncjob *aj, int timeout_ms, asyncjob_e
 	}
 }
 
+/* ------------------------------------------------------------ reconnecting */
+
+int aj_reopen(asyncjob *aj)
+{
+	if (!aj->path)
+		return aj_fail(aj, -ENOTCONN, "not connected before: no socket to connect to again");
+	/* A callback told of the loss may free the handle: the free waits
+	 * until the requests have all been told. */
+	aj->dispatching++;
+	fail_all_pending(aj, -ECONNRESET);
+	aj->dispatching--;
+	if (aj->free_requested) {
+		if (!aj->blocking)
+			really_free(aj);
+		return -ECANCELED;
+	}
+	if (aj->fd >= 0) {
+		close(aj->fd);
+		aj->fd = -1;
+	}
+	/* Nothing of the old connection carries over: a request half
+	 * written, a message half read. */
+	aj->out_len = aj->out_off = 0;
+	aj->in_message = false;
+	aj->broken = false;
+	update_watch(aj);
+	return asyncjob_connect(aj, aj->path);
+}
+
+ASYNCJOB_EXPORT int asyncjob_reconnect(asyncjob *aj)
+{
+	if (aj->dispatching || aj->blocking)
+		return aj_fail(aj, -EDEADLK, "cannot reconnect from a callback");
+	return aj_reopen(aj);
+}
+
+ASYNCJOB_EXPORT int asyncjob_set_reconnect(asyncjob *aj, double seconds, asyncjob_reconnect_fn fn,
+					   void *userdata)
+{
+	/* A century is "as long as it takes", and fits the milliseconds. */
+	if (!(seconds >= 0) || seconds > 100.0 * 365 * 86400)
+		return aj_fail(aj, -EINVAL, "the reconnect limit must be a number of seconds >= 0");
+	aj->reconnect_ms = (int64_t)(seconds * 1000);
+	if (seconds > 0 && aj->reconnect_ms == 0)
+		aj->reconnect_ms = 1;
+	aj->reconnect_fn = fn;
+	aj->reconnect_userdata = userdata;
+	return 0;
+}
+
 /* ------------------------------------------------------------ freeing */
 
 static void really_free(asyncjob *aj)

@@ -60,6 +60,11 @@ struct asyncjob {
 	void *watch_userdata;
 	int watched_events;
 
+	/* Waiting across daemon restarts (asyncjob_set_reconnect()). */
+	int64_t reconnect_ms;          /* how long the daemon may stay away; 0: off */
+	asyncjob_reconnect_fn reconnect_fn;
+	void *reconnect_userdata;
+
 	int dispatching;               /* depth of callbacks being run */
 	bool blocking;                 /* inside a blocking call */
 	bool free_requested;
@@ -125,6 +130,28 @@ typedef int (*aj_take_fn)(asyncjob_reply *reply, void *out);
  * have run before the call failed). */
 int aj_call(asyncjob *aj, const char *method, const char *params, size_t params_len,
 	    aj_take_fn take, void *out, const char *what);
+
+/* Closes the connection (requests waiting get -ECONNRESET) and connects
+ * to the same socket again, once. Returns as asyncjob_connect(), or
+ * -ECANCELED when a callback freed the handle meanwhile (it is gone). */
+int aj_reopen(asyncjob *aj);
+
+/* job.wait once, as asyncjob_wait() without reconnecting. */
+int aj_wait_once(asyncjob *aj, const uint64_t *ids, size_t n, bool any, double timeout,
+		 asyncjob_job ***ret_jobs, bool *ret_timed_out);
+
+/* asyncjob_wait() with reconnecting on (client/restart.c). */
+int aj_follow_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any, double timeout,
+		   asyncjob_job ***ret_jobs, bool *ret_timed_out);
+
+/* After a call that waited for jobs it created (job.submit with wait,
+ * job.gather) failed with `r`: when the daemon said it is restarting and
+ * named the jobs, and reconnecting is on, waits for them across the
+ * restart (with `fail_fast`, until one does not succeed; the others are
+ * then canceled) and returns 0 with them in order and *ret_ok (may be
+ * NULL) telling whether all succeeded. Otherwise returns `r`. */
+int aj_follow_restarted(asyncjob *aj, int r, bool fail_fast, asyncjob_job ***ret_jobs,
+			bool *ret_ok);
 
 /* Parses `json` as exactly one JSON value, as strictly as the daemon does,
  * into a json-c object (for building specs). Returns 0 (the value in *ret;

@@ -186,7 +186,19 @@ ASYNCJOB_EXPORT int asyncjob_submit(asyncjob *aj, const asyncjob_spec *spec, uns
 {
 	struct params p;
 	int r = build_submit(aj, &p, spec, flags);
-	return r < 0 ? r : job_call(aj, RPC_JOB_SUBMIT, &p, ret_job);
+	if (r < 0)
+		return r;
+	r = job_call(aj, RPC_JOB_SUBMIT, &p, ret_job);
+	if (r != -EREMOTEIO || !(flags & ASYNCJOB_WAIT))
+		return r;
+	/* The daemon restarted while the job ran: it named the job. */
+	asyncjob_job **jobs = NULL;
+	r = aj_follow_restarted(aj, r, false, &jobs, NULL);
+	if (r < 0)
+		return r;
+	*ret_job = asyncjob_job_ref(jobs[0]);
+	asyncjob_jobs_free(jobs);
+	return 0;
 }
 
 ASYNCJOB_EXPORT int asyncjob_gather(asyncjob *aj, asyncjob_spec *const *specs, size_t n,
@@ -195,7 +207,12 @@ ASYNCJOB_EXPORT int asyncjob_gather(asyncjob *aj, asyncjob_spec *const *specs, s
 {
 	struct params p;
 	int r = build_gather(aj, &p, specs, n, flags, timeout);
-	return r < 0 ? r : jobs_call(aj, RPC_JOB_GATHER, &p, "ok", ret_jobs, NULL, ret_ok);
+	if (r < 0)
+		return r;
+	r = jobs_call(aj, RPC_JOB_GATHER, &p, "ok", ret_jobs, NULL, ret_ok);
+	if (r != -EREMOTEIO)
+		return r;
+	return aj_follow_restarted(aj, r, flags & ASYNCJOB_FAIL_FAST, ret_jobs, ret_ok);
 }
 
 ASYNCJOB_EXPORT int asyncjob_get(asyncjob *aj, uint64_t id, asyncjob_job **ret_job)
@@ -212,12 +229,20 @@ ASYNCJOB_EXPORT int asyncjob_cancel(asyncjob *aj, uint64_t id, asyncjob_job **re
 	return r < 0 ? r : job_call(aj, RPC_JOB_CANCEL, &p, ret_job);
 }
 
-ASYNCJOB_EXPORT int asyncjob_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any,
-				  double timeout, asyncjob_job ***ret_jobs, bool *ret_timed_out)
+int aj_wait_once(asyncjob *aj, const uint64_t *ids, size_t n, bool any, double timeout,
+		 asyncjob_job ***ret_jobs, bool *ret_timed_out)
 {
 	struct params p;
 	int r = build_wait(aj, &p, ids, n, any, timeout);
 	return r < 0 ? r : jobs_call(aj, RPC_JOB_WAIT, &p, "timed_out", ret_jobs, NULL, ret_timed_out);
+}
+
+ASYNCJOB_EXPORT int asyncjob_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any,
+				  double timeout, asyncjob_job ***ret_jobs, bool *ret_timed_out)
+{
+	if (aj->reconnect_ms > 0)
+		return aj_follow_wait(aj, ids, n, any, timeout, ret_jobs, ret_timed_out);
+	return aj_wait_once(aj, ids, n, any, timeout, ret_jobs, ret_timed_out);
 }
 
 ASYNCJOB_EXPORT int asyncjob_list(asyncjob *aj, const char *state, const char *type, size_t limit,

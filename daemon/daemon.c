@@ -490,18 +490,50 @@ void daemon_job_finished(struct daemon *d)
 	}
 }
 
+bool daemon_keeps_jobs_on_shutdown(const struct daemon *d)
+{
+	return d->keep_job_specs && !d->config->cancel_on_shutdown;
+}
+
+/* Answers a request still waiting when the daemon stops and keeps its
+ * jobs: -32002 saying it restarts, with the ids of the jobs it waited
+ * for. A gather's client was never told those; with them it can wait for
+ * the same jobs after the restart. */
+static void answer_restarting(struct request *req)
+{
+	struct rpc_error e = { 0 };
+	struct waiter *w = req->waiter;
+	uint64_t *ids = NULL;
+
+	rpc_error_simple(&e, RPC_BUSY, "asyncjobd is restarting: the jobs are kept and go on "
+			 "after the restart; ask for them again then");
+	e.restarting = true;
+	if (w) {
+		ids = xmalloc(w->n * sizeof(*ids));
+		for (size_t i = 0; i < w->n; i++) {
+			struct job *job = waiter_job(w, i);
+			ids[i] = job->id;
+			/* Ids tell of jobs: they leave once the jobs are on
+			 * disk, as a reply naming them would. */
+			if (job->change_seq > e.needs)
+				e.needs = job->change_seq;
+		}
+		e.ids = ids;
+		e.n_ids = w->n;
+	}
+	request_error(req, &e);
+	free(ids);
+}
+
 /* A shutdown that keeps the jobs (a store on disk, on_shutdown = resume):
  * nothing is canceled; the work in progress stops when the process does,
  * and each job goes on by its type's rule at the next start. A client
  * waiting on a job hears that the daemon is restarting. */
 static void shutdown_resuming(struct daemon *d)
 {
-	struct rpc_error e = { 0 };
 	struct conn *c;
 	struct request *req;
 
-	rpc_error_simple(&e, RPC_BUSY, "asyncjobd is restarting: the jobs are kept and go on "
-			 "after the restart; ask for them again then");
 	/* The daemon closes these connections, not their clients: a job
 	 * they would cancel on disconnect is kept too. First, for all of them:
 	 * answering a request may close its connection. */
@@ -514,7 +546,7 @@ static void shutdown_resuming(struct daemon *d)
 	for (c = TAILQ_FIRST(&d->conns); c; c = next) {
 		next = TAILQ_NEXT(c, link);
 		while (!c->dead && (req = LIST_FIRST(&c->requests))) {
-			request_error(req, &e);
+			answer_restarting(req);
 			request_free(req);
 		}
 	}
@@ -537,7 +569,7 @@ void daemon_shutdown(struct daemon *d)
 		return;
 	d->shutting_down = true;
 	d->listener = listener_free(d->listener);
-	if (d->keep_job_specs && !d->config->cancel_on_shutdown) {
+	if (daemon_keeps_jobs_on_shutdown(d)) {
 		shutdown_resuming(d);
 		return;
 	}

@@ -143,6 +143,10 @@ void daemon_kick_deferred(struct daemon *d);
  * `shutdown`, send the replies, close connections, leave the loop. */
 void daemon_shutdown(struct daemon *d);
 
+/* Whether a shutdown keeps the jobs to go on at the next start (a store
+ * on disk, on_shutdown = resume) rather than cancel them. */
+bool daemon_keeps_jobs_on_shutdown(const struct daemon *d);
+
 /* Called by the job core after a job finishes. */
 void daemon_job_finished(struct daemon *d);
 

@@ -35,6 +35,10 @@ static int daemon_info_handle(struct rpc_call *call, const struct json_value *pa
 	jsonw_string(w, started);
 	jsonw_key(w, "uptime");
 	jsonw_double(w, floor((mono_seconds() - d->started_mono) * 1000) / 1000);
+	/* A client that lost its connection asks: after a restart, a job id
+	 * from before means the same job only where the jobs were kept. */
+	jsonw_key(w, "store");
+	jsonw_string(w, d->config->store == STORE_SQLITE ? "sqlite" : "memory");
 	jsonw_key(w, "job_types");
 	jsonw_array_begin(w);
 	for (size_t i = 0; job_types[i]; i++)

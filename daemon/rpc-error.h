@@ -21,6 +21,14 @@ struct rpc_error {
 	bool has_job;
 	uint64_t job_id;
 	enum job_state job_state;
+	/* -32002 from a daemon that stops and keeps its jobs: data says
+	 * "restarting", so a client tells it from a limit and comes back,
+	 * and lists the jobs the request waited for (ids, when not NULL),
+	 * which a client that had not been told them (a gather) needs to
+	 * wait for them again. */
+	bool restarting;
+	const uint64_t *ids;
+	size_t n_ids;
 	/* The store change the error tells of (a job's state in data): it
 	 * waits for it as a job object would (jsonw.needs). */
 	uint64_t needs;

@@ -122,6 +122,19 @@ static void write_error(struct jsonw *w, const char *id, size_t id_len, const st
 			jsonw_string(w, job_state_name(e->job_state));
 		}
 		jsonw_object_end(w);
+	} else if (e->restarting) {
+		jsonw_key(w, "data");
+		jsonw_object_begin(w);
+		jsonw_key(w, "restarting");
+		jsonw_bool(w, true);
+		if (e->ids) {
+			jsonw_key(w, "ids");
+			jsonw_array_begin(w);
+			for (size_t i = 0; i < e->n_ids; i++)
+				jsonw_uint(w, e->ids[i]);
+			jsonw_array_end(w);
+		}
+		jsonw_object_end(w);
 	}
 	jsonw_object_end(w);
 	jsonw_object_end(w);
@@ -340,6 +353,9 @@ static void handle_one(struct conn *c, const struct json_value *obj, struct batc
 	}
 	if (d->shutting_down && !m->during_shutdown) {
 		r = rpc_error_simple(&call.err, RPC_BUSY, "Busy: the daemon is shutting down");
+		/* A job.wait that comes in just then waits for jobs that are
+		 * kept: its client may come back for them. */
+		call.err.restarting = daemon_keeps_jobs_on_shutdown(d);
 		goto reply;
 	}
 	if (m->may_defer && c->n_requests >= d->config->limits.max_pending_requests) {

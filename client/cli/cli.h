@@ -15,7 +15,7 @@ enum {
 	EXIT_OK = 0,
 	EXIT_JOB_FAILED = 1,       /* a job failed or was canceled */
 	EXIT_USAGE = 2,
-	EXIT_UNREACHABLE = 3,      /* no daemon, or the connection was lost */
+	EXIT_UNREACHABLE = 3,      /* no daemon, the connection was lost, or the job with it */
 	EXIT_RPC_ERROR = 4,        /* the daemon refused the request */
 	EXIT_TIMED_OUT = 124,      /* wait --timeout passed (as timeout(1)) */
 	EXIT_INTERRUPTED = 130,    /* Ctrl-C; the jobs were canceled */
@@ -28,7 +28,20 @@ struct cli {
 	bool quiet;                /* -q: no progress or notes */
 	asyncjob *aj;
 	const char *command;
+
+	/* Following jobs across a restart of the daemon (util.c). */
+	bool went_away;            /* the daemon went away while we waited */
+	uint64_t *followed;        /* the jobs waited for then, to cancel on Ctrl-C */
+	size_t n_followed;
+	uint64_t progress_id;      /* fetch: the job whose progress to subscribe to again */
 };
+
+/* How long the foreground commands wait for a daemon that went away to
+ * come back, unless $ASYNCJOB_RECONNECT_TIMEOUT says otherwise (0: not at
+ * all). Long enough for a service manager to restart it, short enough that
+ * a daemon that is not coming back is reported. */
+#define CLI_RECONNECT_SECONDS 60
+#define CLI_RECONNECT_ENV "ASYNCJOB_RECONNECT_TIMEOUT"
 
 struct cli_command {
 	const char *name;
@@ -81,6 +94,11 @@ int cli_job_exit_code(const asyncjob_job *job);
 /* Ctrl-C: SIGINT and SIGTERM set cli_interrupted and interrupt blocking
  * calls (no SA_RESTART). */
 void cli_catch_interrupts(void);
+
+/* Ctrl-C: cancels foreground jobs explicitly, connecting again once if
+ * the connection is gone (after a restart they are no longer canceled
+ * when it closes). Says so on stderr unless -q. */
+void cli_cancel_jobs(struct cli *cli, const uint64_t *ids, size_t n);
 
 /* Waits for jobs in the foreground, canceling them on Ctrl-C.
  * Returns the exit code; prints output as each command would. */

@@ -187,6 +187,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		asyncjob_set_event_handler(cli->aj, on_event, &pr);
 		/* Best effort: without events there is just no bar. */
 		(void)asyncjob_subscribe(cli->aj, &id, 1, NULL, NULL);
+		cli->progress_id = id;
 	}
 	code = cli_wait_foreground(cli, &id, 1, &done);
 	if (pr.shown)

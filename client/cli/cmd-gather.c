@@ -195,12 +195,17 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (progress)
 		cli_progress_clear();
 	if (r == -EINTR || cli_interrupted) {
+		code = EXIT_INTERRUPTED;
+		/* After a restart its jobs are tied to no connection. */
+		if (cli->went_away) {
+			cli_cancel_jobs(cli, cli->followed, cli->n_followed);
+			goto out;
+		}
 		/* The gather asked for cancel_on_disconnect: closing the
 		 * connection on exit cancels its jobs. */
 		if (!cli->quiet)
 			fprintf(stderr, "asyncjob: interrupted: the gather's %zu job(s) are canceled\n",
 				s.n);
-		code = EXIT_INTERRUPTED;
 		goto out;
 	}
 	if (r < 0) {

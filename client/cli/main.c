@@ -34,10 +34,13 @@ static void usage(FILE *f)
 		"  -h, --help         show help (also: asyncjob COMMAND --help)\n"
 		"  -V, --version      show the version\n"
 		"\nJobs run in the foreground: the command waits, prints what the job\n"
-		"returns, and Ctrl-C cancels it.\n"
+		"returns, and Ctrl-C cancels it. If asyncjobd restarts meanwhile, keeping\n"
+		"the jobs, the command waits for it to come back and goes on (for up to\n"
+		"$ASYNCJOB_RECONNECT_TIMEOUT seconds, default 60; 0: it does not wait).\n"
 		"\nExit status: 0 the job(s) succeeded; 1 a job failed or was canceled;\n"
-		"2 usage error; 3 the daemon is unreachable; 4 the daemon refused the\n"
-		"request; 124 wait --timeout passed; 130 interrupted (jobs canceled).\n"
+		"2 usage error; 3 the daemon is unreachable (or came back without the\n"
+		"job); 4 the daemon refused the request; 124 wait --timeout passed;\n"
+		"130 interrupted (jobs canceled).\n"
 		"\nExample: asyncjob gather 'sleep 1 Hello' 'sleep 1 World'\n"
 		"See asyncjob(1).\n");
 }
@@ -110,6 +113,7 @@ int main(int argc, char **argv)
 		optind = 0;   /* restart getopt for the command's own options */
 		code = commands[i]->run(&cli, sub_argc, sub_argv);
 		asyncjob_free(cli.aj);
+		free(cli.followed);
 		return code;
 	}
 	fprintf(stderr, "asyncjob: unknown command '%s'\nTry 'asyncjob --help' for more information.\n",

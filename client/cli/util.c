@@ -51,12 +51,89 @@ int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
+/* "job 41", "jobs 41, 42 and 43", "jobs 41, 42, 43 and 97 more". */
+static void describe_jobs(const uint64_t *ids, size_t n, char *buf, size_t size)
+{
+	size_t len = (size_t)snprintf(buf, size, "job%s", n == 1 ? "" : "s");
+	for (size_t i = 0; i < n && i < 3 && len < size; i++) {
+		const char *sep = i == 0 ? " " : i + 1 == n ? " and " : ", ";
+		len += (size_t)snprintf(buf + len, size - len, "%s%llu", sep, (unsigned long long)ids[i]);
+	}
+	if (n > 3 && len < size)
+		snprintf(buf + len, size - len, " and %zu more", n - 3);
+}
+
+static void on_reconnect(asyncjob *aj, asyncjob_reconnect_event what, const uint64_t *ids,
+			 size_t n, void *userdata)
+{
+	struct cli *cli = userdata;
+	char jobs[96];
+
+	if (what == ASYNCJOB_RECONNECTED) {
+		/* The new connection has no subscription: the progress bar
+		 * goes on only if asked for again (best effort, as at first). */
+		if (cli->progress_id) {
+			char params[64];
+			snprintf(params, sizeof(params), "{\"ids\":[%llu]}",
+				 (unsigned long long)cli->progress_id);
+			(void)asyncjob_send_call(aj, "events.subscribe", params, NULL, NULL);
+		}
+		return;
+	}
+	cli->went_away = true;
+	/* The first time names them all; a later one (a fail_fast gather
+	 * still going) names those left. Ctrl-C cancels all of them. */
+	if (n > cli->n_followed) {
+		uint64_t *copy = malloc(n * sizeof(*copy));
+		if (copy) {
+			memcpy(copy, ids, n * sizeof(*copy));
+			free(cli->followed);
+			cli->followed = copy;
+			cli->n_followed = n;
+		}
+	}
+	/* A note for a person watching; a script just sees the command take
+	 * longer. */
+	if (cli->quiet || !isatty(STDERR_FILENO))
+		return;
+	describe_jobs(ids, n, jobs, sizeof(jobs));
+	cli_progress_clear();   /* a progress line may be drawn */
+	fprintf(stderr, "asyncjob: %s; waiting for it to come back (%s)...\n",
+		what == ASYNCJOB_DAEMON_RESTARTING ? "asyncjobd is restarting"
+						   : "lost the connection to asyncjobd",
+		jobs);
+}
+
+/* $ASYNCJOB_RECONNECT_TIMEOUT, or the default. False after printing why
+ * it cannot be read. */
+static bool reconnect_seconds(const struct cli *cli, double *ret)
+{
+	const char *env = getenv(CLI_RECONNECT_ENV);
+	char *end;
+
+	*ret = CLI_RECONNECT_SECONDS;
+	if (!env || !*env)
+		return true;
+	errno = 0;
+	double v = strtod(env, &end);
+	if (errno || end == env || *end || !isfinite(v) || v < 0 || isspace((unsigned char)*env)) {
+		cli_error(cli, "%s=%s: expected a number of seconds (0: do not wait for a "
+			  "restarting asyncjobd)", CLI_RECONNECT_ENV, env);
+		return false;
+	}
+	*ret = v;
+	return true;
+}
+
 int cli_connect(struct cli *cli)
 {
+	double reconnect;
 	int r;
 
 	if (cli->aj)
 		return 0;
+	if (!reconnect_seconds(cli, &reconnect))
+		return EXIT_USAGE;
 	r = asyncjob_new(&cli->aj);
 	if (r < 0) {
 		cli_error(cli, "%s", strerror(-r));
@@ -69,6 +146,11 @@ int cli_connect(struct cli *cli)
 			"ASYNCJOB_SOCKET\n", asyncjob_errmsg(cli->aj));
 		return EXIT_UNREACHABLE;
 	}
+	/* Waits for jobs go on across a restart of the daemon. */
+	if (asyncjob_set_reconnect(cli->aj, reconnect, on_reconnect, cli) < 0) {
+		cli_error(cli, "%s", asyncjob_errmsg(cli->aj));
+		return EXIT_USAGE;
+	}
 	return 0;
 }
 
@@ -79,6 +161,19 @@ int cli_fail(struct cli *cli, int r, const char *what)
 	switch (r) {
 	case -EREMOTEIO:
 		cli_error(cli, "%s", msg);
+		/* The daemon came back without the job: it was lost with the
+		 * daemon, as when the connection is lost. */
+		if (cli->went_away && asyncjob_rpc_error_code(cli->aj) == ASYNCJOB_RPC_JOB_NOT_FOUND)
+			return EXIT_UNREACHABLE;
+		return EXIT_RPC_ERROR;
+	case -ETIMEDOUT:
+		if (cli->went_away) {
+			char jobs[96];
+			describe_jobs(cli->followed, cli->n_followed, jobs, sizeof(jobs));
+			cli_error(cli, "gave up waiting for %s: %s", jobs, msg);
+			return EXIT_UNREACHABLE;
+		}
+		cli_error(cli, "%s: %s", what, msg);
 		return EXIT_RPC_ERROR;
 	case -EINTR:
 		return EXIT_INTERRUPTED;
@@ -291,6 +386,31 @@ void cli_catch_interrupts(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
+void cli_cancel_jobs(struct cli *cli, const uint64_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		asyncjob_job *job = NULL;
+		int r = asyncjob_cancel(cli->aj, ids[i], &job);
+		/* Interrupted while the daemon was away: it may be back. */
+		if ((r == -ENOTCONN || r == -ECONNRESET || r == -EPIPE) &&
+		    asyncjob_reconnect(cli->aj) == 0)
+			r = asyncjob_cancel(cli->aj, ids[i], &job);
+		asyncjob_job_unref(job);
+		if (r == 0) {
+			if (!cli->quiet)
+				fprintf(stderr, "asyncjob: interrupted: job %llu canceled\n",
+					(unsigned long long)ids[i]);
+		} else if (cli->went_away && !(r == -EREMOTEIO && asyncjob_rpc_error_code(cli->aj) ==
+								       ASYNCJOB_RPC_JOB_FINISHED)) {
+			/* Not tied to a connection any more: it goes on. */
+			cli_error(cli, "interrupted: job %llu is not canceled (%s); cancel it with "
+				  "'asyncjob cancel %llu' once asyncjobd is back",
+				  (unsigned long long)ids[i], asyncjob_errmsg(cli->aj),
+				  (unsigned long long)ids[i]);
+		}
+	}
+}
+
 int cli_wait_foreground(struct cli *cli, const uint64_t *ids, size_t n, asyncjob_job ***ret_jobs)
 {
 	asyncjob_job **jobs = NULL;
@@ -301,14 +421,7 @@ int cli_wait_foreground(struct cli *cli, const uint64_t *ids, size_t n, asyncjob
 	r = asyncjob_wait(cli->aj, ids, n, false, -1, &jobs, &timed_out);
 	if (r == -EINTR || cli_interrupted) {
 		asyncjob_jobs_free(jobs);
-		for (size_t i = 0; i < n; i++) {
-			asyncjob_job *job = NULL;
-			r = asyncjob_cancel(cli->aj, ids[i], &job);
-			if (r == 0 && !cli->quiet)
-				fprintf(stderr, "asyncjob: interrupted: job %llu canceled\n",
-					(unsigned long long)ids[i]);
-			asyncjob_job_unref(job);
-		}
+		cli_cancel_jobs(cli, ids, n);
 		return EXIT_INTERRUPTED;
 	}
 	if (r < 0)

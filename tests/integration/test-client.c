@@ -1,13 +1,16 @@
 /* libasyncjob against the real daemon: every blocking call, the async API
  * with pipelining and the libevent adapter, events with replay, idempotency
  * keys, cancel on disconnect, large replies parsed as they come (and cut
- * anywhere), the default socket it picks, and the library's failure paths
- * (no daemon, RPC errors, a daemon that dies mid-call, a signal during a
- * call). */
+ * anywhere), the default socket it picks, waits that follow their jobs
+ * across a restart or a crash of a daemon that keeps them (and give up on
+ * one that does not), and the library's failure paths (no daemon, RPC
+ * errors, a daemon that dies mid-call, a signal during a call). */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <math.h>
 #include <poll.h>
 #include <pwd.h>
 #include <setjmp.h>
@@ -837,6 +840,367 @@ static void test_signal_interrupts_blocking_call(void **state)
 	asyncjob_free(aj);
 }
 
+/* ------------------------------------------------------------ across restarts */
+
+/* A daemon of a test's own on `socket`, stopped and started again under a
+ * client. With `sqlite`, its jobs are kept in `state`. */
+struct restarting {
+	struct daemon_proc daemon;
+	char dir[64];                  /* the socket and the state directory */
+	char socket[128];
+	char config[256];
+	bool start_again;              /* when the client loses it */
+	bool submit_when_back;         /* another client submits a job then */
+	asyncjob_reconnect_event told[8];
+	size_t n_told;
+	uint64_t ids[8];
+	size_t n_ids;
+};
+
+static void restarting_start(struct restarting *r, bool sqlite)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->dir, sizeof(r->dir), "/tmp/asyncjob-test-XXXXXX");
+	assert_non_null(mkdtemp(r->dir));
+	snprintf(r->socket, sizeof(r->socket), "%s/s.sock", r->dir);
+	if (sqlite)
+		snprintf(r->config, sizeof(r->config), "store = sqlite\nstate_directory = %s/state",
+			 r->dir);
+	harness_start_at(&r->daemon, r->config, r->socket);
+}
+
+static void restarting_cleanup(struct restarting *r)
+{
+	if (r->daemon.pid > 0)
+		assert_int_equal(harness_stop(&r->daemon, 10000), 0);
+	harness_cleanup(&r->daemon);
+	assert_int_equal(harness_remove_tree(r->dir), 0);
+}
+
+/* Reaps the daemon that stopped or was killed, and starts the next one on
+ * the same socket and store a moment later, without waiting for it: the
+ * client finds no daemon at first and has to try again. */
+static void start_again_later(struct restarting *r)
+{
+	int status;
+	assert_int_equal(waitpid(r->daemon.pid, &status, 0), r->daemon.pid);
+	r->daemon.pid = 0;
+	harness_cleanup(&r->daemon);
+	harness_prepare(&r->daemon, r->config);
+	snprintf(r->daemon.socket, sizeof(r->daemon.socket), "%s", r->socket);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *bin = getenv("ASYNCJOBD");
+		int fd = open(r->daemon.log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		harness_sleep_ms(300);
+		execl(bin, bin, "-c", r->daemon.config, "-s", r->socket, (char *)NULL);
+		_exit(127);
+	}
+	r->daemon.pid = pid;
+}
+
+static void on_reconnect(asyncjob *aj, asyncjob_reconnect_event what, const uint64_t *ids,
+			 size_t n, void *userdata)
+{
+	struct restarting *r = userdata;
+	(void)aj;
+
+	if (r->n_told < 8)
+		r->told[r->n_told++] = what;
+	if (what == ASYNCJOB_RECONNECTED) {
+		if (r->submit_when_back) {
+			asyncjob *other = NULL;
+			assert_int_equal(asyncjob_new(&other), 0);
+			assert_int_equal(asyncjob_connect(other, r->socket), 0);
+			submit_detached(other, 30, 0);
+			asyncjob_free(other);
+		}
+		return;
+	}
+	r->n_ids = n < 8 ? n : 8;
+	memcpy(r->ids, ids, r->n_ids * sizeof(*ids));
+	if (r->start_again)
+		start_again_later(r);
+	else {
+		int status;
+		assert_int_equal(waitpid(r->daemon.pid, &status, 0), r->daemon.pid);
+		r->daemon.pid = 0;
+	}
+}
+
+/* Sends `sig` to the daemon from a child process once `n` jobs run: then
+ * the request that made them waits for them (they sleep long enough). */
+static void signal_once_running(struct restarting *r, size_t n, int sig)
+{
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid > 0)
+		return;
+	for (int tries = 0; tries < 1000; tries++) {
+		int fd = raw_connect(r->socket);
+		const char *line = NULL;
+		if (fd >= 0 && raw_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.list\","
+					"\"params\":{\"state\":\"running\"}}") == 0)
+			line = raw_recv(fd, 5000);
+		size_t running = 0;
+		for (const char *p = line; p && (p = strstr(p, "\"state\":\"running\"")); p++)
+			running++;
+		if (fd >= 0)
+			raw_close(fd);
+		if (running >= n) {
+			kill(r->daemon.pid, sig);
+			_exit(0);
+		}
+		harness_sleep_ms(10);
+	}
+	_exit(1);
+}
+
+static asyncjob *connect_restarting(struct restarting *r, double seconds)
+{
+	asyncjob *aj = NULL;
+	assert_int_equal(asyncjob_new(&aj), 0);
+	if (asyncjob_connect(aj, r->socket) < 0)
+		fail_msg("connect: %s", asyncjob_errmsg(aj));
+	assert_int_equal(asyncjob_set_reconnect(aj, seconds, on_reconnect, r), 0);
+	return aj;
+}
+
+static void reap_children(void)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+static void test_submit_wait_follows_a_restart(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, true);
+	r.start_again = true;
+	asyncjob *aj = connect_restarting(&r, 30);
+	asyncjob_spec *s = sleep_spec(1, "tea");
+	asyncjob_job *job = NULL;
+
+	signal_once_running(&r, 1, SIGTERM);
+	int rc = asyncjob_submit(aj, s, ASYNCJOB_WAIT, &job);
+	if (rc < 0)
+		fail_msg("submit: %s", asyncjob_errmsg(aj));
+	assert_string_equal(asyncjob_job_result_string(job, "message"), "tea");
+	/* The daemon said it restarts, named the job, and came back. */
+	assert_int_equal(r.n_told, 2);
+	assert_int_equal(r.told[0], ASYNCJOB_DAEMON_RESTARTING);
+	assert_int_equal(r.told[1], ASYNCJOB_RECONNECTED);
+	assert_int_equal(r.n_ids, 1);
+	assert_int_equal(r.ids[0], asyncjob_job_id(job));
+	asyncjob_job_unref(job);
+	asyncjob_spec_free(s);
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
+static void test_gather_follows_a_restart(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, true);
+	r.start_again = true;
+	asyncjob *aj = connect_restarting(&r, 30);
+	asyncjob_spec *specs[3] = { sleep_spec(1, "Hello"), sleep_spec(1.2, "World"),
+				    sleep_spec(0.8, "!") };
+	asyncjob_job **jobs = NULL;
+	bool ok = false;
+
+	signal_once_running(&r, 3, SIGTERM);
+	int rc = asyncjob_gather(aj, specs, 3, ASYNCJOB_CANCEL_ON_DISCONNECT, 0, &jobs, &ok);
+	if (rc < 0)
+		fail_msg("gather: %s", asyncjob_errmsg(aj));
+	assert_true(ok);
+	assert_string_equal(asyncjob_job_result_string(jobs[0], "message"), "Hello");
+	assert_string_equal(asyncjob_job_result_string(jobs[1], "message"), "World");
+	assert_string_equal(asyncjob_job_result_string(jobs[2], "message"), "!");
+	assert_null(jobs[3]);
+	assert_int_equal(r.told[0], ASYNCJOB_DAEMON_RESTARTING);
+	assert_int_equal(r.n_ids, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(r.ids[i], asyncjob_job_id(jobs[i]));
+	asyncjob_jobs_free(jobs);
+	for (size_t i = 0; i < 3; i++)
+		asyncjob_spec_free(specs[i]);
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
+/* The daemon no longer watches the gather: the library stops it at the
+ * first failure as the daemon would have. */
+static void test_fail_fast_gather_across_a_restart(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, true);
+	r.start_again = true;
+	asyncjob *aj = connect_restarting(&r, 30);
+	asyncjob_spec *specs[2] = { sleep_spec(30, NULL), sleep_spec(30, NULL) };
+	asyncjob_job **jobs = NULL;
+	bool ok = true;
+
+	assert_int_equal(asyncjob_spec_set_timeout(specs[0], 1.5), 0);
+	signal_once_running(&r, 2, SIGTERM);
+	int rc = asyncjob_gather(aj, specs, 2, ASYNCJOB_FAIL_FAST, 0, &jobs, &ok);
+	if (rc < 0)
+		fail_msg("gather: %s", asyncjob_errmsg(aj));
+	assert_false(ok);
+	assert_int_equal(asyncjob_job_state(jobs[0]), ASYNCJOB_FAILED);
+	assert_string_equal(asyncjob_job_error_code(jobs[0]), "timeout");
+	assert_int_equal(asyncjob_job_state(jobs[1]), ASYNCJOB_CANCELED);
+	asyncjob_jobs_free(jobs);
+	asyncjob_spec_free(specs[0]);
+	asyncjob_spec_free(specs[1]);
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
+static void test_wait_follows_a_crash(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, true);
+	r.start_again = true;
+	asyncjob *aj = connect_restarting(&r, 30);
+	uint64_t id = submit_detached(aj, 1, 0);
+	asyncjob_job **jobs = NULL;
+	bool timed_out = true;
+
+	signal_once_running(&r, 1, SIGKILL);
+	/* Its timeout counts across the crash, and is long enough for it. */
+	int rc = asyncjob_wait(aj, &id, 1, false, 60, &jobs, &timed_out);
+	if (rc < 0)
+		fail_msg("wait: %s", asyncjob_errmsg(aj));
+	assert_false(timed_out);
+	assert_int_equal(asyncjob_job_state(jobs[0]), ASYNCJOB_SUCCEEDED);
+	assert_int_equal(r.told[0], ASYNCJOB_CONNECTION_LOST);
+	assert_int_equal(r.told[1], ASYNCJOB_RECONNECTED);
+	asyncjob_jobs_free(jobs);
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
+static void test_reconnect_gives_up(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, true);
+	asyncjob *aj = connect_restarting(&r, 0.5);
+	uint64_t id = submit_detached(aj, 30, 0);
+	asyncjob_job **jobs = NULL;
+	bool timed_out;
+
+	signal_once_running(&r, 1, SIGTERM);
+	assert_int_equal(asyncjob_wait(aj, &id, 1, false, -1, &jobs, &timed_out), -ETIMEDOUT);
+	assert_non_null(strstr(asyncjob_errmsg(aj), "did not come back within 0.5 s"));
+	assert_int_equal(r.n_told, 1);
+	/* Once it is back, the handle connects again and the job is there. */
+	harness_cleanup(&r.daemon);
+	harness_start_at(&r.daemon, r.config, r.socket);
+	assert_int_equal(asyncjob_reconnect(aj), 0);
+	asyncjob_job *job = NULL;
+	assert_int_equal(asyncjob_cancel(aj, id, &job), 0);
+	asyncjob_job_unref(job);
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
+/* A wait's timeout is the most the caller waits, reconnecting included. */
+static void test_wait_timeout_bounds_reconnecting(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, true);
+	asyncjob *aj = connect_restarting(&r, 30);
+	uint64_t id = submit_detached(aj, 30, 0);
+	asyncjob_job **jobs = NULL;
+	bool timed_out;
+
+	signal_once_running(&r, 1, SIGTERM);
+	assert_int_equal(asyncjob_wait(aj, &id, 1, false, 1, &jobs, &timed_out), -ETIMEDOUT);
+	assert_non_null(strstr(asyncjob_errmsg(aj), "did not come back before the wait's timeout"));
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
+/* A daemon that keeps jobs in memory starts over at id 1: a job from
+ * before is not followed, even when a new one has its id. */
+static void test_memory_daemon_loses_the_job(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, false);
+	r.start_again = true;
+	asyncjob *aj = connect_restarting(&r, 30);
+	uint64_t id = submit_detached(aj, 30, 0);
+	asyncjob_job **jobs = NULL;
+	bool timed_out;
+
+	r.submit_when_back = true;
+	signal_once_running(&r, 1, SIGKILL);
+	assert_int_equal(asyncjob_wait(aj, &id, 1, false, -1, &jobs, &timed_out), -EREMOTEIO);
+	assert_int_equal(asyncjob_rpc_error_code(aj), ASYNCJOB_RPC_JOB_NOT_FOUND);
+	assert_non_null(strstr(asyncjob_errmsg(aj), "lost when asyncjobd restarted"));
+	/* The new daemon did give the id to another job. */
+	asyncjob_job *other = NULL;
+	assert_int_equal(asyncjob_get(aj, id, &other), 0);
+	asyncjob_job_unref(other);
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
+/* A daemon that keeps jobs on disk, but came back on another store. */
+static void test_durable_daemon_without_the_job(void **state)
+{
+	(void)state;
+	struct restarting r;
+	restarting_start(&r, true);
+	r.start_again = true;
+	asyncjob *aj = connect_restarting(&r, 30);
+	uint64_t id = submit_detached(aj, 30, 0);
+	asyncjob_job **jobs = NULL;
+	bool timed_out;
+
+	snprintf(r.config, sizeof(r.config), "store = sqlite\nstate_directory = %s/other", r.dir);
+	signal_once_running(&r, 1, SIGTERM);
+	assert_int_equal(asyncjob_wait(aj, &id, 1, false, -1, &jobs, &timed_out), -EREMOTEIO);
+	assert_int_equal(asyncjob_rpc_error_code(aj), ASYNCJOB_RPC_JOB_NOT_FOUND);
+	assert_non_null(strstr(asyncjob_errmsg(aj), "was lost when asyncjobd restarted"));
+	asyncjob_free(aj);
+	reap_children();
+	restarting_cleanup(&r);
+}
+
+static void test_reconnect_arguments(void **state)
+{
+	(void)state;
+	asyncjob *aj = NULL;
+	assert_int_equal(asyncjob_new(&aj), 0);
+	assert_int_equal(asyncjob_set_reconnect(aj, -1, NULL, NULL), -EINVAL);
+	assert_int_equal(asyncjob_set_reconnect(aj, INFINITY, NULL, NULL), -EINVAL);
+	assert_int_equal(asyncjob_set_reconnect(aj, 0, NULL, NULL), 0);
+	/* Never connected: nothing to connect to again. */
+	assert_int_equal(asyncjob_reconnect(aj), -ENOTCONN);
+	asyncjob_free(aj);
+}
+
 static asyncjob_job *last_job;
 
 static void keep_job(asyncjob *aj, const asyncjob_reply *reply, void *userdata)
@@ -905,6 +1269,15 @@ int main(void)
 		cmocka_unit_test(test_connect_failures),
 		cmocka_unit_test(test_default_socket_choice),
 		cmocka_unit_test(test_signal_interrupts_blocking_call),
+		cmocka_unit_test(test_submit_wait_follows_a_restart),
+		cmocka_unit_test(test_gather_follows_a_restart),
+		cmocka_unit_test(test_fail_fast_gather_across_a_restart),
+		cmocka_unit_test(test_wait_follows_a_crash),
+		cmocka_unit_test(test_reconnect_gives_up),
+		cmocka_unit_test(test_wait_timeout_bounds_reconnecting),
+		cmocka_unit_test(test_memory_daemon_loses_the_job),
+		cmocka_unit_test(test_durable_daemon_without_the_job),
+		cmocka_unit_test(test_reconnect_arguments),
 		cmocka_unit_test(test_daemon_stops_mid_call),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -5,7 +5,10 @@
 # cut off runs again while a POST fails with `interrupted`, SIGTERM keeps
 # the jobs (on_shutdown = resume) or cancels them (cancel), ids are never
 # reused (retention included), and a file that is not our database, or is
-# from a newer asyncjobd, stops the start and is left as it was. Run by
+# from a newer asyncjobd, stops the start and is left as it was. The CLI in
+# the foreground (sleep, gather, fetch -o) goes on across a SIGTERM restart
+# or kill -9, with a note only on a terminal, and gives up, or reports a job
+# lost, with exit 3 and one line. Run by
 # `make check` with ASYNCJOBD and ASYNCJOB_CLI set (see Makefile.am).
 #
 # Each case prints "ok - NAME" or "not ok - NAME" and "#" lines saying why;
@@ -202,17 +205,43 @@ end
 begin "SIGTERM keeps the jobs (on_shutdown = resume), and a waiting client hears why"
 rm -rf "$STATE"
 start_daemon || fail "the daemon did not start"
-aj sleep 2 tea >"$TMP/cli.out" 2>&1 &
+# Told not to wait for the daemon to come back, the CLI says why it stops.
+ASYNCJOB_RECONNECT_TIMEOUT=0 aj sleep 2 tea >"$TMP/cli.out" 2>&1 &
 cli=$!
 for _ in $(seq 100); do [ "$(field 1 'j["state"]')" = running ] && break; sleep 0.05; done
 term || fail "asyncjobd exited with status $? on SIGTERM"
 wait "$cli"
+status=$?
+[ "$status" -eq 4 ] || fail "the CLI exited with status $status, not 4"
 grep -q "restarting" "$TMP/cli.out" || fail "the waiting client was told: $(cat "$TMP/cli.out")"
 start_daemon || fail "the daemon did not start again"
 aj wait 1 --timeout 10 >/dev/null
 [ "$(field 1 'j["state"], j["result"]["message"]')" = "succeeded tea" ] ||
 	fail "job 1: $(aj --json get 1 2>&1)"
 kill9
+end
+
+begin "SIGTERM tells a waiting gather the ids of its jobs (data.restarting)"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+# A gather's client is not told the ids until it ends: the restart says them.
+"$PY" - "$SOCK" >"$TMP/gather.out" <<'EOF' &
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall((json.dumps({"jsonrpc": "2.0", "id": 1, "method": "job.gather", "params": {
+    "jobs": [{"type": "sleep", "seconds": 60}, {"type": "sleep", "seconds": 60}]}}) + "\n").encode())
+print(s.makefile().readline().strip())
+EOF
+gatherer=$!
+for _ in $(seq 100); do [ "$(field 2 'j["state"]')" = running ] && break; sleep 0.05; done
+term || fail "asyncjobd exited with status $? on SIGTERM"
+wait "$gatherer"
+"$PY" -c '
+import json, sys
+e = json.loads(sys.argv[1])["error"]
+sys.exit(not (e["code"] == -32002 and e["data"] == {"restarting": True, "ids": [1, 2]}))' \
+	"$(cat "$TMP/gather.out")" 2>/dev/null || fail "the gather was answered: $(cat "$TMP/gather.out")"
 end
 
 begin "on_shutdown = cancel cancels them"
@@ -238,6 +267,245 @@ kill9
 start_daemon -c "$TMP/retain.conf" || fail "the daemon did not start again"
 next=$(aj --detach sleep 0)
 [ "$next" -gt "$last" ] || fail "after a restart the next job got id $next, not above $last"
+kill9
+end
+
+# ------------------------------------------------------------------ the CLI across restarts
+
+# The CLIs below run in the background as themselves, not through aj(), so
+# that $! is the CLI (a signal reaches it).
+
+# wait_cli PID: the exit status of a background CLI, which must end within
+# 30 s (else it is killed: 137). A CLI still waiting for a daemon that is
+# not coming back would take its whole reconnect limit (60 s by default).
+wait_cli() {
+	local pid=$1
+	for _ in $(seq 600); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid"
+}
+
+# one_line FILE: the file holds exactly one line.
+one_line() {
+	[ "$(wc -l <"$1")" -eq 1 ]
+}
+
+begin "sleep in the foreground goes on across a SIGTERM restart"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+"$ASYNCJOB_CLI" -s "$SOCK" sleep 3 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
+cli=$!
+wait_state 1 running || fail "job 1 did not start"
+sleep 1
+term || fail "asyncjobd exited with status $? on SIGTERM"
+start_daemon || fail "the daemon did not start again"
+wait_cli "$cli"
+status=$?
+[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
+[ "$(cat "$TMP/cli.out")" = tea ] || fail "it printed '$(cat "$TMP/cli.out")', not tea"
+# No terminal: no note.
+[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr without a terminal: $(cat "$TMP/cli.err")"
+kill9
+end
+
+begin "sleep in the foreground goes on across kill -9"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+"$ASYNCJOB_CLI" -s "$SOCK" sleep 3 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
+cli=$!
+wait_state 1 running || fail "job 1 did not start"
+sleep 1
+kill9
+start_daemon || fail "the daemon did not start again"
+wait_cli "$cli"
+status=$?
+[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
+[ "$(cat "$TMP/cli.out")" = tea ] || fail "it printed '$(cat "$TMP/cli.out")', not tea"
+[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr without a terminal: $(cat "$TMP/cli.err")"
+kill9
+end
+
+begin "gather prints its jobs' output in order across a SIGTERM restart"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+"$ASYNCJOB_CLI" -s "$SOCK" gather 'sleep 2 Hello' 'sleep 1.5 World' 'sleep 2.5 !' \
+	>"$TMP/cli.out" 2>"$TMP/cli.err" &
+cli=$!
+wait_state 3 running || fail "job 3 did not start"
+sleep 0.5
+term || fail "asyncjobd exited with status $? on SIGTERM"
+start_daemon || fail "the daemon did not start again"
+wait_cli "$cli"
+status=$?
+[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
+[ "$(cat "$TMP/cli.out")" = "$(printf 'Hello\nWorld\n!')" ] ||
+	fail "it printed '$(cat "$TMP/cli.out")'"
+[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr: $(cat "$TMP/cli.err")"
+kill9
+end
+
+# The test web server (tests/common/http-test-server), for fetch -o.
+WEB=
+WEB_PID=
+if [ -n "${ASYNCJOB_TEST_SERVER:-}" ] && [ -x "$ASYNCJOB_TEST_SERVER" ]; then
+	"$ASYNCJOB_TEST_SERVER" >"$TMP/web.port" 2>"$TMP/web.err" &
+	WEB_PID=$!
+	for _ in $(seq 100); do [ -s "$TMP/web.port" ] && break; sleep 0.05; done
+	WEB="http://127.0.0.1:$(sed -n 's/^http=\([0-9]*\) .*/\1/p' "$TMP/web.port")"
+fi
+
+begin "fetch -o goes on across a SIGTERM restart and saves the whole body"
+if [ -z "$WEB" ]; then
+	echo "# skipped: no test web server (ASYNCJOB_TEST_SERVER)"
+else
+	rm -rf "$STATE"
+	rm -f "$TMP/files/paced.bin"
+	start_daemon || fail "the daemon did not start"
+	# 200000 bytes in ten pieces 200 ms apart: it is still coming when
+	# the daemon stops, and comes again whole after the restart (a GET).
+	"$ASYNCJOB_CLI" -s "$SOCK" fetch -o "$TMP/files/paced.bin" "$WEB/paced?bytes=200000&pieces=10&ms=200" \
+		>"$TMP/cli.out" 2>"$TMP/cli.err" &
+	cli=$!
+	wait_state 1 running || fail "job 1 did not start"
+	sleep 0.5
+	term || fail "asyncjobd exited with status $? on SIGTERM"
+	start_daemon || fail "the daemon did not start again"
+	wait_cli "$cli"
+	status=$?
+	[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
+	[ ! -s "$TMP/cli.out" ] || fail "it printed '$(cat "$TMP/cli.out")' (the file is the output)"
+	[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr: $(cat "$TMP/cli.err")"
+	"$PY" -c '
+import sys
+data = open(sys.argv[1], "rb").read()
+sys.exit(data != bytes(i % 251 for i in range(200000)))' "$TMP/files/paced.bin" 2>/dev/null ||
+		fail "paced.bin is not the 200000 bytes served ($(stat -c %s "$TMP/files/paced.bin" 2>&1))"
+	kill9
+fi
+end
+[ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null
+
+begin "on_shutdown = cancel: the CLI reports the job canceled (shutdown), exit 1, no waiting"
+rm -rf "$STATE"
+start_daemon -c "$TMP/cancel.conf" || fail "the daemon did not start"
+"$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
+cli=$!
+wait_state 1 running || fail "job 1 did not start"
+term || fail "asyncjobd exited with status $? on SIGTERM"
+# The daemon stays down: the CLI has nothing to wait for.
+wait_cli "$cli"
+status=$?
+[ "$status" -eq 1 ] || fail "the CLI exited with status $status, not 1: $(cat "$TMP/cli.err")"
+[ ! -s "$TMP/cli.out" ] || fail "it printed '$(cat "$TMP/cli.out")'"
+one_line "$TMP/cli.err" && grep -q '^asyncjob: job 1 (sleep) canceled (shutdown): ' "$TMP/cli.err" ||
+	fail "stderr: $(cat "$TMP/cli.err")"
+end
+
+begin "a daemon that does not come back within ASYNCJOB_RECONNECT_TIMEOUT: exit 3, one line"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+ASYNCJOB_RECONNECT_TIMEOUT=0.5 "$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea \
+	>"$TMP/cli.out" 2>"$TMP/cli.err" &
+cli=$!
+wait_state 1 running || fail "job 1 did not start"
+term || fail "asyncjobd exited with status $? on SIGTERM"
+wait_cli "$cli"
+status=$?
+[ "$status" -eq 3 ] || fail "the CLI exited with status $status, not 3: $(cat "$TMP/cli.err")"
+one_line "$TMP/cli.err" &&
+	grep -q '^asyncjob: sleep: gave up waiting for job 1: asyncjobd did not come back within 0.5 s' \
+		"$TMP/cli.err" || fail "stderr: $(cat "$TMP/cli.err")"
+# The job was kept all the same.
+start_daemon || fail "the daemon did not start again"
+[ "$(field 1 'j["state"]')" = running ] || fail "job 1: $(aj --json get 1 2>&1)"
+kill9
+end
+
+begin "ASYNCJOB_RECONNECT_TIMEOUT must be a number of seconds"
+out=$(ASYNCJOB_RECONNECT_TIMEOUT=soon aj sleep 0 2>&1)
+status=$?
+[ "$status" -eq 2 ] || fail "exit status $status, not 2: $out"
+grep -q '^asyncjob: sleep: ASYNCJOB_RECONNECT_TIMEOUT=soon: expected a number of seconds' <<<"$out" ||
+	fail "it said: $out"
+end
+
+begin "on a terminal, a note says the CLI waits for the daemon to come back"
+if ! command -v script >/dev/null 2>&1; then
+	echo "# skipped: script(1) is not installed"
+else
+	rm -rf "$STATE"
+	start_daemon || fail "the daemon did not start"
+	script -qec "$(printf '%q -s %q sleep 3 tea' "$ASYNCJOB_CLI" "$SOCK")" /dev/null \
+		>"$TMP/tty.out" 2>&1 &
+	cli=$!
+	wait_state 1 running || fail "job 1 did not start"
+	sleep 0.5
+	term || fail "asyncjobd exited with status $? on SIGTERM"
+	start_daemon || fail "the daemon did not start again"
+	wait_cli "$cli"
+	status=$?
+	[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/tty.out")"
+	tr -d '\r' <"$TMP/tty.out" | sed 's/\x1b\[K//g' >"$TMP/tty.txt"
+	[ "$(grep -c 'asyncjobd is restarting; waiting for it to come back (job 1)\.\.\.$' \
+		"$TMP/tty.txt")" -eq 1 ] || fail "no single note on the terminal: $(cat "$TMP/tty.txt")"
+	[ "$(tail -n 1 "$TMP/tty.txt")" = tea ] || fail "it printed: $(cat "$TMP/tty.txt")"
+	kill9
+fi
+end
+
+begin "Ctrl-C after a restart cancels the job, no longer tied to the connection"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+"$ASYNCJOB_CLI" -s "$SOCK" sleep 60 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
+cli=$!
+wait_state 1 running || fail "job 1 did not start"
+term || fail "asyncjobd exited with status $? on SIGTERM"
+start_daemon || fail "the daemon did not start again"
+# Connected again: daemon.info counts the CLI's connection and its own.
+for _ in $(seq 200); do
+	[ "$(aj --json info | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["connections"])')" -ge 2 ] &&
+		break
+	sleep 0.05
+done
+kill -INT "$cli"
+wait_cli "$cli"
+status=$?
+[ "$status" -eq 130 ] || fail "the CLI exited with status $status, not 130: $(cat "$TMP/cli.err")"
+[ "$(field 1 'j["state"], j["error"]["code"]')" = "canceled canceled" ] ||
+	fail "job 1: $(aj --json get 1 2>&1)"
+grep -q '^asyncjob: interrupted: job 1 canceled$' "$TMP/cli.err" || fail "stderr: $(cat "$TMP/cli.err")"
+kill9
+end
+
+# start_memory_daemon: as start_daemon, with store = memory.
+start_memory_daemon() {
+	"$ASYNCJOBD" -s "$SOCK" --store memory >>"$LOG" 2>&1 &
+	DAEMON_PID=$!
+	for _ in $(seq 200); do
+		aj info >/dev/null 2>&1 && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+begin "a daemon that keeps jobs in memory comes back without the job: exit 3, one line"
+start_memory_daemon || fail "the daemon did not start"
+[ "$(aj --json info | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["store"])')" = memory ] ||
+	fail "daemon.info does not say store memory: $(aj --json info 2>&1 | head -c 300)"
+"$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
+cli=$!
+wait_state 1 running || fail "job 1 did not start"
+kill9
+start_memory_daemon || fail "the daemon did not start again"
+wait_cli "$cli"
+status=$?
+[ "$status" -eq 3 ] || fail "the CLI exited with status $status, not 3: $(cat "$TMP/cli.err")"
+one_line "$TMP/cli.err" &&
+	grep -q '^asyncjob: sleep: job 1 was lost when asyncjobd restarted' "$TMP/cli.err" ||
+	fail "stderr: $(cat "$TMP/cli.err")"
 kill9
 end
 
