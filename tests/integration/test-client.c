@@ -866,6 +866,8 @@ static void restarting_start(struct restarting *r, bool sqlite)
 	if (sqlite)
 		snprintf(r->config, sizeof(r->config), "store = sqlite\nstate_directory = %s/state",
 			 r->dir);
+	else
+		snprintf(r->config, sizeof(r->config), "store = memory\n");
 	harness_start_at(&r->daemon, r->config, r->socket);
 }
 
