@@ -315,6 +315,7 @@ static void store_durable(void *arg)
 		}
 	}
 	job_start_durable(d);
+	waiter_store_durable(d);
 }
 
 void daemon_use_store(struct daemon *d, struct job_store *store)
@@ -340,6 +341,7 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 	TAILQ_INIT(&d->finished);
 	TAILQ_INIT(&d->graveyard);
 	TAILQ_INIT(&d->ready_waiters);
+	TAILQ_INIT(&d->durable_waiters);
 	TAILQ_INIT(&d->dead_conns);
 	jsonw_init(&d->scratch);
 	/* Before the worker threads, which take identities on from it. */
@@ -381,6 +383,8 @@ struct daemon *daemon_free(struct daemon *d)
 			job->type->stop(job);
 	while (!TAILQ_EMPTY(&d->ready_waiters))
 		waiter_cancel(TAILQ_FIRST(&d->ready_waiters));
+	while (!TAILQ_EMPTY(&d->durable_waiters))
+		waiter_cancel(TAILQ_FIRST(&d->durable_waiters));
 	/* File work the stopped jobs left (removing temporary files) runs to
 	 * its end before the jobs go. */
 	d->workers = workers_free(d->workers);

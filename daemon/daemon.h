@@ -74,6 +74,8 @@ struct daemon {
 	 * active when there is work, runs it all in the same loop turn. */
 	struct event *deferred;
 	struct waiter_queue ready_waiters;
+	/* Ready waiters whose reply waits for the store (waiter.after_durable). */
+	struct waiter_queue durable_waiters;
 	struct conn_list dead_conns;
 
 	/* Connections with output queued this loop turn, written at its end. */

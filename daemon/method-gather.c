@@ -194,6 +194,7 @@ static int job_gather_handle(struct rpc_call *call, const struct json_value *par
 	 * at once (a zero sleep) is reported like the others. */
 	struct request *req = rpc_defer(call);
 	req->waiter = waiter_new(d, jobs, n, WAIT_ALL, fail_fast, -1, gather_done, req);
+	req->waiter->after_durable = true;
 	if (progress && !call->notification)
 		req->waiter->progress = gather_progress;
 	/* Submitted only once all exist, so the first one's events cannot

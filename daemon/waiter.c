@@ -6,6 +6,7 @@
 #include <event2/event.h>
 
 #include "daemon/daemon.h"
+#include "daemon/job-store.h"
 #include "daemon/job.h"
 #include "daemon/waiter.h"
 #include "daemon/xalloc.h"
@@ -110,6 +111,8 @@ void waiter_cancel(struct waiter *w)
 		return;
 	if (w->queued)
 		TAILQ_REMOVE(&w->d->ready_waiters, w, ready_link);
+	if (w->parked)
+		TAILQ_REMOVE(&w->d->durable_waiters, w, ready_link);
 	detach(w);
 	destroy(w);
 }
@@ -147,7 +150,30 @@ void waiter_run_ready(struct daemon *d)
 		TAILQ_REMOVE(&d->ready_waiters, w, ready_link);
 		w->queued = false;
 		detach(w);
+		if (w->after_durable && !w->was_parked && job_store_behind(d->store)) {
+			/* Once: the changes made by then. Any made later (a
+			 * job the callback cancels) hold the reply as usual. */
+			w->parked = w->was_parked = true;
+			w->durable_at = job_store_changes_made(d->store);
+			TAILQ_INSERT_TAIL(&d->durable_waiters, w, ready_link);
+			continue;
+		}
 		w->done(w, w->userdata);
 		destroy(w);
+	}
+}
+
+void waiter_store_durable(struct daemon *d)
+{
+	uint64_t durable = job_store_changes_durable(d->store);
+	struct waiter *w;
+
+	/* In the order they were parked, which is the order of their marks. */
+	while ((w = TAILQ_FIRST(&d->durable_waiters)) && w->durable_at <= durable) {
+		TAILQ_REMOVE(&d->durable_waiters, w, ready_link);
+		w->parked = false;
+		w->queued = true;
+		TAILQ_INSERT_TAIL(&d->ready_waiters, w, ready_link);
+		daemon_kick_deferred(d);
 	}
 }

@@ -38,6 +38,13 @@ struct waiter {
 	enum waiter_mode mode;
 	bool fail_fast;
 	bool queued;             /* on the daemon's ready queue */
+	/* Its callback runs once what the jobs did is on disk, rather than
+	 * writing a reply that the connection then holds until it is: a
+	 * gather of 100,000 jobs would hold 20 MB. */
+	bool after_durable;
+	bool parked;             /* on the daemon's durable_waiters queue */
+	bool was_parked;         /* has waited for the store once */
+	uint64_t durable_at;     /* the store change it waits for */
 	bool timed_out;
 	bool failed;             /* a watched job did not succeed */
 	size_t n;
@@ -71,5 +78,8 @@ void waiter_job_finished(struct job *job);
 
 /* Runs the ready waiters; called from the deferred event. */
 void waiter_run_ready(struct daemon *d);
+/* The store has more changes on disk: the waiters that waited for them
+ * are ready. */
+void waiter_store_durable(struct daemon *d);
 
 #endif

@@ -19,8 +19,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
@@ -66,6 +68,11 @@ static struct job *g_find_key(struct job_store *s, uid_t uid, const char *k, siz
 static struct job *g_newest(struct job_store *s) { return job_store_newest(gs(s)->inner); }
 static struct job *g_older(struct job_store *s, struct job *j) { return job_store_older(gs(s)->inner, j); }
 static size_t g_count(struct job_store *s) { return job_store_count(gs(s)->inner); }
+static size_t g_list(struct job_store *s, const struct job_filter *f, size_t limit, struct job **out,
+		     bool *more)
+{
+	return job_store_list(gs(s)->inner, f, limit, out, more);
+}
 static size_t g_count_state(struct job_store *s, enum job_state st)
 {
 	return job_store_count_state(gs(s)->inner, st);
@@ -82,7 +89,8 @@ static int g_health(struct job_store *s) { return gs(s)->health; }
 static const struct job_store_ops gated_ops = {
 	.allocate_id = g_allocate_id, .last_id = g_last_id, .add = g_add, .remove = g_remove,
 	.updated = g_updated, .get = g_get, .find_key = g_find_key, .newest = g_newest,
-	.older = g_older, .count = g_count, .count_state = g_count_state, .free = g_free,
+	.older = g_older, .count = g_count, .count_state = g_count_state, .list = g_list,
+	.free = g_free,
 	.changes_made = g_made, .changes_durable = g_durable, .health = g_health,
 };
 
@@ -306,6 +314,65 @@ static void test_other_connections_not_held(void **state)
 	bufferevent_free(other);   /* the test's end: ours to free */
 }
 
+/* A gather's reply is written once its jobs' records are on disk, not
+ * written at once and held by the connection meanwhile (a gather of
+ * 100,000 jobs would hold 20 MB). */
+static void test_gather_reply_written_when_durable(void **state)
+{
+	(void)state;
+	struct conn *c;
+
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":20,\"method\":\"job.gather\",\"params\":{\"jobs\":["
+		     "{\"type\":\"sleep\",\"seconds\":0,\"message\":\"a\"},"
+		     "{\"type\":\"sleep\",\"seconds\":0,\"message\":\"b\"}]}}");
+	assert_nothing_arrives();
+	assert_int_equal(job_store_count_state(F->d->store, JOB_SUCCEEDED), 2);
+	assert_false(TAILQ_EMPTY(&F->d->durable_waiters));
+	c = TAILQ_FIRST(&F->d->conns);
+	assert_non_null(c);
+	assert_true(!c->held || evbuffer_get_length(c->held) == 0);
+	commit();
+	const char *line = recv_line();
+	assert_non_null(strstr(line, "\"id\":20"));
+	assert_non_null(strstr(line, "\"ok\":true"));
+	assert_true(TAILQ_EMPTY(&F->d->durable_waiters));
+}
+
+/* A client that hangs up while its gather waits for the store: the reply is
+ * written once the records are (to nobody), and the daemon goes on. */
+static void test_gather_client_gone_before_durable(void **state)
+{
+	(void)state;
+	struct bufferevent *other = fixture_connect(F, 0, NULL);
+	static const char gather[] =
+		"{\"jsonrpc\":\"2.0\",\"id\":21,\"method\":\"job.gather\",\"params\":{\"jobs\":["
+		"{\"type\":\"sleep\",\"seconds\":0}]}}\n";
+
+	bufferevent_write(other, gather, sizeof(gather) - 1);
+	for (int i = 0; i < 100 && TAILQ_EMPTY(&F->d->durable_waiters); i++)
+		assert_null(fixture_recv_on(F, other, 20));
+	assert_false(TAILQ_EMPTY(&F->d->durable_waiters));
+	bufferevent_free(other);
+	assert_null(fixture_recv(F, 200));
+	commit();
+	assert_true(TAILQ_EMPTY(&F->d->durable_waiters));
+	const char *line = fixture_call(F, "{\"jsonrpc\":\"2.0\",\"id\":22,\"method\":\"daemon.info\"}");
+	assert_non_null(line);
+	assert_non_null(strstr(line, "\"id\":22"));
+}
+
+/* A gather still waiting for the store when the daemon is freed: its wait
+ * goes with its connection (the sanitizer build checks nothing is left or
+ * freed twice). */
+static void test_gather_waiting_at_teardown(void **state)
+{
+	(void)state;
+	fixture_send(F, "{\"jsonrpc\":\"2.0\",\"id\":23,\"method\":\"job.gather\",\"params\":{\"jobs\":["
+		     "{\"type\":\"sleep\",\"seconds\":0}]}}");
+	assert_nothing_arrives();
+	assert_false(TAILQ_EMPTY(&F->d->durable_waiters));
+}
+
 /* Sends a line on another connection and returns its reply (5 s). */
 static const char *call_on(struct bufferevent *b, const char *line)
 {
@@ -388,6 +455,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reply_waits_for_the_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nothing_to_wait_for_is_not_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gather_reply_written_when_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gather_client_gone_before_durable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gather_waiting_at_teardown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_wait_too, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_starts_when_durable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_canceled_before_durable_never_starts, setup,
