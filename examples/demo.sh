@@ -27,19 +27,26 @@ trap cleanup EXIT INT TERM
 # kept (the default SQLite store) in the demo's own directory.
 : > "$dir/asyncjobd.conf"
 mkdir "$dir/files"
-start_daemon() {
-	"$daemon" -c "$dir/asyncjobd.conf" -s "$sock" --write-root "$dir/files" \
-		--state-dir "$dir/state" --log-level warning &
-	pid=$!
+# poll_until WHAT COMMAND...: runs COMMAND every 0.1 s until it succeeds;
+# after 10 s, says WHAT did not start and exits.
+poll_until() {
+	what=$1
+	shift
 	i=0
-	until "$cli" -q -s "$sock" info >/dev/null 2>&1; do
+	until "$@" >/dev/null 2>&1; do
 		i=$((i + 1))
 		if [ "$i" -gt 100 ]; then
-			echo "demo: asyncjobd did not start" >&2
+			echo "demo: $what did not start" >&2
 			exit 1
 		fi
 		sleep 0.1
 	done
+}
+start_daemon() {
+	"$daemon" -c "$dir/asyncjobd.conf" -s "$sock" --write-root "$dir/files" \
+		--state-dir "$dir/state" --log-level warning &
+	pid=$!
+	poll_until asyncjobd "$cli" -q -s "$sock" info
 }
 start_daemon
 
@@ -63,15 +70,7 @@ echo
 # document.
 "$web" > "$dir/web.port" &
 web_pid=$!
-i=0
-until [ -s "$dir/web.port" ]; do
-	i=$((i + 1))
-	if [ "$i" -gt 100 ]; then
-		echo "demo: the local web server did not start" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
+poll_until "the local web server" test -s "$dir/web.port"
 port=$(sed -n 's/^http=\([0-9]*\) .*/\1/p' "$dir/web.port")
 url="http://127.0.0.1:$port/todos/1"
 echo "== seed example 2: fetch_data('.../todos/1') with aiohttp"

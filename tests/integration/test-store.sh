@@ -293,39 +293,32 @@ one_line() {
 	[ "$(wc -l <"$1")" -eq 1 ]
 }
 
+# sleep_across STOP: `asyncjob sleep 3 tea` in the foreground while the
+# daemon is stopped with STOP (term or kill9) and started again: it prints
+# tea, exits 0, and, with no terminal, writes no note.
+sleep_across() {
+	rm -rf "$STATE"
+	start_daemon || fail "the daemon did not start"
+	"$ASYNCJOB_CLI" -s "$SOCK" sleep 3 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
+	local cli=$! status
+	wait_state 1 running || fail "job 1 did not start"
+	sleep 1
+	"$1" || fail "asyncjobd exited with status $? on $1"
+	start_daemon || fail "the daemon did not start again"
+	wait_cli "$cli"
+	status=$?
+	[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
+	[ "$(cat "$TMP/cli.out")" = tea ] || fail "it printed '$(cat "$TMP/cli.out")', not tea"
+	[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr without a terminal: $(cat "$TMP/cli.err")"
+	kill9
+}
+
 begin "sleep in the foreground goes on across a SIGTERM restart"
-rm -rf "$STATE"
-start_daemon || fail "the daemon did not start"
-"$ASYNCJOB_CLI" -s "$SOCK" sleep 3 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
-cli=$!
-wait_state 1 running || fail "job 1 did not start"
-sleep 1
-term || fail "asyncjobd exited with status $? on SIGTERM"
-start_daemon || fail "the daemon did not start again"
-wait_cli "$cli"
-status=$?
-[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
-[ "$(cat "$TMP/cli.out")" = tea ] || fail "it printed '$(cat "$TMP/cli.out")', not tea"
-# No terminal: no note.
-[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr without a terminal: $(cat "$TMP/cli.err")"
-kill9
+sleep_across term
 end
 
 begin "sleep in the foreground goes on across kill -9"
-rm -rf "$STATE"
-start_daemon || fail "the daemon did not start"
-"$ASYNCJOB_CLI" -s "$SOCK" sleep 3 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
-cli=$!
-wait_state 1 running || fail "job 1 did not start"
-sleep 1
-kill9
-start_daemon || fail "the daemon did not start again"
-wait_cli "$cli"
-status=$?
-[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
-[ "$(cat "$TMP/cli.out")" = tea ] || fail "it printed '$(cat "$TMP/cli.out")', not tea"
-[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr without a terminal: $(cat "$TMP/cli.err")"
-kill9
+sleep_across kill9
 end
 
 begin "gather prints its jobs' output in order across a SIGTERM restart"
