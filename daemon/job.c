@@ -435,6 +435,11 @@ void job_set_running(struct job *job)
 	event_log_record(job->d, job);
 }
 
+void job_record_changed(struct job *job)
+{
+	job_store_updated(job->d->store, job, job->state);
+}
+
 static void finish(struct job *job, enum job_state state, enum job_error code, char *message)
 {
 	struct daemon *d = job->d;
@@ -618,6 +623,10 @@ void job_recover_loaded(struct daemon *d)
 		d->n_finished++;
 		job->result_bytes = job->result_len;
 		d->retained_result_bytes += job->result_bytes;
+		/* Restored with data only when its record says it left
+		 * something behind (job_record_write_tidy_mark). */
+		if (job->data && job->type->tidy)
+			job->type->tidy(job);
 		job_unref(job);
 	}
 	/* The unfinished, in id order: the order they were submitted in. */
