@@ -30,6 +30,12 @@ enum job_recovery {
 	JOB_RUN_AGAIN,      /* from the start: it is safe to do twice */
 	JOB_RESUME,         /* where it was: the type reads job->started_ms */
 	JOB_INTERRUPTED,    /* fails with code interrupted: doing it again is not safe */
+	/* Started again to judge from its evidence whether its work was done
+	 * (job->recovering set during start): it may have been, so a timeout
+	 * or a gather's deadline that ran out while the daemon was down does
+	 * not fail it first: the type asks job_ran_out_while_down() and
+	 * applies it only to work it finds not done. */
+	JOB_JUDGE,
 };
 
 struct job_type {
@@ -227,6 +233,10 @@ void job_loaded(struct job *job);
  * job_type.recover), with its timeout counted from when it started, on the
  * wall clock (run out meanwhile: failed with `timeout`). */
 void job_recover_loaded(struct daemon *d);
+/* For a job recovered with JOB_JUDGE: whether its time ran out while the
+ * daemon was down (a gather's deadline, or its own timeout counted from
+ * when it started), with the message a timeout gives then in `msg`. */
+bool job_ran_out_while_down(const struct job *job, char *msg, size_t size);
 /* For a job resumed after a restart: the seconds of `total` that passed
  * since it started, on the wall clock, between none and all of them. */
 double job_elapsed_seconds(const struct job *job, double total);
