@@ -1002,8 +1002,9 @@ static void look_run(struct work *work)
 		identity_leave();
 }
 
-/* After a create's end is on disk: its marker goes (and a staged copy a
- * restart's judgement found linked in place). */
+/* After a create's end is on disk: its marker goes. (Its staged copy is
+ * gone already: taken by the rename, or removed by a restart's judgement
+ * or a failure.) */
 static void tidy_run(struct work *work)
 {
 	struct write_job *w = (struct write_job *)((char *)work - offsetof(struct write_job, work));
@@ -1018,7 +1019,6 @@ static void tidy_run(struct work *work)
 		evidence_names(w, name, staged, marker);
 		if (unlinkat(dirfd, marker, 0) < 0 && errno != ENOENT)
 			w->tidy_err = -errno;
-		unlinkat(dirfd, staged, 0);
 		close(dirfd);
 	}
 	if (w->requester)
