@@ -27,9 +27,12 @@
  * (another program wrote to it meanwhile) nothing is written and the new
  * state is recorded again (after MAX_RESTAMPS times, "unproven": the append
  * goes ahead without evidence, and a restart says `interrupted`). The
- * appends to one path go one at a time, in order (append_line), so that no
- * append of ours lands between another's record and its bytes. After a
- * restart, with `base` the old size (0 for a file that was absent):
+ * appends to one path go in order (append_line): the first looks, each
+ * after it records the file as the one before will leave it, and they
+ * write one at a time, so that no append of ours lands between another's
+ * record and its bytes, and a burst of them still records in one group
+ * commit. After a restart, with `base` the old size (0 for a file that was
+ * absent):
  *
  *   the file now                                   | verdict
  *   -----------------------------------------------+------------------------
@@ -119,12 +122,17 @@ extern const struct job_type job_type_write;
 struct write_job;
 TAILQ_HEAD(write_list, write_job);
 
-/* The appends to one path (with evidence): one at a time, in order. The
- * holder runs; the others wait here, off the queue's list, and the first of
- * them takes the line and the head of the queue when the holder is done. */
+/* The appends to one path (with evidence), in order. Its members hold
+ * write slots and are running: the first looks at the file, and each one
+ * after it records the file as the one before will leave it (the same
+ * inode, that one's bytes further on), so that a burst of appends to one
+ * file records in one group commit; they write one at a time, in order,
+ * each when the one before is done. An append that cannot be chained (the
+ * one before has not looked yet, or found no file) waits here, off the
+ * queue's list, holding no slot, until it can. */
 struct append_line {
 	UT_hash_handle hh;
-	struct write_job *holder;
+	struct write_list members;
 	struct write_list waiting;
 	char key[];                    /* the path */
 };
@@ -191,8 +199,11 @@ struct write_job {
 	bool holds_slot;       /* counted in the queue's running */
 	bool waiting;          /* on the queue's waiting list, or a line's */
 	struct append_line *waiting_on;   /* the line it waits on, if one */
-	struct append_line *line;         /* the line it holds */
+	struct append_line *line;         /* the line it is a member of */
 	TAILQ_ENTRY(write_job) wait_link;
+	TAILQ_ENTRY(write_job) member_link;
+	/* A member whose record is on disk, waiting for the ones before it. */
+	bool turn_ready;
 	bool stopped;          /* canceled: the outcome is discarded */
 	bool submitted;        /* handed to the worker threads */
 
@@ -1035,8 +1046,9 @@ static void full_path(const struct write_job *w, char *buf, size_t size)
 	snprintf(buf, size, "%s/%s", strcmp(root, "/") ? root : "", w->cp.rel);
 }
 
-/* The appends to w's path, one after another: takes its line, or waits on
- * it (then false). Other writes need none. */
+/* Whether an append that keeps evidence may begin: it joins its path's
+ * line (as its first member, or chained after the last), or waits on it
+ * (then false). Other writes need none. */
 static bool take_line(struct write_queue *q, struct write_job *w)
 {
 	char key[PATH_MAX + 1];
@@ -1051,38 +1063,64 @@ static bool take_line(struct write_queue *q, struct write_job *w)
 	if (!line) {
 		line = xcalloc(1, sizeof(*line) + n + 1);
 		memcpy(line->key, key, n + 1);
+		TAILQ_INIT(&line->members);
 		TAILQ_INIT(&line->waiting);
 		HASH_ADD_KEYPTR(hh, q->lines, line->key, n, line);
 	}
-	if (line->holder) {
-		TAILQ_INSERT_TAIL(&line->waiting, w, wait_link);
-		w->waiting = true;
-		w->waiting_on = line;
-		return false;
+	struct write_job *last = TAILQ_LAST(&line->members, write_list);
+	if (last && !w->recovering) {
+		/* Chained: the file as the last member will leave it. (A
+		 * restarted one keeps what its record says, and only waits its
+		 * turn.) */
+		if (!last->has_before || last->before.kind != BEFORE_FILE || !TAILQ_EMPTY(&line->waiting)) {
+			TAILQ_INSERT_TAIL(&line->waiting, w, wait_link);
+			w->waiting = true;
+			w->waiting_on = line;
+			return false;
+		}
+		w->before = last->before;
+		w->before.size += last->len;
+		w->has_before = true;
 	}
-	line->holder = w;
+	TAILQ_INSERT_TAIL(&line->members, w, member_link);
 	w->line = line;
 	return true;
 }
 
-/* w is done with its line: the next append on it takes it, and the head of
- * the queue (start_waiting then starts it). */
+/* The appends waiting on a line go back to the head of the queue, in
+ * order, to join it (start_waiting then takes them). */
+static void line_readmit(struct write_queue *q, struct append_line *line)
+{
+	struct write_job *w;
+
+	while ((w = TAILQ_LAST(&line->waiting, write_list))) {
+		TAILQ_REMOVE(&line->waiting, w, wait_link);
+		w->waiting_on = NULL;
+		TAILQ_INSERT_HEAD(&q->waiting, w, wait_link);
+	}
+}
+
+/* w leaves its line (done, or stopped): the next member's turn comes, and
+ * those waiting may join. */
 static void leave_line(struct write_queue *q, struct write_job *w)
 {
 	struct append_line *line = w->line;
-	struct write_job *next = TAILQ_FIRST(&line->waiting);
+	bool was_first = TAILQ_FIRST(&line->members) == w;
 
+	TAILQ_REMOVE(&line->members, w, member_link);
 	w->line = NULL;
-	line->holder = next;
-	if (!next) {
+	w->turn_ready = false;
+	struct write_job *next = TAILQ_FIRST(&line->members);
+	if (was_first && next && next->turn_ready && !w->d->tearing_down) {
+		next->turn_ready = false;
+		next->submitted = true;
+		workers_submit(w->d->workers, &next->work);
+	}
+	line_readmit(q, line);
+	if (TAILQ_EMPTY(&line->members)) {
 		HASH_DEL(q->lines, line);
 		free(line);
-		return;
 	}
-	TAILQ_REMOVE(&line->waiting, next, wait_link);
-	next->waiting_on = NULL;
-	next->line = line;
-	TAILQ_INSERT_HEAD(&q->waiting, next, wait_link);
 }
 
 static void release(struct write_job *w)
@@ -1266,6 +1304,11 @@ static void submit_when_running_is_durable(struct job *job)
 	struct daemon *d = w->d;
 
 	if (!w->stopped) {
+		if (w->line && TAILQ_FIRST(&w->line->members) != w) {
+			/* Its turn comes when the appends before it are done. */
+			w->turn_ready = true;
+			return;
+		}
 		w->submitted = true;
 		workers_submit(d->workers, &w->work);
 		return;
@@ -1303,6 +1346,11 @@ static void looked(struct work *work)
 	else
 		job_record_changed(job);   /* restarted before its first look */
 	job_when_durable(job, submit_when_running_is_durable);
+	/* The appends after it on its path can be chained now. */
+	if (w->before.kind == BEFORE_FILE && !TAILQ_EMPTY(&w->line->waiting)) {
+		line_readmit(queue_of(d), w->line);
+		start_waiting(d);
+	}
 }
 
 static void hand_over(struct write_job *w)
@@ -1312,7 +1360,9 @@ static void hand_over(struct write_job *w)
 	w->holds_slot = true;
 	queue_of(d)->running++;
 	job_ref(w->job);
-	if (w->evidence && w->mode == W_APPEND && !w->recovering) {
+	if (w->evidence && w->mode == W_APPEND && !w->recovering && !w->has_before) {
+		/* First on its line: a look at the file, for its RUNNING
+		 * record to say what it was. */
 		w->work.run = look_run;
 		w->work.done = looked;
 		w->submitted = true;
@@ -1445,7 +1495,14 @@ static void write_stop(struct job *job)
 	w->stopped = true;
 	if (w->waiting) {
 		release(w);
-		/* It may have held its path's line for the next append. */
+		/* Appends waiting behind it on its path may join now. */
+		start_waiting(w->d);
+		return;
+	}
+	if (w->turn_ready) {
+		/* Waiting for its turn: nothing holds it up. */
+		release(w);
+		job_unref(job);
 		start_waiting(w->d);
 		return;
 	}

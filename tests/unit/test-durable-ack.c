@@ -512,19 +512,49 @@ static void test_append_records_a_changed_file_again(void **state)
 	commit();
 }
 
-/* Appends to one path go one at a time, in order: none lands between
- * another's record and its bytes. */
+/* Appends to one path run in order: the second records the file as the
+ * first will leave it (one group commit for both), and writes after it;
+ * none lands between another's record and its bytes. */
 static void test_appends_to_one_path_in_line(void **state)
 {
 	char path[128];
 	(void)state;
 
 	snprintf(path, sizeof(path), "%s/log", root);
+	put_file(path, "A\n");
 	struct job *first = submit_write(32, path, "1", "append");
 	struct job *second = submit_write(33, path, "2", "append");
 	commit();
-	drain_until(first->state == JOB_RUNNING);
+	drain_until(first->state == JOB_RUNNING && second->state == JOB_RUNNING);
 	assert_int_equal(first->state, JOB_RUNNING);
+	assert_int_equal(second->state, JOB_RUNNING);
+	char *rec = record_of(second);
+	if (!strstr(rec, "\"size\":3}"))
+		fail_msg("the second does not record the file as the first leaves it: %s", rec);
+	free(rec);
+	usleep(20000);
+	fixture_drain(F);
+	assert_string_equal(file_text(path), "A\n");
+	commit();
+	drain_until(first->state == JOB_SUCCEEDED && second->state == JOB_SUCCEEDED);
+	assert_int_equal(first->state, JOB_SUCCEEDED);
+	assert_int_equal(second->state, JOB_SUCCEEDED);
+	assert_string_equal(file_text(path), "A\n12");
+	commit();
+}
+
+/* An append to a file not there yet cannot be chained (its inode is not
+ * known): the next one waits, queued, and looks once the first is done. */
+static void test_append_after_one_making_the_file_waits(void **state)
+{
+	char path[128];
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/new.log", root);
+	struct job *first = submit_write(35, path, "1", "append");
+	struct job *second = submit_write(36, path, "2", "append");
+	commit();
+	drain_until(first->state == JOB_RUNNING);
 	usleep(20000);
 	fixture_drain(F);
 	assert_int_equal(second->state, JOB_QUEUED);
@@ -590,6 +620,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_append_records_a_changed_file_again, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_appends_to_one_path_in_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_after_one_making_the_file_waits, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_create_marker_goes_once_the_end_is_durable, setup,
 						teardown),
 	};
