@@ -33,6 +33,8 @@ struct opts {
 	double seconds, duration, interval_ms;
 	double hold;                /* submit: sleeps this long, not waited for */
 	bool fsync;
+	const char *mode;      /* writes: replace (default), create or append */
+	size_t files;          /* writes: into this many files (0: one each) */
 };
 
 static double now(void)
@@ -315,11 +317,13 @@ static int cmd_writes(const struct opts *o)
 
 	memset(content, 'x', o->size);
 	for (size_t i = 0; i < o->n; i++) {
-		snprintf(path, sizeof(path), "%s/f%zu", o->out, i);
+		snprintf(path, sizeof(path), "%s/f%zu", o->out, o->files ? i % o->files : i);
 		if (asyncjob_spec_write(path, content, o->size, &st.specs[i]) < 0)
 			die("spec", NULL);
 		if (!o->fsync)
 			asyncjob_spec_set_bool(st.specs[i], "fsync", false);
+		if (o->mode)
+			asyncjob_spec_set_string(st.specs[i], "mode", o->mode);
 	}
 	double t0 = now();
 	while (st.sent < o->depth && st.sent < o->n) {
@@ -384,6 +388,8 @@ int main(int argc, char **argv)
 		{ "interval", required_argument, NULL, 'I' },
 		{ "fsync", no_argument, NULL, 'F' },
 		{ "hold", required_argument, NULL, 'H' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "files", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .conns = 1, .depth = 64, .n = 100000, .size = 4096, .seconds = 1,
@@ -410,6 +416,8 @@ int main(int argc, char **argv)
 		case 'I': o.interval_ms = strtod(optarg, NULL); break;
 		case 'F': o.fsync = true; break;
 		case 'H': o.hold = strtod(optarg, NULL); break;
+		case 'M': o.mode = optarg; break;
+		case 'N': o.files = strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}

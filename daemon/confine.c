@@ -464,6 +464,21 @@ int confine_check_target(int dirfd, const char *name)
 	return -EINVAL;
 }
 
+int confine_create_named(int dirfd, const char *tmp, mode_t perm)
+{
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, perm);
+	if (fd < 0)
+		return -errno;
+	/* The umask must not change the mode asked for. */
+	if (fchmod(fd, perm) < 0) {
+		int r = -errno;
+		close(fd);
+		unlinkat(dirfd, tmp, 0);
+		return r;
+	}
+	return fd;
+}
+
 int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, size_t tmp_size)
 {
 	for (int attempt = 0; attempt < 16; attempt++) {
@@ -473,19 +488,9 @@ int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, siz
 		/* Beside the target, hidden, recognisable, within NAME_MAX. */
 		snprintf(tmp, tmp_size, ".%.200s.asyncjob-%02x%02x%02x%02x%02x%02x", name, rnd[0],
 			 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
-		int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, perm);
-		if (fd >= 0) {
-			/* The umask must not change the mode asked for. */
-			if (fchmod(fd, perm) < 0) {
-				int r = -errno;
-				close(fd);
-				unlinkat(dirfd, tmp, 0);
-				return r;
-			}
+		int fd = confine_create_named(dirfd, tmp, perm);
+		if (fd != -EEXIST)
 			return fd;
-		}
-		if (errno != EEXIST)
-			return -errno;
 	}
 	return -EEXIST;
 }

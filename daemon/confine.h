@@ -92,6 +92,10 @@ int confine_check_target(int dirfd, const char *name);
  * following a symlink) with `perm`. Returns the fd and its name in `tmp`. */
 int confine_create_temp(int dirfd, const char *name, mode_t perm, char *tmp, size_t tmp_size);
 
+/* The same under a name the caller chose (one a restart can find again):
+ * -EEXIST when a file has that name. */
+int confine_create_named(int dirfd, const char *tmp, mode_t perm);
+
 /* Puts the staged temporary file `tmp` in place as `name`, both in
  * `dirfd`: over whatever file has that name when `replace`, else only where
  * there is none (-EEXIST, the existing file untouched), with link(2) where

@@ -72,6 +72,10 @@ void job_record_encode(const struct job *job, struct jsonw *w, struct job_record
 		jsonw_literal_key(w, "gather_timeout");
 		jsonw_double(w, job->gather_timeout);
 	}
+	/* What the type needs besides the spec to judge the job after a
+	 * restart (job_type.record_write). */
+	if (job->data && job->type->record_write)
+		job->type->record_write(job, w);
 	/* As job objects carry it on the wire. */
 	job_write_outcome(job, w);
 	jsonw_object_end(w);
@@ -90,6 +94,12 @@ void job_record_encode(const struct job *job, struct jsonw *w, struct job_record
 		.body = w->buf,
 		.body_len = w->len,
 	};
+}
+
+void job_record_write_tidy_mark(struct jsonw *w)
+{
+	jsonw_literal_key(w, "tidy");
+	jsonw_bool(w, true);
 }
 
 /* ------------------------------------------------------------ restore */
@@ -165,9 +175,12 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 	}
 
 	char reason[640] = "";
-	if (!job_state_is_final(rec->state)) {
+	bool final = job_state_is_final(rec->state);
+	v = json_get(body, "tidy");
+	bool tidy = final && json_is(v, JSON_BOOL) && v->boolean;
+	if (!final || tidy) {
 		/* Parsed again, under this daemon's rules: what the type needs
-		 * to go on comes from the spec, as the first time. */
+		 * to go on (or to tidy) comes from the spec, as the first time. */
 		const struct job_type *parsed;
 		struct rpc_error e = { 0 };
 		r = job_spec_parse(d, spec, true, requester, &parsed, &data, &ctl, &e);
@@ -179,7 +192,12 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 			json_parser_release(&parser);
 			return bad(err, err_size, rec, "its spec is of another type than the record");
 		}
-		if (r < 0) {
+		if (r < 0 && final) {
+			/* What it left cannot be reached under this daemon's
+			 * rules; the job itself stands as it ended. */
+			data = NULL;
+			ctl = (struct job_controls){ 0 };
+		} else if (r < 0) {
 			snprintf(reason, sizeof(reason), "asyncjobd restarted and no longer takes "
 				 "its spec: %s%s%s", e.field[0] ? e.field : "", e.field[0] ? ": " : "",
 				 e.message);
@@ -209,6 +227,11 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 		job->gather_deadline_ms = 0;
 	job->finished_ms = rec->finished_ms;
 	job->state = rec->state;
+	if (job->data && type->record_read && type->record_read(job, body) < 0) {
+		job_unref(job);
+		json_parser_release(&parser);
+		return bad(err, err_size, rec, "its type's evidence cannot be read");
+	}
 	if (reason[0]) {
 		/* Still in its state, with no data: recovery fails it with
 		 * this message, a change the store then records. */

@@ -40,13 +40,20 @@ char *job_record_spec_text(const struct json_value *spec, size_t *ret_len);
  * unchanged. */
 void job_record_encode(const struct job *job, struct jsonw *w, struct job_record *ret);
 
+/* For a job type's record_write: marks the record of a finished job as
+ * having left something behind that the next start tidies (job_type.tidy):
+ * such a job is restored with its data. */
+void job_record_write_tidy_mark(struct jsonw *w);
+
 /* Makes the job `rec` describes (one reference, the caller's; in no store,
  * started by nobody). A finished job comes back as it was, its result or
  * error included. An unfinished one comes back in its state with the type's
  * data from its spec, for its type's recovery to decide what it does next;
  * one whose spec this daemon no longer takes (a write root since removed)
  * comes back without data, its error_message saying why, for recovery to
- * fail it with code `interrupted`. Returns 0, or
+ * fail it with code `interrupted`. The type's own members (record_read) come
+ * back with the data; a finished job marked for tidying comes back with its
+ * data too, when its spec is still taken. Returns 0, or
  * -EINVAL with the reason in `err` for a record that is not one of ours. */
 int job_record_restore(struct daemon *d, const struct job_record *rec, struct job **ret,
 		       char *err, size_t err_size);

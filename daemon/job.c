@@ -439,6 +439,11 @@ void job_set_running(struct job *job)
 	event_log_record(job->d, job);
 }
 
+void job_record_changed(struct job *job)
+{
+	job_store_updated(job->d->store, job, job->state);
+}
+
 static void finish(struct job *job, enum job_state state, enum job_error code, char *message)
 {
 	struct daemon *d = job->d;
@@ -525,58 +530,75 @@ static double elapsed_of(const struct daemon *d, int64_t since_ms, double total)
 	return gone < 0 ? 0 : gone > total ? total : gone;
 }
 
+/* Seconds left of a gather's deadline, on the wall clock, at most its
+ * timeout (a clock set back waits no longer); <= 0: it has passed. */
+static double gather_left(const struct job *job)
+{
+	double left = (double)(job->gather_deadline_ms - daemon_wall_ms_now(job->d)) / 1000.0;
+	return left > job->gather_timeout ? job->gather_timeout : left;
+}
+
+bool job_ran_out_while_down(const struct job *job, char *msg, size_t size)
+{
+	if (job->gather_deadline_ms && gather_left(job) <= 0) {
+		snprintf(msg, size, "the gather's timeout of %g s passed (asyncjobd was "
+			 "restarting)", job->gather_timeout);
+		return true;
+	}
+	if (job->state == JOB_RUNNING && job->timeout > 0 &&
+	    elapsed_of(job->d, job->started_ms, job->timeout) >= job->timeout) {
+		snprintf(msg, size, "timed out after %g s (asyncjobd was restarting)", job->timeout);
+		return true;
+	}
+	return false;
+}
+
 static void recover_one(struct job *job)
 {
 	struct daemon *d = job->d;
 	const char *why = "asyncjobd restarted while it ran";
+	char message[128];
 
 	d->n_active++;
 	daemon_user_adjust(d, job->uid, +1, 0);
 	if (!job->data) {
 		/* Its spec is refused now; job_record_restore said why. */
-		char *message = job->error_message;
+		char *refused = job->error_message;
 		job->error_message = NULL;
-		finish(job, JOB_FAILED, JOB_ERR_INTERRUPTED, message);
+		finish(job, JOB_FAILED, JOB_ERR_INTERRUPTED, refused);
 		return;
 	}
-	if (job->gather_deadline_ms) {
-		/* A gather's deadline holds across the restart, as the wall
-		 * clock says. */
-		double left = (double)(job->gather_deadline_ms - daemon_wall_ms_now(d)) / 1000.0;
-		if (left <= 0) {
-			char message[128];
-			snprintf(message, sizeof(message), "the gather's timeout of %g s passed "
-				 "(asyncjobd was restarting)", job->gather_timeout);
-			finish(job, JOB_FAILED, JOB_ERR_TIMEOUT, xstrdup(message));
-			return;
-		}
-		if (left > job->gather_timeout)
-			left = job->gather_timeout;   /* a clock set back waits no longer */
-		arm_deadline(job, daemon_mono_now(d) + left, true, job->gather_timeout);
+	enum job_recovery rule = JOB_RUN_AGAIN;
+	if (job->state == JOB_RUNNING)
+		rule = job->type->recover ? job->type->recover(job, &why) : JOB_INTERRUPTED;
+	/* Its time ran out while the daemon was down: it does not begin
+	 * again to be stopped at once. (One to judge may have done its work
+	 * already, and applies this itself.) */
+	bool ran_out = job_ran_out_while_down(job, message, sizeof(message));
+	if (ran_out && rule != JOB_JUDGE && job->gather_deadline_ms && gather_left(job) <= 0) {
+		finish(job, JOB_FAILED, JOB_ERR_TIMEOUT, xstrdup(message));
+		return;
 	}
+	/* A gather's deadline holds across the restart, as the wall clock
+	 * says. */
+	if (job->gather_deadline_ms && gather_left(job) > 0)
+		arm_deadline(job, daemon_mono_now(d) + gather_left(job), true, job->gather_timeout);
 	if (job->state == JOB_QUEUED) {
 		log_debug("job %" PRIu64 " queued again after a restart", job->id);
 		job->type->start(job);
 		return;
 	}
-	enum job_recovery rule = job->type->recover ? job->type->recover(job, &why)
-						    : JOB_INTERRUPTED;
 	if (rule == JOB_INTERRUPTED) {
 		finish(job, JOB_FAILED, JOB_ERR_INTERRUPTED, xstrdup(why));
 		return;
 	}
-	if (job->timeout > 0 && elapsed_of(d, job->started_ms, job->timeout) >= job->timeout) {
-		/* Its time ran out while the daemon was down: it does not
-		 * begin again to be stopped at once. */
-		char message[96];
-		snprintf(message, sizeof(message), "timed out after %g s (asyncjobd was "
-			 "restarting)", job->timeout);
+	if (ran_out && rule != JOB_JUDGE) {
 		finish(job, JOB_FAILED, JOB_ERR_TIMEOUT, xstrdup(message));
 		return;
 	}
 	log_debug("job %" PRIu64 " %s after a restart", job->id,
-		  rule == JOB_RESUME ? "resumed" : "run again");
-	if (job->timeout > 0)
+		  rule == JOB_RESUME ? "resumed" : rule == JOB_JUDGE ? "judged" : "run again");
+	if (job->timeout > 0 && elapsed_of(d, job->started_ms, job->timeout) < job->timeout)
 		arm_deadline(job, daemon_mono_now(d) + job->timeout -
 			     elapsed_of(d, job->started_ms, job->timeout), false, 0);
 	job->recovering = true;
@@ -622,6 +644,10 @@ void job_recover_loaded(struct daemon *d)
 		d->n_finished++;
 		job->result_bytes = job->result_len;
 		d->retained_result_bytes += job->result_bytes;
+		/* Restored with data only when its record says it left
+		 * something behind (job_record_write_tidy_mark). */
+		if (job->data && job->type->tidy)
+			job->type->tidy(job);
 		job_unref(job);
 	}
 	/* The unfinished, in id order: the order they were submitted in. */

@@ -30,6 +30,12 @@ enum job_recovery {
 	JOB_RUN_AGAIN,      /* from the start: it is safe to do twice */
 	JOB_RESUME,         /* where it was: the type reads job->started_ms */
 	JOB_INTERRUPTED,    /* fails with code interrupted: doing it again is not safe */
+	/* Started again to judge from its evidence whether its work was done
+	 * (job->recovering set during start): it may have been, so a timeout
+	 * or a gather's deadline that ran out while the daemon was down does
+	 * not fail it first: the type asks job_ran_out_while_down() and
+	 * applies it only to work it finds not done. */
+	JOB_JUDGE,
 };
 
 struct job_type {
@@ -78,6 +84,21 @@ struct job_type {
 	 * (none: JOB_INTERRUPTED). With JOB_INTERRUPTED, *why says what may
 	 * or may not have happened. */
 	enum job_recovery (*recover)(const struct job *job, const char **why);
+	/* Optional, for a type whose work needs more than its spec to be
+	 * judged after a restart: adds members of its own to the job's record
+	 * (job-record.c), evidence of how far the work got. A finished job
+	 * that left something behind to tidy (a file of the daemon's beside a
+	 * user's) marks its record with job_record_needs_tidying() until it
+	 * has tidied it. */
+	void (*record_write)(const struct job *job, struct jsonw *w);
+	/* Optional: reads those members back from the record `body` into the
+	 * type's data, for a job restored with data (unfinished, or finished
+	 * and marked for tidying). Returns 0, or -EINVAL for members it cannot
+	 * read (the record is then not one of ours). */
+	int (*record_read)(struct job *job, const struct json_value *body);
+	/* Optional: at start, for a finished job restored from a record marked
+	 * for tidying: tidies what it left behind (without blocking the loop). */
+	void (*tidy)(struct job *job);
 };
 
 /* The table of job types. */
@@ -212,18 +233,27 @@ void job_starts_drop(struct daemon *d);
 
 /* A job a store has just read back and holds, for job_recover_loaded. */
 void job_loaded(struct job *job);
-/* After loading: the finished jobs join retention in the order they ended,
- * and retention runs; each unfinished job goes on, in id order, by its
+/* After loading: the finished jobs join retention in the order they ended
+ * (one that left something behind tidies it: job_type.tidy), and retention
+ * runs; each unfinished job goes on, in id order, by its
  * state and its type's rule (queued: queued again; running:
  * job_type.recover), with its timeout counted from when it started, on the
  * wall clock (run out meanwhile: failed with `timeout`). */
 void job_recover_loaded(struct daemon *d);
+/* For a job recovered with JOB_JUDGE: whether its time ran out while the
+ * daemon was down (a gather's deadline, or its own timeout counted from
+ * when it started), with the message a timeout gives then in `msg`. */
+bool job_ran_out_while_down(const struct job *job, char *msg, size_t size);
 /* For a job resumed after a restart: the seconds of `total` that passed
  * since it started, on the wall clock, between none and all of them. */
 double job_elapsed_seconds(const struct job *job, double total);
 
 /* Called by job types. */
 void job_set_running(struct job *job);
+/* The type's own members of the job's record (job_type.record_write) have
+ * changed: the store keeps the record again. Wait for it with
+ * job_when_durable. */
+void job_record_changed(struct job *job);
 void job_succeed(struct job *job);
 void job_fail(struct job *job, enum job_error code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -7,11 +7,17 @@ times (20 unless set; the issue's campaign is 100). After each restart:
 every job whose id was acknowledged exists and is the job that was asked
 for (no id reused). At the end, once every job has finished: no append is
 doubled and none that succeeded is missing, nothing was written that no
-job asked for, the test server saw each GET at most once per run of it, and
-each sleep ended within ASYNCJOB_CRASH_SLACK (1 s unless set; the issue's
-figure, 50 ms, by hand) of its deadline, or, when the daemon was down then,
-of its next start; the latest is printed. Run by `make check` with
-ASYNCJOBD.
+job asked for; an append or a create that a kill cut off ended as the
+files prove (found made: succeeded; found not made: made then) and none
+failed with `interrupted` (nothing here makes the evidence ambiguous: no
+other program touches the files), each create that succeeded made its
+file and no other left one, and no file of the daemon's (a staged copy, a
+marker) is left beside them; the test server saw each GET at most once per
+run of it, and each sleep ended within ASYNCJOB_CRASH_SLACK (1 s unless
+set; the issue's figure, 50 ms, by hand) of its deadline, or, when the
+daemon was down then, of its next start. The figures are printed: how many
+appends and creates were found made, made again, and interrupted, and the
+latest sleep. Run by `make check` with ASYNCJOBD.
 Prints "ok - ..." / "not ok - ..." lines and the campaign's figures; exits
 1 when a check failed."""
 
@@ -19,6 +25,7 @@ import http.server
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -118,7 +125,7 @@ def start():
     global proc
     proc = subprocess.Popen([DAEMON, "-c", conf, "-s", sock_path, "--store", "sqlite",
                              "--state-dir", state, "--write-root", files,
-                             "--log-level", "warning"],
+                             "--log-level", "notice"],
                             stdout=log, stderr=log)
     for _ in range(400):
         try:
@@ -252,15 +259,51 @@ with acked_lock:
 if missing:
     fail("acknowledged jobs missing at the end: %s" % missing[:10])
 
-# Appends: each line is a job's; a succeeded one's is there once, an
-# interrupted one's at most once, any other none.
+# What each append and create that a kill cut off was found to be, from
+# the daemon's log: job id -> "made", "not made", "half made", "cannot tell".
+verdicts = {}
+with open(log.name, errors="replace") as f:
+    for line in f:
+        m = re.search(r"job (\d+): the (?:append to|creation of) .*, cut off by a restart, "
+                      r"(was found made|was found not made|was found half made|cannot be told)",
+                      line)
+        if m:
+            verdicts[int(m.group(1))] = m.group(2).replace("was found ", "").replace(
+                "cannot be told", "cannot tell")
+
+
+def spec_of(j):
+    return asked.get(j.get("label"), {})
+
+
+asked = {tag: spec for tag, spec in acked.values()}
+n_made = n_made_again = n_interrupted = 0
+for j in jobs.values():
+    # Every write (one whose reply a kill cut off included): a replace is
+    # never judged, and none may be interrupted.
+    if j["type"] != "write":
+        continue
+    v = verdicts.get(j["id"])
+    if v == "made":
+        n_made += 1
+        if j["state"] != "succeeded":
+            fail("job %d was found made but ended %s" % (j["id"], j["state"]))
+    elif v in ("not made", "half made"):
+        n_made_again += 1
+    if j["state"] == "failed" and j["error"]["code"] == "interrupted":
+        n_interrupted += 1
+        fail("job %d failed with interrupted, though nothing made its evidence "
+             "ambiguous: %s" % (j["id"], j["error"]["message"]))
+
+# Appends: each line is a job's; a succeeded one's is there once, any
+# other's not at all.
 lines = {}
 for name in os.listdir(files):
     if name.startswith("log"):
         for line in open(os.path.join(files, name)):
             lines[line.strip()] = lines.get(line.strip(), 0) + 1
 by_tag = {j.get("label"): j for j in jobs.values()}
-n_appends = n_interrupted = 0
+n_appends = n_creates = 0
 for tag, count in lines.items():
     j = by_tag.get(tag)
     if not j:
@@ -268,16 +311,52 @@ for tag, count in lines.items():
     elif count > 1:
         fail("the append of job %d (%s) is there %d times" % (j["id"], tag, count))
 for j in jobs.values():
+    # Every append has a key (one whose reply a kill cut off is in the
+    # store too).
     if j["type"] != "write" or not j["label"] or not j.get("key"):
         continue
     n_appends += 1
     tag = j["label"]
     if j["state"] == "succeeded" and tag not in lines:
         fail("the append of job %d (%s) succeeded but is missing" % (j["id"], tag))
-    if j["state"] == "failed" and j["error"]["code"] == "interrupted":
-        n_interrupted += 1
     elif j["state"] != "succeeded" and tag in lines:
         fail("job %d (%s) %s but its line is there" % (j["id"], tag, j["state"]))
+
+# Creates: each file is a job's that succeeded, with its content; each
+# create that succeeded made its file.
+for j in jobs.values():
+    if j["type"] != "write" or spec_of(j).get("mode") != "create":
+        continue
+    n_creates += 1
+    path = spec_of(j)["path"]
+    there = os.path.exists(path)
+    if j["state"] == "succeeded" and not there:
+        fail("the create of job %d (%s) succeeded but %s is missing" % (j["id"], j["label"], path))
+    elif j["state"] != "succeeded" and there:
+        fail("job %d (%s) %s but made %s" % (j["id"], j["label"], j["state"], path))
+    elif there and open(path).read() != spec_of(j)["content"]:
+        fail("%s does not hold what job %d wrote" % (path, j["id"]))
+# (cN is job tN's: one whose reply a kill cut off is in the store too.)
+for name in os.listdir(files):
+    if not name.startswith("c"):
+        continue
+    j = by_tag.get("t" + name[1:])
+    if not j:
+        fail("%s was created by no job in the store" % name)
+    elif j["state"] != "succeeded":
+        fail("job %d %s but made %s" % (j["id"], j["state"], name))
+    elif open(os.path.join(files, name)).read() != j["label"]:
+        fail("%s does not hold what job %d wrote" % (name, j["id"]))
+
+# Nothing of the daemon's own is left beside the files (a marker goes once
+# its job's end is on disk: a moment after the job ends).
+for _ in range(100):
+    leftovers = [name for name in os.listdir(files) if ".asyncjob-" in name]
+    if not leftovers:
+        break
+    time.sleep(0.05)
+if leftovers:
+    fail("left beside the files: %s" % leftovers[:10])
 
 # GETs: at most once per run; a run happens once, and again after each
 # restart that found it running.
@@ -296,7 +375,6 @@ reruns = sum(max(0, v - 1) for v in hits.values())
 # Sleeps: ended within SLACK of the deadline, or of the start that found
 # the deadline passed.
 n_sleeps = worst = 0
-asked = {tag: spec for tag, spec in acked.values()}
 for j in jobs.values():
     if j["type"] != "sleep" or j["state"] != "succeeded" or j["label"] not in asked:
         continue
@@ -315,10 +393,11 @@ for j in jobs.values():
         fail("sleep %d (%s s) ended %.3f s after it was due" %
              (j["id"], asked[j["label"]]["seconds"], late))
 
-print("# %d rounds of kill -9: %d jobs acknowledged, %d in the store; %d appends (%d "
-      "interrupted), %d GETs (%d runs again), %d sleeps, the latest %.1f ms after it was due"
-      % (ROUNDS, len(acked), len(jobs), n_appends, n_interrupted, n_gets, reruns, n_sleeps,
-         worst * 1000))
+print("# %d rounds of kill -9: %d jobs acknowledged, %d in the store; %d appends and %d "
+      "creates, of which cut off by a kill: %d found made, %d made again, %d interrupted; "
+      "%d GETs (%d runs again), %d sleeps, the latest %.1f ms after it was due"
+      % (ROUNDS, len(acked), len(jobs), n_appends, n_creates, n_made, n_made_again,
+         n_interrupted, n_gets, reruns, n_sleeps, worst * 1000))
 proc.send_signal(signal.SIGTERM)
 status = proc.wait()
 if status != 0:

@@ -4,12 +4,16 @@
 # jobs survive kill -9, a running sleep ends at its first deadline, a GET
 # cut off runs again while a POST fails with `interrupted`, SIGTERM keeps
 # the jobs (on_shutdown = resume) or cancels them (cancel), ids are never
-# reused (retention included), and a file that is not our database, or is
-# from a newer asyncjobd, stops the start and is left as it was. The CLI in
-# the foreground (sleep, gather, fetch -o) goes on across a SIGTERM restart
-# or kill -9, with a note only on a terminal, and gives up, or reports a job
-# lost, with exit 3 and one line. Run by
-# `make check` with ASYNCJOBD and ASYNCJOB_CLI set (see Makefile.am).
+# reused (retention included), a file that is not our database, or is
+# from a newer asyncjobd, stops the start and is left as it was, and an
+# append or a create cut off by a restart is judged from its evidence:
+# made again when it was not made, succeeded without a second write when
+# it was, `interrupted` when the files cannot tell, with no file of the
+# daemon's left beside the target. The CLI in the foreground (sleep,
+# gather, fetch -o) goes on across a SIGTERM restart or kill -9, with a
+# note only on a terminal, and gives up, or reports a job lost, with exit 3
+# and one line. Run by `make check` with ASYNCJOBD and ASYNCJOB_CLI set (see
+# Makefile.am).
 #
 # Each case prints "ok - NAME" or "not ok - NAME" and "#" lines saying why;
 # the script exits 1 if any failed. No case asserts a speed: waits are
@@ -665,6 +669,266 @@ db.execute("PRAGMA user_version = 99")
 db.execute("CREATE TABLE future (x)")
 db.commit()' "$STATE/jobs.db"
 refused_start "newer"
+end
+
+# ------------------------------------------------------------------ writes cut off
+
+# The evidence a write leaves is judged when it runs again after a restart.
+# Each case below makes that moment exactly: a write runs to its end under
+# a real daemon, which is killed; its record is set back to running (as if
+# the kill had come before its end was on disk) and the files are put in
+# the state under test; a daemon started on it then judges.
+
+# submit_id SPEC: submits a job spec (JSON), waits for it, prints its id.
+submit_id() {
+	aj --json submit "$1" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+# as_running ID [STARTED_MS]: job ID's record as it was before the job
+# ended: running (since STARTED_MS, if given), no result, no error, nothing
+# to tidy. The rest of the record (the evidence the write kept) stays as
+# the daemon wrote it.
+as_running() {
+	"$PY" - "$STATE/jobs.db" "$1" "${2:-}" <<'EOF'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+jid = int(sys.argv[2])
+(body,) = db.execute("SELECT body FROM jobs WHERE id = ?", (jid,)).fetchone()
+b = json.loads(body)
+for k in ("result", "error", "tidy"):
+    b.pop(k, None)
+db.execute("UPDATE jobs SET state = 1, finished_ms = 0, body = ? WHERE id = ?",
+           (json.dumps(b), jid))
+if sys.argv[3]:
+    db.execute("UPDATE jobs SET started_ms = ? WHERE id = ?", (int(sys.argv[3]), jid))
+db.commit()
+EOF
+}
+
+# The file's bytes, for comparing (command substitution keeps no newline).
+bytes() { od -An -c "$1" | tr -s ' \n' ' '; }
+
+# append_cut: a fresh store, $F holding "A\n", and job $id that appended
+# "hello\n" to it, set back to running with the daemon down. $TMP/want is
+# what the file holds once the append is made.
+F=$TMP/files/log.txt
+printf 'A\nhello\n' >"$TMP/want"
+append_cut() {
+	rm -rf "$STATE"
+	printf 'A\n' >"$F"
+	start_daemon || fail "the daemon did not start"
+	id=$(submit_id "{\"type\":\"write\",\"path\":\"$F\",\"content\":\"hello\\n\",\"mode\":\"append\",\"wait\":true}")
+	[ "$(bytes "$F")" = "$(bytes "$TMP/want")" ] || fail "the first run wrote: $(bytes "$F")"
+	kill9
+	as_running "$id"
+}
+
+begin "an append cut off before its bytes is made after the restart, once"
+append_cut
+truncate -s 2 "$F"
+: >"$LOG"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(bytes "$F")" = "$(bytes "$TMP/want")" ] || fail "the file: $(bytes "$F")"
+grep -q "job $id: the append to $F, cut off by a restart, was found not made" "$LOG" ||
+	fail "the log does not say it was found not made"
+kill9
+end
+
+begin "an append found made succeeds without a second write"
+append_cut
+ino=$(stat -c %i "$F")
+: >"$LOG"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(bytes "$F")" = "$(bytes "$TMP/want")" ] || fail "the file: $(bytes "$F")"
+[ "$(stat -c %i "$F")" = "$ino" ] || fail "the file was replaced"
+[ "$(field "$id" 'j["result"]["bytes"]')" = 6 ] || fail "job $id: $(aj --json get "$id" 2>&1)"
+grep -q "job $id: the append to $F, cut off by a restart, was found made" "$LOG" ||
+	fail "the log does not say it was found made"
+kill9
+end
+
+begin "an append cut off half way is finished, its first bytes not written twice"
+append_cut
+truncate -s 5 "$F"     # A\nhel
+: >"$LOG"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(bytes "$F")" = "$(bytes "$TMP/want")" ] || fail "the file: $(bytes "$F")"
+grep -q "job $id: .*found half made (3 of 6 bytes)" "$LOG" || fail "the log does not say it was half made"
+kill9
+end
+
+begin "other bytes after the old end: interrupted, the file left as it is"
+append_cut
+printf 'A\nworld\n' >"$TMP/other" && cat "$TMP/other" >"$F"    # the same file, other bytes
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" failed || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(field "$id" 'j["error"]["code"]')" = interrupted ] || fail "job $id: $(aj --json get "$id" 2>&1)"
+msg=$(field "$id" 'j["error"]["message"]')
+grep -q "$F" <<<"$msg" || fail "the message does not name the file: $msg"
+grep -q "not this append's" <<<"$msg" || fail "the message does not say why: $msg"
+[ "$(bytes "$F")" = "$(bytes "$TMP/other")" ] || fail "the file was changed: $(bytes "$F")"
+echo "# $msg"
+kill9
+end
+
+begin "another file under its name: interrupted, neither file touched"
+append_cut
+mv "$F" "$F.old" && printf 'A\n' >"$F"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" failed || fail "job $id: $(aj --json get "$id" 2>&1)"
+field "$id" 'j["error"]["code"], j["error"]["message"]' | grep -q "^interrupted .*another file has taken its name" ||
+	fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(cat "$F")" = A ] || fail "the new file was appended to"
+[ "$(bytes "$F.old")" = "$(bytes "$TMP/want")" ] || fail "the old file was changed"
+kill9
+end
+
+begin "an append made, its timeout run out while the daemon was down: succeeded"
+rm -rf "$STATE"
+printf 'A\n' >"$F"
+start_daemon || fail "the daemon did not start"
+id=$(submit_id "{\"type\":\"write\",\"path\":\"$F\",\"content\":\"hello\\n\",\"mode\":\"append\",\"timeout\":5,\"wait\":true}")
+kill9
+as_running "$id" 1000     # started in 1970: its 5 s are long gone
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(bytes "$F")" = "$(bytes "$TMP/want")" ] || fail "the file: $(bytes "$F")"
+kill9
+as_running "$id" 1000
+truncate -s 2 "$F"        # and now not made
+start_daemon || fail "the daemon did not start a third time"
+wait_state "$id" failed || fail "job $id: $(aj --json get "$id" 2>&1)"
+field "$id" 'j["error"]["code"], j["error"]["message"]' | grep -q "^timeout timed out after 5 s .*found not made" ||
+	fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(cat "$F")" = A ] || fail "the file: $(bytes "$F")"
+kill9
+end
+
+begin "an append that made its file, cut off before its bytes: made once after the restart"
+rm -rf "$STATE"
+rm -f "$F"
+start_daemon || fail "the daemon did not start"
+id=$(submit_id "{\"type\":\"write\",\"path\":\"$F\",\"content\":\"new\\n\",\"mode\":\"append\",\"wait\":true}")
+kill9
+as_running "$id"
+rm -f "$F"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(cat "$F")" = new ] || fail "the file: $(bytes "$F")"
+kill9
+end
+
+# create_cut: a fresh store and job $id that created $C, set back to running
+# with the daemon down; $S and $M name its staged copy and its marker.
+C=$TMP/files/made.txt
+create_cut() {
+	rm -rf "$STATE"
+	rm -f "$C" "$TMP"/files/.made.txt.asyncjob-*
+	start_daemon || fail "the daemon did not start"
+	id=$(submit_id "{\"type\":\"write\",\"path\":\"$C\",\"content\":\"made\",\"mode\":\"create\",\"wait\":true}")
+	[ "$(cat "$C")" = made ] || fail "the first run made: $(bytes "$C")"
+	kill9
+	as_running "$id"
+	S=$TMP/files/.made.txt.asyncjob-$id
+	M=$S.committing
+}
+
+# leftovers: the daemon's own files beside $C, once it has had a moment to
+# tidy them.
+leftovers() {
+	for _ in $(seq 100); do
+		[ -z "$(cd "$TMP/files" && ls -A | grep '^\.made\.txt\.asyncjob-')" ] && return
+		sleep 0.05
+	done
+	cd "$TMP/files" && ls -A | grep '^\.made\.txt\.asyncjob-'
+}
+
+begin "a create cut off before its rename is made after the restart; no staged copy is left"
+create_cut
+rm -f "$C"
+printf 'ma' >"$S"     # staged, cut off while writing
+: >"$LOG"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(cat "$C" 2>&1)" = made ] || fail "the file: $(cat "$C" 2>&1)"
+grep -q "job $id: the creation of $C, cut off by a restart, was found not made" "$LOG" ||
+	fail "the log does not say it was found not made"
+left=$(leftovers)
+[ -z "$left" ] || fail "left beside it: $left"
+kill9
+end
+
+begin "a create whose rename happened succeeds without a second write; its marker goes"
+create_cut
+: >"$M"
+ino=$(stat -c %i "$C")
+: >"$LOG"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(stat -c %i "$C")" = "$ino" ] || fail "the file was made again"
+grep -q "job $id: the creation of $C, cut off by a restart, was found made" "$LOG" ||
+	fail "the log does not say it was found made"
+left=$(leftovers)
+[ -z "$left" ] || fail "left beside it: $left"
+kill9
+end
+
+begin "a create renamed, then removed: interrupted, not made again; its marker goes"
+create_cut
+: >"$M"
+rm -f "$C"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" failed || fail "job $id: $(aj --json get "$id" 2>&1)"
+msg=$(field "$id" 'j["error"]["code"] + " " + j["error"]["message"]')
+grep -q "^interrupted .*$C.*cannot tell" <<<"$msg" || fail "job $id: $msg"
+[ -e "$C" ] && fail "it was made again"
+left=$(leftovers)
+[ -z "$left" ] || fail "left beside it: $left"
+echo "# $msg"
+kill9
+end
+
+begin "a create with its marker and staged copy, cut off before the rename: made now"
+create_cut
+rm -f "$C"
+printf 'made' >"$S"
+: >"$M"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(cat "$C" 2>&1)" = made ] || fail "the file: $(cat "$C" 2>&1)"
+left=$(leftovers)
+[ -z "$left" ] || fail "left beside it: $left"
+kill9
+end
+
+begin "a marker that outlived its finished create is removed at the next start"
+create_cut
+# As a kill just after the job's end was on disk leaves it: finished, its
+# record marked for tidying, the marker still there.
+"$PY" - "$STATE/jobs.db" "$id" <<'EOF'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+jid = int(sys.argv[2])
+(body,) = db.execute("SELECT body FROM jobs WHERE id = ?", (jid,)).fetchone()
+b = json.loads(body)
+b["result"] = {"path": "x", "bytes": 4}
+b["tidy"] = True
+db.execute("UPDATE jobs SET state = 2, finished_ms = started_ms, body = ? WHERE id = ?",
+           (json.dumps(b), jid))
+db.commit()
+EOF
+: >"$M"
+start_daemon || fail "the daemon did not start again"
+left=$(leftovers)
+[ -z "$left" ] || fail "left beside it: $left"
+[ "$(field "$id" 'j["state"]')" = succeeded ] || fail "job $id: $(aj --json get "$id" 2>&1)"
+kill9
+tidy=$("$PY" -c 'import json, sqlite3, sys; print(json.loads(sqlite3.connect(sys.argv[1]).execute(
+    "SELECT body FROM jobs WHERE id = ?", (int(sys.argv[2]),)).fetchone()[0]).get("tidy"))' "$STATE/jobs.db" "$id")
+[ "$tidy" = None ] || fail "the record still asks for tidying: $tidy"
 end
 
 echo "# $ncases case(s), $failures failed"

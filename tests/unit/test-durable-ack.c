@@ -24,8 +24,10 @@
 
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
+#include "daemon/job-record.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
+#include "proto/jsonw.h"
 #include "tests/common/daemon-fixture.h"
 
 /* ------------------------------------------------------------ the gated store */
@@ -449,6 +451,224 @@ static void test_finished_error_waits(void **state)
 	bufferevent_free(other);   /* the test's end: ours to free */
 }
 
+/* ------------------------------------------------------------ evidence for a restart */
+
+/* The job's record as the store would keep it now, as text. */
+static char *record_of(const struct job *job)
+{
+	struct jsonw w;
+	struct job_record rec;
+
+	jsonw_init(&w);
+	job_record_encode(job, &w, &rec);
+	char *text = strndup(rec.body, rec.body_len);
+	jsonw_release(&w);
+	assert_non_null(text);
+	return text;
+}
+
+static bool record_asks_tidying(const struct job *job)
+{
+	char *rec = record_of(job);
+	bool tidy = strstr(rec, "\"tidy\":true") != NULL;
+	free(rec);
+	return tidy;
+}
+
+/* Runs the loop (and so the workers' answers) until `cond` or 2 s. */
+#define drain_until(cond)                                        \
+	do {                                                     \
+		for (int i_ = 0; i_ < 1000 && !(cond); i_++) {   \
+			fixture_drain(F);                        \
+			usleep(2000);                            \
+		}                                                \
+	} while (0)
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static char *file_text(const char *path)
+{
+	static char buf[256];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static struct job *submit_write(int rid, const char *path, const char *content, const char *mode)
+{
+	char line[512];
+
+	snprintf(line, sizeof(line), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"job.submit\","
+		 "\"params\":{\"type\":\"write\",\"path\":\"%s\",\"content\":\"%s\",\"mode\":\"%s\","
+		 "\"fsync\":false}}", rid, path, content, mode);
+	fixture_send(F, line);
+	fixture_drain(F);
+	struct job *job = job_store_newest(F->d->store);
+	assert_non_null(job);
+	return job;
+}
+
+/* An append looks at its file first, and its RUNNING record says what the
+ * file was; no byte goes before that record is on disk. */
+static void test_append_records_its_file_first(void **state)
+{
+	char path[128], want[64];
+	struct stat st;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/log", root);
+	put_file(path, "A\n");
+	assert_int_equal(stat(path, &st), 0);
+	struct job *job = submit_write(30, path, "B\\n", "append");
+	commit();
+	drain_until(job->state == JOB_RUNNING);
+	assert_int_equal(job->state, JOB_RUNNING);
+	char *rec = record_of(job);
+	snprintf(want, sizeof(want), "\"ino\":%llu,\"size\":2}", (unsigned long long)st.st_ino);
+	if (!strstr(rec, want))
+		fail_msg("the RUNNING record does not say what the file was (%s): %s", want, rec);
+	free(rec);
+	usleep(20000);
+	fixture_drain(F);
+	assert_string_equal(file_text(path), "A\n");
+	commit();
+	drain_until(job->state == JOB_SUCCEEDED);
+	assert_int_equal(job->state, JOB_SUCCEEDED);
+	assert_string_equal(file_text(path), "A\nB\n");
+	commit();
+}
+
+/* Another program appends between the record and the append: nothing is
+ * written at a place the record does not say; the file is recorded again
+ * as it is, and the append goes once that is on disk. */
+static void test_append_records_a_changed_file_again(void **state)
+{
+	char path[128];
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/log", root);
+	put_file(path, "A\n");
+	struct job *job = submit_write(31, path, "B\\n", "append");
+	commit();
+	drain_until(job->state == JOB_RUNNING);
+	put_file(path, "A\nX\n");   /* the same file, grown */
+	uint64_t made = G->made;
+	commit();
+	drain_until(G->made > made);
+	assert_true(G->made > made);
+	char *rec = record_of(job);
+	if (!strstr(rec, "\"size\":4}"))
+		fail_msg("not recorded again as it is now: %s", rec);
+	free(rec);
+	assert_string_equal(file_text(path), "A\nX\n");
+	assert_int_equal(job->state, JOB_RUNNING);
+	commit();
+	drain_until(job->state == JOB_SUCCEEDED);
+	assert_int_equal(job->state, JOB_SUCCEEDED);
+	assert_string_equal(file_text(path), "A\nX\nB\n");
+	commit();
+}
+
+/* Appends to one path run in order: the second records the file as the
+ * first will leave it (one group commit for both), and writes after it;
+ * none lands between another's record and its bytes. */
+static void test_appends_to_one_path_in_line(void **state)
+{
+	char path[128];
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/log", root);
+	put_file(path, "A\n");
+	struct job *first = submit_write(32, path, "1", "append");
+	struct job *second = submit_write(33, path, "2", "append");
+	commit();
+	drain_until(first->state == JOB_RUNNING && second->state == JOB_RUNNING);
+	assert_int_equal(first->state, JOB_RUNNING);
+	assert_int_equal(second->state, JOB_RUNNING);
+	char *rec = record_of(second);
+	if (!strstr(rec, "\"size\":3}"))
+		fail_msg("the second does not record the file as the first leaves it: %s", rec);
+	free(rec);
+	usleep(20000);
+	fixture_drain(F);
+	assert_string_equal(file_text(path), "A\n");
+	commit();
+	drain_until(first->state == JOB_SUCCEEDED && second->state == JOB_SUCCEEDED);
+	assert_int_equal(first->state, JOB_SUCCEEDED);
+	assert_int_equal(second->state, JOB_SUCCEEDED);
+	assert_string_equal(file_text(path), "A\n12");
+	commit();
+}
+
+/* An append to a file not there yet cannot be chained (its inode is not
+ * known): the next one waits, queued, and looks once the first is done. */
+static void test_append_after_one_making_the_file_waits(void **state)
+{
+	char path[128];
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/new.log", root);
+	struct job *first = submit_write(35, path, "1", "append");
+	struct job *second = submit_write(36, path, "2", "append");
+	commit();
+	drain_until(first->state == JOB_RUNNING);
+	usleep(20000);
+	fixture_drain(F);
+	assert_int_equal(second->state, JOB_QUEUED);
+	for (int i = 0; i < 1000 && second->state != JOB_SUCCEEDED; i++) {
+		commit();
+		fixture_drain(F);
+		usleep(2000);
+	}
+	assert_int_equal(first->state, JOB_SUCCEEDED);
+	assert_int_equal(second->state, JOB_SUCCEEDED);
+	assert_string_equal(file_text(path), "12");
+	commit();
+}
+
+/* A create's marker outlives the job's end until that is on disk, the
+ * record asking meanwhile for it to be tidied; then it goes. */
+static void test_create_marker_goes_once_the_end_is_durable(void **state)
+{
+	char path[128], marker[160];
+	struct stat st;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/new", root);
+	struct job *job = submit_write(34, path, "x", "create");
+	snprintf(marker, sizeof(marker), "%s/.new.asyncjob-%llu.committing", root,
+		 (unsigned long long)job->id);
+	commit();
+	drain_until(job->state == JOB_RUNNING);
+	commit();
+	drain_until(job->state == JOB_SUCCEEDED);
+	assert_int_equal(job->state, JOB_SUCCEEDED);
+	assert_string_equal(file_text(path), "x");
+	if (stat(marker, &st) < 0)
+		fail_msg("no marker %s beside the file made", marker);
+	if (!record_asks_tidying(job))
+		fail_msg("the finished record does not ask for tidying");
+	usleep(20000);
+	fixture_drain(F);
+	assert_int_equal(stat(marker, &st), 0);
+	commit();
+	drain_until(stat(marker, &st) < 0 && !record_asks_tidying(job));
+	assert_int_equal(stat(marker, &st), -1);
+	if (record_asks_tidying(job))
+		fail_msg("the record still asks for tidying");
+	commit();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +686,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_connections_not_held, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_finished_error_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_records_its_file_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_records_a_changed_file_again, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_appends_to_one_path_in_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_after_one_making_the_file_waits, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_create_marker_goes_once_the_end_is_durable, setup,
+						teardown),
 	};
 	/* ASYNCJOB_TEST_FILTER=test_order_kept (a cmocka pattern) runs only
 	 * the tests it names. */

@@ -2,7 +2,9 @@
  * finished (succeeded, failed, canceled), made into a record and restored
  * is the same job on the wire, label, key, timeout, requester and spec
  * included; a spec the daemon no longer takes comes back failed with
- * `interrupted`; records that are not ours are refused with a reason. */
+ * `interrupted`; records that are not ours are refused with a reason; a
+ * write's evidence comes back and is kept, and a finished job marked for
+ * tidying comes back with its data. */
 #include "config.h"
 
 #include <errno.h>
@@ -260,6 +262,92 @@ static void test_spec_text_fits(void **state)
 	assert_true(malloc_usable_size(kept) < len + 32);
 	free(kept);
 	json_parser_release(&parser);
+/* Restores `body` as a record of job 9 of type write in `state`; returns
+ * job_record_restore's answer and the job in *ret. */
+static int restore_write(const char *body, enum job_state state, struct job **ret, char *err,
+			 size_t err_size)
+{
+	struct job_record rec = {
+		.id = 9, .type = "write", .state = state, .submitted_ms = 1000, .started_ms = 1000,
+		.finished_ms = job_state_is_final(state) ? 2000 : 0, .body = body,
+		.body_len = strlen(body),
+	};
+	return job_record_restore(F->d, &rec, ret, err, err_size);
+}
+
+/* The record of a job as text. */
+static char *body_of(const struct job *job)
+{
+	struct jsonw w;
+	struct job_record rec;
+
+	jsonw_init(&w);
+	job_record_encode(job, &w, &rec);
+	char *text = strndup(rec.body, rec.body_len);
+	jsonw_release(&w);
+	assert_non_null(text);
+	return text;
+}
+
+/* A write's evidence (job_type.record_write) comes back with the job and
+ * goes into its record again; evidence the type cannot read makes the
+ * record not one of ours. */
+static void test_write_evidence_kept(void **state)
+{
+	char body[512], err[256] = "";
+	struct job *back = NULL;
+	(void)state;
+
+	snprintf(body, sizeof(body), "{\"spec\":{\"type\":\"write\",\"path\":\"%s/f\",\"content\":"
+		 "\"x\",\"mode\":\"append\"},\"gid\":0,\"groups\":[],\"evidence\":{\"before\":"
+		 "{\"dev\":2049,\"ino\":18446744073709551615,\"size\":7}}}", root);
+	if (restore_write(body, JOB_RUNNING, &back, err, sizeof(err)) < 0)
+		fail_msg("restore: %s", err);
+	assert_non_null(back->data);
+	char *again = body_of(back);
+	if (!strstr(again, "\"evidence\":{\"before\":{\"dev\":2049,\"ino\":18446744073709551615,"
+			   "\"size\":7}}"))
+		fail_msg("the evidence is not kept: %s", again);
+	free(again);
+	job_unref(back);
+
+	snprintf(body, sizeof(body), "{\"spec\":{\"type\":\"write\",\"path\":\"%s/f\",\"content\":"
+		 "\"x\",\"mode\":\"append\"},\"gid\":0,\"groups\":[],\"evidence\":{\"before\":5}}", root);
+	assert_int_equal(restore_write(body, JOB_RUNNING, &back, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "evidence"));
+}
+
+/* A finished create marked for tidying comes back with its data (for its
+ * type to tidy at start), and keeps the mark until it has; one whose spec
+ * is no longer taken comes back as it ended, without data. */
+static void test_finished_write_to_tidy(void **state)
+{
+	char body[512], err[256] = "";
+	struct job *back = NULL;
+	(void)state;
+
+	snprintf(body, sizeof(body), "{\"spec\":{\"type\":\"write\",\"path\":\"%s/f\",\"content\":"
+		 "\"x\",\"mode\":\"create\"},\"gid\":0,\"groups\":[],\"evidence\":{\"marker\":true},"
+		 "\"tidy\":true,\"result\":{\"path\":\"%s/f\",\"bytes\":1}}", root, root);
+	if (restore_write(body, JOB_SUCCEEDED, &back, err, sizeof(err)) < 0)
+		fail_msg("restore: %s", err);
+	assert_int_equal(back->state, JOB_SUCCEEDED);
+	assert_non_null(back->data);
+	char *again = body_of(back);
+	if (!strstr(again, "\"tidy\":true"))
+		fail_msg("the mark is lost before tidying: %s", again);
+	free(again);
+	job_unref(back);
+
+	static const char gone[] = "{\"spec\":{\"type\":\"write\",\"path\":\"/nonexistent-root/f\","
+				   "\"mode\":\"create\"},\"gid\":0,\"groups\":[],\"tidy\":true,"
+				   "\"result\":{\"path\":\"/nonexistent-root/f\",\"bytes\":0}}";
+	if (restore_write(gone, JOB_SUCCEEDED, &back, err, sizeof(err)) < 0)
+		fail_msg("restore: %s", err);
+	assert_int_equal(back->state, JOB_SUCCEEDED);
+	assert_null(back->data);
+	assert_int_equal(back->error_code, JOB_ERR_NONE);
+	job_unref(back);
 }
 
 int main(void)
@@ -270,6 +358,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spec_no_longer_taken, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_records_not_ours, setup, teardown),
 		cmocka_unit_test(test_spec_text_fits),
+		cmocka_unit_test_setup_teardown(test_write_evidence_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_write_to_tidy, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
