@@ -573,6 +573,7 @@ void daemon_shutdown(struct daemon *d)
 		return;
 	d->shutting_down = true;
 	d->listener = listener_free(d->listener);
+	waiter_store_durable(d);    /* replies parked for the store: written now */
 	if (daemon_keeps_jobs_on_shutdown(d)) {
 		shutdown_resuming(d);
 		return;

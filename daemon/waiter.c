@@ -150,7 +150,10 @@ void waiter_run_ready(struct daemon *d)
 		TAILQ_REMOVE(&d->ready_waiters, w, ready_link);
 		w->queued = false;
 		detach(w);
-		if (w->after_durable && !w->was_parked && job_store_behind(d->store)) {
+		/* Not while shutting down: the connections close once their
+		 * output is written, and the reply must be among it. */
+		if (w->after_durable && !w->was_parked && !d->shutting_down &&
+		    job_store_behind(d->store)) {
 			/* Once: the changes made by then. Any made later (a
 			 * job the callback cancels) hold the reply as usual. */
 			w->parked = w->was_parked = true;
@@ -168,8 +171,10 @@ void waiter_store_durable(struct daemon *d)
 	uint64_t durable = job_store_changes_durable(d->store);
 	struct waiter *w;
 
-	/* In the order they were parked, which is the order of their marks. */
-	while ((w = TAILQ_FIRST(&d->durable_waiters)) && w->durable_at <= durable) {
+	/* In the order they were parked, which is the order of their marks;
+	 * all of them once the daemon shuts down. */
+	while ((w = TAILQ_FIRST(&d->durable_waiters)) &&
+	       (w->durable_at <= durable || d->shutting_down)) {
 		TAILQ_REMOVE(&d->durable_waiters, w, ready_link);
 		w->parked = false;
 		w->queued = true;

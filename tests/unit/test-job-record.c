@@ -262,6 +262,8 @@ static void test_spec_text_fits(void **state)
 	assert_true(malloc_usable_size(kept) < len + 32);
 	free(kept);
 	json_parser_release(&parser);
+}
+
 /* Restores `body` as a record of job 9 of type write in `state`; returns
  * job_record_restore's answer and the job in *ret. */
 static int restore_write(const char *body, enum job_state state, struct job **ret, char *err,
