@@ -156,7 +156,8 @@ static void atfork_release(void)
 	pthread_mutex_unlock(&lock);
 }
 
-static void init(void)
+/* The functions calls are passed on to, found at the first call. */
+static void resolve(void)
 {
 	RESOLVE(real_openat, "openat");
 	RESOLVE(real_close, "close");
@@ -168,7 +169,20 @@ static void init(void)
 	RESOLVE(real_unlinkat, "unlinkat");
 	RESOLVE(real_renameat2, "renameat2");
 	RESOLVE(real_mmap64, "mmap64");
+}
 
+static void setup(void)
+{
+	pthread_once(&once, resolve);
+}
+
+/* Following starts when the shim's constructor runs, before main(): calls
+ * made earlier (by the loader, or by a sanitizer's runtime as it starts)
+ * are passed on, which is also when the environment may not be readable
+ * yet. */
+__attribute__((constructor)) static void start_following(void)
+{
+	setup();
 	const char *d = getenv("POWERLOSS_DIR");
 	const char *l = getenv("POWERLOSS_LOG");
 	const char *lie = getenv("POWERLOSS_LYING_DISK");
@@ -189,16 +203,6 @@ static void init(void)
 	lying_disk = lie && strcmp(lie, "1") == 0;
 	pthread_atfork(atfork_prepare, atfork_release, atfork_release);
 	active = true;
-}
-
-static void setup(void)
-{
-	pthread_once(&once, init);
-}
-
-__attribute__((constructor)) static void setup_early(void)
-{
-	setup();
 }
 
 /* ------------------------------------------------------------ the record */
