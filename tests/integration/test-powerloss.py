@@ -378,12 +378,16 @@ def write_conf(sync):
     path = os.path.join(tmp, "asyncjobd-%s.conf" % sync)
     with open(path, "w") as c:
         c.write("store_sync = %s\n" % sync)
-        c.write("max_list_jobs = 1000000\n")   # one job.list sees every job
+        c.write("max_list_jobs = 100000000\n")   # one job.list sees every job
+        # Every job told of must still be there however long the campaign:
+        # retention would drop the oldest finished ones (100000 by default).
+        c.write("max_retained_jobs = 100000000\nretain_seconds = 864000\n")
     return path
 
 
 def connect():
     s = socket.socket(socket.AF_UNIX)
+    s.settimeout(120)   # a daemon that stops answering fails the test, not hangs it
     s.connect(sock_path)
     return s
 
@@ -394,6 +398,26 @@ def call(s, f, method, params=None, rid=1):
         msg["params"] = params
     s.sendall((json.dumps(msg) + "\n").encode())
     return json.loads(f.readline())
+
+
+def pipelined(s, f, requests):
+    """Sends requests (method, params), IN_FLIGHT at a time: a daemon stops
+    reading a client that does not read its replies. Yields (index, reply)."""
+    sent = 0
+    waiting = 0
+    while sent < len(requests) or waiting:
+        while sent < len(requests) and waiting < IN_FLIGHT:
+            method, params = requests[sent]
+            s.sendall((json.dumps({"jsonrpc": "2.0", "id": sent, "method": method,
+                                   "params": params}) + "\n").encode())
+            sent += 1
+            waiting += 1
+        line = f.readline()
+        if not line:
+            raise OSError("the daemon closed the connection")
+        reply = json.loads(line)
+        waiting -= 1
+        yield reply["id"], reply
 
 
 def start(conf, state, env=None):
@@ -590,7 +614,9 @@ def power_loss_round(phase, round_no, conf, state, ledger, totals, lying):
     crashed = os.path.join(tmp, "state-%s-%d" % (phase, round_no + 1))
     os.mkdir(crashed, 0o700)
     for name, data in disk.after_power_loss(rng, p, stats).items():
-        with open(os.path.join(crashed, name), "wb") as f:
+        # 0600, as the daemon makes its files.
+        with open(os.open(os.path.join(crashed, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                  "wb") as f:
             f.write(data)
 
     # What the daemon finds there.
@@ -599,7 +625,13 @@ def power_loss_round(phase, round_no, conf, state, ledger, totals, lying):
         fail("%s round %d: asyncjobd did not start on the directory after the power cut "
              "(kept: %s); see %s" % (phase, round_no, crashed, log.name))
         return None, None
-    lost = check_recovered(phase, round_no, ledger)
+    try:
+        lost = check_recovered(phase, round_no, ledger)
+    except (OSError, ValueError) as e:
+        fail("%s round %d: asyncjobd on the directory after the power cut: %s" % (phase, round_no, e))
+        proc.kill()
+        proc.wait()
+        return None, None
     proc.send_signal(signal.SIGTERM)
     if proc.wait() != 0:
         fail("%s round %d: asyncjobd exited with status %d on SIGTERM" % (phase, round_no, proc.returncode))
@@ -627,7 +659,7 @@ def check_recovered(phase, round_no, ledger):
     expect_loss = phase == "normal"
     s = connect()
     f = s.makefile()
-    r = call(s, f, "job.list", {"limit": 1000000})
+    r = call(s, f, "job.list", {"limit": 100000000})
     jobs = {j["id"]: j for j in r["result"]["jobs"]}
     if r["result"]["more"]:
         fail("%s round %d: job.list did not give every job" % (phase, round_no))
@@ -659,13 +691,10 @@ def check_recovered(phase, round_no, ledger):
     with ledger.lock:
         keyed = [(jid, key, ledger.label[jid]) for jid, key in ledger.key.items()]
         highest = max([ledger.max_id] + list(ledger.lost))
-    for n, (jid, key, label) in enumerate(keyed):
-        s.sendall((json.dumps({"jsonrpc": "2.0", "id": n, "method": "job.submit",
-                               "params": {"type": "sleep", "seconds": 0, "key": key,
-                                          "label": label}}) + "\n").encode())
-    for _ in keyed:
-        reply = json.loads(f.readline())
-        jid, key, label = keyed[reply["id"]]
+    requests = [("job.submit", {"type": "sleep", "seconds": 0, "key": key, "label": label})
+                for jid, key, label in keyed]
+    for n, reply in pipelined(s, f, requests):
+        jid, key, label = keyed[n]
         if "error" in reply:
             problems.append("the key of job %d: %s" % (jid, reply["error"]))
         elif reply["result"]["id"] != jid:
