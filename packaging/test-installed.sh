@@ -161,9 +161,11 @@ check "the bash completion offers the commands" bash -c \
 # the rest in its own process, so $daemon_pid becomes the daemon's.
 install -d -m 0755 /run/asyncjobd
 rm -f "$sock"
-env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$roots" USER=asyncjobd LOGNAME=asyncjobd \
-	STATE_DIRECTORY=/var/lib/asyncjobd \
-	systemd-socket-activate --listen="$sock" \
+# systemd-socket-activate hands the program only the variables -E names,
+# as the service manager hands a unit's.
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+	systemd-socket-activate --listen="$sock" -E PATH -E HOME="$roots" -E USER=asyncjobd \
+	-E LOGNAME=asyncjobd -E STATE_DIRECTORY=/var/lib/asyncjobd \
 	setpriv --reuid=asyncjobd --regid=asyncjobd --init-groups --no-new-privs \
 	--inh-caps=-all,+setuid,+setgid --ambient-caps=+setuid,+setgid \
 	--bounding-set=-all,+setuid,+setgid /usr/sbin/asyncjobd >"$tmp/daemon.log" 2>&1 &
