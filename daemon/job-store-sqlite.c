@@ -2,7 +2,10 @@
  * indexes, kept here in step, so job.get, list, wait and info never touch
  * the disk; every change is handed as a record to the durable-write engine
  * (store-sqlite.c), whose thread commits in groups and says when what was
- * handed to it is on disk. The daemon holds replies, events and file work
+ * handed to it is on disk. A changed job is only marked during the loop
+ * turn; its record is made once, as the job is at the end of the turn,
+ * and the turn's records go to the engine together: a job that is made,
+ * starts and finishes in one turn costs one record. The daemon holds replies, events and file work
  * until then (job-store.h, changes_durable). At start, the records are
  * read back into jobs (job-record.c) and the unfinished ones recovered
  * (job.c, job_recover). */
@@ -26,6 +29,14 @@
 #include "daemon/xalloc.h"
 #include "proto/jsonw.h"
 
+#include <event2/event.h>
+
+/* Changed jobs after which a turn hands over before its end, if the store
+ * thread is idle. */
+#ifndef HAND_OVER_EARLY
+#define HAND_OVER_EARLY 16
+#endif
+
 struct sqlite_job_store {
 	struct job_store base;
 	struct job_store *mem;          /* the indexes every read uses */
@@ -33,6 +44,10 @@ struct sqlite_job_store {
 	char *path;
 	int lock_fd;                    /* jobs.db.lock, held while open */
 	struct jsonw body;              /* scratch: the record being handed over */
+	TAILQ_HEAD(, job) dirty;        /* changed this turn, record not made yet */
+	size_t n_dirty;
+	struct event *end_of_turn;      /* makes them and hands the turn over */
+	bool turn_scheduled;            /* end_of_turn is active */
 	uint64_t next_id;               /* the next id to hand out */
 	uint64_t made, durable;         /* the engine's sequence numbers */
 	int health;                     /* 0, or why commits fail now */
@@ -44,13 +59,22 @@ static struct sqlite_job_store *ss(struct job_store *s)
 	return (struct sqlite_job_store *)s;
 }
 
-/* Hands the job's record, as it is now, to the engine. */
-static void put(struct sqlite_job_store *s, struct job *job)
+/* The engine's number for what this turn stages: the changes it is told
+ * of are handed over together at its end (end_of_turn), so they share it. */
+static uint64_t staged_change(struct sqlite_job_store *s, uint64_t seq)
+{
+	if (!s->turn_scheduled) {
+		s->turn_scheduled = true;
+		event_active(s->end_of_turn, EV_TIMEOUT, 0);
+	}
+	return s->made = seq;
+}
+
+/* Stages the job's record, as it is now. */
+static void stage_record(struct sqlite_job_store *s, struct job *job)
 {
 	struct job_record rec;
 
-	if (s->loading || !job->in_store)
-		return;
 	job_record_encode(job, &s->body, &rec);
 	if (s->body.failed)
 		xalloc_die();
@@ -68,8 +92,50 @@ static void put(struct sqlite_job_store *s, struct job *job)
 		.body = rec.body,
 		.body_len = rec.body_len,
 	};
-	s->made = store_sqlite_put(s->engine, &r);
-	job->change_seq = s->made;
+	store_sqlite_put(s->engine, &r);
+}
+
+static void hand_over(struct sqlite_job_store *s);
+
+/* Marks the job's record to be made at the end of the turn. */
+static void put(struct sqlite_job_store *s, struct job *job)
+{
+	if (s->loading || !job->in_store)
+		return;
+	if (!job->store_dirty) {
+		job->store_dirty = true;
+		TAILQ_INSERT_TAIL(&s->dirty, job, store_dirty_link);
+		s->n_dirty++;
+	}
+	/* The number the next hand-over will have: nothing else hands over
+	 * in between. */
+	job->change_seq = staged_change(s, store_sqlite_staged_seq(s->engine));
+	/* A long turn (a pipelined client's many requests) keeps an idle
+	 * thread busy with its first part while it makes the rest. */
+	if (s->n_dirty >= HAND_OVER_EARLY && store_sqlite_idle(s->engine))
+		hand_over(s);
+}
+
+/* Stages the records of the jobs changed this turn and hands them over. */
+static void hand_over(struct sqlite_job_store *s)
+{
+	struct job *job;
+
+	s->turn_scheduled = false;
+	while ((job = TAILQ_FIRST(&s->dirty))) {
+		TAILQ_REMOVE(&s->dirty, job, store_dirty_link);
+		job->store_dirty = false;
+		stage_record(s, job);
+		s->n_dirty--;
+	}
+	store_sqlite_submit(s->engine);
+}
+
+static void on_end_of_turn(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	hand_over(arg);
 }
 
 static uint64_t sq_allocate_id(struct job_store *st)
@@ -94,8 +160,14 @@ static void sq_remove(struct job_store *st, struct job *job)
 	bool was_in = job->in_store;
 
 	job_store_remove(s->mem, job);
+	if (job->store_dirty) {
+		/* Its deletion says all: no record. */
+		TAILQ_REMOVE(&s->dirty, job, store_dirty_link);
+		job->store_dirty = false;
+		s->n_dirty--;
+	}
 	if (was_in && !s->loading)
-		s->made = store_sqlite_delete(s->engine, job->id);
+		staged_change(s, store_sqlite_delete(s->engine, job->id));
 }
 
 static void sq_updated(struct job_store *st, struct job *job, enum job_state from)
@@ -166,15 +238,19 @@ static uint64_t sq_note_event(struct job_store *st, uint64_t seq)
 
 	if (s->loading)
 		return 0;
-	return s->made = store_sqlite_set_event_seq(s->engine, seq);
+	return staged_change(s, store_sqlite_set_event_seq(s->engine, seq));
 }
 
 static void sq_free(struct job_store *st)
 {
 	struct sqlite_job_store *s = ss(st);
 
-	/* Drains: what was handed over is written before the file closes. */
+	/* Drains: what was changed is written before the file closes. */
+	if (s->engine)
+		hand_over(s);
 	s->engine = store_sqlite_close(s->engine);
+	if (s->end_of_turn)
+		event_free(s->end_of_turn);
 	job_store_free(s->mem);
 	jsonw_release(&s->body);
 	if (s->lock_fd >= 0)
@@ -331,6 +407,12 @@ int job_store_sqlite_new(struct event_base *base, const char *dir, bool full_syn
 		return r;
 	}
 	s->base.ops = &sqlite_ops;
+	TAILQ_INIT(&s->dirty);
+	s->end_of_turn = event_new(base, -1, 0, on_end_of_turn, s);
+	if (!s->end_of_turn)
+		xalloc_die();
+	/* After the turn's other work, which may change the same jobs again. */
+	event_priority_set(s->end_of_turn, event_base_get_npriorities(base) - 1);
 	s->mem = job_store_memory_new();
 	s->engine = engine;
 	s->path = path;

@@ -179,6 +179,11 @@ struct job {
 	TAILQ_ENTRY(job) by_owner_state_link;
 	TAILQ_ENTRY(job) by_state_link;
 	struct job_owner_index *owner_index;
+	/* Changed since the SQLite store last wrote its record: on that
+	 * store's list of records to stage at the end of the loop turn
+	 * (job-store-sqlite.c). */
+	bool store_dirty;
+	TAILQ_ENTRY(job) store_dirty_link;
 };
 
 /* Common control fields of a spec. */

@@ -1,7 +1,10 @@
-/* The SQLite store's durable writes: the loop queues copies of records
- * under a mutex held only to move a list; one thread takes everything
- * queued at once, writes it in one transaction (group commit), and tells
- * the loop through an eventfd what is now on disk. */
+/* The SQLite store's durable writes: the loop stages copies of records in
+ * a byte buffer of its own, without a lock, and hands the whole buffer
+ * over once per loop turn under a mutex held only to swap buffers; one
+ * thread takes everything handed over at once, writes it in one
+ * transaction (group commit), and tells the loop through an eventfd what
+ * is now on disk. No record is a malloc of its own: the buffers go round
+ * between the loop and the thread and keep their memory. */
 #include "config.h"
 
 #include <errno.h>
@@ -9,13 +12,13 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/queue.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,28 +44,35 @@
 /* What the WAL file is cut back to when it restarts. */
 #define JOURNAL_SIZE_LIMIT (16 * 1024 * 1024)
 
-enum op_kind { OP_PUT, OP_DELETE };
+/* An op that a later change of the same id in its batch replaced. */
+enum op_kind { OP_PUT, OP_DELETE, OP_REPLACED };
 
-/* One queued change: a put carries a copy of the record, strings in
- * `data` behind it. */
+/* One change, in an op_buf: a put's strings follow it, each with a NUL,
+ * in the order type, key, label, body. */
 struct op {
-	TAILQ_ENTRY(op) link;
+	size_t size;               /* with the strings, a multiple of the alignment */
 	uint64_t seq;
-	enum op_kind kind;
 	uint64_t id;
+	int64_t submitted_ms, started_ms, finished_ms;
+	size_t type_len, key_len, label_len, body_len;
 	uint32_t uid;
 	int state;
-	int64_t submitted_ms, started_ms, finished_ms;
-	const char *type, *key, *label, *body;
-	size_t type_len, key_len, label_len, body_len;
+	enum op_kind kind;
+	bool has_key, has_label;
 	char data[];
 };
 
-TAILQ_HEAD(op_list, op);
+/* Changes one after another in one allocation. */
+struct op_buf {
+	char *data;
+	size_t len, cap;
+	size_t n;                  /* ops in it that are not OP_REPLACED */
+};
 
 /* What the thread is writing (and keeps while commits fail). */
 struct batch {
-	struct op **ops;
+	struct op_buf buf;
+	struct op **index;         /* its live ops, in id order once coalesced */
 	size_t n, cap;
 	uint64_t max_seq;          /* every seq up to this is in it or written */
 	uint64_t next_id;          /* the high-water mark to write, 0 none */
@@ -81,16 +91,18 @@ struct store_sqlite {
 	bool thread_started;
 
 	/* Under `lock`. */
-	struct op_list pending;
-	uint64_t n_pending;
+	struct op_buf pending;         /* handed over, not taken by the thread yet */
 	uint64_t n_batch;              /* what the thread holds, written or not */
-	uint64_t last_seq;             /* the last one handed out */
+	uint64_t last_seq;             /* the last one handed over (only the loop
+					* writes it, so the loop reads it freely) */
 	uint64_t want_next_id;         /* highest set_next_id, 0 none */
 	uint64_t taken_next_id;        /* the part of it the thread took */
 	uint64_t want_event_seq;       /* highest set_event_seq, 0 none */
 	uint64_t taken_event_seq;
 	bool stopping;
-	bool idle;                     /* the thread waits for work */
+	/* The thread waits for work. Written under `lock`; read without it
+	 * by store_sqlite_idle(), as a hint. */
+	atomic_bool idle;
 	bool notified;                 /* the eventfd holds news the loop has not read */
 	uint64_t durable_seq;
 	int err;
@@ -106,7 +118,10 @@ struct store_sqlite {
 	int reported_err;
 	uint64_t next_id;
 	uint64_t event_seq;            /* the event mark, as read at open */
-	bool used;                     /* something was queued: load is over */
+	bool used;                     /* something was staged: load is over */
+	struct op_buf staged;          /* changes not handed over yet */
+	bool staged_any;               /* staged ops or marks: submit has work */
+	uint64_t staged_next_id, staged_event_seq;
 
 	/* The thread's (and open's, before it starts). */
 	struct batch batch;
@@ -563,37 +578,137 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
+/* ------------------------------------------------------------ op buffers */
+
+#define OP_ALIGN _Alignof(struct op)
+
+static size_t op_size(size_t strings)
+{
+	size_t n = sizeof(struct op) + strings;
+
+	return (n + OP_ALIGN - 1) / OP_ALIGN * OP_ALIGN;
+}
+
+static void op_buf_grow(struct op_buf *b, size_t more)
+{
+	if (b->cap - b->len >= more)
+		return;
+	size_t cap = b->cap ? b->cap * 2 : 16384;
+	while (cap - b->len < more)
+		cap *= 2;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+/* Room for one op of `size` bytes at the end. */
+static struct op *op_buf_add(struct op_buf *b, size_t size)
+{
+	op_buf_grow(b, size);
+	struct op *o = (struct op *)(void *)(b->data + b->len);
+	b->len += size;
+	b->n++;
+	return o;
+}
+
+static struct op *op_at(const struct op_buf *b, size_t offset)
+{
+	return (struct op *)(void *)(b->data + offset);
+}
+
+/* Moves everything in `from` to the end of `to`: by swapping the two when
+ * `to` is empty (the usual case, no copy), else by copying. */
+static void op_buf_move(struct op_buf *to, struct op_buf *from)
+{
+	if (to->len == 0) {
+		struct op_buf t = *to;
+		*to = *from;
+		*from = t;
+	} else {
+		op_buf_grow(to, from->len);
+		memcpy(to->data + to->len, from->data, from->len);
+		to->len += from->len;
+		to->n += from->n;
+	}
+	from->len = 0;
+	from->n = 0;
+}
+
+/* Empties `b`; a buffer a burst made large gives its memory back. */
+static void op_buf_clear(struct op_buf *b)
+{
+	b->len = 0;
+	b->n = 0;
+	if (b->cap > 4u * 1024 * 1024) {
+		free(b->data);
+		b->data = NULL;
+		b->cap = 0;
+	}
+}
+
+static const char *op_type(const struct op *o)
+{
+	return o->data;
+}
+
+static const char *op_key(const struct op *o)
+{
+	return o->has_key ? o->data + o->type_len + 1 : NULL;
+}
+
+static const char *op_label(const struct op *o)
+{
+	return o->has_label ? o->data + o->type_len + o->key_len + 2 : NULL;
+}
+
+static const char *op_body(const struct op *o)
+{
+	return o->data + o->type_len + o->key_len + o->label_len + 3;
+}
+
 /* ------------------------------------------------------------ the thread */
 
+/* By id, then in the order the changes were made: by seq, and within one
+ * hand-over (one seq) by place in the buffer, which is the order of the
+ * calls. */
 static int cmp_op(const void *a, const void *b)
 {
 	const struct op *x = *(struct op *const *)a, *y = *(struct op *const *)b;
 
 	if (x->id != y->id)
 		return x->id < y->id ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return (const char *)x < (const char *)y ? -1 : (const char *)x > (const char *)y;
 }
 
-/* Sorts the batch by id and keeps the last change of each id: a job made
- * and finished within one batch is written once, in its final state.
- * Returns how many were dropped. */
+/* Indexes the batch's live ops by id and keeps the last change of each: a
+ * job made and finished within one batch is written once, in its final
+ * state. Returns how many were dropped. */
 static size_t coalesce(struct batch *b)
 {
-	size_t out = 0;
+	size_t n = 0, out = 0;
 
-	if (b->n < 2)
-		return 0;
-	qsort(b->ops, b->n, sizeof(*b->ops), cmp_op);
-	for (size_t i = 0; i < b->n; i++) {
-		if (i + 1 < b->n && b->ops[i + 1]->id == b->ops[i]->id) {
-			free(b->ops[i]);
+	if (b->buf.n > b->cap) {
+		b->cap = b->buf.n + b->buf.n / 2;
+		b->index = xrealloc(b->index, b->cap * sizeof(*b->index));
+	}
+	for (size_t off = 0; off < b->buf.len; off += op_at(&b->buf, off)->size) {
+		struct op *o = op_at(&b->buf, off);
+		if (o->kind != OP_REPLACED)
+			b->index[n++] = o;
+	}
+	if (n > 1)
+		qsort(b->index, n, sizeof(*b->index), cmp_op);
+	for (size_t i = 0; i < n; i++) {
+		if (i + 1 < n && b->index[i + 1]->id == b->index[i]->id) {
+			b->index[i]->kind = OP_REPLACED;
 			continue;
 		}
-		b->ops[out++] = b->ops[i];
+		b->index[out++] = b->index[i];
 	}
-	size_t dropped = b->n - out;
 	b->n = out;
-	return dropped;
+	b->buf.n = out;
+	return n - out;
 }
 
 static int step_reset(sqlite3_stmt *st)
@@ -609,21 +724,21 @@ static int write_put(struct store_sqlite *s, const struct op *o)
 	sqlite3_stmt *st = s->st_upsert;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)o->id);
-	sqlite3_bind_text64(st, 2, o->type, o->type_len, SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_text64(st, 2, op_type(o), o->type_len, SQLITE_STATIC, SQLITE_UTF8);
 	sqlite3_bind_int64(st, 3, o->uid);
 	sqlite3_bind_int(st, 4, o->state);
 	sqlite3_bind_int64(st, 5, o->submitted_ms);
 	sqlite3_bind_int64(st, 6, o->started_ms);
 	sqlite3_bind_int64(st, 7, o->finished_ms);
-	if (o->key)
-		sqlite3_bind_text64(st, 8, o->key, o->key_len, SQLITE_STATIC, SQLITE_UTF8);
+	if (o->has_key)
+		sqlite3_bind_text64(st, 8, op_key(o), o->key_len, SQLITE_STATIC, SQLITE_UTF8);
 	else
 		sqlite3_bind_null(st, 8);
-	if (o->label)
-		sqlite3_bind_text64(st, 9, o->label, o->label_len, SQLITE_STATIC, SQLITE_UTF8);
+	if (o->has_label)
+		sqlite3_bind_text64(st, 9, op_label(o), o->label_len, SQLITE_STATIC, SQLITE_UTF8);
 	else
 		sqlite3_bind_null(st, 9);
-	sqlite3_bind_text64(st, 10, o->body, o->body_len, SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_text64(st, 10, op_body(o), o->body_len, SQLITE_STATIC, SQLITE_UTF8);
 	int rc = step_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc;
@@ -640,16 +755,16 @@ static int write_batch(struct store_sqlite *s, uint64_t *ret_written, uint64_t *
 	/* Deletions first: ids are never reused, so a deletion is always of an
 	 * older job, whose key a newer one may take over in the same batch. */
 	for (size_t i = 0; rc == SQLITE_OK && i < b->n; i++) {
-		if (b->ops[i]->kind != OP_DELETE)
+		if (b->index[i]->kind != OP_DELETE)
 			continue;
-		sqlite3_bind_int64(s->st_delete, 1, (sqlite3_int64)b->ops[i]->id);
+		sqlite3_bind_int64(s->st_delete, 1, (sqlite3_int64)b->index[i]->id);
 		rc = step_reset(s->st_delete);
 		deleted++;
 	}
 	for (size_t i = 0; rc == SQLITE_OK && i < b->n; i++) {
-		if (b->ops[i]->kind != OP_PUT)
+		if (b->index[i]->kind != OP_PUT)
 			continue;
-		rc = write_put(s, b->ops[i]);
+		rc = write_put(s, b->index[i]);
 		written++;
 	}
 	if (rc == SQLITE_OK && b->next_id > s->written_next_id) {
@@ -684,27 +799,23 @@ static int write_batch(struct store_sqlite *s, uint64_t *ret_written, uint64_t *
 
 static void free_batch_ops(struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++)
-		free(b->ops[i]);
+	op_buf_clear(&b->buf);
 	b->n = 0;
+	if (b->cap > 65536) {
+		free(b->index);
+		b->index = NULL;
+		b->cap = 0;
+	}
 }
 
-/* Takes everything queued into the batch. Called with the lock held. */
+/* Takes everything handed over into the batch (after what a failed commit
+ * left there). Called with the lock held. */
 static void take_pending(struct store_sqlite *s)
 {
 	struct batch *b = &s->batch;
-	struct op *o;
 
-	if (b->n + s->n_pending > b->cap) {
-		b->cap = b->n + s->n_pending + b->cap / 2 + 16;
-		b->ops = xrealloc(b->ops, b->cap * sizeof(*b->ops));
-	}
-	while ((o = TAILQ_FIRST(&s->pending))) {
-		TAILQ_REMOVE(&s->pending, o, link);
-		b->ops[b->n++] = o;
-	}
-	s->n_pending = 0;
-	s->n_batch = b->n;
+	op_buf_move(&b->buf, &s->pending);
+	s->n_batch = b->buf.n;
 	if (s->want_next_id > b->next_id)
 		b->next_id = s->want_next_id;
 	s->taken_next_id = s->want_next_id;
@@ -716,7 +827,7 @@ static void take_pending(struct store_sqlite *s)
 
 static bool has_work(struct store_sqlite *s)
 {
-	return !TAILQ_EMPTY(&s->pending) || s->batch.n > 0 || s->want_next_id > s->taken_next_id ||
+	return s->pending.len > 0 || s->batch.buf.len > 0 || s->want_next_id > s->taken_next_id ||
 	       s->want_event_seq > s->taken_event_seq;
 }
 
@@ -804,6 +915,7 @@ static void *store_main(void *arg)
 			s->stats.records_written += written;
 			s->stats.records_deleted += deleted;
 			s->stats.last_commit_us = t1 - t0;
+			s->stats.commit_us += t1 - t0;
 			s->stats.last_batch_size = size;
 			s->stats.durable_seq = s->durable_seq;
 			s->n_batch = 0;
@@ -820,6 +932,7 @@ static void *store_main(void *arg)
 			continue;
 		}
 		s->stats.failed_commits++;
+		s->n_batch = s->batch.n;
 		bool changed = r != s->err;
 		char why[sizeof(s->errmsg)];
 		if (changed) {
@@ -905,7 +1018,6 @@ int store_sqlite_open(const char *path, enum store_sync sync, struct event_base 
 	s->efd = -1;
 	s->on_durable = on_durable;
 	s->arg = arg;
-	TAILQ_INIT(&s->pending);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
@@ -1047,42 +1159,20 @@ uint64_t store_sqlite_next_id(struct store_sqlite *s)
 	return s->next_id;
 }
 
-/* Queues `o` (NULL: only a new seq, for set_next_id) and wakes the thread
- * if it waits for work. */
-static uint64_t enqueue(struct store_sqlite *s, struct op *o, uint64_t next_id,
-		       uint64_t event_seq)
+/* The number the staged changes get when they are handed over. */
+static uint64_t staged(struct store_sqlite *s)
 {
-	uint64_t seq;
-	bool wake;
-
 	s->used = true;
-	pthread_mutex_lock(&s->lock);
-	seq = ++s->last_seq;
-	if (o) {
-		o->seq = seq;
-		TAILQ_INSERT_TAIL(&s->pending, o, link);
-		s->n_pending++;
-	}
-	if (next_id > s->want_next_id)
-		s->want_next_id = next_id;
-	if (event_seq > s->want_event_seq)
-		s->want_event_seq = event_seq;
-	wake = s->idle;
-	s->idle = false;
-	pthread_mutex_unlock(&s->lock);
-	if (wake)
-		pthread_cond_signal(&s->wake);
-	return seq;
+	s->staged_any = true;
+	return s->last_seq + 1;
 }
 
-static const char *copy_in(char **p, const char *src, size_t n)
+static void copy_in(char **p, const char *src, size_t n)
 {
-	char *dst = *p;
-
-	memcpy(dst, src, n);
-	dst[n] = '\0';
+	if (n)
+		memcpy(*p, src, n);
+	(*p)[n] = '\0';
 	*p += n + 1;
-	return dst;
 }
 
 uint64_t store_sqlite_put(struct store_sqlite *s, const struct store_record *rec)
@@ -1092,9 +1182,11 @@ uint64_t store_sqlite_put(struct store_sqlite *s, const struct store_record *rec
 	size_t label_len = rec->label ? strlen(rec->label) : 0;
 	size_t key_len = rec->key ? rec->key_len : 0;
 	size_t body_len = rec->body ? rec->body_len : 0;
-	struct op *o = xmalloc(sizeof(*o) + type_len + key_len + label_len + body_len + 4);
+	struct op *o = op_buf_add(&s->staged, op_size(type_len + key_len + label_len + body_len + 4));
 	char *p = o->data;
 
+	o->size = op_size(type_len + key_len + label_len + body_len + 4);
+	o->seq = s->last_seq + 1;
 	o->kind = OP_PUT;
 	o->id = rec->id;
 	o->uid = rec->uid;
@@ -1102,36 +1194,51 @@ uint64_t store_sqlite_put(struct store_sqlite *s, const struct store_record *rec
 	o->submitted_ms = rec->submitted_ms;
 	o->started_ms = rec->started_ms;
 	o->finished_ms = rec->finished_ms;
-	o->type = copy_in(&p, type, type_len);
 	o->type_len = type_len;
-	o->key = rec->key ? copy_in(&p, rec->key, key_len) : NULL;
 	o->key_len = key_len;
-	o->label = rec->label ? copy_in(&p, rec->label, label_len) : NULL;
 	o->label_len = label_len;
-	o->body = copy_in(&p, rec->body ? rec->body : "", body_len);
 	o->body_len = body_len;
+	o->has_key = rec->key != NULL;
+	o->has_label = rec->label != NULL;
+	copy_in(&p, type, type_len);
+	copy_in(&p, rec->key, key_len);
+	copy_in(&p, rec->label, label_len);
+	copy_in(&p, rec->body, body_len);
 	/* The high-water mark follows every id put (even one whose record a
 	 * deletion in the same batch makes unwritten), so that deleting the
 	 * newest records never lowers it. */
 	if (rec->id >= s->next_id)
 		s->next_id = rec->id + 1;
-	return enqueue(s, o, rec->id + 1, 0);
+	if (rec->id + 1 > s->staged_next_id)
+		s->staged_next_id = rec->id + 1;
+	return staged(s);
 }
 
 uint64_t store_sqlite_delete(struct store_sqlite *s, uint64_t id)
 {
-	struct op *o = xcalloc(1, sizeof(*o));
+	struct op *o = op_buf_add(&s->staged, op_size(0));
 
+	memset(o, 0, sizeof(*o));
+	o->size = op_size(0);
+	o->seq = s->last_seq + 1;
 	o->kind = OP_DELETE;
 	o->id = id;
-	return enqueue(s, o, 0, 0);
+	/* The id was handed out, even if its record was never written (made
+	 * and deleted within one turn): the mark covers it. */
+	if (id >= s->next_id)
+		s->next_id = id + 1;
+	if (id + 1 > s->staged_next_id)
+		s->staged_next_id = id + 1;
+	return staged(s);
 }
 
 uint64_t store_sqlite_set_next_id(struct store_sqlite *s, uint64_t next)
 {
 	if (next > s->next_id)
 		s->next_id = next;
-	return enqueue(s, NULL, next, 0);
+	if (next > s->staged_next_id)
+		s->staged_next_id = next;
+	return staged(s);
 }
 
 uint64_t store_sqlite_event_seq(struct store_sqlite *s)
@@ -1143,7 +1250,43 @@ uint64_t store_sqlite_set_event_seq(struct store_sqlite *s, uint64_t seq)
 {
 	if (seq > s->event_seq)
 		s->event_seq = seq;
-	return enqueue(s, NULL, 0, seq);
+	if (seq > s->staged_event_seq)
+		s->staged_event_seq = seq;
+	return staged(s);
+}
+
+bool store_sqlite_idle(struct store_sqlite *s)
+{
+	return atomic_load_explicit(&s->idle, memory_order_relaxed);
+}
+
+uint64_t store_sqlite_staged_seq(struct store_sqlite *s)
+{
+	return s->last_seq + 1;
+}
+
+uint64_t store_sqlite_submit(struct store_sqlite *s)
+{
+	bool wake;
+
+	if (!s->staged_any)
+		return s->last_seq;
+	pthread_mutex_lock(&s->lock);
+	op_buf_move(&s->pending, &s->staged);
+	if (s->staged_next_id > s->want_next_id)
+		s->want_next_id = s->staged_next_id;
+	if (s->staged_event_seq > s->want_event_seq)
+		s->want_event_seq = s->staged_event_seq;
+	s->last_seq++;
+	wake = s->idle;
+	s->idle = false;
+	pthread_mutex_unlock(&s->lock);
+	if (wake)
+		pthread_cond_signal(&s->wake);
+	s->staged_any = false;
+	s->staged_next_id = 0;
+	s->staged_event_seq = 0;
+	return s->last_seq;
 }
 
 int store_sqlite_health(struct store_sqlite *s)
@@ -1158,23 +1301,26 @@ void store_sqlite_stats(struct store_sqlite *s, struct store_sqlite_stats *ret)
 {
 	pthread_mutex_lock(&s->lock);
 	*ret = s->stats;
-	ret->queued = s->n_pending;
+	ret->queued = s->pending.n;
 	ret->writing = s->n_batch;
 	pthread_mutex_unlock(&s->lock);
 }
 
 struct store_sqlite *store_sqlite_close(struct store_sqlite *s)
 {
-	struct op *o;
-
 	if (!s)
 		return NULL;
 	if (s->thread_started) {
+		store_sqlite_submit(s);
 		pthread_mutex_lock(&s->lock);
 		s->stopping = true;
 		pthread_mutex_unlock(&s->lock);
 		pthread_cond_signal(&s->wake);
 		pthread_join(s->thread, NULL);
+		log_info("%s: %" PRIu64 " commits of %" PRIu64 " records and %" PRIu64
+			  " deletions, %" PRIu64 " changes coalesced, %" PRIu64 " failed commits, %" PRIu64 " us committing",
+			  s->path, s->stats.batches, s->stats.records_written,
+			  s->stats.records_deleted, s->stats.coalesced, s->stats.failed_commits, s->stats.commit_us);
 	} else if (s->db) {
 		/* open failed: nothing was queued; a refused file is only read,
 		 * so closing leaves it as it was. */
@@ -1182,12 +1328,10 @@ struct store_sqlite *store_sqlite_close(struct store_sqlite *s)
 		sqlite3_close(s->db);
 		s->db = NULL;
 	}
-	while ((o = TAILQ_FIRST(&s->pending))) {
-		TAILQ_REMOVE(&s->pending, o, link);
-		free(o);
-	}
-	free_batch_ops(&s->batch);
-	free(s->batch.ops);
+	free(s->pending.data);
+	free(s->staged.data);
+	free(s->batch.buf.data);
+	free(s->batch.index);
 	if (s->ev)
 		event_free(s->ev);
 	if (s->efd >= 0)

@@ -5,6 +5,7 @@
 #ifndef ASYNCJOBD_STORE_SQLITE_H
 #define ASYNCJOBD_STORE_SQLITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,15 +76,30 @@ int store_sqlite_load(struct store_sqlite *s,
  * persists it, so deleting the newest records never lowers it. */
 uint64_t store_sqlite_next_id(struct store_sqlite *s);
 
-/* On the loop, never blocking on SQLite: queue a copy of `rec` (insert or
- * replace by id), the deletion of a record, or a new id high-water mark
- * (it never goes back: a lower value is ignored). Each returns or takes a
- * sequence number; the record is durable once on_durable reports a `seq`
- * at least as high. Several puts of one id that meet in one batch are
- * written once, the last one. */
+/* On the loop, never blocking and taking no lock: stage a copy of `rec`
+ * (insert or replace by id), the deletion of a record, or a new id
+ * high-water mark (it never goes back: a lower value is ignored). Nothing
+ * staged reaches the store thread before store_sqlite_submit(). Each
+ * returns the sequence number the staged changes will have: the record is
+ * durable once on_durable reports a `seq` at least as high. Several puts
+ * of one id that meet in one batch are written once, the last one. */
 uint64_t store_sqlite_put(struct store_sqlite *s, const struct store_record *rec);
 uint64_t store_sqlite_delete(struct store_sqlite *s, uint64_t id);
 uint64_t store_sqlite_set_next_id(struct store_sqlite *s, uint64_t next);
+
+/* Whether the store thread waits for work now (a hint, read without a
+ * lock): a caller in the middle of a long turn may hand over early, so
+ * that the thread commits while the rest of the turn is made. */
+bool store_sqlite_idle(struct store_sqlite *s);
+
+/* The sequence number what is staged next will have (until a submit). */
+uint64_t store_sqlite_staged_seq(struct store_sqlite *s);
+
+/* Hands everything staged to the store thread in one go (one short lock,
+ * no copy when the thread has taken what came before) and returns its
+ * sequence number; with nothing staged, the last one handed over. Call it
+ * once per loop turn, not per record: that is what makes batches. */
+uint64_t store_sqlite_submit(struct store_sqlite *s);
 
 /* The mark of the daemon's event sequence numbers (events.subscribe's
  * `seq`): the highest one handed out, as read at open (0 at first), and
@@ -103,6 +119,7 @@ struct store_sqlite_stats {
 	uint64_t failed_commits;       /* each retry counts */
 	uint64_t checkpoints;          /* WAL checkpoints the engine asked for */
 	uint64_t last_commit_us;       /* the last batch, BEGIN to COMMIT done */
+	uint64_t commit_us;            /* all of them */
 	uint64_t last_batch_size;      /* operations in it */
 	uint64_t queued;               /* queued, not taken by the thread yet */
 	uint64_t writing;              /* taken: being written, or kept while commits fail */
@@ -112,7 +129,7 @@ struct store_sqlite_stats {
 /* Counters for info and the benchmark; safe on any thread. */
 void store_sqlite_stats(struct store_sqlite *s, struct store_sqlite_stats *ret);
 
-/* Drains and frees: everything queued before is committed (when the disk
+/* Drains and frees: everything staged or handed over before is committed (when the disk
  * stays full or broken, it is dropped after one last attempt, with a log
  * line saying how much), the thread is joined and the database closed.
  * Blocks; on_durable is not called from here. NULL is fine; returns NULL. */

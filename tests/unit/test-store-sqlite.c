@@ -255,7 +255,8 @@ static void reopen_and_load(struct fx *f)
 static char body_buf[65536];
 
 /* A record whose body tells its id and state. */
-static uint64_t put(struct fx *f, uint64_t id, int state, size_t body_len)
+/* Stages a record without handing it over; returns the seq it will have. */
+static uint64_t stage(struct fx *f, uint64_t id, int state, size_t body_len)
 {
 	int n = snprintf(body_buf, sizeof(body_buf), "{\"id\":%" PRIu64 ",\"state\":%d,\"pad\":\"", id, state);
 	size_t len = body_len > (size_t)n + 2 ? body_len : (size_t)n + 2;
@@ -275,6 +276,13 @@ static uint64_t put(struct fx *f, uint64_t id, int state, size_t body_len)
 		.body_len = len,
 	};
 	return store_sqlite_put(f->s, &rec);
+}
+
+/* Stages a record and hands it over alone. */
+static uint64_t put(struct fx *f, uint64_t id, int state, size_t body_len)
+{
+	stage(f, id, state, body_len);
+	return store_sqlite_submit(f->s);
 }
 
 static void assert_row(const struct loaded *l, uint64_t id, int state)
@@ -450,7 +458,8 @@ static void test_put_durable_reload(void **state)
 		.key = "k\0ey", .key_len = 4, .label = "tea",
 		.body = "{\"error\":\"x\"}", .body_len = 13,
 	};
-	seq = store_sqlite_put(f->s, &full);
+	store_sqlite_put(f->s, &full);
+	seq = store_sqlite_submit(f->s);
 	assert_int_equal(seq, 1);
 	put(f, 2, 0, 100);
 	seq = put(f, 3, 1, 5000);
@@ -503,7 +512,8 @@ static void test_next_id_and_delete(void **state)
 	open_ok(f);
 	for (uint64_t id = 1; id <= 5; id++)
 		seq = put(f, id, 2, 50);
-	seq = store_sqlite_set_next_id(f->s, 10);
+	store_sqlite_set_next_id(f->s, 10);
+	seq = store_sqlite_submit(f->s);
 	assert_int_equal(store_sqlite_next_id(f->s), 10);
 	run_until(f, seq, false, 10);
 	reopen_and_load(f);
@@ -511,7 +521,8 @@ static void test_next_id_and_delete(void **state)
 	assert_int_equal(store_sqlite_next_id(f->s), 10);
 
 	/* Never back: a lower mark is ignored. */
-	seq = store_sqlite_set_next_id(f->s, 7);
+	store_sqlite_set_next_id(f->s, 7);
+	seq = store_sqlite_submit(f->s);
 	assert_int_equal(store_sqlite_next_id(f->s), 10);
 	run_until(f, seq, false, 10);
 	reopen_and_load(f);
@@ -523,7 +534,8 @@ static void test_next_id_and_delete(void **state)
 	run_until(f, seq, false, 10);
 	store_sqlite_delete(f->s, 20);
 	store_sqlite_delete(f->s, 5);
-	seq = store_sqlite_delete(f->s, 3);
+	store_sqlite_delete(f->s, 3);
+	seq = store_sqlite_submit(f->s);
 	run_until(f, seq, false, 10);
 	assert_true(stats(f).records_deleted >= 3);
 	reopen_and_load(f);
@@ -535,7 +547,8 @@ static void test_next_id_and_delete(void **state)
 
 	/* A put and its deletion in one batch: nothing is left. */
 	put(f, 30, 0, 50);
-	seq = store_sqlite_delete(f->s, 30);
+	store_sqlite_delete(f->s, 30);
+	seq = store_sqlite_submit(f->s);
 	run_until(f, seq, false, 10);
 	reopen_and_load(f);
 	assert_int_equal(f->n_rows, 3);
@@ -557,6 +570,43 @@ static void release_write_lock(sqlite3 *db)
 {
 	assert_int_equal(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+/* Staged changes stay on the loop, taking no lock and waking nobody, until
+ * one submit hands them all over under one number. */
+static void test_staged_until_submit(void **state)
+{
+	struct fx *f = *state;
+
+	open_ok(f);
+	assert_int_equal(stage(f, 1, 0, 100), 1);
+	assert_int_equal(stage(f, 1, 2, 100), 1);
+	assert_int_equal(stage(f, 2, 0, 100), 1);
+	assert_int_equal(store_sqlite_staged_seq(f->s), 1);
+	run_for(f, 200);
+	struct store_sqlite_stats st = stats(f);
+	assert_int_equal(st.queued + st.writing + st.batches, 0);
+	assert_int_equal(f->durable, 0);
+
+	assert_int_equal(store_sqlite_submit(f->s), 1);
+	assert_int_equal(store_sqlite_staged_seq(f->s), 2);
+	/* Nothing staged: nothing new to wait for. */
+	assert_int_equal(store_sqlite_submit(f->s), 1);
+	run_until(f, 1, false, 10);
+	st = stats(f);
+	assert_int_equal(st.batches, 1);
+	assert_int_equal(st.records_written, 2);
+	assert_int_equal(st.coalesced, 1);
+
+	/* A deletion of an id whose record was never written (made and
+	 * deleted within one turn) still moves the id mark past it. */
+	store_sqlite_delete(f->s, 7);
+	assert_int_equal(store_sqlite_next_id(f->s), 8);
+	run_until(f, store_sqlite_submit(f->s), false, 10);
+	reopen_and_load(f);
+	assert_int_equal(f->n_rows, 2);
+	assert_row(&f->rows[0], 1, 2);
+	assert_int_equal(store_sqlite_next_id(f->s), 8);
 }
 
 static void test_group_commit(void **state)
@@ -1097,6 +1147,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_put_durable_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_id_and_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_staged_until_submit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_free_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_id_written_once, setup, teardown),
