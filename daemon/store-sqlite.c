@@ -37,9 +37,12 @@
 #define RETRY_FIRST_MS 100
 #define RETRY_MAX_MS 5000
 /* WAL frames (pages) after which the thread checkpoints without waiting
- * for readers, and after which it waits for them and truncates the WAL:
- * a reader that never lets go cannot make it grow without bound. */
+ * for readers (when nothing waits to be committed; while something does,
+ * not before the second figure: a checkpoint delays the commit behind it),
+ * and after which it waits for them and truncates the WAL: a reader that
+ * never lets go cannot make it grow without bound. */
 #define WAL_CHECKPOINT_FRAMES 1000
+#define WAL_BUSY_CHECKPOINT_FRAMES 8192
 #define WAL_TRUNCATE_FRAMES 16384
 /* What the WAL file is cut back to when it restarts. */
 #define JOURNAL_SIZE_LIMIT (16 * 1024 * 1024)
@@ -851,6 +854,13 @@ static void checkpoint(struct store_sqlite *s)
 
 	if (frames < WAL_CHECKPOINT_FRAMES)
 		return;
+	if (frames < WAL_BUSY_CHECKPOINT_FRAMES) {
+		pthread_mutex_lock(&s->lock);
+		bool busy = has_work(s);
+		pthread_mutex_unlock(&s->lock);
+		if (busy)
+			return;
+	}
 	mode = frames >= WAL_TRUNCATE_FRAMES ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE;
 	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, mode, NULL, NULL);
 	/* A failed checkpoint loses nothing (the WAL keeps it all); a full
@@ -1317,7 +1327,7 @@ struct store_sqlite *store_sqlite_close(struct store_sqlite *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_cond_signal(&s->wake);
 		pthread_join(s->thread, NULL);
-		log_info("%s: %" PRIu64 " commits of %" PRIu64 " records and %" PRIu64
+		log_info("%s: %" PRIu64 " commit(s) of %" PRIu64 " record(s) and %" PRIu64
 			  " deletions, %" PRIu64 " changes coalesced, %" PRIu64 " failed commits, %" PRIu64 " us committing",
 			  s->path, s->stats.batches, s->stats.records_written,
 			  s->stats.records_deleted, s->stats.coalesced, s->stats.failed_commits, s->stats.commit_us);
