@@ -14,6 +14,8 @@
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/identity.h"
+#include "daemon/job-record.h"
+#include "proto/jsonw.h"
 #include "tests/common/daemon-fixture.h"
 
 static void die(const char *what)
@@ -145,4 +147,18 @@ bool fixture_closed(struct fixture *f)
 	fixture_drain(f);
 	/* The conn is gone once the daemon has no connection left for it. */
 	return f->d->n_conns == 0;
+}
+
+char *fixture_record_text(const struct job *job)
+{
+	struct jsonw w;
+	struct job_record rec;
+
+	jsonw_init(&w);
+	job_record_encode(job, &w, &rec);
+	char *text = strndup(rec.body, rec.body_len);
+	jsonw_release(&w);
+	if (!text)
+		abort();
+	return text;
 }

@@ -49,4 +49,9 @@ void fixture_drain(struct fixture *f);
 /* True when the daemon closed the test's connection. */
 bool fixture_closed(struct fixture *f);
 
+struct job;
+/* The body of the job's record as the store would write it now, as text;
+ * free() it. */
+char *fixture_record_text(const struct job *job);
+
 #endif

@@ -22,19 +22,20 @@ Prints "ok - ..." / "not ok - ..." lines and the campaign's figures; exits
 1 when a check failed."""
 
 import http.server
-import json
 import os
 import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from datetime import datetime
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "common"))
+import rpc  # noqa: E402  (tests/common/rpc.py)
 
 DAEMON = os.environ.get("ASYNCJOBD")
 ROUNDS = int(os.environ.get("ASYNCJOB_CRASH_ROUNDS", "20"))
@@ -107,20 +108,6 @@ proc = None
 downtimes = []   # (killed_at, answering_again_at), wall clock
 
 
-def call(s, method, params=None, rid=1):
-    msg = {"jsonrpc": "2.0", "id": rid, "method": method}
-    if params is not None:
-        msg["params"] = params
-    s.sendall((json.dumps(msg) + "\n").encode())
-    return json.loads(s.makefile().readline())
-
-
-def connect():
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(sock_path)
-    return s
-
-
 def start():
     global proc
     proc = subprocess.Popen([DAEMON, "-c", conf, "-s", sock_path, "--store", "sqlite",
@@ -129,9 +116,9 @@ def start():
                             stdout=log, stderr=log)
     for _ in range(400):
         try:
-            s = connect()
-            call(s, "daemon.info")
-            s.close()
+            c = rpc.Connection(sock_path)
+            c.call("daemon.info")
+            c.close()
             return time.time()
         except OSError:
             if proc.poll() is not None:
@@ -181,23 +168,18 @@ PER_ROUND = 150    # submits per connection and round, at most
 
 def submitter(conn_no, stop):
     """Pipelines submits (16 in flight) until the daemon goes away."""
+    sent = [0]
+
+    def next_request():
+        if sent[0] == PER_ROUND:
+            return None
+        sent[0] += 1
+        tag, spec = next_spec(conn_no)
+        return "job.submit", spec, (tag, spec)
+
     try:
-        s = connect()
-        f = s.makefile()
-        inflight = {}
-        rid = 0
-        while not stop.is_set() and (rid < PER_ROUND or inflight):
-            while len(inflight) < 16 and rid < PER_ROUND:
-                rid += 1
-                tag, spec = next_spec(conn_no)
-                inflight[rid] = (tag, spec)
-                s.sendall((json.dumps({"jsonrpc": "2.0", "id": rid, "method": "job.submit",
-                                       "params": spec}) + "\n").encode())
-            line = f.readline()
-            if not line:
-                return
-            reply = json.loads(line)
-            tag, spec = inflight.pop(reply["id"])
+        c = rpc.Connection(sock_path)
+        for (tag, spec), reply in c.pipeline(16, next_request, stop):
             if "result" in reply:
                 with acked_lock:
                     acked[reply["result"]["id"]] = (tag, spec)
@@ -209,16 +191,16 @@ def submitter(conn_no, stop):
 
 def check_acked():
     """Every acknowledged id exists and is the job asked for."""
-    s = connect()
+    c = rpc.Connection(sock_path)
     with acked_lock:
         items = list(acked.items())
     for i, (jid, (tag, spec)) in enumerate(items):
-        r = call(s, "job.get", {"id": jid}, i + 1)
+        r = c.call("job.get", {"id": jid}, i + 1)
         if "error" in r:
             fail("acknowledged job %d (%s) is gone after a restart: %s" % (jid, tag, r["error"]))
         elif r["result"].get("label") != tag or r["result"]["type"] != spec["type"]:
             fail("job %d is not the job acknowledged (%s): %s" % (jid, tag, r["result"]))
-    s.close()
+    c.close()
 
 
 # ------------------------------------------------------------ the campaign
@@ -240,11 +222,11 @@ for round_no in range(ROUNDS):
     check_acked()
 
 # Everything finishes (the longest sleep is 1.2 s; GETs and writes are quick).
-s = connect()
+c = rpc.Connection(sock_path)
 deadline = time.time() + 60
 jobs = {}
 while time.time() < deadline:
-    r = call(s, "job.list", {"limit": 1000000})
+    r = c.call("job.list", {"limit": 1000000})
     jobs = {j["id"]: j for j in r["result"]["jobs"]}
     if all(j["state"] not in ("queued", "running") for j in jobs.values()):
         break

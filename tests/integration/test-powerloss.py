@@ -64,18 +64,19 @@ shim was not built. Run by `make check` with ASYNCJOBD and
 ASYNCJOB_BUILDDIR. Prints "ok - ..." / "not ok - ..." and the figures; exits
 1 when a check failed."""
 
-import json
 import os
 import random
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "common"))
+import rpc  # noqa: E402  (tests/common/rpc.py)
 
 DAEMON = os.environ.get("ASYNCJOBD")
 BUILDDIR = os.environ.get("ASYNCJOB_BUILDDIR")
@@ -386,38 +387,7 @@ def write_conf(sync):
 
 
 def connect():
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(120)   # a daemon that stops answering fails the test, not hangs it
-    s.connect(sock_path)
-    return s
-
-
-def call(s, f, method, params=None, rid=1):
-    msg = {"jsonrpc": "2.0", "id": rid, "method": method}
-    if params is not None:
-        msg["params"] = params
-    s.sendall((json.dumps(msg) + "\n").encode())
-    return json.loads(f.readline())
-
-
-def pipelined(s, f, requests):
-    """Sends requests (method, params), IN_FLIGHT at a time: a daemon stops
-    reading a client that does not read its replies. Yields (index, reply)."""
-    sent = 0
-    waiting = 0
-    while sent < len(requests) or waiting:
-        while sent < len(requests) and waiting < IN_FLIGHT:
-            method, params = requests[sent]
-            s.sendall((json.dumps({"jsonrpc": "2.0", "id": sent, "method": method,
-                                   "params": params}) + "\n").encode())
-            sent += 1
-            waiting += 1
-        line = f.readline()
-        if not line:
-            raise OSError("the daemon closed the connection")
-        reply = json.loads(line)
-        waiting -= 1
-        yield reply["id"], reply
+    return rpc.Connection(sock_path, timeout=120)
 
 
 def start(conf, state, env=None):
@@ -427,9 +397,9 @@ def start(conf, state, env=None):
                             stdout=log, stderr=log, env=env)
     for _ in range(800):
         try:
-            s = connect()
-            call(s, s.makefile(), "daemon.info")
-            s.close()
+            c = connect()
+            c.call("daemon.info")
+            c.close()
             return proc
         except (OSError, ValueError):
             if proc.poll() is not None:
@@ -498,44 +468,34 @@ class Ledger:
 
 def submitter(conn_no, round_tag, rng, ledger, stop, counts, problems):
     """Pipelines submits and gets (IN_FLIGHT at once) until the daemon goes."""
+    my_keys = []
+    n = [0]
+
+    def next_request():
+        n[0] += 1
+        label = "%s-c%d-%d" % (round_tag, conn_no, n[0])
+        r = rng.random()
+        key = None
+        if r < 0.15:
+            jid = ledger.pick(rng)
+            if jid is not None:
+                return "job.get", {"id": jid}, ("get", jid, None)
+        if r < 0.30:
+            spec = {"type": "sleep", "seconds": round(rng.uniform(0, 0.05), 3), "wait": True}
+        elif r < 0.45 and my_keys:
+            label, key, spec = rng.choice(my_keys)   # the same key again
+        else:
+            spec = {"type": "sleep", "seconds": round(rng.uniform(0, 0.6), 3)}
+            if r < 0.55:
+                key = "key-" + label
+                spec["key"] = key
+                my_keys.append((label, key, spec))
+        spec["label"] = label
+        return "job.submit", spec, ("submit", label, key)
+
     try:
-        s = connect()
-        f = s.makefile()
-        inflight = {}
-        rid = 0
-        my_keys = []
-        while not stop.is_set():
-            while len(inflight) < IN_FLIGHT:
-                rid += 1
-                label = "%s-c%d-%d" % (round_tag, conn_no, rid)
-                r = rng.random()
-                key = None
-                if r < 0.15:
-                    jid = ledger.pick(rng)
-                    if jid is not None:
-                        inflight[rid] = ("get", jid, None)
-                        s.sendall((json.dumps({"jsonrpc": "2.0", "id": rid, "method": "job.get",
-                                               "params": {"id": jid}}) + "\n").encode())
-                        continue
-                if r < 0.30:
-                    spec = {"type": "sleep", "seconds": round(rng.uniform(0, 0.05), 3), "wait": True}
-                elif r < 0.45 and my_keys:
-                    label, key, spec = rng.choice(my_keys)   # the same key again
-                else:
-                    spec = {"type": "sleep", "seconds": round(rng.uniform(0, 0.6), 3)}
-                    if r < 0.55:
-                        key = "key-" + label
-                        spec["key"] = key
-                        my_keys.append((label, key, spec))
-                spec["label"] = label
-                inflight[rid] = ("submit", label, key)
-                s.sendall((json.dumps({"jsonrpc": "2.0", "id": rid, "method": "job.submit",
-                                       "params": spec}) + "\n").encode())
-            line = f.readline()
-            if not line:
-                return
-            reply = json.loads(line)
-            kind, what, key = inflight.pop(reply["id"])
+        c = connect()
+        for (kind, what, key), reply in c.pipeline(IN_FLIGHT, next_request, stop):
             counts[0] += 1
             if "error" in reply:
                 if reply["error"]["code"] != -32002:   # shutting down
@@ -657,9 +617,8 @@ def check_recovered(phase, round_no, ledger):
     many are not (failures in the full phase, the control's finding in the
     normal one)."""
     expect_loss = phase == "normal"
-    s = connect()
-    f = s.makefile()
-    r = call(s, f, "job.list", {"limit": 100000000})
+    c = connect()
+    r = c.call("job.list", {"limit": 100000000})
     jobs = {j["id"]: j for j in r["result"]["jobs"]}
     if r["result"]["more"]:
         fail("%s round %d: job.list did not give every job" % (phase, round_no))
@@ -691,16 +650,15 @@ def check_recovered(phase, round_no, ledger):
     with ledger.lock:
         keyed = [(jid, key, ledger.label[jid]) for jid, key in ledger.key.items()]
         highest = max([ledger.max_id] + list(ledger.lost))
-    requests = [("job.submit", {"type": "sleep", "seconds": 0, "key": key, "label": label})
-                for jid, key, label in keyed]
-    for n, reply in pipelined(s, f, requests):
-        jid, key, label = keyed[n]
+    requests = iter([("job.submit", {"type": "sleep", "seconds": 0, "key": key, "label": label},
+                      (jid, key, label)) for jid, key, label in keyed])
+    for (jid, key, label), reply in c.pipeline(IN_FLIGHT, lambda: next(requests, None)):
         if "error" in reply:
             problems.append("the key of job %d: %s" % (jid, reply["error"]))
         elif reply["result"]["id"] != jid:
             problems.append("key %s found job %d, not %d" % (key, reply["result"]["id"], jid))
     probe = "%s%d-probe" % (phase, round_no)
-    r = call(s, f, "job.submit", {"type": "sleep", "seconds": 0, "label": probe})
+    r = c.call("job.submit", {"type": "sleep", "seconds": 0, "label": probe})
     if "error" in r:
         problems.append("a new job was refused: %s" % r["error"])
     else:
@@ -708,7 +666,7 @@ def check_recovered(phase, round_no, ledger):
             problems.append("a new job got id %d, not above %d, the highest told" %
                             (r["result"]["id"], highest))
         ledger.told(r["result"], probe)
-    s.close()
+    c.close()
     if expect_loss:
         for p in problems[:3]:
             print("#   (control) %s round %d: %s" % (phase, round_no, p))

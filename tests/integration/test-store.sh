@@ -297,21 +297,42 @@ one_line() {
 	[ "$(wc -l <"$1")" -eq 1 ]
 }
 
+# cli_across STOP RESTART JOB SETTLE COMMAND...: on a fresh daemon
+# (started with the words of $DAEMON_ARGS), runs COMMAND (a CLI command
+# line) in the background, its output in $TMP/cli.out and cli.err; once
+# job JOB runs and SETTLE seconds more have passed, stops the daemon with
+# STOP (term or kill9), starts it again when RESTART is yes, and sets
+# CLI_STATUS to the CLI's exit status.
+cli_across() {
+	local stop=$1 restart=$2 job=$3 settle=$4 cli
+	shift 4
+	rm -rf "$STATE"
+	# shellcheck disable=SC2086 # words on purpose
+	start_daemon ${DAEMON_ARGS:-} || fail "the daemon did not start"
+	"$@" >"$TMP/cli.out" 2>"$TMP/cli.err" &
+	cli=$!
+	wait_state "$job" running || fail "job $job did not start"
+	sleep "$settle"
+	"$stop" || fail "asyncjobd exited with status $? on $stop"
+	if [ "$restart" = yes ]; then
+		start_daemon ${DAEMON_ARGS:-} || fail "the daemon did not start again"
+	fi
+	wait_cli "$cli"
+	CLI_STATUS=$?
+}
+
+# cli_exited STATUS: the CLI run by cli_across exited with STATUS.
+cli_exited() {
+	[ "$CLI_STATUS" -eq "$1" ] ||
+		fail "the CLI exited with status $CLI_STATUS, not $1: $(cat "$TMP/cli.err")"
+}
+
 # sleep_across STOP: `asyncjob sleep 3 tea` in the foreground while the
 # daemon is stopped with STOP (term or kill9) and started again: it prints
 # tea, exits 0, and, with no terminal, writes no note.
 sleep_across() {
-	rm -rf "$STATE"
-	start_daemon || fail "the daemon did not start"
-	"$ASYNCJOB_CLI" -s "$SOCK" sleep 3 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
-	local cli=$! status
-	wait_state 1 running || fail "job 1 did not start"
-	sleep 1
-	"$1" || fail "asyncjobd exited with status $? on $1"
-	start_daemon || fail "the daemon did not start again"
-	wait_cli "$cli"
-	status=$?
-	[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
+	cli_across "$1" yes 1 1 "$ASYNCJOB_CLI" -s "$SOCK" sleep 3 tea
+	cli_exited 0
 	[ "$(cat "$TMP/cli.out")" = tea ] || fail "it printed '$(cat "$TMP/cli.out")', not tea"
 	[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr without a terminal: $(cat "$TMP/cli.err")"
 	kill9
@@ -326,18 +347,8 @@ sleep_across kill9
 end
 
 begin "gather prints its jobs' output in order across a SIGTERM restart"
-rm -rf "$STATE"
-start_daemon || fail "the daemon did not start"
-"$ASYNCJOB_CLI" -s "$SOCK" gather 'sleep 2 Hello' 'sleep 1.5 World' 'sleep 2.5 !' \
-	>"$TMP/cli.out" 2>"$TMP/cli.err" &
-cli=$!
-wait_state 3 running || fail "job 3 did not start"
-sleep 0.5
-term || fail "asyncjobd exited with status $? on SIGTERM"
-start_daemon || fail "the daemon did not start again"
-wait_cli "$cli"
-status=$?
-[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
+cli_across term yes 3 0.5 "$ASYNCJOB_CLI" -s "$SOCK" gather 'sleep 2 Hello' 'sleep 1.5 World' 'sleep 2.5 !'
+cli_exited 0
 [ "$(cat "$TMP/cli.out")" = "$(printf 'Hello\nWorld\n!')" ] ||
 	fail "it printed '$(cat "$TMP/cli.out")'"
 [ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr: $(cat "$TMP/cli.err")"
@@ -358,21 +369,12 @@ begin "fetch -o goes on across a SIGTERM restart and saves the whole body"
 if [ -z "$WEB" ]; then
 	echo "# skipped: no test web server (ASYNCJOB_TEST_SERVER)"
 else
-	rm -rf "$STATE"
 	rm -f "$TMP/files/paced.bin"
-	start_daemon || fail "the daemon did not start"
 	# 200000 bytes in ten pieces 200 ms apart: it is still coming when
 	# the daemon stops, and comes again whole after the restart (a GET).
-	"$ASYNCJOB_CLI" -s "$SOCK" fetch -o "$TMP/files/paced.bin" "$WEB/paced?bytes=200000&pieces=10&ms=200" \
-		>"$TMP/cli.out" 2>"$TMP/cli.err" &
-	cli=$!
-	wait_state 1 running || fail "job 1 did not start"
-	sleep 0.5
-	term || fail "asyncjobd exited with status $? on SIGTERM"
-	start_daemon || fail "the daemon did not start again"
-	wait_cli "$cli"
-	status=$?
-	[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/cli.err")"
+	cli_across term yes 1 0.5 "$ASYNCJOB_CLI" -s "$SOCK" fetch -o "$TMP/files/paced.bin" \
+		"$WEB/paced?bytes=200000&pieces=10&ms=200"
+	cli_exited 0
 	[ ! -s "$TMP/cli.out" ] || fail "it printed '$(cat "$TMP/cli.out")' (the file is the output)"
 	[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr: $(cat "$TMP/cli.err")"
 	"$PY" -c '
@@ -386,32 +388,17 @@ end
 [ -n "$WEB_PID" ] && kill "$WEB_PID" 2>/dev/null && wait "$WEB_PID" 2>/dev/null
 
 begin "on_shutdown = cancel: the CLI reports the job canceled (shutdown), exit 1, no waiting"
-rm -rf "$STATE"
-start_daemon -c "$TMP/cancel.conf" || fail "the daemon did not start"
-"$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
-cli=$!
-wait_state 1 running || fail "job 1 did not start"
-term || fail "asyncjobd exited with status $? on SIGTERM"
 # The daemon stays down: the CLI has nothing to wait for.
-wait_cli "$cli"
-status=$?
-[ "$status" -eq 1 ] || fail "the CLI exited with status $status, not 1: $(cat "$TMP/cli.err")"
+DAEMON_ARGS="-c $TMP/cancel.conf" cli_across term no 1 0 "$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea
+cli_exited 1
 [ ! -s "$TMP/cli.out" ] || fail "it printed '$(cat "$TMP/cli.out")'"
 one_line "$TMP/cli.err" && grep -q '^asyncjob: job 1 (sleep) canceled (shutdown): ' "$TMP/cli.err" ||
 	fail "stderr: $(cat "$TMP/cli.err")"
 end
 
 begin "a daemon that does not come back within ASYNCJOB_RECONNECT_TIMEOUT: exit 3, one line"
-rm -rf "$STATE"
-start_daemon || fail "the daemon did not start"
-ASYNCJOB_RECONNECT_TIMEOUT=0.5 "$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea \
-	>"$TMP/cli.out" 2>"$TMP/cli.err" &
-cli=$!
-wait_state 1 running || fail "job 1 did not start"
-term || fail "asyncjobd exited with status $? on SIGTERM"
-wait_cli "$cli"
-status=$?
-[ "$status" -eq 3 ] || fail "the CLI exited with status $status, not 3: $(cat "$TMP/cli.err")"
+cli_across term no 1 0 env ASYNCJOB_RECONNECT_TIMEOUT=0.5 "$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea
+cli_exited 3
 one_line "$TMP/cli.err" &&
 	grep -q '^asyncjob: sleep: gave up waiting for job 1: asyncjobd did not come back within 0.5 s' \
 		"$TMP/cli.err" || fail "stderr: $(cat "$TMP/cli.err")"
@@ -433,19 +420,10 @@ begin "on a terminal, a note says the CLI waits for the daemon to come back"
 if ! command -v script >/dev/null 2>&1; then
 	echo "# skipped: script(1) is not installed"
 else
-	rm -rf "$STATE"
-	start_daemon || fail "the daemon did not start"
-	script -qec "$(printf '%q -s %q sleep 3 tea' "$ASYNCJOB_CLI" "$SOCK")" /dev/null \
-		>"$TMP/tty.out" 2>&1 &
-	cli=$!
-	wait_state 1 running || fail "job 1 did not start"
-	sleep 0.5
-	term || fail "asyncjobd exited with status $? on SIGTERM"
-	start_daemon || fail "the daemon did not start again"
-	wait_cli "$cli"
-	status=$?
-	[ "$status" -eq 0 ] || fail "the CLI exited with status $status: $(cat "$TMP/tty.out")"
-	tr -d '\r' <"$TMP/tty.out" | sed 's/\x1b\[K//g' >"$TMP/tty.txt"
+	# script(1) gives the CLI a terminal; what it shows goes to cli.out.
+	cli_across term yes 1 0.5 script -qec "$(printf '%q -s %q sleep 3 tea' "$ASYNCJOB_CLI" "$SOCK")" /dev/null
+	[ "$CLI_STATUS" -eq 0 ] || fail "the CLI exited with status $CLI_STATUS: $(cat "$TMP/cli.out")"
+	tr -d '\r' <"$TMP/cli.out" | sed 's/\x1b\[K//g' >"$TMP/tty.txt"
 	[ "$(grep -c 'asyncjobd is restarting; waiting for it to come back (job 1)\.\.\.$' \
 		"$TMP/tty.txt")" -eq 1 ] || fail "no single note on the terminal: $(cat "$TMP/tty.txt")"
 	[ "$(tail -n 1 "$TMP/tty.txt")" = tea ] || fail "it printed: $(cat "$TMP/tty.txt")"

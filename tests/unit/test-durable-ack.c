@@ -24,10 +24,8 @@
 
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
-#include "daemon/job-record.h"
 #include "daemon/job-store.h"
 #include "daemon/job.h"
-#include "proto/jsonw.h"
 #include "tests/common/daemon-fixture.h"
 
 /* ------------------------------------------------------------ the gated store */
@@ -453,23 +451,9 @@ static void test_finished_error_waits(void **state)
 
 /* ------------------------------------------------------------ evidence for a restart */
 
-/* The job's record as the store would keep it now, as text. */
-static char *record_of(const struct job *job)
-{
-	struct jsonw w;
-	struct job_record rec;
-
-	jsonw_init(&w);
-	job_record_encode(job, &w, &rec);
-	char *text = strndup(rec.body, rec.body_len);
-	jsonw_release(&w);
-	assert_non_null(text);
-	return text;
-}
-
 static bool record_asks_tidying(const struct job *job)
 {
-	char *rec = record_of(job);
+	char *rec = fixture_record_text(job);
 	bool tidy = strstr(rec, "\"tidy\":true") != NULL;
 	free(rec);
 	return tidy;
@@ -533,7 +517,7 @@ static void test_append_records_its_file_first(void **state)
 	commit();
 	drain_until(job->state == JOB_RUNNING);
 	assert_int_equal(job->state, JOB_RUNNING);
-	char *rec = record_of(job);
+	char *rec = fixture_record_text(job);
 	snprintf(want, sizeof(want), "\"ino\":%llu,\"size\":2}", (unsigned long long)st.st_ino);
 	if (!strstr(rec, want))
 		fail_msg("the RUNNING record does not say what the file was (%s): %s", want, rec);
@@ -566,7 +550,7 @@ static void test_append_records_a_changed_file_again(void **state)
 	commit();
 	drain_until(G->made > made);
 	assert_true(G->made > made);
-	char *rec = record_of(job);
+	char *rec = fixture_record_text(job);
 	if (!strstr(rec, "\"size\":4}"))
 		fail_msg("not recorded again as it is now: %s", rec);
 	free(rec);
@@ -595,7 +579,7 @@ static void test_appends_to_one_path_in_line(void **state)
 	drain_until(first->state == JOB_RUNNING && second->state == JOB_RUNNING);
 	assert_int_equal(first->state, JOB_RUNNING);
 	assert_int_equal(second->state, JOB_RUNNING);
-	char *rec = record_of(second);
+	char *rec = fixture_record_text(second);
 	if (!strstr(rec, "\"size\":3}"))
 		fail_msg("the second does not record the file as the first leaves it: %s", rec);
 	free(rec);

@@ -277,20 +277,6 @@ static int restore_write(const char *body, enum job_state state, struct job **re
 	return job_record_restore(F->d, &rec, ret, err, err_size);
 }
 
-/* The record of a job as text. */
-static char *body_of(const struct job *job)
-{
-	struct jsonw w;
-	struct job_record rec;
-
-	jsonw_init(&w);
-	job_record_encode(job, &w, &rec);
-	char *text = strndup(rec.body, rec.body_len);
-	jsonw_release(&w);
-	assert_non_null(text);
-	return text;
-}
-
 /* A write's evidence (job_type.record_write) comes back with the job and
  * goes into its record again; evidence the type cannot read makes the
  * record not one of ours. */
@@ -306,7 +292,7 @@ static void test_write_evidence_kept(void **state)
 	if (restore_write(body, JOB_RUNNING, &back, err, sizeof(err)) < 0)
 		fail_msg("restore: %s", err);
 	assert_non_null(back->data);
-	char *again = body_of(back);
+	char *again = fixture_record_text(back);
 	if (!strstr(again, "\"evidence\":{\"before\":{\"dev\":2049,\"ino\":18446744073709551615,"
 			   "\"size\":7}}"))
 		fail_msg("the evidence is not kept: %s", again);
@@ -335,7 +321,7 @@ static void test_finished_write_to_tidy(void **state)
 		fail_msg("restore: %s", err);
 	assert_int_equal(back->state, JOB_SUCCEEDED);
 	assert_non_null(back->data);
-	char *again = body_of(back);
+	char *again = fixture_record_text(back);
 	if (!strstr(again, "\"tidy\":true"))
 		fail_msg("the mark is lost before tidying: %s", again);
 	free(again);
