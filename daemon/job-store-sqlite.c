@@ -33,9 +33,11 @@
 
 /* Changed jobs after which a turn hands over before its end, if the store
  * thread is idle. */
-#ifndef HAND_OVER_EARLY
 #define HAND_OVER_EARLY 16
-#endif
+/* What records may wait for the store thread, staged and handed over: a
+ * turn that changed more (a gather of 100,000 jobs, their ends) hands
+ * over in parts as the thread takes them, the rest of its jobs marked. */
+#define HAND_OVER_BYTES (4u << 20)
 
 struct sqlite_job_store {
 	struct job_store base;
@@ -95,7 +97,7 @@ static void stage_record(struct sqlite_job_store *s, struct job *job)
 	store_sqlite_put(s->engine, &r);
 }
 
-static void hand_over(struct sqlite_job_store *s);
+static void hand_over(struct sqlite_job_store *s, bool all);
 
 /* Marks the job's record to be made at the end of the turn. */
 static void put(struct sqlite_job_store *s, struct job *job)
@@ -113,29 +115,39 @@ static void put(struct sqlite_job_store *s, struct job *job)
 	/* A long turn (a pipelined client's many requests) keeps an idle
 	 * thread busy with its first part while it makes the rest. */
 	if (s->n_dirty >= HAND_OVER_EARLY && store_sqlite_idle(s->engine))
-		hand_over(s);
+		hand_over(s, false);
 }
 
-/* Stages the records of the jobs changed this turn and hands them over. */
-static void hand_over(struct sqlite_job_store *s)
+/* Stages the records of the jobs changed this turn and hands them over:
+ * all of them (`all`, or while they fit in HAND_OVER_BYTES with what the
+ * thread has not taken yet), closing the number they were promised; or a
+ * part, leaving the number open for the rest, handed over after the
+ * thread's next commit (on_engine_durable). */
+static void hand_over(struct sqlite_job_store *s, bool all)
 {
+	size_t waiting = all ? 0 : store_sqlite_pending_bytes(s->engine);
 	struct job *job;
 
 	s->turn_scheduled = false;
 	while ((job = TAILQ_FIRST(&s->dirty))) {
+		if (!all && waiting + store_sqlite_staged_bytes(s->engine) >= HAND_OVER_BYTES)
+			break;
 		TAILQ_REMOVE(&s->dirty, job, store_dirty_link);
 		job->store_dirty = false;
 		stage_record(s, job);
 		s->n_dirty--;
 	}
-	store_sqlite_submit(s->engine);
+	if (TAILQ_EMPTY(&s->dirty))
+		store_sqlite_submit(s->engine);
+	else
+		store_sqlite_submit_part(s->engine);
 }
 
 static void on_end_of_turn(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	hand_over(arg);
+	hand_over(arg, false);
 }
 
 static uint64_t sq_allocate_id(struct job_store *st)
@@ -247,7 +259,7 @@ static void sq_free(struct job_store *st)
 
 	/* Drains: what was changed is written before the file closes. */
 	if (s->engine)
-		hand_over(s);
+		hand_over(s, true);
 	s->engine = store_sqlite_close(s->engine);
 	if (s->end_of_turn)
 		event_free(s->end_of_turn);
@@ -296,6 +308,9 @@ static void on_engine_durable(void *arg, uint64_t seq, int err)
 	}
 	if (seq > s->durable)
 		s->durable = seq;
+	/* The thread took what waited: the rest of a large turn follows. */
+	if (!TAILQ_EMPTY(&s->dirty))
+		hand_over(s, false);
 	if (s->base.on_durable)
 		s->base.on_durable(s->base.on_durable_arg);
 }

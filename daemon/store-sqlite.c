@@ -998,8 +998,8 @@ static void on_eventfd(evutil_socket_t fd, short what, void *arg)
 	uint64_t seq = s->durable_seq;
 	int err = s->err;
 	pthread_mutex_unlock(&s->lock);
-	if (seq == s->reported_seq && err == s->reported_err)
-		return;
+	/* After each commit, even one that only wrote part of a number's
+	 * records (store_sqlite_submit_part): the loop may hand over more. */
 	s->reported_seq = seq;
 	s->reported_err = err;
 	/* Last: the callback may close the store. */
@@ -1275,28 +1275,56 @@ uint64_t store_sqlite_staged_seq(struct store_sqlite *s)
 	return s->last_seq + 1;
 }
 
-uint64_t store_sqlite_submit(struct store_sqlite *s)
+/* Moves what is staged to the thread; `close` gives it its number. */
+static void hand_over(struct store_sqlite *s, bool close)
 {
 	bool wake;
 
-	if (!s->staged_any)
-		return s->last_seq;
 	pthread_mutex_lock(&s->lock);
 	op_buf_move(&s->pending, &s->staged);
 	if (s->staged_next_id > s->want_next_id)
 		s->want_next_id = s->staged_next_id;
 	if (s->staged_event_seq > s->want_event_seq)
 		s->want_event_seq = s->staged_event_seq;
-	s->last_seq++;
+	/* A part's ops carry last_seq + 1, but a batch taken before the
+	 * number is closed says only last_seq is durable (take_pending). */
+	if (close)
+		s->last_seq++;
 	wake = s->idle;
 	s->idle = false;
 	pthread_mutex_unlock(&s->lock);
 	if (wake)
 		pthread_cond_signal(&s->wake);
-	s->staged_any = false;
 	s->staged_next_id = 0;
 	s->staged_event_seq = 0;
+}
+
+uint64_t store_sqlite_submit(struct store_sqlite *s)
+{
+	if (!s->staged_any)
+		return s->last_seq;
+	hand_over(s, true);
+	s->staged_any = false;
 	return s->last_seq;
+}
+
+void store_sqlite_submit_part(struct store_sqlite *s)
+{
+	if (s->staged.len > 0 || s->staged_next_id || s->staged_event_seq)
+		hand_over(s, false);
+}
+
+size_t store_sqlite_staged_bytes(struct store_sqlite *s)
+{
+	return s->staged.len;
+}
+
+size_t store_sqlite_pending_bytes(struct store_sqlite *s)
+{
+	pthread_mutex_lock(&s->lock);
+	size_t n = s->pending.len;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }
 
 int store_sqlite_health(struct store_sqlite *s)

@@ -46,7 +46,8 @@ enum store_sync {
  * number (from store_sqlite_put() and friends) whose records are on disk,
  * 0 before the first; `err` is 0, or the negative errno that stops
  * commits (-ENOSPC, -EIO, -EROFS, ...) while they fail. One call per
- * change, not per record nor per retry. The callback may call put, delete
+ * change, and after each commit (more may be handed over then), not per
+ * record nor per retry. The callback may call put, delete
  * and set_next_id, and may close the store. */
 typedef void store_sqlite_durable_fn(void *arg, uint64_t seq, int err);
 
@@ -100,6 +101,16 @@ uint64_t store_sqlite_staged_seq(struct store_sqlite *s);
  * sequence number; with nothing staged, the last one handed over. Call it
  * once per loop turn, not per record: that is what makes batches. */
 uint64_t store_sqlite_submit(struct store_sqlite *s);
+
+/* Hands what is staged over now, as part of the number still open: it
+ * is durable only once the submit that closes the number is committed.
+ * A caller with much to write stages and hands it over in parts as the
+ * thread takes them, so that neither side holds all of it at once. */
+void store_sqlite_submit_part(struct store_sqlite *s);
+
+/* Bytes staged (loop) and handed over but not taken yet by the thread. */
+size_t store_sqlite_staged_bytes(struct store_sqlite *s);
+size_t store_sqlite_pending_bytes(struct store_sqlite *s);
 
 /* The mark of the daemon's event sequence numbers (events.subscribe's
  * `seq`): the highest one handed out, as read at open (0 at first), and

@@ -609,6 +609,28 @@ static void test_staged_until_submit(void **state)
 	assert_int_equal(store_sqlite_next_id(f->s), 8);
 }
 
+/* A part goes to disk at once but counts only with the submit that closes
+ * its number. */
+static void test_submit_part(void **state)
+{
+	struct fx *f = *state;
+
+	open_ok(f);
+	assert_int_equal(stage(f, 3, 0, 100), 1);
+	store_sqlite_submit_part(f->s);
+	assert_int_equal(store_sqlite_staged_bytes(f->s), 0);
+	wait_for(stats(f).batches == 1);
+	run_for(f, 100);
+	assert_int_equal(f->durable, 0);
+	assert_true(f->calls >= 1);          /* told of the commit all the same */
+	assert_int_equal(stage(f, 4, 0, 100), 1);
+	assert_int_equal(store_sqlite_submit(f->s), 1);
+	run_until(f, 1, false, 10);
+	assert_int_equal(stats(f).records_written, 2);
+	reopen_and_load(f);
+	assert_int_equal(f->n_rows, 2);
+}
+
 static void test_group_commit(void **state)
 {
 	struct fx *f = *state;
@@ -1148,6 +1170,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_durable_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_next_id_and_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_staged_until_submit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submit_part, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit_free_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_id_written_once, setup, teardown),
