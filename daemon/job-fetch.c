@@ -535,12 +535,45 @@ struct sink {
 	int dirfd, fd;
 	const char *name;
 	char tmp[NAME_MAX + 1];
+	/* With a store that keeps jobs, the temporary file is named after the
+	 * job (part_name), so that a restart finds what a cut-off run left. */
+	bool named;
+	bool recovering;               /* the job runs again after a restart */
+	uint64_t id;
 	unsigned char *pending;        /* received, waiting for the worker */
 	size_t pending_len, pending_cap;
 	unsigned char *writing;        /* being written by the worker */
 	size_t writing_len, writing_cap;
 	uint64_t written;
 };
+
+/* The temporary file of job `id` beside its target `name`, within
+ * NAME_MAX: hidden, recognisable, and found again after a restart. */
+static void part_name(char *buf, const char *name, uint64_t id)
+{
+	snprintf(buf, NAME_MAX + 1, ".%.200s.asyncjob-%" PRIu64 ".part", name, id);
+}
+
+/* Creates the temporary file: named after the job when its store keeps
+ * it (what a run a restart cut off left goes first); a random name when
+ * not, or when another file holds the job's. */
+static int sink_create(struct sink *s)
+{
+	int fd = -EEXIST;
+
+	if (s->named) {
+		part_name(s->tmp, s->name, s->id);
+		if (s->recovering)
+			unlinkat(s->dirfd, s->tmp, 0);
+		fd = confine_create_named(s->dirfd, s->tmp, 0644);
+	}
+	if (fd == -EEXIST)
+		fd = confine_create_temp(s->dirfd, s->name, 0644, s->tmp, sizeof(s->tmp));
+	/* A name not made here is not removed on the way out. */
+	if (fd < 0)
+		s->tmp[0] = '\0';
+	return fd;
+}
 
 static void sink_step(struct sink *s)
 {
@@ -553,7 +586,7 @@ static void sink_step(struct sink *s)
 		if (s->dirfd < 0)
 			r = s->dirfd;
 		else if ((r = confine_check_target(s->dirfd, s->name)) == 0) {
-			s->fd = confine_create_temp(s->dirfd, s->name, 0644, s->tmp, sizeof(s->tmp));
+			s->fd = sink_create(s);
 			if (s->fd < 0)
 				r = s->fd;
 		}
@@ -670,7 +703,69 @@ static struct sink *sink_new(struct fetch_job *f)
 	s->work.run = sink_run;
 	s->work.done = sink_done;
 	s->dirfd = s->fd = -1;
+	s->named = f->d->keep_job_specs;
+	s->recovering = f->job->recovering;
+	s->id = f->job->id;
 	return s;
+}
+
+/* At start, a save_to fetch that does not run again: its temporary file,
+ * if a cut-off run left one, goes (with the requester's rights, on a
+ * worker). */
+struct part_tidy {
+	struct work work;
+	struct write_roots *roots;
+	struct confined_path cp;
+	struct identity *requester;
+	uint64_t id;
+};
+
+static void part_tidy_run(struct work *w)
+{
+	struct part_tidy *t = (struct part_tidy *)((char *)w - offsetof(struct part_tidy, work));
+	char tmp[NAME_MAX + 1];
+	const char *name;
+
+	if (t->requester && identity_enter(t->requester) < 0)
+		return;
+	confine_dirs_use_begin();
+	int dirfd = confine_open_parent(&t->cp, false, &name);
+	if (dirfd >= 0) {
+		part_name(tmp, name, t->id);
+		unlinkat(dirfd, tmp, 0);
+		close(dirfd);
+	}
+	confine_dirs_use_end();
+	if (t->requester)
+		identity_leave();
+}
+
+static void part_tidy_done(struct work *w)
+{
+	struct part_tidy *t = (struct part_tidy *)((char *)w - offsetof(struct part_tidy, work));
+
+	confined_path_release(&t->cp);
+	write_roots_unref(t->roots);
+	identity_unref(t->requester);
+	free(t);
+}
+
+static void fetch_abandon(struct job *job)
+{
+	struct fetch_job *f = job->data;
+
+	if (!f->has_save || !job->d->keep_job_specs)
+		return;
+	struct part_tidy *t = xcalloc(1, sizeof(*t));
+	t->roots = write_roots_ref(f->roots);
+	t->cp.roots = t->roots;
+	t->cp.root = f->save.root;
+	t->cp.rel = xstrdup(f->save.rel);
+	t->requester = identity_ref(f->requester);
+	t->id = job->id;
+	t->work.run = part_tidy_run;
+	t->work.done = part_tidy_done;
+	workers_submit(job->d->workers, &t->work);
 }
 
 static bool sink_accepts(struct sink *s, size_t n)
@@ -1474,6 +1569,7 @@ const struct job_type job_type_fetch = {
 	.name = "fetch",
 	.starts_when_durable = true,
 	.recover = fetch_recover,
+	.abandon = fetch_abandon,
 	.fields = fetch_fields,
 	.parse = fetch_parse,
 	.start = fetch_start,

@@ -553,6 +553,15 @@ bool job_ran_out_while_down(const struct job *job, char *msg, size_t size)
 	return false;
 }
 
+/* At start, a job that does not run again: what a cut-off run of it left
+ * is tidied (job_type.abandon), and it fails with `code`. */
+static void give_up(struct job *job, enum job_error code, char *message)
+{
+	if (job->state == JOB_RUNNING && job->type->abandon)
+		job->type->abandon(job);
+	finish(job, JOB_FAILED, code, message);
+}
+
 static void recover_one(struct job *job)
 {
 	struct daemon *d = job->d;
@@ -576,7 +585,7 @@ static void recover_one(struct job *job)
 	 * already, and applies this itself.) */
 	bool ran_out = job_ran_out_while_down(job, message, sizeof(message));
 	if (ran_out && rule != JOB_JUDGE && job->gather_deadline_ms && gather_left(job) <= 0) {
-		finish(job, JOB_FAILED, JOB_ERR_TIMEOUT, xstrdup(message));
+		give_up(job, JOB_ERR_TIMEOUT, xstrdup(message));
 		return;
 	}
 	/* A gather's deadline holds across the restart, as the wall clock
@@ -589,11 +598,11 @@ static void recover_one(struct job *job)
 		return;
 	}
 	if (rule == JOB_INTERRUPTED) {
-		finish(job, JOB_FAILED, JOB_ERR_INTERRUPTED, xstrdup(why));
+		give_up(job, JOB_ERR_INTERRUPTED, xstrdup(why));
 		return;
 	}
 	if (ran_out && rule != JOB_JUDGE) {
-		finish(job, JOB_FAILED, JOB_ERR_TIMEOUT, xstrdup(message));
+		give_up(job, JOB_ERR_TIMEOUT, xstrdup(message));
 		return;
 	}
 	log_debug("job %" PRIu64 " %s after a restart", job->id,

@@ -99,6 +99,11 @@ struct job_type {
 	/* Optional: at start, for a finished job restored from a record marked
 	 * for tidying: tidies what it left behind (without blocking the loop). */
 	void (*tidy)(struct job *job);
+	/* Optional: at start, for a job found running that does not run again
+	 * (interrupted, or out of time while the daemon was down): removes
+	 * what its cut-off run left beside a user's file (without blocking
+	 * the loop). A job that runs again does it as it starts. */
+	void (*abandon)(struct job *job);
 };
 
 /* The table of job types. */

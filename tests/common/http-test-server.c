@@ -934,7 +934,8 @@ static void route_count(const struct call *c)
  *   /paced?bytes=N&pieces=K&ms=M
  *                        N bytes (default 100000; byte i = i % 251) with
  *                        Content-Length, in K pieces (default 10), the first
- *                        at once and then one every M ms (default 100)
+ *                        at once and then one every M ms (default 100);
+ *                        any method (a POST whose answer takes its time)
  *   /count               {"requests":n,"connections":m}: every request so
  *                        far and every connection accepted so far, this
  *                        one's too
@@ -969,7 +970,7 @@ static const struct route {
 	{ "/large", route_large, false },
 	{ "/echo", route_echo, true },
 	{ "/slow-headers", route_slow_headers, false },
-	{ "/paced", route_paced, false },
+	{ "/paced", route_paced, true },
 	{ "/count", route_count, false },
 };
 

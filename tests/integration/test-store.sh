@@ -365,14 +365,14 @@ if [ -n "${ASYNCJOB_TEST_SERVER:-}" ] && [ -x "$ASYNCJOB_TEST_SERVER" ]; then
 	WEB="http://127.0.0.1:$(sed -n 's/^http=\([0-9]*\) .*/\1/p' "$TMP/web.port")"
 fi
 
-begin "fetch -o goes on across a SIGTERM restart and saves the whole body"
-if [ -z "$WEB" ]; then
-	echo "# skipped: no test web server (ASYNCJOB_TEST_SERVER)"
-else
+# fetch_across STOP: `asyncjob fetch -o` of a slow body while the daemon
+# is stopped with STOP (term or kill9) and started again: the whole body
+# is saved, and no temporary file of the cut-off run is left beside it.
+fetch_across() {
 	rm -f "$TMP/files/paced.bin"
 	# 200000 bytes in ten pieces 200 ms apart: it is still coming when
 	# the daemon stops, and comes again whole after the restart (a GET).
-	cli_across term yes 1 0.5 "$ASYNCJOB_CLI" -s "$SOCK" fetch -o "$TMP/files/paced.bin" \
+	cli_across "$1" yes 1 0.5 "$ASYNCJOB_CLI" -s "$SOCK" fetch -o "$TMP/files/paced.bin" \
 		"$WEB/paced?bytes=200000&pieces=10&ms=200"
 	cli_exited 0
 	[ ! -s "$TMP/cli.out" ] || fail "it printed '$(cat "$TMP/cli.out")' (the file is the output)"
@@ -382,6 +382,54 @@ import sys
 data = open(sys.argv[1], "rb").read()
 sys.exit(data != bytes(i % 251 for i in range(200000)))' "$TMP/files/paced.bin" 2>/dev/null ||
 		fail "paced.bin is not the 200000 bytes served ($(stat -c %s "$TMP/files/paced.bin" 2>&1))"
+	left=$(cd "$TMP/files" && ls -A | grep '^\.paced\.bin\.asyncjob-')
+	[ -z "$left" ] || fail "left beside it: $left"
+	kill9
+}
+
+begin "fetch -o goes on across a SIGTERM restart and saves the whole body"
+if [ -z "$WEB" ]; then
+	echo "# skipped: no test web server (ASYNCJOB_TEST_SERVER)"
+else
+	fetch_across term
+fi
+end
+
+begin "fetch -o goes on across kill -9: the whole body, no temporary file left"
+if [ -z "$WEB" ]; then
+	echo "# skipped: no test web server (ASYNCJOB_TEST_SERVER)"
+else
+	fetch_across kill9
+fi
+end
+
+begin "a POST with save_to cut off by kill -9: interrupted, its temporary file removed"
+if [ -z "$WEB" ]; then
+	echo "# skipped: no test web server (ASYNCJOB_TEST_SERVER)"
+else
+	rm -rf "$STATE"
+	rm -f "$TMP/files/posted.bin"
+	start_daemon || fail "the daemon did not start"
+	aj submit --detach "{\"type\":\"fetch\",\"method\":\"POST\",\"save_to\":\"$TMP/files/posted.bin\",\"url\":\"$WEB/paced?bytes=200000&pieces=10&ms=200\"}" >/dev/null ||
+		fail "the POST was refused"
+	wait_state 1 running || fail "job 1 did not start"
+	# Its first pieces are in the temporary file.
+	for _ in $(seq 100); do
+		(cd "$TMP/files" && ls -A | grep -q '^\.posted\.bin\.asyncjob-') && break
+		sleep 0.05
+	done
+	(cd "$TMP/files" && ls -A | grep -q '^\.posted\.bin\.asyncjob-') || fail "no temporary file was made"
+	kill9
+	start_daemon || fail "the daemon did not start again"
+	[ "$(field 1 'j["state"], j["error"]["code"]')" = "failed interrupted" ] ||
+		fail "job 1: $(aj --json get 1 2>&1)"
+	for _ in $(seq 100); do
+		left=$(cd "$TMP/files" && ls -A | grep '^\.posted\.bin\.asyncjob-')
+		[ -z "$left" ] && break
+		sleep 0.05
+	done
+	[ -z "$left" ] || fail "left beside posted.bin: $left"
+	[ ! -e "$TMP/files/posted.bin" ] || fail "posted.bin was made"
 	kill9
 fi
 end
