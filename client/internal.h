@@ -153,6 +153,15 @@ int aj_follow_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any, double
 int aj_follow_restarted(asyncjob *aj, int r, bool fail_fast, asyncjob_job ***ret_jobs,
 			bool *ret_ok);
 
+/* After job.gather failed with `r`: when the connection was lost before
+ * the daemon said anything (kill -9) and reconnecting is on, connects
+ * again and calls resolve(aj, arg, ids) for the ids of the gather's `n`
+ * jobs, each found again by its key (or made now, when the daemon never
+ * kept it), then waits for them as aj_follow_restarted() does. Otherwise
+ * returns `r`. */
+int aj_follow_lost_gather(asyncjob *aj, int r, size_t n, bool fail_fast,
+			  int (*resolve)(asyncjob *aj, void *arg, uint64_t *ids), void *arg,
+			  asyncjob_job ***ret_jobs, bool *ret_ok);
 /* Parses `json` as exactly one JSON value, as strictly as the daemon does,
  * into a json-c object (for building specs). Returns 0 (the value in *ret;
  * null comes back as NULL), -EINVAL or -ENOMEM. */
@@ -170,6 +179,8 @@ int aj_jobs_from_reply(asyncjob_reply *reply, asyncjob_job ***ret, size_t *ret_n
 char *aj_json_text(const struct json_value *v);
 
 /* Writes a spec's JSON with flags merged in as fields. */
-void aj_write_spec(struct jsonw *w, const asyncjob_spec *spec, unsigned flags);
+void aj_write_spec(struct jsonw *w, const asyncjob_spec *spec, unsigned flags, const char *key);
+/* Whether the spec names an idempotency key. */
+bool aj_spec_has_key(const asyncjob_spec *spec);
 
 #endif

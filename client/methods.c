@@ -3,9 +3,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "client/internal.h"
 #include "proto/protocol.h"
@@ -30,12 +33,25 @@ static int build_submit(asyncjob *aj, struct params *p, const asyncjob_spec *spe
 	jsonw_init(&p->w);
 	if (!spec)
 		return aj_fail(aj, -EINVAL, "no job spec");
-	aj_write_spec(&p->w, spec, flags);
+	aj_write_spec(&p->w, spec, flags, NULL);
 	return params_done(aj, p);
 }
 
+/* The keys a reconnecting gather gives the jobs whose spec names none:
+ * PREFIX-INDEX, the prefix random per call. */
+struct gather_keys {
+	char prefix[48];
+	char key[72];
+};
+
+static const char *gather_key(struct gather_keys *k, size_t i)
+{
+	snprintf(k->key, sizeof(k->key), "%s-%zu", k->prefix, i);
+	return k->key;
+}
+
 static int build_gather(asyncjob *aj, struct params *p, asyncjob_spec *const *specs, size_t n,
-			unsigned flags, double timeout)
+			unsigned flags, double timeout, struct gather_keys *keys)
 {
 	jsonw_init(&p->w);
 	if (n == 0)
@@ -48,7 +64,8 @@ static int build_gather(asyncjob *aj, struct params *p, asyncjob_spec *const *sp
 			jsonw_release(&p->w);
 			return aj_fail(aj, -EINVAL, "job spec %zu is NULL", i);
 		}
-		aj_write_spec(&p->w, specs[i], 0);
+		aj_write_spec(&p->w, specs[i], 0,
+			      keys && !aj_spec_has_key(specs[i]) ? gather_key(keys, i) : NULL);
 	}
 	jsonw_array_end(&p->w);
 	if (flags & ASYNCJOB_FAIL_FAST) {
@@ -201,18 +218,69 @@ ASYNCJOB_EXPORT int asyncjob_submit(asyncjob *aj, const asyncjob_spec *spec, uns
 	return 0;
 }
 
+struct lost_gather {
+	asyncjob_spec *const *specs;
+	size_t n;
+	struct gather_keys *keys;
+};
+
+/* The ids of a lost gather's jobs: each spec submitted again with its key
+ * (the one given here, or the caller's own) finds the job the daemon kept,
+ * or makes it if the daemon never did. */
+static int resolve_lost_gather(asyncjob *aj, void *arg, uint64_t *ids)
+{
+	struct lost_gather *lg = arg;
+
+	for (size_t i = 0; i < lg->n; i++) {
+		struct params p;
+		asyncjob_job *job = NULL;
+		bool own = aj_spec_has_key(lg->specs[i]);
+
+		jsonw_init(&p.w);
+		aj_write_spec(&p.w, lg->specs[i], 0, own ? NULL : gather_key(lg->keys, i));
+		int r = params_done(aj, &p);
+		if (r == 0)
+			r = job_call(aj, RPC_JOB_SUBMIT, &p, &job);
+		if (r < 0)
+			return r;
+		ids[i] = asyncjob_job_id(job);
+		asyncjob_job_unref(job);
+	}
+	return 0;
+}
+
 ASYNCJOB_EXPORT int asyncjob_gather(asyncjob *aj, asyncjob_spec *const *specs, size_t n,
 				    unsigned flags, double timeout, asyncjob_job ***ret_jobs,
 				    bool *ret_ok)
 {
+	struct gather_keys keys, *kp = NULL;
 	struct params p;
-	int r = build_gather(aj, &p, specs, n, flags, timeout);
+	int r;
+
+	/* Reconnecting: keys let the gather find its jobs again after a
+	 * crash of the daemon, which leaves it no word of their ids. */
+	if (aj->reconnect_ms > 0) {
+		unsigned char rnd[8];
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return aj_fail(aj, -EIO, "cannot make the gather's keys: no random bytes");
+		uint64_t v = 0;
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			v = v << 8 | rnd[i];
+		snprintf(keys.prefix, sizeof(keys.prefix), "asyncjob-gather-%016" PRIx64, v);
+		kp = &keys;
+	}
+	r = build_gather(aj, &p, specs, n, flags, timeout, kp);
 	if (r < 0)
 		return r;
 	r = jobs_call(aj, RPC_JOB_GATHER, &p, "ok", ret_jobs, NULL, ret_ok);
-	if (r != -EREMOTEIO)
-		return r;
-	return aj_follow_restarted(aj, r, flags & ASYNCJOB_FAIL_FAST, ret_jobs, ret_ok);
+	if (r == -EREMOTEIO)
+		return aj_follow_restarted(aj, r, flags & ASYNCJOB_FAIL_FAST, ret_jobs, ret_ok);
+	if (r < 0 && kp) {
+		struct lost_gather lg = { .specs = specs, .n = n, .keys = kp };
+		return aj_follow_lost_gather(aj, r, n, flags & ASYNCJOB_FAIL_FAST,
+					     resolve_lost_gather, &lg, ret_jobs, ret_ok);
+	}
+	return r;
 }
 
 ASYNCJOB_EXPORT int asyncjob_get(asyncjob *aj, uint64_t id, asyncjob_job **ret_job)
@@ -328,7 +396,7 @@ ASYNCJOB_EXPORT int asyncjob_send_gather(asyncjob *aj, asyncjob_spec *const *spe
 					 void *userdata)
 {
 	struct params p;
-	int r = build_gather(aj, &p, specs, n, flags, timeout);
+	int r = build_gather(aj, &p, specs, n, flags, timeout, NULL);
 	return r < 0 ? r : send_params(aj, RPC_JOB_GATHER, &p, fn, userdata);
 }
 

@@ -246,29 +246,45 @@ ASYNCJOB_EXPORT const char *asyncjob_spec_json(const asyncjob_spec *spec)
 	return spec_text(spec, NULL);
 }
 
-void aj_write_spec(struct jsonw *w, const asyncjob_spec *spec, unsigned flags)
+bool aj_spec_has_key(const asyncjob_spec *spec)
+{
+	return json_object_object_get_ex(spec->obj, "key", NULL);
+}
+
+void aj_write_spec(struct jsonw *w, const asyncjob_spec *spec, unsigned flags, const char *key)
 {
 	size_t len;
 	const char *t = spec_text(spec, &len);
+	bool first = len <= 2;
 
 	if (!t) {
 		w->failed = true;
 		return;
 	}
-	if (!(flags & (ASYNCJOB_WAIT | ASYNCJOB_CANCEL_ON_DISCONNECT))) {
+	if (!(flags & (ASYNCJOB_WAIT | ASYNCJOB_CANCEL_ON_DISCONNECT)) && !key) {
 		jsonw_raw_value(w, t, len);
 		return;
 	}
-	/* The flags go last so they win over the same fields in the spec. */
+	/* The additions go last so they win over the same fields in the spec. */
 	jsonw_raw_value(w, t, len - 1);
-	if (len > 2)
-		jsonw_raw(w, ",", 1);
-	if (flags & ASYNCJOB_WAIT)
+	if (flags & ASYNCJOB_WAIT) {
+		jsonw_raw(w, first ? "" : ",", first ? 0 : 1);
 		jsonw_raw(w, "\"wait\":true", 11);
-	if ((flags & ASYNCJOB_WAIT) && (flags & ASYNCJOB_CANCEL_ON_DISCONNECT))
-		jsonw_raw(w, ",", 1);
-	if (flags & ASYNCJOB_CANCEL_ON_DISCONNECT)
+		first = false;
+	}
+	if (flags & ASYNCJOB_CANCEL_ON_DISCONNECT) {
+		jsonw_raw(w, first ? "" : ",", first ? 0 : 1);
 		jsonw_raw(w, "\"cancel_on_disconnect\":true", 27);
+		first = false;
+	}
+	if (key) {
+		/* Keys made here are letters, digits and dashes: nothing to
+		 * escape. */
+		jsonw_raw(w, first ? "" : ",", first ? 0 : 1);
+		jsonw_raw(w, "\"key\":\"", 7);
+		jsonw_raw(w, key, strlen(key));
+		jsonw_raw(w, "\"", 1);
+	}
 	jsonw_raw(w, "}", 1);
 }
 

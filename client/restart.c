@@ -252,12 +252,12 @@ int aj_follow_wait(asyncjob *aj, const uint64_t *ids, size_t n, bool any, double
 }
 
 /* A fail_fast gather the daemon no longer watches: waits until one job
- * does not succeed, then cancels the others as the daemon would have. */
-static int follow_fail_fast(asyncjob *aj, const uint64_t *ids, size_t n)
+ * does not succeed, then cancels the others as the daemon would have.
+ * `away` as for follow(). */
+static int follow_fail_fast(asyncjob *aj, const uint64_t *ids, size_t n, int away)
 {
 	uint64_t *left = malloc(n * sizeof(*left));
 	size_t n_left = n;
-	int away = ASYNCJOB_DAEMON_RESTARTING;
 	bool failed = false;
 	int r = 0;
 
@@ -296,31 +296,21 @@ out:
 	return r;
 }
 
-int aj_follow_restarted(asyncjob *aj, int r, bool fail_fast, asyncjob_job ***ret_jobs,
-			bool *ret_ok)
+/* Waits for a gather's jobs by id, as the daemon would have: all of them,
+ * or with `fail_fast` until one does not succeed (the others then
+ * canceled). `away` as for follow(). */
+static int follow_gather(asyncjob *aj, const uint64_t *ids, size_t n, bool fail_fast, int away,
+			 asyncjob_job ***ret_jobs, bool *ret_ok)
 {
-	uint64_t *ids = NULL;
-	size_t n = 0;
 	asyncjob_job **jobs = NULL;
+	int r = 0;
 
-	if (r != -EREMOTEIO || aj->reconnect_ms <= 0)
-		return r;
-	int said = restart_said(aj, &ids, &n);
-	if (said < 0)
-		return aj_fail(aj, -ENOMEM, "out of memory");
-	if (!said || !ids)
-		return r;   /* not a restart, or refused before any job was made */
-
-	int away = ASYNCJOB_DAEMON_RESTARTING;
 	if (fail_fast) {
-		r = follow_fail_fast(aj, ids, n);
+		r = follow_fail_fast(aj, ids, n, away);
 		away = -1;
-	} else {
-		r = 0;
 	}
 	if (r == 0)
 		r = follow(aj, ids, n, false, -1, away, &jobs, NULL);
-	free(ids);
 	if (r < 0) {
 		asyncjob_jobs_free(jobs);
 		return r;
@@ -333,4 +323,61 @@ int aj_follow_restarted(asyncjob *aj, int r, bool fail_fast, asyncjob_job ***ret
 	if (ret_ok)
 		*ret_ok = ok;
 	return 0;
+}
+
+int aj_follow_restarted(asyncjob *aj, int r, bool fail_fast, asyncjob_job ***ret_jobs,
+			bool *ret_ok)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+
+	if (r != -EREMOTEIO || aj->reconnect_ms <= 0)
+		return r;
+	int said = restart_said(aj, &ids, &n);
+	if (said < 0)
+		return aj_fail(aj, -ENOMEM, "out of memory");
+	if (!said || !ids)
+		return r;   /* not a restart, or refused before any job was made */
+
+	r = follow_gather(aj, ids, n, fail_fast, ASYNCJOB_DAEMON_RESTARTING, ret_jobs, ret_ok);
+	free(ids);
+	return r;
+}
+
+int aj_follow_lost_gather(asyncjob *aj, int r, size_t n, bool fail_fast,
+			  int (*resolve)(asyncjob *aj, void *arg, uint64_t *ids), void *arg,
+			  asyncjob_job ***ret_jobs, bool *ret_ok)
+{
+	asyncjob_reconnect_event what;
+	uint64_t *ids;
+
+	if (aj->reconnect_ms <= 0 || !went_away(aj, r, &what) || what != ASYNCJOB_CONNECTION_LOST)
+		return r;
+	if (!(ids = calloc(n, sizeof(*ids))))
+		return aj_fail(aj, -ENOMEM, "out of memory");
+	for (;;) {
+		/* No ids to name yet: the note says the gather's jobs. */
+		if ((r = tell(aj, what, NULL, 0)) < 0 || (r = come_back(aj, 0)) < 0)
+			goto out;
+		r = daemon_keeps_jobs(aj);
+		if (r == 0) {
+			aj->rpc_code = ASYNCJOB_RPC_JOB_NOT_FOUND;
+			r = aj_fail(aj, -EREMOTEIO, "the gather's jobs were lost when asyncjobd "
+				    "restarted: it keeps jobs in memory (store = memory)");
+			goto out;
+		}
+		if (r > 0)
+			r = resolve(aj, arg, ids);
+		if (r < 0 && went_away(aj, r, &what))
+			continue;
+		if (r < 0)
+			goto out;
+		break;
+	}
+	/* Now they have ids: a handler that cancels on Ctrl-C learns them. */
+	if ((r = tell(aj, ASYNCJOB_RECONNECTED, ids, n)) == 0)
+		r = follow_gather(aj, ids, n, fail_fast, -1, ret_jobs, ret_ok);
+out:
+	free(ids);
+	return r;
 }

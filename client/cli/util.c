@@ -54,6 +54,11 @@ int cli_usage_error(const struct cli *cli, const char *fmt, ...)
 /* "job 41", "jobs 41, 42 and 43", "jobs 41, 42, 43 and 97 more". */
 static void describe_jobs(const uint64_t *ids, size_t n, char *buf, size_t size)
 {
+	/* A gather that lost its connection before it knew its jobs' ids. */
+	if (n == 0) {
+		snprintf(buf, size, "the gather's jobs");
+		return;
+	}
 	size_t len = (size_t)snprintf(buf, size, "job%s", n == 1 ? "" : "s");
 	for (size_t i = 0; i < n && i < 3 && len < size; i++) {
 		const char *sep = i == 0 ? " " : i + 1 == n ? " and " : ", ";
@@ -69,6 +74,18 @@ static void on_reconnect(asyncjob *aj, asyncjob_reconnect_event what, const uint
 	struct cli *cli = userdata;
 	char jobs[96];
 
+	/* The first time names them all; a later one (a fail_fast gather
+	 * still going) names those left; a gather that lost its connection
+	 * names them once connected again. Ctrl-C cancels all of them. */
+	if (n > cli->n_followed) {
+		uint64_t *copy = malloc(n * sizeof(*copy));
+		if (copy) {
+			memcpy(copy, ids, n * sizeof(*copy));
+			free(cli->followed);
+			cli->followed = copy;
+			cli->n_followed = n;
+		}
+	}
 	if (what == ASYNCJOB_RECONNECTED) {
 		/* The new connection has no subscription: the progress bar
 		 * goes on only if asked for again (best effort, as at first). */
@@ -81,17 +98,6 @@ static void on_reconnect(asyncjob *aj, asyncjob_reconnect_event what, const uint
 		return;
 	}
 	cli->went_away = true;
-	/* The first time names them all; a later one (a fail_fast gather
-	 * still going) names those left. Ctrl-C cancels all of them. */
-	if (n > cli->n_followed) {
-		uint64_t *copy = malloc(n * sizeof(*copy));
-		if (copy) {
-			memcpy(copy, ids, n * sizeof(*copy));
-			free(cli->followed);
-			cli->followed = copy;
-			cli->n_followed = n;
-		}
-	}
 	/* A note for a person watching; a script just sees the command take
 	 * longer. */
 	if (cli->quiet || !isatty(STDERR_FILENO))

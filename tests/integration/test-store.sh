@@ -355,6 +355,22 @@ cli_exited 0
 kill9
 end
 
+begin "gather across kill -9: finds its jobs again by their keys, none made twice"
+cli_across kill9 yes 3 0.5 "$ASYNCJOB_CLI" -s "$SOCK" gather 'sleep 2 Hello' 'sleep 1.5 World' 'sleep 2.5 !'
+cli_exited 0
+[ "$(cat "$TMP/cli.out")" = "$(printf 'Hello\nWorld\n!')" ] ||
+	fail "it printed '$(cat "$TMP/cli.out")'"
+[ ! -s "$TMP/cli.err" ] || fail "it wrote to stderr: $(cat "$TMP/cli.err")"
+# Three jobs, each with the key the CLI gave it: none made again.
+jobs=$(aj --json list | "$PY" -c '
+import json, sys
+jobs = [json.loads(line) for line in sys.stdin if line.strip()]
+print(" ".join("%d:%s:%s" % (j["id"], j["state"], j.get("key", "").startswith("asyncjob-gather-"))
+               for j in jobs))')
+[ "$jobs" = "1:succeeded:True 2:succeeded:True 3:succeeded:True" ] || fail "the jobs: $jobs"
+kill9
+end
+
 # The test web server (tests/common/http-test-server), for fetch -o.
 WEB=
 WEB_PID=
@@ -529,6 +545,23 @@ status=$?
 one_line "$TMP/cli.err" &&
 	grep -q '^asyncjob: sleep: job 1 was lost when asyncjobd restarted' "$TMP/cli.err" ||
 	fail "stderr: $(cat "$TMP/cli.err")"
+kill9
+end
+
+begin "a gather across kill -9 of a daemon that keeps jobs in memory: exit 3, nothing made again"
+start_memory_daemon || fail "the daemon did not start"
+"$ASYNCJOB_CLI" -s "$SOCK" gather 'sleep 30 Hello' 'sleep 30 World' >"$TMP/cli.out" 2>"$TMP/cli.err" &
+cli=$!
+wait_state 2 running || fail "job 2 did not start"
+kill9
+start_memory_daemon || fail "the daemon did not start again"
+wait_cli "$cli"
+status=$?
+[ "$status" -eq 3 ] || fail "the CLI exited with status $status, not 3: $(cat "$TMP/cli.err")"
+one_line "$TMP/cli.err" &&
+	grep -q "^asyncjob: gather: the gather's jobs were lost when asyncjobd restarted" "$TMP/cli.err" ||
+	fail "stderr: $(cat "$TMP/cli.err")"
+[ -z "$(aj list)" ] || fail "jobs were made again: $(aj list)"
 kill9
 end
 
