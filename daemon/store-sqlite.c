@@ -42,7 +42,7 @@
  * and after which it waits for them and truncates the WAL: a reader that
  * never lets go cannot make it grow without bound. */
 #define WAL_CHECKPOINT_FRAMES 1000
-#define WAL_BUSY_CHECKPOINT_FRAMES 8192
+#define WAL_BUSY_CHECKPOINT_FRAMES 2048
 #define WAL_TRUNCATE_FRAMES 16384
 /* What the WAL file is cut back to when it restarts. */
 #define JOURNAL_SIZE_LIMIT (16 * 1024 * 1024)
@@ -626,7 +626,7 @@ static void op_buf_move(struct op_buf *to, struct op_buf *from)
 		struct op_buf t = *to;
 		*to = *from;
 		*from = t;
-	} else {
+	} else if (from->len > 0) {
 		op_buf_grow(to, from->len);
 		memcpy(to->data + to->len, from->data, from->len);
 		to->len += from->len;
