@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,15 +42,72 @@ static int slurp_stdin(unsigned char **ret, size_t *ret_len)
 	return 0;
 }
 
+/* Appends the components of `rel` to the directory `dir` (absolute, no
+ * symlink, no "." or ".."), as the kernel would walk them: "." stays, ".."
+ * goes up. A component that exists is looked at: a symlink to a directory
+ * is followed (realpath), so that "link/.." means what it means to the
+ * shell, not what it looks like. The last component is left as it is
+ * (unless "." or ".."): the daemon has its own rule for a symlink there. */
+static int walk_relative(char *dir, size_t size, const char *rel)
+{
+	const char *p = rel;
+
+	while (*p) {
+		const char *end = strchr(p, '/');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		const char *next = end ? end + 1 : p + n;
+		bool last = true;
+		for (const char *q = next; *q; q++)
+			if (*q != '/')
+				last = false;
+
+		if (n == 0 || (n == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (n == 2 && p[0] == '.' && p[1] == '.') {
+			char *slash = strrchr(dir, '/');
+			if (slash == dir)
+				dir[1] = '\0';
+			else if (slash)
+				*slash = '\0';
+		} else {
+			size_t len = strlen(dir);
+			if (len + 1 + n + 1 > size)
+				return -ENAMETOOLONG;
+			if (len > 1)
+				dir[len++] = '/';
+			memcpy(dir + len, p, n);
+			dir[len + n] = '\0';
+			if (!last) {
+				/* Inside: what the kernel would find there. A name
+				 * that does not exist yet (--mkdirs) stays as written. */
+				char real[PATH_MAX];
+				if (realpath(dir, real)) {
+					if (strlen(real) + 1 > size)
+						return -ENAMETOOLONG;
+					strcpy(dir, real);
+				}
+			}
+		}
+		p = next;
+	}
+	return 0;
+}
+
 int cli_absolute_path(const char *path, char *buf, size_t size)
 {
 	char cwd[PATH_MAX];
 
+	/* An absolute path goes as typed: the daemon's rules apply to it. */
 	if (path[0] == '/')
 		return snprintf(buf, size, "%s", path) < (int)size ? 0 : -ENAMETOOLONG;
+	/* A relative one means what it means to the shell here: "./x",
+	 * "../files/x" and "link/../x" are resolved from this directory. */
 	if (!getcwd(cwd, sizeof(cwd)))
 		return -errno;
-	return snprintf(buf, size, "%s/%s", cwd, path) < (int)size ? 0 : -ENAMETOOLONG;
+	if (strlen(cwd) + 1 > size)
+		return -ENAMETOOLONG;
+	strcpy(buf, cwd);
+	return walk_relative(buf, size, path);
 }
 
 static int run(struct cli *cli, int argc, char **argv)

@@ -1028,6 +1028,17 @@ grep -q '"completed":false' "$TMP/files/saved.json" 2>/dev/null || failc "saved.
 ls -a "$TMP/files" | grep -q asyncjob- && failc "a temporary file was left behind"
 end
 
+begin "fetch -o ./FILE and ../FILE mean what they mean to the shell"
+mkdir -p "$TMP/files/sub"
+( cd "$TMP/files/sub" && "$ASYNCJOB_CLI" -s "$SOCK" fetch -o ./dot.json "$WEB/todos/1" &&
+	"$ASYNCJOB_CLI" -s "$SOCK" fetch -o ../up.json "$WEB/todos/1" ) >"$TMP/out" 2>"$TMP/err"
+rc=$?
+cmd="(cd files/sub && asyncjob fetch -o ./dot.json URL && asyncjob fetch -o ../up.json URL)"
+expect_rc 0
+grep -q '"completed":false' "$TMP/files/sub/dot.json" 2>/dev/null || failc "sub/dot.json is missing or wrong"
+grep -q '"completed":false' "$TMP/files/up.json" 2>/dev/null || failc "up.json is missing or wrong"
+end
+
 begin "fetch -o outside the write roots is refused (exit 4)"
 run fetch -o /etc/asyncjob-test.json "$WEB/todos/1"
 expect_rc 4

@@ -2484,9 +2484,19 @@ static void test_cli_relative_path(void **state)
 	assert_file_text(in_root("rel.txt"), "relative");
 	assert_cli(0, in_root("sub"), NULL, "write", "--mkdirs", "a/b.txt", "nested");
 	assert_file_text(in_root("sub/a/b.txt"), "nested");
-	/* ".." is refused by the daemon, even when it would land inside. */
-	assert_cli(4, in_root("sub"), NULL, "write", "../up.txt", "up");
-	assert_absent(in_root("up.txt"));
+	/* "." and ".." mean what they mean to the shell; the daemon gets
+	 * the path they lead to. */
+	assert_cli(0, in_root("sub"), NULL, "write", "../up.txt", "up");
+	assert_file_text(in_root("up.txt"), "up");
+	assert_cli(0, in_root("sub"), NULL, "write", "./dot.txt", "dot");
+	assert_file_text(in_root("sub/dot.txt"), "dot");
+	assert_cli(0, in_root("sub"), NULL, "write", "--mkdirs", "./new/./deep/../c.txt", "c");
+	assert_file_text(in_root("sub/new/c.txt"), "c");
+	/* Through a symlink, ".." goes up from where the link leads (outside
+	 * the roots: refused), not back to where it looks as if it were. */
+	assert_int_equal(symlink(T.outside, in_root("out")), 0);
+	assert_cli(4, T.root, NULL, "write", "out/../z.txt", "z");
+	assert_absent(in_root("z.txt"));
 	/* Relative to a directory outside the roots: refused. */
 	assert_cli(4, T.outside, NULL, "write", "x.txt", "x");
 	assert_entries(T.outside, 0);
