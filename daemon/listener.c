@@ -209,11 +209,33 @@ static int probe_existing(const char *path, char *err, size_t err_size)
 static int take_lock(const char *path, char *err, size_t err_size)
 {
 	int fd = lockfile_take(path, err, err_size);
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *why = NULL;
 
 	if (fd == -EBUSY) {
 		snprintf(err, err_size, "another asyncjobd holds %s.lock (it is running or "
 			 "starting on %s)", path, path);
 		return -EADDRINUSE;
+	}
+	/* The lock file is made beside the socket: what stops it stops the
+	 * socket too, and is said of the socket's directory, which the user
+	 * chose, not of a file the user never named. */
+	switch (fd) {
+	case -ENOENT: why = "does not exist (create it, or give another --socket)"; break;
+	case -ENOTDIR: why = "is not a directory"; break;
+	case -EACCES: why = "is not writable for this user"; break;
+	case -EROFS: why = "is on a read-only filesystem"; break;
+	}
+	if (why) {
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash == dir)
+			dir[1] = '\0';
+		else if (slash)
+			*slash = '\0';
+		else
+			snprintf(dir, sizeof(dir), ".");
+		snprintf(err, err_size, "cannot listen on %s: the directory %s %s", path, dir, why);
 	}
 	return fd;
 }

@@ -317,6 +317,15 @@ end
 
 # ------------------------------------------------------------------ cases
 
+begin "asyncjobd with a socket in a missing directory says so (exit 1)"
+out=$("$ASYNCJOBD" -c "$CONF" --store memory -s "$TMP/no/such/dir/s.sock" 2>&1 >/dev/null)
+status=$?
+[ "$status" -eq 1 ] || fail "exit status $status, not 1: $out"
+last=$(tail -n 1 <<<"$out")
+[ "$last" = "asyncjobd: error: cannot listen on $TMP/no/such/dir/s.sock: the directory $TMP/no/such/dir does not exist (create it, or give another --socket)" ] ||
+	fail "it said: $out"
+end
+
 begin "info prints the daemon's version line"
 run info
 expect_rc 0
