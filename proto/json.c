@@ -817,9 +817,15 @@ int json_parse(struct json_parser *p, const char *text, size_t len,
 	start(p);
 	if (run(&c) < 0 || finish(p, ret_root) < 0) {
 		*ret_reason = c.err ? c.why : p->why;
+		p->error_offset = c.err ? (size_t)(c.s - (const unsigned char *)text) : len;
 		return c.err ? c.err : p->err;
 	}
 	return 0;
+}
+
+size_t json_parse_error_offset(const struct json_parser *p)
+{
+	return p->error_offset;
 }
 
 void json_parse_begin(struct json_parser *p)

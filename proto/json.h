@@ -74,6 +74,8 @@ struct json_parser {
 	size_t carry_retry;            /* carry_len at which to try it again */
 	int err;                       /* of the parse going on: 0 or its error */
 	const char *why;
+	size_t error_offset;           /* json_parse: where a text that is not
+					* JSON went wrong, in bytes from its start */
 	unsigned max_depth;
 	bool own_numbers;              /* copy numbers' text into the arena too */
 	uint32_t generation;           /* counts parses, for `interned` */
@@ -110,6 +112,9 @@ size_t json_parser_arena_used(const struct json_parser *p);
  * or -ENOMEM. */
 int json_parse(struct json_parser *p, const char *text, size_t len,
 	       const struct json_value **ret_root, const char **ret_reason);
+/* After json_parse() failed with -EINVAL: the offset, in bytes, at which
+ * the text stopped being JSON (its length when it ended too soon). */
+size_t json_parse_error_offset(const struct json_parser *p);
 
 /* The reason given when the text nests deeper than max_depth: compare the
  * pointer to tell a limit reached from a text that is not JSON. */

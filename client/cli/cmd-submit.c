@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "client/cli/cli.h"
+#include "proto/json.h"
 
 /* Reads all of stdin into a string (for "-"). */
 static char *read_stdin(void)
@@ -33,6 +34,36 @@ static char *read_stdin(void)
 	return buf;
 }
 
+/* Why a spec is refused: not JSON (what is wrong, and where), or JSON
+ * that is not an object. */
+static int spec_refused(const struct cli *cli, const char *text)
+{
+	static const char *const kinds[] = {
+		[JSON_NULL] = "null", [JSON_BOOL] = "true or false", [JSON_NUMBER] = "a number",
+		[JSON_STRING] = "a string", [JSON_ARRAY] = "an array", [JSON_OBJECT] = "an object",
+	};
+	struct json_parser parser;
+	const struct json_value *v;
+	const char *why;
+	int code;
+
+	json_parser_init(&parser, 512);
+	if (json_parse(&parser, text, strlen(text), &v, &why) < 0) {
+		size_t at = json_parse_error_offset(&parser);
+		if (at >= strlen(text))
+			code = cli_usage_error(cli, "the job spec is not valid JSON: it ends too "
+					       "soon (%s)", why);
+		else
+			code = cli_usage_error(cli, "the job spec is not valid JSON: %s at byte %zu",
+					       why, at + 1);
+	} else
+		code = cli_usage_error(cli, "the job spec must be a JSON object, such as "
+				       "'{\"type\":\"sleep\",\"seconds\":1}', not %s",
+				       kinds[v->type]);
+	json_parser_release(&parser);
+	return code;
+}
+
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -54,9 +85,9 @@ static int run(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (asyncjob_spec_from_json(text ? text : argv[optind], &spec) < 0) {
+		code = spec_refused(cli, text ? text : argv[optind]);
 		free(text);
-		return cli_usage_error(cli, "the job spec must be a JSON object, such as "
-				       "'{\"type\":\"sleep\",\"seconds\":1}'");
+		return code;
 	}
 	free(text);
 	code = cli_apply_controls(cli, spec, &controls);

@@ -326,6 +326,18 @@ last=$(tail -n 1 <<<"$out")
 	fail "it said: $out"
 end
 
+begin "submit of a text that is not JSON says what is wrong and where (exit 2)"
+run submit '{"type":"sleep",}'
+expect_rc 2
+expect_err_has 'the job spec is not valid JSON: expected a member name in quotes at byte 17'
+run submit '{'
+expect_rc 2
+expect_err_has 'the job spec is not valid JSON: it ends too soon'
+run submit '[1]'
+expect_rc 2
+expect_err_has "the job spec must be a JSON object, such as .*, not an array"
+end
+
 begin "info prints the daemon's version line"
 run info
 expect_rc 0

@@ -326,6 +326,36 @@ static bool int_is(const struct json_value *v, int64_t expected)
 
 /* ------------------------------------------------------------ types */
 
+/* Where a text stops being JSON, for a message that says where. */
+static void test_error_offset(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t at;
+	} cases[] = {
+		{ "{\"type\":\"sleep\",}", 16 },   /* the '}' where a name should be */
+		{ "[1,2,,3]", 5 },
+		{ "{\"a\":1} x", 8 },
+		{ "nul", 0 },
+		{ "{", 1 },                      /* ended too soon: its length */
+		{ "\"abc", 4 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_parser p;
+		const struct json_value *v;
+		const char *why;
+
+		json_parser_init(&p, 32);
+		assert_int_equal(json_parse(&p, cases[i].text, strlen(cases[i].text), &v, &why),
+				 -EINVAL);
+		if (json_parse_error_offset(&p) != cases[i].at)
+			fail_msg("%s: error at %zu, not %zu (%s)", cases[i].text,
+				 json_parse_error_offset(&p), cases[i].at, why);
+		json_parser_release(&p);
+	}
+}
+
 static void test_scalars(void **state)
 {
 	struct doc *d = *state;
@@ -1923,6 +1953,7 @@ int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, doc_setup, doc_teardown)
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_error_offset),
 		T(test_scalars),
 		T(test_containers),
 		T(test_nested),
