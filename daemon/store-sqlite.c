@@ -1355,10 +1355,13 @@ struct store_sqlite *store_sqlite_close(struct store_sqlite *s)
 		pthread_mutex_unlock(&s->lock);
 		pthread_cond_signal(&s->wake);
 		pthread_join(s->thread, NULL);
+		/* What this run wrote; commits that had to be tried again were
+		 * logged as they failed, and are only counted here. */
 		log_info("%s: %" PRIu64 " commit(s) of %" PRIu64 " record(s) and %" PRIu64
-			  " deletions, %" PRIu64 " changes coalesced, %" PRIu64 " failed commits, %" PRIu64 " us committing",
-			  s->path, s->stats.batches, s->stats.records_written,
-			  s->stats.records_deleted, s->stats.coalesced, s->stats.failed_commits, s->stats.commit_us);
+			 " deletion(s) in %.1f ms; %" PRIu64 " change(s) coalesced, %" PRIu64
+			 " commit(s) tried again", s->path, s->stats.batches, s->stats.records_written,
+			 s->stats.records_deleted, (double)s->stats.commit_us / 1000.0,
+			 s->stats.coalesced, s->stats.failed_commits);
 	} else if (s->db) {
 		/* open failed: nothing was queued; a refused file is only read,
 		 * so closing leaves it as it was. */
