@@ -298,7 +298,8 @@ one_line() {
 }
 
 # cli_across STOP RESTART JOB SETTLE COMMAND...: on a fresh daemon
-# (started with the words of $DAEMON_ARGS), runs COMMAND (a CLI command
+# (started by $START_DAEMON, start_daemon unless set, with the words of
+# $DAEMON_ARGS), runs COMMAND (a CLI command
 # line) in the background, its output in $TMP/cli.out and cli.err; once
 # job JOB runs and SETTLE seconds more have passed, stops the daemon with
 # STOP (term or kill9), starts it again when RESTART is yes, and sets
@@ -308,14 +309,14 @@ cli_across() {
 	shift 4
 	rm -rf "$STATE"
 	# shellcheck disable=SC2086 # words on purpose
-	start_daemon ${DAEMON_ARGS:-} || fail "the daemon did not start"
+	"${START_DAEMON:-start_daemon}" ${DAEMON_ARGS:-} || fail "the daemon did not start"
 	"$@" >"$TMP/cli.out" 2>"$TMP/cli.err" &
 	cli=$!
 	wait_state "$job" running || fail "job $job did not start"
 	sleep "$settle"
 	"$stop" || fail "asyncjobd exited with status $? on $stop"
 	if [ "$restart" = yes ]; then
-		start_daemon ${DAEMON_ARGS:-} || fail "the daemon did not start again"
+		"${START_DAEMON:-start_daemon}" ${DAEMON_ARGS:-} || fail "the daemon did not start again"
 	fi
 	wait_cli "$cli"
 	CLI_STATUS=$?
@@ -531,17 +532,10 @@ start_memory_daemon() {
 }
 
 begin "a daemon that keeps jobs in memory comes back without the job: exit 3, one line"
-start_memory_daemon || fail "the daemon did not start"
+START_DAEMON=start_memory_daemon cli_across kill9 yes 1 0 "$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea
 [ "$(aj --json info | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["store"])')" = memory ] ||
 	fail "daemon.info does not say store memory: $(aj --json info 2>&1 | head -c 300)"
-"$ASYNCJOB_CLI" -s "$SOCK" sleep 30 tea >"$TMP/cli.out" 2>"$TMP/cli.err" &
-cli=$!
-wait_state 1 running || fail "job 1 did not start"
-kill9
-start_memory_daemon || fail "the daemon did not start again"
-wait_cli "$cli"
-status=$?
-[ "$status" -eq 3 ] || fail "the CLI exited with status $status, not 3: $(cat "$TMP/cli.err")"
+cli_exited 3
 one_line "$TMP/cli.err" &&
 	grep -q '^asyncjob: sleep: job 1 was lost when asyncjobd restarted' "$TMP/cli.err" ||
 	fail "stderr: $(cat "$TMP/cli.err")"
@@ -549,15 +543,9 @@ kill9
 end
 
 begin "a gather across kill -9 of a daemon that keeps jobs in memory: exit 3, nothing made again"
-start_memory_daemon || fail "the daemon did not start"
-"$ASYNCJOB_CLI" -s "$SOCK" gather 'sleep 30 Hello' 'sleep 30 World' >"$TMP/cli.out" 2>"$TMP/cli.err" &
-cli=$!
-wait_state 2 running || fail "job 2 did not start"
-kill9
-start_memory_daemon || fail "the daemon did not start again"
-wait_cli "$cli"
-status=$?
-[ "$status" -eq 3 ] || fail "the CLI exited with status $status, not 3: $(cat "$TMP/cli.err")"
+START_DAEMON=start_memory_daemon cli_across kill9 yes 2 0 "$ASYNCJOB_CLI" -s "$SOCK" gather \
+	'sleep 30 Hello' 'sleep 30 World'
+cli_exited 3
 one_line "$TMP/cli.err" &&
 	grep -q "^asyncjob: gather: the gather's jobs were lost when asyncjobd restarted" "$TMP/cli.err" ||
 	fail "stderr: $(cat "$TMP/cli.err")"
