@@ -28,12 +28,14 @@ static int params_done(asyncjob *aj, struct params *p)
 	return 0;
 }
 
-static int build_submit(asyncjob *aj, struct params *p, const asyncjob_spec *spec, unsigned flags)
+/* `key` (NULL: none) is added to the spec, over one it names. */
+static int build_submit(asyncjob *aj, struct params *p, const asyncjob_spec *spec, unsigned flags,
+			const char *key)
 {
 	jsonw_init(&p->w);
 	if (!spec)
 		return aj_fail(aj, -EINVAL, "no job spec");
-	aj_write_spec(&p->w, spec, flags, NULL);
+	aj_write_spec(&p->w, spec, flags, key);
 	return params_done(aj, p);
 }
 
@@ -202,7 +204,7 @@ ASYNCJOB_EXPORT int asyncjob_submit(asyncjob *aj, const asyncjob_spec *spec, uns
 				    asyncjob_job **ret_job)
 {
 	struct params p;
-	int r = build_submit(aj, &p, spec, flags);
+	int r = build_submit(aj, &p, spec, flags, NULL);
 	if (r < 0)
 		return r;
 	r = job_call(aj, RPC_JOB_SUBMIT, &p, ret_job);
@@ -235,10 +237,8 @@ static int resolve_lost_gather(asyncjob *aj, void *arg, uint64_t *ids)
 		struct params p;
 		asyncjob_job *job = NULL;
 		bool own = aj_spec_has_key(lg->specs[i]);
+		int r = build_submit(aj, &p, lg->specs[i], 0, own ? NULL : gather_key(lg->keys, i));
 
-		jsonw_init(&p.w);
-		aj_write_spec(&p.w, lg->specs[i], 0, own ? NULL : gather_key(lg->keys, i));
-		int r = params_done(aj, &p);
 		if (r == 0)
 			r = job_call(aj, RPC_JOB_SUBMIT, &p, &job);
 		if (r < 0)
@@ -387,7 +387,7 @@ ASYNCJOB_EXPORT int asyncjob_send_submit(asyncjob *aj, const asyncjob_spec *spec
 					 asyncjob_reply_fn fn, void *userdata)
 {
 	struct params p;
-	int r = build_submit(aj, &p, spec, flags);
+	int r = build_submit(aj, &p, spec, flags, NULL);
 	return r < 0 ? r : send_params(aj, RPC_JOB_SUBMIT, &p, fn, userdata);
 }
 

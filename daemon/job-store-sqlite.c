@@ -5,8 +5,8 @@
  * handed to it is on disk. A changed job is only marked during the loop
  * turn; its record is made once, as the job is at the end of the turn,
  * and the turn's records go to the engine together: a job that is made,
- * starts and finishes in one turn costs one record. The daemon holds replies, events and file work
- * until then (job-store.h, changes_durable). At start, the records are
+ * starts and finishes in one turn costs one record. The daemon holds
+ * replies, events and file work until then (job-store.h, changes_durable). At start, the records are
  * read back into jobs (job-record.c) and the unfinished ones recovered
  * (job.c, job_recover). */
 #include "config.h"
@@ -99,6 +99,14 @@ static void stage_record(struct sqlite_job_store *s, struct job *job)
 
 static void hand_over(struct sqlite_job_store *s, bool all);
 
+/* Takes the job off the list of those whose record is to be made. */
+static void unmark(struct sqlite_job_store *s, struct job *job)
+{
+	TAILQ_REMOVE(&s->dirty, job, store_dirty_link);
+	job->store_dirty = false;
+	s->n_dirty--;
+}
+
 /* Marks the job's record to be made at the end of the turn. */
 static void put(struct sqlite_job_store *s, struct job *job)
 {
@@ -132,10 +140,8 @@ static void hand_over(struct sqlite_job_store *s, bool all)
 	while ((job = TAILQ_FIRST(&s->dirty))) {
 		if (!all && waiting + store_sqlite_staged_bytes(s->engine) >= HAND_OVER_BYTES)
 			break;
-		TAILQ_REMOVE(&s->dirty, job, store_dirty_link);
-		job->store_dirty = false;
+		unmark(s, job);
 		stage_record(s, job);
-		s->n_dirty--;
 	}
 	if (TAILQ_EMPTY(&s->dirty))
 		store_sqlite_submit(s->engine);
@@ -172,12 +178,9 @@ static void sq_remove(struct job_store *st, struct job *job)
 	bool was_in = job->in_store;
 
 	job_store_remove(s->mem, job);
-	if (job->store_dirty) {
-		/* Its deletion says all: no record. */
-		TAILQ_REMOVE(&s->dirty, job, store_dirty_link);
-		job->store_dirty = false;
-		s->n_dirty--;
-	}
+	/* Its deletion says all: no record. */
+	if (job->store_dirty)
+		unmark(s, job);
 	if (was_in && !s->loading)
 		staged_change(s, store_sqlite_delete(s->engine, job->id));
 }

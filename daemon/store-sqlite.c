@@ -117,8 +117,6 @@ struct store_sqlite {
 	struct event *ev;
 	store_sqlite_durable_fn *on_durable;
 	void *arg;
-	uint64_t reported_seq;
-	int reported_err;
 	uint64_t next_id;
 	uint64_t event_seq;            /* the event mark, as read at open */
 	bool used;                     /* something was staged: load is over */
@@ -999,10 +997,8 @@ static void on_eventfd(evutil_socket_t fd, short what, void *arg)
 	int err = s->err;
 	pthread_mutex_unlock(&s->lock);
 	/* After each commit, even one that only wrote part of a number's
-	 * records (store_sqlite_submit_part): the loop may hand over more. */
-	s->reported_seq = seq;
-	s->reported_err = err;
-	/* Last: the callback may close the store. */
+	 * records (store_sqlite_submit_part): the loop may hand over more.
+	 * Last: the callback may close the store. */
 	s->on_durable(s->arg, seq, err);
 }
 
