@@ -97,6 +97,11 @@ bool conn_release_held(struct conn *c)
 	return c->n_marks == 0;
 }
 
+bool conn_has_room(struct conn *c)
+{
+	return unread_bytes(c) < pause_threshold(c);
+}
+
 static void pause_reading(struct conn *c)
 {
 	if (c->read_paused)
@@ -170,6 +175,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 		 * event: handle them now. */
 		on_read(bev, c);
 	}
+	if (c->replaying && !c->dead)
+		event_log_replay_resume(c->d, c);
 }
 
 /* After EOF on a Unix socket, POLLHUP tells a peer that is gone from one
@@ -319,7 +326,7 @@ void conn_flush(struct conn *c)
 	 * paused reader or a closing connection that this write drained would
 	 * wait for ever. It hears of it from a deferred call, never from
 	 * inside the writer of a reply in parts. */
-	if (c->read_paused || c->closing)
+	if (c->read_paused || c->closing || c->replaying)
 		bufferevent_trigger(c->bev, EV_WRITE, BEV_TRIG_DEFER_CALLBACKS);
 }
 

@@ -42,6 +42,7 @@ struct conn {
 	bool read_paused;      /* too much output unread: stop reading */
 	bool closing;          /* close once the output is flushed */
 	bool dirty;            /* on the daemon's list of output to write */
+	bool replaying;        /* an events replay goes on as output drains */
 	struct frame_reader framer;
 	struct jsonw w;        /* the reply being written */
 	struct jsonw id_text;  /* the id of the request being handled */
@@ -85,6 +86,10 @@ void conn_send_jsonw(struct conn *c, struct jsonw *w);
  * (`first`) judges the peer's unread output, as conn_send does: one large
  * reply is judged once, at its start, not by its own size. */
 void conn_send_jsonw_part(struct conn *c, struct jsonw *w, bool first);
+
+/* Whether the peer may be sent more now without being slowed: less is
+ * unread than makes its reading pause (a replay sends this much at a time). */
+bool conn_has_room(struct conn *c);
 
 /* Closes now: pending replies are dropped, cancel_on_disconnect jobs are
  * canceled, and the memory is freed by the deferred work. Safe to call from

@@ -28,6 +28,12 @@ struct subscription {
 	struct conn *conn;
 	uint64_t *ids;          /* sorted; NULL: every job the peer may see */
 	size_t n_ids;
+	/* A replay in progress: the next sequence number to send (0: none),
+	 * whether events it was to send had been forgotten, and the request
+	 * answered when it is done. */
+	uint64_t replay_next;
+	bool replay_missed;
+	struct request *replay_request;
 	TAILQ_ENTRY(subscription) link;
 };
 
@@ -70,6 +76,8 @@ struct event_log *event_log_free(struct event_log *log)
 	while ((s = TAILQ_FIRST(&log->subs))) {
 		TAILQ_REMOVE(&log->subs, s, link);
 		s->conn->sub = NULL;
+		if (s->replay_request)
+			s->replay_request->data = NULL;
 		free(s->ids);
 		free(s);
 	}
@@ -144,7 +152,7 @@ static void write_event(struct jsonw *w, uint64_t seq, const struct job *job, en
 	jsonw_key(w, "seq");
 	jsonw_uint(w, seq);
 	jsonw_key(w, "job");
-	job_write_json(job, w, state);
+	job_write_json_limited(job, w, state, ASYNCJOB_EVENT_RESULT_MAX_BYTES);
 	jsonw_object_end(w);
 	rpc_notify_end(w);
 }
@@ -175,7 +183,8 @@ void event_log_record(struct daemon *d, struct job *job)
 	/* Connections killed while this runs stay on the list (their memory
 	 * is freed later) and are skipped by wants(). */
 	TAILQ_FOREACH(s, &log->subs, link) {
-		if (!wants(s, job))
+		/* A replay reaches this event in the history, in order. */
+		if (s->replay_next || !wants(s, job))
 			continue;
 		if (!written) {
 			write_event(&d->scratch, seq, job, job->state);
@@ -193,7 +202,9 @@ void event_log_progress(struct daemon *d, struct job *job)
 	bool written = false;
 
 	TAILQ_FOREACH(s, &d->events->subs, link) {
-		if (!wants(s, job))
+		/* Progress is not kept: a replaying client has not yet heard
+		 * that the job runs, and will hear of its end. */
+		if (s->replay_next || !wants(s, job))
 			continue;
 		if (!written) {
 			struct jsonw *w = &d->scratch;
@@ -213,13 +224,94 @@ void event_log_progress(struct daemon *d, struct job *job)
 	}
 }
 
-bool event_log_subscribe(struct daemon *d, struct conn *conn, const uint64_t *ids,
-			 size_t n_ids, bool replay, uint64_t since)
+static void write_subscribed(struct event_log *log, bool missed, struct jsonw *result)
+{
+	jsonw_object_begin(result);
+	jsonw_key(result, "seq");
+	jsonw_uint(result, log->last_seq);
+	jsonw_key(result, "oldest_seq");
+	jsonw_uint(result, event_log_first_seq(log));
+	jsonw_key(result, "missed");
+	jsonw_bool(result, missed);
+	jsonw_object_end(result);
+	/* The numbers it gives must not come back after a restart. */
+	if (log->mark_change > result->needs)
+		result->needs = log->mark_change;
+}
+
+/* Sends replayed events while the client has less than a window of output
+ * unread. Returns true when the replay has reached the newest event. */
+static bool replay_pump(struct daemon *d, struct subscription *s)
 {
 	struct event_log *log = d->events;
-	struct subscription *s = conn->sub;
-	bool missed = false;
+	struct conn *c = s->conn;
 
+	while (s->replay_next <= log->last_seq) {
+		if (c->dead || !conn_has_room(c))
+			return false;
+		uint64_t first = event_log_first_seq(log);
+		if (s->replay_next < first) {
+			/* Forgotten before it could be sent: the client is told. */
+			s->replay_missed = true;
+			s->replay_next = first;
+			continue;
+		}
+		const struct event_record *r =
+			&log->ring[(log->head + (s->replay_next - first)) % log->cap];
+		s->replay_next++;
+		if (!wants(s, r->job))
+			continue;
+		write_event(&d->scratch, r->seq, r->job, r->state);
+		if (log->mark_change > d->scratch.needs)
+			d->scratch.needs = log->mark_change;
+		conn_send(c, d->scratch.buf, d->scratch.len, d->scratch.needs);
+	}
+	s->replay_next = 0;
+	c->replaying = false;
+	return true;
+}
+
+/* The request a replay answers is freed (answered, or its connection
+ * closed): the replay has no one to finish for. */
+static void replay_request_gone(void *data)
+{
+	struct subscription *s = data;
+
+	if (!s)
+		return;
+	s->replay_request = NULL;
+	s->replay_next = 0;
+	s->conn->replaying = false;
+}
+
+void event_log_replay_resume(struct daemon *d, struct conn *conn)
+{
+	struct subscription *s = conn->sub;
+	struct request *req;
+
+	if (!s || !s->replay_next || !(req = s->replay_request))
+		return;
+	if (!replay_pump(d, s))
+		return;
+	write_subscribed(d->events, s->replay_missed, request_reply_begin(req));
+	request_reply_end(req);
+	request_free(req);
+}
+
+int event_log_subscribe(struct rpc_call *call, const uint64_t *ids, size_t n_ids, bool replay,
+			uint64_t since, struct jsonw *result)
+{
+	struct daemon *d = call->d;
+	struct conn *conn = call->conn;
+	struct event_log *log = d->events;
+	struct subscription *s = conn->sub;
+
+	/* Its reply is still to come: answering it from here would write
+	 * over the reply being made. */
+	if (conn->replaying)
+		return rpc_error_simple(&call->err, RPC_INVALID_REQUEST,
+					"a replay of events is still being sent on this connection; "
+					"wait for its reply first");
 	if (!s) {
 		s = xcalloc(1, sizeof(*s));
 		s->conn = conn;
@@ -235,22 +327,23 @@ bool event_log_subscribe(struct daemon *d, struct conn *conn, const uint64_t *id
 		memcpy(s->ids, ids, n_ids * sizeof(*ids));
 		qsort(s->ids, n_ids, sizeof(*ids), cmp_u64);
 	}
-	if (!replay)
-		return false;
-
-	/* Events after `since` that are no longer kept were missed. */
-	if (since < log->last_seq && since + 1 < event_log_first_seq(log))
-		missed = true;
-	for (size_t i = 0; i < log->count && !conn->dead; i++) {
-		const struct event_record *r = &log->ring[(log->head + i) % log->cap];
-		if (r->seq <= since || !wants(s, r->job))
-			continue;
-		write_event(&d->scratch, r->seq, r->job, r->state);
-		if (log->mark_change > d->scratch.needs)
-			d->scratch.needs = log->mark_change;
-		conn_send(conn, d->scratch.buf, d->scratch.len, d->scratch.needs);
+	s->replay_missed = false;
+	if (!replay || since >= log->last_seq) {
+		write_subscribed(log, false, result);
+		return 0;
 	}
-	return missed;
+	s->replay_next = since + 1;
+	conn->replaying = true;
+	if (replay_pump(d, s)) {
+		write_subscribed(log, s->replay_missed, result);
+		return 0;
+	}
+	/* The rest goes as the client reads (conn.c's write callback). */
+	struct request *req = rpc_defer(call);
+	req->data = s;
+	req->free_data = replay_request_gone;
+	s->replay_request = req;
+	return RPC_DEFERRED;
 }
 
 void event_log_unsubscribe(struct daemon *d, struct conn *conn)

@@ -11,6 +11,8 @@
 struct daemon;
 struct conn;
 struct job;
+struct jsonw;
+struct rpc_call;
 
 struct event_log;
 
@@ -35,12 +37,17 @@ uint64_t event_log_mark_change(const struct event_log *log);
 /* The oldest sequence number still kept (last_seq + 1 when none is). */
 uint64_t event_log_first_seq(const struct event_log *log);
 
-/* Subscribes `conn` (replacing an earlier subscription): to every job it may
- * see, or only to `ids` (copied) when n_ids > 0. With `replay`, first sends
- * the kept events after `since`. Returns true when events after `since` had
- * already been dropped from the history (the client missed some). */
-bool event_log_subscribe(struct daemon *d, struct conn *conn, const uint64_t *ids,
-			 size_t n_ids, bool replay, uint64_t since);
+/* events.subscribe for the connection making `call` (replacing an earlier
+ * subscription): to every job it may see, or only to `ids` (copied) when
+ * n_ids > 0. With `replay`, the kept events after `since` are sent first,
+ * as fast as the client reads them (never more than a window unread), and
+ * the reply follows the last: returns 0 with the reply written in `result`
+ * when that is done at once, RPC_DEFERRED when the replay goes on as the
+ * client reads. Live events wait behind a replay (the history holds them). */
+int event_log_subscribe(struct rpc_call *call, const uint64_t *ids, size_t n_ids, bool replay,
+			uint64_t since, struct jsonw *result);
+/* The connection's output has drained: a replay in progress goes on. */
+void event_log_replay_resume(struct daemon *d, struct conn *conn);
 /* Ends the subscription, if any. */
 void event_log_unsubscribe(struct daemon *d, struct conn *conn);
 

@@ -832,6 +832,12 @@ static void write_time(struct jsonw *w, int64_t ms)
 
 void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of)
 {
+	job_write_json_limited(job, w, as_of, SIZE_MAX);
+}
+
+void job_write_json_limited(const struct job *job, struct jsonw *w, enum job_state as_of,
+			    size_t max_result_bytes)
+{
 	enum job_state state = as_of;
 
 	/* The text tells of the job as the store has it last: it waits for
@@ -866,19 +872,46 @@ void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of
 	if (job_state_is_final(state)) {
 		jsonw_literal_key(w, "finished_at");
 		write_time(w, job->finished_ms);
-		job_write_outcome(job, w);
+		job_write_outcome_limited(job, w, max_result_bytes);
 	}
 	jsonw_object_end(w);
 }
 
 void job_write_outcome(const struct job *job, struct jsonw *w)
 {
+	job_write_outcome_limited(job, w, SIZE_MAX);
+}
+
+/* Writes the result, or "result_omitted" when its text passes `max`. What
+ * the job holds (result_bytes, the body of a fetch) is a lower bound of
+ * the text's length: past the limit, nothing is written to find out. */
+static void write_result_limited(const struct job *job, struct jsonw *w, size_t max)
+{
+	size_t at_least = job->result_text ? job->result_len : job->result_bytes;
+
+	if (max != SIZE_MAX && (max == 0 || at_least > max)) {
+		jsonw_literal_key(w, "result_omitted");
+		jsonw_bool(w, true);
+		return;
+	}
+	struct jsonw_mark before = jsonw_mark(w);
+	jsonw_literal_key(w, "result");
+	size_t start = w->len;
+	if (job->result_text)
+		jsonw_raw_value(w, job->result_text, job->result_len);
+	else
+		job->type->write_result(job, w);
+	if (max != SIZE_MAX && w->len - start > max) {
+		jsonw_rewind(w, before);
+		jsonw_literal_key(w, "result_omitted");
+		jsonw_bool(w, true);
+	}
+}
+
+void job_write_outcome_limited(const struct job *job, struct jsonw *w, size_t max_result_bytes)
+{
 	if (job->state == JOB_SUCCEEDED) {
-		jsonw_literal_key(w, "result");
-		if (job->result_text)
-			jsonw_raw_value(w, job->result_text, job->result_len);
-		else
-			job->type->write_result(job, w);
+		write_result_limited(job, w, max_result_bytes);
 	} else if (job_state_is_final(job->state)) {
 		jsonw_literal_key(w, "error");
 		jsonw_object_begin(w);

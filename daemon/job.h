@@ -284,10 +284,18 @@ void job_clear_owner(struct job *job);
 /* Writes the job object as it was when it entered `as_of` (its current
  * state for a live view): fields set later are left out. */
 void job_write_json(const struct job *job, struct jsonw *w, enum job_state as_of);
+/* The same, with a succeeded job's result only when its JSON text is at
+ * most `max_result_bytes` long (0: never); otherwise the object says
+ * "result_omitted": true and the client reads the result with job.get.
+ * Events and lists carry jobs this way, so one large result does not
+ * travel in every event of every subscriber, or in every row. */
+void job_write_json_limited(const struct job *job, struct jsonw *w, enum job_state as_of,
+			    size_t max_result_bytes);
 
 /* For a finished job: its "result" (succeeded) or "error" member, key
  * and value, into the object being written. Nothing for another. */
 void job_write_outcome(const struct job *job, struct jsonw *w);
+void job_write_outcome_limited(const struct job *job, struct jsonw *w, size_t max_result_bytes);
 
 /* A job's key, as the client sent it. */
 static inline const char *job_key(const struct job *job)

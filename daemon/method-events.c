@@ -27,21 +27,9 @@ static int events_subscribe_handle(struct rpc_call *call, const struct json_valu
 			   "max_gather_jobs", &ids, &n, &call->err);
 	if (r < 0)
 		return r;
-	bool missed = event_log_subscribe(d, call->conn, ids, n, has_since > 0, since);
+	r = event_log_subscribe(call, ids, n, has_since > 0, since, result);
 	free(ids);
-
-	jsonw_object_begin(result);
-	jsonw_key(result, "seq");
-	jsonw_uint(result, event_log_last_seq(d->events));
-	jsonw_key(result, "oldest_seq");
-	jsonw_uint(result, event_log_first_seq(d->events));
-	jsonw_key(result, "missed");
-	jsonw_bool(result, missed);
-	jsonw_object_end(result);
-	/* The numbers it gives must not come back after a restart. */
-	if (event_log_mark_change(d->events) > result->needs)
-		result->needs = event_log_mark_change(d->events);
-	return 0;
+	return r;
 }
 
 static int events_unsubscribe_handle(struct rpc_call *call, const struct json_value *params,
@@ -52,6 +40,10 @@ static int events_unsubscribe_handle(struct rpc_call *call, const struct json_va
 
 	if ((r = param_check_fields(params, none, &call->err)) < 0)
 		return r;
+	if (call->conn->replaying)
+		return rpc_error_simple(&call->err, RPC_INVALID_REQUEST,
+					"a replay of events is still being sent on this connection; "
+					"wait for its reply first");
 	bool was = call->conn->sub != NULL;
 	event_log_unsubscribe(call->d, call->conn);
 	jsonw_object_begin(result);

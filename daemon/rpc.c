@@ -49,7 +49,7 @@ static const struct method_entry methods[] = {
 	{ &method_job_wait, true, false },
 	{ &method_job_list, false, true },
 	{ &method_job_cancel, false, true },
-	{ &method_events_subscribe, false, false },
+	{ &method_events_subscribe, true, false },
 	{ &method_events_unsubscribe, false, true },
 	{ &method_daemon_info, false, true },
 };

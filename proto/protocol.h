@@ -74,6 +74,11 @@ int job_error_from_name(const char *name, enum job_error *ret_code);
 #define RPC_NOTIFY_GATHER_PROGRESS "gather.progress"
 #define RPC_NOTIFY_JOB_PROGRESS "job.progress"
 
+/* A job object in a job.updated event carries its result only when the
+ * result's JSON text is at most this long; otherwise "result_omitted": true
+ * (the client reads it with job.get). */
+#define ASYNCJOB_EVENT_RESULT_MAX_BYTES 16384
+
 /* The socket a client uses when none is named: ASYNCJOB_SOCKET, else the
  * per-user socket when it exists, else the system one. */
 #define ASYNCJOB_SYSTEM_SOCKET "/run/asyncjobd/asyncjobd.sock"

@@ -808,11 +808,12 @@ watched_done() {   # watched_done FILE ID
 states_of() {
 	grep "\"job\":{\"id\":$2," "$1" | json_str state | tr '\n' ' '
 }
-# seq_increasing FILE: every line has "seq":N and N increases.
+# seq_increasing FILE: every line is {"event":"updated","seq":N,...} and N
+# increases.
 seq_increasing() {
 	local prev=0 s
 	while IFS= read -r line; do
-		s=$(echo "$line" | sed -n 's/^{"seq":\([0-9][0-9]*\),.*/\1/p')
+		s=$(echo "$line" | sed -n 's/^{"event":"updated","seq":\([0-9][0-9]*\),.*/\1/p')
 		[ -n "$s" ] && [ "$s" -gt "$prev" ] || return 1
 		prev=$s
 	done <"$1"
@@ -859,7 +860,7 @@ interrupt "$pid"
 [ -z "$bg_killed" ] || fail "SIGINT did not stop it; killed"
 [ "$rc" -eq 0 ] || fail "watch exited $rc after SIGINT, expected 0"
 [ ! -s "$TMP/watch2.err" ] || fail "stderr: $(cat "$TMP/watch2.err")"
-head -n 1 "$TMP/watch2.out" | grep -q '^{"seq":1,"job":{"id":1,.*"state":"queued"' ||
+head -n 1 "$TMP/watch2.out" | grep -q '^{"event":"updated","seq":1,"job":{"id":1,.*"state":"queued"' ||
 	fail "the replay does not start with seq 1 (job 1 queued): $(head -n 1 "$TMP/watch2.out")"
 if [ -n "$watched" ]; then
 	states=$(states_of "$TMP/watch2.out" "$watched")
@@ -1125,6 +1126,37 @@ else
 	expect_err_empty
 	rm -f "$TMP/files/paced.bin"
 fi
+end
+
+begin "watch --json prints state changes and progress in one shape"
+bg_start "$TMP/watch5.out" "$TMP/watch5.err" --json watch
+pid=$bg_pid
+if poll 100 subscribed; then
+	run fetch -o "$TMP/files/paced.bin" "$WEB/paced?bytes=3145728&pieces=10&ms=150"
+	expect_rc 0
+	rm -f "$TMP/files/paced.bin"
+	poll 100 grep -q '"state":"succeeded"' "$TMP/watch5.out" || fail "no succeeded event"
+else
+	fail "watch never subscribed"
+fi
+interrupt "$pid"
+[ "$rc" -eq 0 ] || fail "watch exited $rc after SIGINT, expected 0"
+python3 - "$TMP/watch5.out" <<'PY' 2>"$TMP/shape.err" || fail "$(cat "$TMP/shape.err")"
+import json, sys
+kinds = set()
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if sorted(e) != ["event", "job", "seq"] or "id" not in e["job"]:
+        sys.exit("not {event, seq, job}: " + line)
+    if e["event"] == "updated" and not isinstance(e["seq"], int):
+        sys.exit("an update without its seq: " + line)
+    if e["event"] == "progress" and (e["seq"] is not None or "bytes" not in e["job"]["progress"]
+                                     or e["job"]["state"] != "running"):
+        sys.exit("a progress line without progress: " + line)
+    kinds.add(e["event"])
+if kinds != {"updated", "progress"}:
+    sys.exit("expected updates and progress, got " + " ".join(sorted(kinds)))
+PY
 end
 
 begin "fetch prints JSON pretty on a terminal"
