@@ -93,6 +93,8 @@ static const struct setting settings[] = {
 	LIMIT(fetch_max_redirects, SET_COUNT, 0, 100),
 	LIMIT(max_retained_result_bytes, SET_BYTES, 0, 1024.0 * 1024 * 1024 * 1024),
 	LIMIT(max_pending_write_bytes, SET_BYTES, 0, 1024.0 * 1024 * 1024 * 1024),
+	LIMIT(max_upload_bytes, SET_BYTES, 0, 1024.0 * 1024 * 1024 * 1024 * 1024),
+	LIMIT(max_spool_bytes, SET_BYTES, 0, 1024.0 * 1024 * 1024 * 1024 * 1024),
 	LIMIT(io_threads, SET_COUNT, 1, 256),
 };
 
@@ -132,6 +134,8 @@ static const struct limits default_limits = {
 	.fetch_max_redirects = 5,
 	.max_retained_result_bytes = 256 * 1024 * 1024,
 	.max_pending_write_bytes = 256 * 1024 * 1024,
+	.max_upload_bytes = 1024 * 1024 * 1024,
+	.max_spool_bytes = 4ULL * 1024 * 1024 * 1024,
 	.io_threads = 4,
 };
 

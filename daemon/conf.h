@@ -44,6 +44,8 @@ struct limits {
 	size_t fetch_max_redirects;
 	size_t max_retained_result_bytes;
 	size_t max_pending_write_bytes;
+	size_t max_upload_bytes;          /* one upload (content in pieces) */
+	size_t max_spool_bytes;           /* every upload and the content jobs hold */
 	size_t io_threads;
 };
 

@@ -22,6 +22,7 @@
 #include "daemon/job.h"
 #include "daemon/log.h"
 #include "daemon/rpc.h"
+#include "daemon/upload.h"
 #include "daemon/xalloc.h"
 
 /* Reading stops while this much output is unread, and resumes once it has
@@ -225,6 +226,7 @@ struct conn *conn_new(struct daemon *d, struct bufferevent *bev, const struct pe
 	jsonw_init(&c->id_text);
 	LIST_INIT(&c->requests);
 	LIST_INIT(&c->owned_jobs);
+	LIST_INIT(&c->uploads);
 	TAILQ_INSERT_TAIL(&d->conns, c, link);
 	d->n_conns++;
 	daemon_user_adjust(d, peer->uid, 0, +1);
@@ -389,6 +391,7 @@ static void conn_destroy(struct conn *c)
 			  "the client that submitted it disconnected");
 	}
 	event_log_unsubscribe(d, c);
+	uploads_conn_closed(d, c);
 	bufferevent_free(c->bev);
 	frame_reader_release(&c->framer);
 	jsonw_release(&c->w);

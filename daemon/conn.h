@@ -21,6 +21,7 @@ struct identity;
 struct job;
 struct request;
 struct subscription;
+struct upload;
 
 struct peer_creds {
 	uid_t uid;
@@ -60,6 +61,8 @@ struct conn {
 	bool on_held_list;
 	TAILQ_ENTRY(conn) held_link;
 	struct subscription *sub;
+	LIST_HEAD(, upload) uploads;     /* begun here, not yet taken by a job */
+	size_t n_uploads;
 	TAILQ_ENTRY(conn) link;          /* in conns, then dead_conns */
 	TAILQ_ENTRY(conn) dirty_link;
 };

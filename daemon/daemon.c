@@ -22,6 +22,7 @@
 #include "daemon/listener.h"
 #include "daemon/log.h"
 #include "daemon/rpc.h"
+#include "daemon/upload.h"
 #include "daemon/waiter.h"
 #include "daemon/workers.h"
 #include "daemon/xalloc.h"
@@ -398,6 +399,7 @@ struct daemon *daemon_free(struct daemon *d)
 	job_store_free(d->store);
 	d->fetch = fetch_engine_free(d->fetch);
 	job_types_free(d);
+	d->uploads = uploads_free(d->uploads);
 	if (d->retention_timer)
 		event_free(d->retention_timer);
 	if (d->shutdown_timer)

@@ -26,6 +26,7 @@ struct listener;
 struct notifier;
 struct fetch_engine;
 struct workers;
+struct uploads;
 
 TAILQ_HEAD(job_queue, job);
 TAILQ_HEAD(conn_list, conn);
@@ -46,6 +47,8 @@ struct daemon {
 	struct notifier *notifier;     /* sd_notify; NULL when nobody listens */
 	struct fetch_engine *fetch;    /* libcurl's multi handle on our loop */
 	struct workers *workers;       /* threads for blocking file I/O */
+	struct uploads *uploads;       /* content sent in pieces, spooled (upload.h) */
+	bool restoring;                /* specs parsed are the store's, at start */
 
 	struct conn_list conns;
 	size_t n_conns;

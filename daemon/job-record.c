@@ -183,7 +183,9 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 		 * to go on (or to tidy) comes from the spec, as the first time. */
 		const struct job_type *parsed;
 		struct rpc_error e = { 0 };
+		d->restoring = true;
 		r = job_spec_parse(d, spec, true, requester, &parsed, &data, &ctl, &e);
+		d->restoring = false;
 		if (r == 0 && parsed != type) {
 			/* A record that says one type and holds another's spec
 			 * is not one this daemon wrote. */

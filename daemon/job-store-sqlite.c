@@ -360,29 +360,6 @@ static int load_one(void *arg, const struct store_record *r)
 	return 0;
 }
 
-/* mkdir -p for the state directory, private to the daemon's user. */
-static int make_directory(const char *dir)
-{
-	char *p = xstrdup(dir);
-	int r = 0;
-
-	for (char *c = p + 1; ; c++) {
-		if (*c != '/' && *c != '\0')
-			continue;
-		char saved = *c;
-		*c = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
-			r = -errno;
-			break;
-		}
-		*c = saved;
-		if (!saved)
-			break;
-	}
-	free(p);
-	return r;
-}
-
 /* One daemon per database: two would each take the other's jobs for
  * their own. */
 static int lock_database(const char *path, char *err, size_t err_size)
@@ -405,7 +382,7 @@ int job_store_sqlite_new(struct event_base *base, const char *dir, bool full_syn
 	int r, lock_fd;
 
 	snprintf(path, n, "%s/jobs.db", dir);
-	if ((r = make_directory(dir)) < 0) {
+	if ((r = make_private_directory(dir)) < 0) {
 		snprintf(err, err_size, "cannot make the state directory %s: %s", dir, strerror(-r));
 		free(path);
 		return r;

@@ -102,6 +102,7 @@
 #include "daemon/job-record.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
+#include "daemon/upload.h"
 #include "daemon/params.h"
 #include "daemon/workers.h"
 #include "daemon/xalloc.h"
@@ -177,6 +178,13 @@ struct write_job {
 	struct identity *requester;    /* whose rights the file work has */
 	unsigned char *content;
 	size_t len;
+	/* Content from an upload (upload.h): its spool file, read on the
+	 * worker, in place of `content`; -1 for none. */
+	int content_fd;
+	char upload[UPLOAD_TOKEN_LEN + 1];
+	bool content_lost;     /* restored, and the spool file is gone */
+	bool released;         /* release() has run: no worker reads it now */
+	bool spool_drop_asked;
 	enum write_mode mode;
 	bool fsync;
 	bool mkdirs;
@@ -261,7 +269,7 @@ static void write_queue_free(void *state)
 	free(q);
 }
 static const char *const write_fields[] = {
-	"path", "content", "content_base64", "mode", "fsync", "perm", "mkdirs", NULL,
+	"path", "content", "content_base64", "upload", "mode", "fsync", "perm", "mkdirs", NULL,
 };
 
 /* ------------------------------------------------------------ the spec */
@@ -308,6 +316,7 @@ static int write_parse(struct daemon *d, const struct json_value *spec, struct i
 	int r;
 
 	w->d = d;
+	w->content_fd = -1;
 	w->evidence = d->keep_job_specs;
 	w->fsync = true;
 	w->perm = 0644;
@@ -334,9 +343,18 @@ static int write_parse(struct daemon *d, const struct json_value *spec, struct i
 
 	text = json_get(spec, "content");
 	b64 = json_get(spec, "content_base64");
+	const char *token = NULL;
+	size_t token_len = 0;
 	bool has_text = text != NULL, has_b64 = b64 != NULL;
 	if (has_text && has_b64) {
 		r = rpc_error_param(e, "content_base64", "give content or content_base64, not both");
+		goto fail;
+	}
+	if ((r = param_string(spec, "upload", false, UPLOAD_TOKEN_LEN, true, &token, &token_len,
+			      e)) < 0)
+		goto fail;
+	if (token && (has_text || has_b64)) {
+		r = rpc_error_param(e, "upload", "give content, content_base64 or upload, not two");
 		goto fail;
 	}
 	if (has_text) {
@@ -389,6 +407,29 @@ static int write_parse(struct daemon *d, const struct json_value *spec, struct i
 		r = rpc_error_busy(e, "max_pending_write_bytes", limit,
 				   "too much file content is waiting to be written");
 		goto fail;
+	}
+	/* Last, once nothing else can refuse the spec: taking an upload ends
+	 * it for any other job. */
+	if (token) {
+		uint64_t size = 0;
+		memcpy(w->upload, token, token_len);
+		if (d->restoring) {
+			/* The spec is the store's: the content is where the job
+			 * left it, unless something removed it. */
+			if (upload_reopen(d, token, token_len, &w->content_fd, &size) < 0)
+				w->content_lost = true;
+		} else if (!requester) {
+			r = rpc_error_param(e, "upload", "only a client's job may take an upload");
+			goto fail;
+		} else if ((r = upload_take(d, token, token_len, requester->uid, "upload",
+					    &w->content_fd, &size, e)) < 0) {
+			goto fail;
+		}
+		if (size > SIZE_MAX) {
+			r = rpc_error_param(e, "upload", "too large for this machine");
+			goto fail;
+		}
+		w->len = (size_t)size;
 	}
 	*ret_data = w;
 	return 0;
@@ -477,6 +518,32 @@ static void undo_partial_append(int fd, off_t old_size, size_t written)
 	}
 }
 
+/* Writes the content's bytes from `from` on to `fd`, from memory or from
+ * the upload's spool file; *written says how many made it. */
+static int write_content(struct write_job *w, int fd, size_t from, size_t *written)
+{
+	unsigned char buf[65536];
+
+	*written = 0;
+	if (w->content_fd < 0)
+		return from < w->len ? write_all(fd, w->content + from, w->len - from, written) : 0;
+	while (from < w->len) {
+		size_t k = w->len - from < sizeof(buf) ? w->len - from : sizeof(buf);
+		ssize_t got = pread(w->content_fd, buf, k, (off_t)from);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return got < 0 ? -errno : -EIO;   /* the spool file is short */
+		size_t put;
+		int r = write_all(fd, buf, (size_t)got, &put);
+		*written += put;
+		if (r < 0)
+			return r;
+		from += (size_t)got;
+	}
+	return 0;
+}
+
 /* Writes the content from byte `from` on to `fd`, flushes it when asked,
  * and closes it. With `undo_size` (not -1), a failed write truncates back
  * to it, as above. */
@@ -487,7 +554,7 @@ static int write_sync_close(struct write_job *w, int fd, size_t from, const char
 	int r;
 
 	w->step = writing;
-	r = from < w->len ? write_all(fd, w->content + from, w->len - from, &written) : 0;
+	r = write_content(w, fd, from, &written);
 	if (r < 0 && undo_size >= 0)
 		undo_partial_append(fd, undo_size, written);
 	if (r == 0 && w->fsync) {
@@ -764,34 +831,50 @@ static void cannot_tell(struct write_job *w, const char *fmt, ...)
 	w->verdict = V_CANNOT_TELL;
 }
 
-/* Whether the `n` bytes of `fd` from `off` on are `want`: 1, 0 (other
- * bytes, or fewer), or a negative errno. */
-static int file_holds(int fd, uint64_t off, const unsigned char *want, size_t n)
+/* Whether the `n` bytes of `fd` from `off` on are the first `n` bytes of
+ * the write's content (in memory, or in its upload's spool file): 1, 0
+ * (other bytes, or fewer), or a negative errno. */
+static int file_holds(const struct write_job *w, int fd, uint64_t off, size_t n)
 {
-	unsigned char buf[16384];
+	unsigned char buf[16384], want[16384];
+	size_t at = 0;
 
-	while (n > 0) {
-		size_t k = n < sizeof(buf) ? n : sizeof(buf);
-		ssize_t got = pread(fd, buf, k, (off_t)off);
+	while (at < n) {
+		size_t k = n - at < sizeof(buf) ? n - at : sizeof(buf);
+		ssize_t got = pread(fd, buf, k, (off_t)(off + at));
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		if (got == 0 || memcmp(buf, want, (size_t)got) != 0)
+		if (got == 0)
 			return 0;
-		want += got;
-		off += (uint64_t)got;
-		n -= (size_t)got;
+		const unsigned char *expect = w->content + at;
+		if (w->content_fd >= 0) {
+			size_t have = 0;
+			while (have < (size_t)got) {
+				ssize_t g = pread(w->content_fd, want + have, (size_t)got - have,
+						  (off_t)(at + have));
+				if (g < 0 && errno == EINTR)
+					continue;
+				if (g <= 0)
+					return g < 0 ? -errno : -EIO;
+				have += (size_t)g;
+			}
+			expect = want;
+		}
+		if (memcmp(buf, expect, (size_t)got) != 0)
+			return 0;
+		at += (size_t)got;
 	}
 	return 1;
 }
 
 /* Compares the `n` bytes from `off` of `name` in `dirfd`, which fstatat
- * found as `st`, with `want`: 1, 0, or a negative errno (-ESTALE: it is
+ * found as `st`, with the write's content: 1, 0, or a negative errno (-ESTALE: it is
  * another file, or changed, since `st`). */
 static int compare_file(int dirfd, const char *name, const struct stat *st, uint64_t off,
-			const unsigned char *want, size_t n)
+			const struct write_job *w, size_t n)
 {
 	struct stat again;
 	int r;
@@ -805,7 +888,7 @@ static int compare_file(int dirfd, const char *name, const struct stat *st, uint
 		 again.st_size != st->st_size)
 		r = -ESTALE;
 	else
-		r = file_holds(fd, off, want, n);
+		r = file_holds(w, fd, off, n);
 	close(fd);
 	return r;
 }
@@ -865,7 +948,7 @@ static void judge_append(struct write_job *w)
 		goto out;
 	}
 	size_t there = size - base < w->len ? (size_t)(size - base) : w->len;
-	r = compare_file(dirfd, name, &st, base, w->content, there);
+	r = compare_file(dirfd, name, &st, base, w, there);
 	if (r < 0)
 		cannot_tell(w, "it cannot be read back to compare (%s)",
 			    r == -ESTALE ? "it changed meanwhile" : errno_name(r));
@@ -930,7 +1013,7 @@ static void judge_create(struct write_job *w)
 		 * disk. */
 		w->marker_made = true;
 		int r = !t ? 0 : !S_ISREG(tst.st_mode) || (uint64_t)tst.st_size != w->len ? 0
-			: compare_file(dirfd, name, &tst, 0, w->content, w->len);
+			: compare_file(dirfd, name, &tst, 0, w, w->len);
 		if (r == 1)
 			w->verdict = V_MADE;
 		else if (!t)
@@ -1123,6 +1206,32 @@ static void leave_line(struct write_queue *q, struct write_job *w)
 	}
 }
 
+static void drop_spool_when_final_is_durable(struct job *job)
+{
+	struct write_job *w = job->data;
+
+	if (w && w->content_fd >= 0) {
+		upload_content_done(job->d, w->upload, w->content_fd, w->len);
+		w->content_fd = -1;
+	}
+	job_unref(job);
+}
+
+/* The upload's content a write took goes once no worker reads it and the
+ * job's end is on disk: until then a restart needs it to run the job
+ * again. Called when either comes about. */
+static void drop_spool_when_final(struct write_job *w)
+{
+	struct job *job = w->job;
+
+	if (w->content_fd < 0 || !w->released || !job || !job_state_is_final(job->state) ||
+	    w->spool_drop_asked)
+		return;
+	w->spool_drop_asked = true;
+	job_ref(job);
+	job_when_durable(job, drop_spool_when_final_is_durable);
+}
+
 static void release(struct write_job *w)
 {
 	struct write_queue *q = queue_of(w->d);
@@ -1143,6 +1252,8 @@ static void release(struct write_job *w)
 		free(w->content);
 		w->content = NULL;
 	}
+	w->released = true;
+	drop_spool_when_final(w);
 }
 
 static void tidied(struct work *work)
@@ -1431,7 +1542,14 @@ static void write_start(struct job *job)
 	}
 	w->job = job;
 	w->id = job->id;
-	q->bytes_pending += w->len;
+	if (w->content_lost) {
+		w->released = true;
+		job_fail(job, JOB_ERR_INTERRUPTED, "asyncjobd restarted, and the content this write "
+			 "took from an upload is gone from its spool; it is not made");
+		return;
+	}
+	if (w->content)
+		q->bytes_pending += w->len;
 	TAILQ_INSERT_TAIL(&q->waiting, w, wait_link);
 	w->waiting = true;
 	start_waiting(d);
@@ -1617,17 +1735,28 @@ static void write_tidy(struct job *job)
 {
 	struct write_job *w = job->data;
 
+	w->job = job;
+	w->id = job->id;
+	/* An upload's content is not needed to tidy: it goes once the job's
+	 * end (already on disk) is; if the daemon stops before the marker
+	 * goes, the job is restored again and tidies without it. */
+	w->released = true;
+	drop_spool_when_final(w);
 	if (!w->marker_left)
 		return;
 	/* Not needed to tidy, and never counted as pending. */
 	free(w->content);
 	w->content = NULL;
-	w->job = job;
-	w->id = job->id;
 	job_ref(job);   /* for the work */
 	w->work.run = tidy_run;
 	w->work.done = tidied;
 	workers_submit(job->d->workers, &w->work);
+}
+
+/* The job has ended: its upload's content may go (see drop_spool_when_final). */
+static void write_finished(struct job *job)
+{
+	drop_spool_when_final(job->data);
 }
 
 static void write_free(void *data)
@@ -1638,6 +1767,19 @@ static void write_free(void *data)
 		return;
 	if (w->content && w->job)
 		release(w);
+	if (w->content_fd >= 0) {
+		if (!w->job && !w->d->tearing_down) {
+			/* Never a job (refused after its spec was read): its
+			 * upload is of no more use. */
+			upload_content_done(w->d, w->upload, w->content_fd, w->len);
+		} else {
+			/* A job that goes on at the next start, or a daemon
+			 * that stops: the next start removes what no job needs. */
+			close(w->content_fd);
+			if (w->d->uploads)
+				upload_spool_forget(w->d, w->len);
+		}
+	}
 	free(w->content);
 	confined_path_release(&w->cp);
 	write_roots_unref(w->roots);
@@ -1655,6 +1797,7 @@ const struct job_type job_type_write = {
 	.record_write = write_record_write,
 	.record_read = write_record_read,
 	.tidy = write_tidy,
+	.finished = write_finished,
 	.fields = write_fields,
 	.parse = write_parse,
 	.start = write_start,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/lockfile.h"
@@ -32,4 +33,26 @@ int lockfile_take(const char *path, char *err, size_t err_size)
 	}
 	free(lock_path);
 	return fd;
+}
+
+int make_private_directory(const char *dir)
+{
+	char *p = xstrdup(dir);
+	int r = 0;
+
+	for (char *c = p + 1; ; c++) {
+		if (*c != '/' && *c != '\0')
+			continue;
+		char saved = *c;
+		*c = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		*c = saved;
+		if (!saved)
+			break;
+	}
+	free(p);
+	return r;
 }

@@ -13,4 +13,8 @@
  * errno with `err` naming the file. */
 int lockfile_take(const char *path, char *err, size_t err_size);
 
+/* mkdir -p for a directory of the daemon's own (the state directory),
+ * private to its user (0700). Returns 0 or a negative errno. */
+int make_private_directory(const char *dir);
+
 #endif

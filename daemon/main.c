@@ -21,6 +21,7 @@
 #include "daemon/notify.h"
 #include "daemon/reload.h"
 #include "daemon/xalloc.h"
+#include "daemon/upload.h"
 
 #ifndef ASYNCJOBD_CONFIG_FILE
 #define ASYNCJOBD_CONFIG_FILE "/etc/asyncjobd/asyncjobd.conf"
@@ -156,8 +157,17 @@ static int open_store(struct daemon *d, char *error, size_t error_size)
 			 "state_directory in the configuration, or --state-dir");
 		return -ENOENT;
 	}
+	/* Before the jobs are restored: a write job finds the content it
+	 * took from an upload there again. */
+	d->uploads = uploads_open(d, dir, true, error, error_size);
+	if (!d->uploads) {
+		free(dir);
+		return -EIO;
+	}
 	r = job_store_sqlite_open(d, dir, c->store_sync == STORE_SYNC_LEVEL_FULL, error, error_size);
 	free(dir);
+	if (r == 0)
+		uploads_sweep(d->uploads);
 	return r;
 }
 

@@ -12,6 +12,7 @@
 #include "daemon/job.h"
 #include "daemon/params.h"
 #include "daemon/rpc.h"
+#include "daemon/upload.h"
 #include "daemon/workers.h"
 
 static int daemon_info_handle(struct rpc_call *call, const struct json_value *params,
@@ -72,6 +73,13 @@ static int daemon_info_handle(struct rpc_call *call, const struct json_value *pa
 	jsonw_uint(w, workers_busy(d->workers));
 	jsonw_key(w, "queued");
 	jsonw_uint(w, workers_queued(d->workers));
+	jsonw_object_end(w);
+	jsonw_key(w, "uploads");
+	jsonw_object_begin(w);
+	jsonw_key(w, "open");
+	jsonw_uint(w, uploads_open_count(d->uploads));
+	jsonw_key(w, "spool_bytes");
+	jsonw_uint(w, uploads_spool_bytes(d->uploads));
 	jsonw_object_end(w);
 	jsonw_key(w, "caller");
 	jsonw_object_begin(w);

@@ -40,7 +40,7 @@ struct method_entry {
 
 extern const struct rpc_method method_job_submit, method_job_gather, method_job_get,
 	method_job_wait, method_job_list, method_job_cancel, method_events_subscribe,
-	method_events_unsubscribe, method_daemon_info;
+	method_events_unsubscribe, method_daemon_info, method_upload_begin, method_upload_write;
 
 static const struct method_entry methods[] = {
 	{ &method_job_submit, true, false },
@@ -52,6 +52,8 @@ static const struct method_entry methods[] = {
 	{ &method_events_subscribe, true, false },
 	{ &method_events_unsubscribe, false, true },
 	{ &method_daemon_info, false, true },
+	{ &method_upload_begin, false, false },
+	{ &method_upload_write, true, false },
 };
 
 static const struct method_entry *find_method(const char *name, size_t len)

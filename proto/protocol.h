@@ -70,6 +70,10 @@ int job_error_from_name(const char *name, enum job_error *ret_code);
 #define RPC_EVENTS_SUBSCRIBE "events.subscribe"
 #define RPC_EVENTS_UNSUBSCRIBE "events.unsubscribe"
 #define RPC_DAEMON_INFO "daemon.info"
+#define RPC_UPLOAD_BEGIN "upload.begin"
+#define RPC_UPLOAD_WRITE "upload.write"
+/* An upload's token: lowercase hex digits (128 random bits). */
+#define ASYNCJOB_UPLOAD_TOKEN_CHARS 32
 #define RPC_NOTIFY_JOB_UPDATED "job.updated"
 #define RPC_NOTIFY_GATHER_PROGRESS "gather.progress"
 #define RPC_NOTIFY_JOB_PROGRESS "job.progress"

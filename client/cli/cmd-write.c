@@ -10,36 +10,142 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "client/cli/cli.h"
+#include "proto/base64.h"
+#include "proto/protocol.h"
 
-/* Reads all of stdin, bytes as they are. */
-static int slurp_stdin(unsigned char **ret, size_t *ret_len)
+/* Content up to this size goes in the job's spec (escaped, at most six
+ * times as long: within the daemon's default max_request_bytes); more is
+ * sent as an upload, in pieces. */
+#define INLINE_MAX (64 * 1024)
+/* Bytes in one upload piece, at most (base64 makes a third more). */
+#define PIECE_MAX (192 * 1024)
+
+/* Reads stdin until `buf` is full or stdin ends: the bytes read, or a
+ * negative errno. */
+static ssize_t read_stdin(unsigned char *buf, size_t size)
 {
-	size_t len = 0, cap = 65536;
-	unsigned char *buf = malloc(cap);
-	size_t n;
+	size_t n = 0;
 
-	if (!buf)
+	while (n < size) {
+		ssize_t k = read(STDIN_FILENO, buf + n, size - n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return -errno;
+		if (k == 0)
+			break;
+		n += (size_t)k;
+	}
+	return (ssize_t)n;
+}
+
+#define UPLOAD_TOKEN_CHARS ASYNCJOB_UPLOAD_TOKEN_CHARS
+
+static void cli_progress_clear_if(const struct cli *cli)
+{
+	if (cli_progress_enabled(cli))
+		cli_progress_clear();
+}
+
+static void show_uploaded(const struct cli *cli, uint64_t bytes)
+{
+	if (cli_progress_enabled(cli)) {
+		fprintf(stderr, "\r\033[Ksending stdin to asyncjobd: %.1f MiB",
+			(double)bytes / (1024 * 1024));
+		fflush(stderr);
+	}
+}
+
+/* One upload.write: a piece (or none) and whether it is the last. */
+static int send_piece(struct cli *cli, const char *token, const unsigned char *data, size_t len,
+		      bool end)
+{
+	size_t enc_len = base64_encoded_size(len);
+	size_t size = enc_len + UPLOAD_TOKEN_CHARS + 96;
+	char *params = malloc(size), *result = NULL;
+	int n, r;
+
+	if (!params)
 		return -ENOMEM;
-	while ((n = fread(buf + len, 1, cap - len, stdin)) > 0) {
-		len += n;
-		if (len == cap) {
-			unsigned char *p = realloc(buf, cap * 2);
-			if (!p) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = p;
-			cap *= 2;
+	n = snprintf(params, size, "{\"upload\":\"%s\",\"end\":%s,\"content_base64\":\"", token,
+		     end ? "true" : "false");
+	n += (int)base64_encode(data, len, params + n);
+	snprintf(params + n, size - (size_t)n, "\"}");
+	r = asyncjob_call(cli->aj, "upload.write", params, &result);
+	free(params);
+	free(result);
+	return r;
+}
+
+/* Sends `first` and the rest of stdin as an upload; its token in `token`.
+ * Returns 0, or an exit code after saying why. */
+static int upload_stdin(struct cli *cli, const unsigned char *first, size_t first_len,
+			char token[UPLOAD_TOKEN_CHARS + 1])
+{
+	struct json_object *res, *v;
+	unsigned char *buf;
+	uint64_t sent = 0;
+	size_t piece = PIECE_MAX;
+	char *text = NULL;
+	int r, code;
+
+	if ((code = cli_connect(cli)) != 0)
+		return code;
+	r = asyncjob_call(cli->aj, "upload.begin", NULL, &text);
+	if (r < 0)
+		return cli_fail(cli, r, "sending stdin");
+	res = json_tokener_parse(text);
+	free(text);
+	if (!res || !json_object_object_get_ex(res, "upload", &v) ||
+	    json_object_get_string_len(v) != UPLOAD_TOKEN_CHARS) {
+		json_object_put(res);
+		cli_error(cli, "sending stdin: the daemon gave no upload token");
+		return EXIT_RPC_ERROR;
+	}
+	memcpy(token, json_object_get_string(v), UPLOAD_TOKEN_CHARS + 1);
+	/* A daemon that takes smaller requests says how large a piece may be. */
+	if (json_object_object_get_ex(res, "max_piece_bytes", &v) && json_object_get_int64(v) > 0 &&
+	    (uint64_t)json_object_get_int64(v) < piece)
+		piece = (size_t)json_object_get_int64(v);
+	json_object_put(res);
+
+	if (!(buf = malloc(piece))) {
+		cli_error(cli, "out of memory");
+		return EXIT_USAGE;
+	}
+	for (size_t off = 0; off < first_len && r >= 0; off += piece) {
+		size_t k = first_len - off < piece ? first_len - off : piece;
+		r = send_piece(cli, token, first + off, k, false);
+		sent += k;
+		show_uploaded(cli, sent);
+	}
+	while (r >= 0) {
+		ssize_t n = read_stdin(buf, piece);
+		if (n < 0) {
+			free(buf);
+			cli_progress_clear_if(cli);
+			cli_error(cli, "reading stdin: %s", strerror((int)-n));
+			return EXIT_USAGE;
 		}
+		/* The last piece says so; an empty one ends an upload whose
+		 * length was a multiple of the piece. */
+		r = send_piece(cli, token, buf, (size_t)n, (size_t)n < piece);
+		sent += (uint64_t)n;
+		show_uploaded(cli, sent);
+		if ((size_t)n < piece)
+			break;
 	}
-	if (ferror(stdin)) {
-		free(buf);
-		return -EIO;
+	free(buf);
+	cli_progress_clear_if(cli);
+	if (r == -EREMOTEIO && asyncjob_rpc_error_code(cli->aj) == -32002) {
+		/* A limit of the daemon's (max_upload_bytes, max_spool_bytes). */
+		cli_error(cli, "stdin is more than asyncjobd takes now: %s", asyncjob_errmsg(cli->aj));
+		return EXIT_RPC_ERROR;
 	}
-	*ret = buf;
-	*ret_len = len;
-	return 0;
+	return r < 0 ? cli_fail(cli, r, "sending stdin") : 0;
 }
 
 /* Appends the components of `rel` to the directory `dir` (absolute, no
@@ -154,20 +260,46 @@ static int run(struct cli *cli, int argc, char **argv)
 	}
 
 	const char *text = optind + 1 < argc ? argv[optind + 1] : "-";
+	char token[UPLOAD_TOKEN_CHARS + 1] = "";
 	if (strcmp(text, "-") == 0) {
-		int r = slurp_stdin(&data, &len);
-		if (r < 0) {
-			cli_error(cli, "reading stdin: %s", strerror(-r));
+		/* A little more than fits inline tells which way it goes. */
+		data = malloc(INLINE_MAX + 1);
+		ssize_t n = data ? read_stdin(data, INLINE_MAX + 1) : -ENOMEM;
+		if (n < 0) {
+			free(data);
+			cli_error(cli, "reading stdin: %s", strerror((int)-n));
 			return EXIT_USAGE;
 		}
+		len = (size_t)n;
+		if (len > INLINE_MAX) {
+			code = upload_stdin(cli, data, len, token);
+			free(data);
+			data = NULL;
+			len = 0;
+			if (code != 0)
+				return code;
+		}
 	}
-	if (asyncjob_spec_write(path, data ? (const void *)data : text, data ? len : strlen(text),
-				&spec) < 0) {
-		free(data);
+	int r;
+	if (token[0]) {
+		/* The spec names the upload in place of content. */
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "type", json_object_new_string("write"));
+		json_object_object_add(o, "path", json_object_new_string(path));
+		json_object_object_add(o, "upload", json_object_new_string(token));
+		r = asyncjob_spec_from_json(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+					    &spec);
+		json_object_put(o);
+	} else {
+		r = asyncjob_spec_write(path, data ? (const void *)data : text,
+					data ? len : strlen(text), &spec);
+	}
+	free(data);
+	if (r < 0) {
+		asyncjob_spec_free(spec);
 		cli_error(cli, "out of memory");
 		return EXIT_USAGE;
 	}
-	free(data);
 	if (mode)
 		asyncjob_spec_set_string(spec, "mode", mode);
 	if (no_fsync)
@@ -190,7 +322,8 @@ const struct cli_command cmd_write = {
 	.help = "\nWrites TEXT, or stdin when TEXT is - or missing (any bytes), to PATH\n"
 		"(relative to this directory; it must lie beneath the daemon's write roots).\n"
 		"By default the file is replaced atomically: readers see the old content or\n"
-		"the new, never a mix.\n\n"
+		"the new, never a mix. stdin may be as large as the daemon's max_upload_bytes\n"
+		"(1 GiB by default): more than 64 KiB is sent in pieces, kept on disk.\n\n"
 		"  -a, --append          append instead of replacing\n"
 		"  -c, --create          fail if the file exists (and leave it alone)\n"
 		"      --no-fsync        do not wait for the data to reach the disk\n"

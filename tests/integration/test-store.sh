@@ -978,5 +978,67 @@ tidy=$("$PY" -c 'import json, sqlite3, sys; print(json.loads(sqlite3.connect(sys
 [ "$tidy" = None ] || fail "the record still asks for tidying: $tidy"
 end
 
+# ------------------------------------------------------------------ uploads
+
+# Content sent as an upload (asyncjob write from stdin, more than fits in a
+# request) is kept in $STATE/uploads under its token until the write that
+# took it has ended; a restart in between runs the write from it.
+
+json_id() { "$PY" -c 'import json, sys; print(json.load(sys.stdin)["id"])'; }
+
+# upload_cut: a fresh store, $F holding "A\n", and job $id that appended
+# 200 kB from stdin (an upload) to it, set back to running with the daemon
+# down; $token names the upload, $TMP/up.bin is its content.
+upload_cut() {
+	rm -rf "$STATE"
+	printf 'A\n' >"$F"
+	head -c 200000 /dev/urandom >"$TMP/up.bin"
+	start_daemon || fail "the daemon did not start"
+	id=$(aj --json write --append "$F" - <"$TMP/up.bin" | json_id)
+	[ -n "$id" ] || fail "no job id from the write"
+	kill9
+	as_running "$id"
+	token=$("$PY" -c 'import json, sqlite3, sys; print(json.loads(sqlite3.connect(sys.argv[1]).execute(
+    "SELECT body FROM jobs WHERE id = ?", (int(sys.argv[2]),)).fetchone()[0])["spec"]["upload"])' "$STATE/jobs.db" "$id")
+	[ -n "$token" ] || fail "the job's spec names no upload"
+	{ printf 'A\n'; cat "$TMP/up.bin"; } >"$TMP/want"
+}
+
+begin "an append from an upload cut off before its bytes is made from its spool file after kill -9"
+upload_cut
+[ -z "$(ls "$STATE/uploads")" ] || fail "the spool file outlived the finished job: $(ls "$STATE/uploads")"
+# As a kill before the end leaves it: the spool file still there.
+cp "$TMP/up.bin" "$STATE/uploads/$token"
+truncate -s 2 "$F"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" succeeded || fail "job $id: $(aj --json get "$id" 2>&1)"
+cmp -s "$F" "$TMP/want" || fail "the file is not A and the upload once ($(stat -c %s "$F") bytes)"
+for _ in $(seq 100); do [ -z "$(ls "$STATE/uploads")" ] && break; sleep 0.05; done
+[ -z "$(ls "$STATE/uploads")" ] || fail "the spool file was not removed: $(ls "$STATE/uploads")"
+kill9
+end
+
+begin "an append whose upload's spool file is gone after a restart: interrupted, the file untouched"
+upload_cut
+truncate -s 2 "$F"
+start_daemon || fail "the daemon did not start again"
+wait_state "$id" failed || fail "job $id: $(aj --json get "$id" 2>&1)"
+[ "$(field "$id" 'j["error"]["code"]')" = interrupted ] || fail "job $id: $(aj --json get "$id" 2>&1)"
+field "$id" 'j["error"]["message"]' | grep -q "upload is gone" ||
+	fail "the message: $(field "$id" 'j["error"]["message"]')"
+[ "$(cat "$F")" = A ] || fail "the file was touched"
+kill9
+end
+
+begin "a spool file no job took is removed at the next start"
+rm -rf "$STATE"
+mkdir -p "$STATE/uploads"
+stray=0123456789abcdef0123456789abcdef
+echo partial >"$STATE/uploads/$stray"
+start_daemon || fail "the daemon did not start"
+[ ! -e "$STATE/uploads/$stray" ] || fail "the stray spool file is still there"
+kill9
+end
+
 echo "# $ncases case(s), $failures failed"
 [ "$failures" -eq 0 ]

@@ -615,8 +615,10 @@ static void test_write_limits(void **state)
 	check_limit(obj, "max_retained_result_bytes", (double)l->max_retained_result_bytes);
 	check_limit(obj, "max_pending_write_bytes", (double)l->max_pending_write_bytes);
 	check_limit(obj, "io_threads", (double)l->io_threads);
+	check_limit(obj, "max_upload_bytes", (double)l->max_upload_bytes);
+	check_limit(obj, "max_spool_bytes", (double)l->max_spool_bytes);
 	/* Limits only: no socket, groups, roots, proxy or log level. */
-	assert_int_equal(json_object_object_length(obj), 29);
+	assert_int_equal(json_object_object_length(obj), 31);
 
 	json_object_put(obj);
 	json_tokener_free(tok);
