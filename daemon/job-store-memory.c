@@ -39,6 +39,7 @@ TAILQ_HEAD(job_tailq, job);
 struct job_owner_index {
 	uid_t uid;
 	size_t n;
+	size_t n_state[JOB_STATE_COUNT];
 	struct job_tailq jobs;
 	struct job_tailq by_state[JOB_STATE_COUNT];
 	UT_hash_handle hh;
@@ -139,6 +140,7 @@ static void index_state(struct memory_store *m, struct job *job)
 
 	INSERT_IN_ID_ORDER(&o->by_state[job->state], by_owner_state_link, job,
 			   PREV_BY_OWNER(job), NEXT_BY_OWNER(job), PREV_BY_OWNER, NEXT_BY_OWNER);
+	o->n_state[job->state]++;
 	INSERT_IN_ID_ORDER(&m->state_jobs[job->state], by_state_link, job, PREV_BY_ID(job),
 			   NEXT_BY_ID(job), PREV_BY_ID, NEXT_BY_ID);
 }
@@ -146,6 +148,7 @@ static void index_state(struct memory_store *m, struct job *job)
 static void unindex_state(struct memory_store *m, struct job *job, enum job_state state)
 {
 	TAILQ_REMOVE(&job->owner_index->by_state[state], job, by_owner_state_link);
+	job->owner_index->n_state[state]--;
 	TAILQ_REMOVE(&m->state_jobs[state], job, by_state_link);
 }
 
@@ -225,38 +228,47 @@ static void memory_updated(struct job_store *s, struct job *job, enum job_state 
 static struct job *memory_newest(struct job_store *s);
 
 static size_t memory_list(struct job_store *s, const struct job_filter *f, size_t limit,
-			  struct job **out, bool *more)
+			  struct job **out, size_t *matched)
 {
 	struct memory_store *m = ms(s);
 	struct job_owner_index *o = NULL;
 	struct job *j;
-	size_t n = 0;
+	size_t n = 0, all;
 
-	*more = false;
+	*matched = 0;
 	if (!f->any_owner && !(o = owner_index(m, f->owner, false)))
 		return 0;
+	/* Without a type to check, the index counts what matches; with one,
+	 * the walk goes on past the limit to count (among the jobs of that
+	 * owner and state only). */
 #define COLLECT(first, PREV)							\
 	for (j = (first); j; j = PREV(j)) {					\
 		if (f->type && j->type != f->type)				\
 			continue;						\
-		if (n == limit) {						\
-			*more = true;						\
+		if (n < limit)							\
+			out[n] = j;						\
+		else if (!f->type)						\
 			break;							\
-		}								\
-		out[n++] = j;							\
+		n++;								\
 	}
 #define PREV_BY_OWNER_STATE(j) TAILQ_PREV(j, job_tailq, by_owner_state_link)
 #define PREV_BY_STATE(j) TAILQ_PREV(j, job_tailq, by_state_link)
-	if (o && !f->any_state)
+	if (o && !f->any_state) {
 		COLLECT(TAILQ_LAST(&o->by_state[f->state], job_tailq), PREV_BY_OWNER_STATE)
-	else if (o)
+		all = o->n_state[f->state];
+	} else if (o) {
 		COLLECT(TAILQ_LAST(&o->jobs, job_tailq), PREV_BY_OWNER)
-	else if (!f->any_state)
+		all = o->n;
+	} else if (!f->any_state) {
 		COLLECT(TAILQ_LAST(&m->state_jobs[f->state], job_tailq), PREV_BY_STATE)
-	else
+		all = m->by_state[f->state];
+	} else {
 		COLLECT(memory_newest(s), PREV_BY_ID)
+		all = HASH_COUNT(m->by_id);
+	}
 #undef COLLECT
-	return n;
+	*matched = f->type ? n : all;
+	return n < limit ? n : limit;
 }
 
 static size_t memory_count_state(struct job_store *s, enum job_state state)

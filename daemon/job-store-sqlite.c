@@ -212,9 +212,9 @@ static struct job *sq_older(struct job_store *st, struct job *job)
 }
 
 static size_t sq_list(struct job_store *st, const struct job_filter *f, size_t limit,
-		      struct job **out, bool *more)
+		      struct job **out, size_t *matched)
 {
-	return job_store_list(ss(st)->mem, f, limit, out, more);
+	return job_store_list(ss(st)->mem, f, limit, out, matched);
 }
 
 static size_t sq_count(struct job_store *st)

@@ -50,12 +50,14 @@ struct job_store_ops {
 	/* How many of the jobs in the store are in `state`. */
 	size_t (*count_state)(struct job_store *s, enum job_state state);
 	/* The newest `limit` jobs that match `f`, newest first, into `out`;
-	 * returns how many, and sets *more when older ones match too. Found
-	 * through indexes by owner and by state: a caller's query walks the
-	 * caller's jobs in the state asked for, not every job in the store
-	 * (only a type filter is checked job by job, among those). */
+	 * returns how many, and sets *matched to how many match in all (more
+	 * than returned when older ones match too). Found through indexes by
+	 * owner and by state: a caller's query walks the caller's jobs in the
+	 * state asked for, not every job in the store, and counts them from
+	 * the index's counts (only a type filter is checked job by job, among
+	 * those). */
 	size_t (*list)(struct job_store *s, const struct job_filter *f, size_t limit,
-		       struct job **out, bool *more);
+		       struct job **out, size_t *matched);
 	/* Drops every job and frees the store. */
 	void (*free)(struct job_store *s);
 
@@ -125,9 +127,9 @@ static inline size_t job_store_count_state(struct job_store *s, enum job_state s
 	return s->ops->count_state(s, state);
 }
 static inline size_t job_store_list(struct job_store *s, const struct job_filter *f, size_t limit,
-				    struct job **out, bool *more)
+				    struct job **out, size_t *matched)
 {
-	return s->ops->list(s, f, limit, out, more);
+	return s->ops->list(s, f, limit, out, matched);
 }
 static inline void job_store_free(struct job_store *s) { if (s) s->ops->free(s); }
 static inline uint64_t job_store_changes_made(struct job_store *s)

@@ -617,18 +617,49 @@ run cancel abc
 expect_usage_error
 end
 
-begin "list shows a header and the jobs"
+begin "list shows a status table: id, type, state, age, how long it ran, label"
 run list
 expect_rc 0
 expect_err_empty
-if [ "$(head -n 1 "$TMP/out" | tr -s ' ')" != "ID TYPE STATE SUBMITTED LABEL" ]; then
+if [ "$(head -n 1 "$TMP/out" | tr -s ' ')" != "ID TYPE STATE AGE TOOK LABEL" ]; then
 	failc "no header line"
 fi
-[ -n "$detached" ] && expect_out_has "^$detached  *sleep  *canceled  *[0-9-]*T"
+# 12 sleep canceled (canceled) 3.2s 0.1s label
+[ -n "$detached" ] && expect_out_has "^$detached  *sleep  *canceled (canceled)  *[0-9.]*[smhd][0-9]*s*  "
 list_rows=$(($(wc -l <"$TMP/out") - 1))
-[ "$(tail -n +2 "$TMP/out" | grep -vc '^[0-9][0-9]*  *sleep  *[a-z][a-z]*  *[0-9-]*T')" -eq 0 ] ||
+[ "$(tail -n +2 "$TMP/out" | grep -vEc '^[0-9]+ +[a-z]+ +[a-z]+( \([a-z_]+\))? +[0-9.]+[smhd]([0-9]+[smh])? +(-|[0-9.]+[smhd]([0-9]+[smh])?)( |$)')" -eq 0 ] ||
 	failc "rows that are not jobs"
 [ "$list_rows" -ge 10 ] || failc "expected the jobs of the cases so far, got $list_rows"
+grep -q $'\033' "$TMP/out" && failc "colour on a pipe"
+end
+
+begin "list says how many older jobs match beyond -n, on stderr"
+run list -n 2
+expect_rc 0
+[ "$(wc -l <"$TMP/out")" -eq 3 ] || failc "expected a header and 2 rows"
+expect_err_one_line
+expect_err_has "^asyncjob: $((list_rows - 2)) more older job(s) match; -n $list_rows lists them all$"
+end
+
+begin "list -n 0 and list --state bogus are usage errors (exit 2)"
+run list -n 0
+expect_rc 2
+expect_err_has '^asyncjob: list: --limit 0: expected at least 1 job'
+run list --state bogus
+expect_rc 2
+expect_err_has '^asyncjob: list: --state bogus: expected queued, running, succeeded, failed or canceled'
+end
+
+begin "list colours states on a terminal, unless NO_COLOR"
+if ! have_script; then
+	echo "# skipped: script(1) is not installed"
+else
+	run_tty list --state canceled
+	expect_rc 0
+	grep -q $'\033\[33mcanceled' "$TMP/out" || failc "no yellow 'canceled' on a terminal"
+	NO_COLOR=1 run_tty list --state canceled
+	grep -q $'\033' "$TMP/out" && failc "colour with NO_COLOR set"
+fi
 end
 
 begin "list --state canceled shows only canceled jobs"
@@ -642,7 +673,7 @@ expect_err_empty
 [ "$(tail -n +2 "$TMP/out" | wc -l)" -ge 3 ] || failc "expected at least 3 canceled jobs"
 end
 
-begin "list --json prints one object per line"
+begin "list --json prints one summary per line; --results adds the results"
 run --json list
 expect_rc 0
 expect_err_empty
@@ -650,6 +681,13 @@ expect_err_empty
 	failc "lines that are not job objects"
 [ "$(wc -l <"$TMP/out")" -eq "$list_rows" ] ||
 	failc "$(wc -l <"$TMP/out") objects, but list showed $list_rows jobs"
+grep -q '"result":' "$TMP/out" && failc "a result in a summary"
+grep -q '"state":"succeeded".*"result_omitted":true' "$TMP/out" ||
+	failc "no succeeded job says result_omitted"
+run --json list --results
+expect_rc 0
+grep -q '"state":"succeeded".*"result":{' "$TMP/out" || failc "no result with --results"
+grep -q '"result_omitted"' "$TMP/out" && failc "result_omitted with --results"
 end
 
 begin "sleep 0.2 --timeout 0.05 fails with a timeout"

@@ -651,6 +651,15 @@ static void test_id_and_list_caps(void **state)
 	assert_int_equal(tj_int(r, "result.jobs.0.id"), b);
 	assert_int_equal(tj_int(r, "result.jobs.1.id"), c);
 	assert_true(json_object_get_boolean(tj_path(r, "result.more")));
+	assert_int_equal(tj_int(r, "result.total"), 3);
+	/* Summaries: a finished sleep's result only when asked for. */
+	assert_false(tj_has(r, "result.jobs.0.result"));
+	assert_true(json_object_get_boolean(tj_path(r, "result.jobs.0.result_omitted")));
+	json_object_put(r);
+	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"job.list\",\"params\":"
+		"{\"results\":true}}");
+	assert_true(tj_has(r, "result.jobs.0.result.slept"));
+	assert_false(tj_has(r, "result.jobs.0.result_omitted"));
 	json_object_put(r);
 	r = ask(fd, "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"job.list\",\"params\":{\"limit\":3}}");
 	assert_int_equal(error_code(r), -32602);

@@ -69,9 +69,9 @@ static struct job *g_newest(struct job_store *s) { return job_store_newest(gs(s)
 static struct job *g_older(struct job_store *s, struct job *j) { return job_store_older(gs(s)->inner, j); }
 static size_t g_count(struct job_store *s) { return job_store_count(gs(s)->inner); }
 static size_t g_list(struct job_store *s, const struct job_filter *f, size_t limit, struct job **out,
-		     bool *more)
+		     size_t *matched)
 {
-	return job_store_list(gs(s)->inner, f, limit, out, more);
+	return job_store_list(gs(s)->inner, f, limit, out, matched);
 }
 static size_t g_count_state(struct job_store *s, enum job_state st)
 {

@@ -510,20 +510,18 @@ static void test_free_drops_references(void **state)
 /* What job_store_list must answer, found the slow way: a walk over every
  * job from the newest. */
 static size_t list_by_walking(struct job_store *s, const struct job_filter *f, size_t limit,
-			      struct job **out, bool *more)
+			      struct job **out, size_t *matched)
 {
 	size_t n = 0;
 
-	*more = false;
+	*matched = 0;
 	for (struct job *j = job_store_newest(s); j; j = job_store_older(s, j)) {
 		if ((!f->any_owner && j->uid != f->owner) || (!f->any_state && j->state != f->state) ||
 		    (f->type && j->type != f->type))
 			continue;
-		if (n == limit) {
-			*more = true;
-			break;
-		}
-		out[n++] = j;
+		if (n < limit)
+			out[n++] = j;
+		++*matched;
 	}
 	return n;
 }
@@ -546,15 +544,15 @@ static void check_every_filter(struct job_store *s, size_t n_uids, const char *w
 						.state = state < 0 ? JOB_QUEUED : (enum job_state)state,
 						.type = types[t],
 					};
-					bool want_more, got_more;
-					size_t nw = list_by_walking(s, &f, limits[l], want, &want_more);
-					size_t ng = job_store_list(s, &f, limits[l], got, &got_more);
-					if (nw != ng || want_more != got_more ||
+					size_t want_all, got_all;
+					size_t nw = list_by_walking(s, &f, limits[l], want, &want_all);
+					size_t ng = job_store_list(s, &f, limits[l], got, &got_all);
+					if (nw != ng || want_all != got_all ||
 					    memcmp(want, got, nw * sizeof(want[0])) != 0)
 						fail_msg("%s: owner %zu, state %d, type %zu, limit %zu: "
-							 "%zu jobs (more %d) listed, %zu (more %d) "
+							 "%zu jobs (of %zu) listed, %zu (of %zu) "
 							 "expected", when, owner, state, t, limits[l],
-							 ng, got_more, nw, want_more);
+							 ng, got_all, nw, want_all);
 				}
 }
 
