@@ -267,7 +267,7 @@ def main():
         print("ok - # skip another user's upload: not root")
 
     proc.terminate()
-    proc.wait()
+    check(proc.wait() == 0, "asyncjobd exits 0 on SIGTERM (a sanitizer's report would not)")
 
 
 try:
