@@ -86,6 +86,9 @@ void cli_print_job_output(const struct cli *cli, const asyncjob_job *job);
 void cli_print_job_summary(const asyncjob_job *job);
 void cli_print_job_details(const asyncjob_job *job);
 void cli_print_job_json(const asyncjob_job *job);
+/* A finished job's output for get and wait: as the foreground command
+ * printed it, and where a file was written ("saved to", "wrote"). */
+void cli_print_job_result(const struct cli *cli, const asyncjob_job *job);
 /* Reports a job that did not succeed on stderr. */
 void cli_report_failure(const struct cli *cli, const asyncjob_job *job);
 /* EXIT_OK for a succeeded job, EXIT_JOB_FAILED otherwise. */

@@ -23,18 +23,28 @@ static int run(struct cli *cli, int argc, char **argv)
 	r = asyncjob_get(cli->aj, id, &job);
 	if (r < 0)
 		return cli_fail(cli, r, "get");
-	if (cli->json)
+	code = EXIT_OK;
+	if (cli->json) {
 		cli_print_job_json(job);
-	else
+	} else if (asyncjob_state_is_final(asyncjob_job_state(job))) {
+		/* Finished: what the foreground command would have printed. */
+		cli_print_job_result(cli, job);
+		code = cli_job_exit_code(job);
+	} else {
 		cli_print_job_details(job);
+	}
 	asyncjob_job_unref(job);
-	return EXIT_OK;
+	return code;
 }
 
 const struct cli_command cmd_get = {
 	.name = "get",
 	.args = "ID",
 	.summary = "show a job",
-	.help = "\n      --json            print the job object\n",
+	.help = "\nA finished job: prints what the foreground command would have printed (a\n"
+		"sleep's message, a fetch's body, JSON pretty on a terminal, \"saved to PATH\"\n"
+		"or \"wrote PATH\" for a file) and exits as it would (0 succeeded, 1 failed or\n"
+		"canceled, its error on stderr). A queued or running job: its details.\n\n"
+		"      --json            print the job object\n",
 	.run = run,
 };

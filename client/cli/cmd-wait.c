@@ -62,8 +62,9 @@ static int run(struct cli *cli, int argc, char **argv)
 		asyncjob_state st = asyncjob_job_state(jobs[i]);
 		if (cli->json)
 			cli_print_job_json(jobs[i]);
-		else
-			cli_print_job_summary(jobs[i]);
+		else if (asyncjob_state_is_final(st))
+			cli_print_job_result(cli, jobs[i]);
+		/* One still running (--any, --timeout) has no output yet. */
 		if (st == ASYNCJOB_SUCCEEDED)
 			any_success = true;
 		else if (asyncjob_state_is_final(st))
@@ -85,8 +86,11 @@ const struct cli_command cmd_wait = {
 	.name = "wait",
 	.args = "ID...",
 	.summary = "wait for jobs to finish",
-	.help = "\nPrints each job's id, type, state, submission time and label. Exits 0 when\n"
-		"they all succeeded, 1 when one failed or was canceled, 124 on --timeout.\n\n"
+	.help = "\nPrints each finished job's output as its foreground command would have (a\n"
+		"sleep's message, a fetch's body, \"saved to PATH\" or \"wrote PATH\" for a\n"
+		"file; a failure on stderr), in the order given; nothing for one still\n"
+		"running (with --any or --timeout). Exits 0 when they all succeeded, 1\n"
+		"when one failed or was canceled, 124 on --timeout.\n\n"
 		"  -a, --any             return when any one of them has finished\n"
 		"  -t, --timeout S       give up after S seconds\n"
 		"      --json            print the job objects, one per line\n",

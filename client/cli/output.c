@@ -34,8 +34,11 @@ void cli_report_failure(const struct cli *cli, const asyncjob_job *job)
 }
 
 /* A fetch prints its body as the seed's print(data) would: JSON pretty on
- * a terminal and compact in a pipe, text as it is, binary as the bytes. */
-static void print_fetch_body(const asyncjob_job *job)
+ * a terminal and compact in a pipe, text as it is, binary as the bytes,
+ * but not onto a terminal (curl's rule: it can leave the terminal in a
+ * state its user cannot read). A body saved to a file is named when
+ * `files_said`. */
+static void print_fetch_body(const struct cli *cli, const asyncjob_job *job, bool files_said)
 {
 	struct json_object *result = json_tokener_parse(asyncjob_job_result_json(job));
 	struct json_object *v;
@@ -50,17 +53,31 @@ static void print_fetch_body(const asyncjob_job *job)
 	} else if (json_object_object_get_ex(result, "body_base64", &v)) {
 		const char *b64 = json_object_get_string(v);
 		size_t len = (size_t)json_object_get_string_len(v);
-		unsigned char *bytes = malloc(base64_decoded_max(len) + 1);
-		long n = bytes ? base64_decode(b64, len, bytes) : -1;
-		if (n > 0)
-			fwrite(bytes, 1, (size_t)n, stdout);
-		free(bytes);
+		if (isatty(STDOUT_FILENO)) {
+			struct json_object *bytes_v;
+			long long bytes = json_object_object_get_ex(result, "bytes", &bytes_v)
+				? (long long)json_object_get_int64(bytes_v) : -1;
+			cli_error(cli, "job %llu: a binary body (%lld bytes) is not printed on a "
+				  "terminal; redirect it (> FILE), or fetch with -o FILE",
+				  (unsigned long long)asyncjob_job_id(job), bytes);
+		} else {
+			unsigned char *bytes = malloc(base64_decoded_max(len) + 1);
+			long n = bytes ? base64_decode(b64, len, bytes) : -1;
+			if (n > 0)
+				fwrite(bytes, 1, (size_t)n, stdout);
+			free(bytes);
+		}
+	} else if (files_said && json_object_object_get_ex(result, "saved_to", &v)) {
+		struct json_object *bytes_v;
+		printf("saved to %s (%lld bytes)\n", json_object_get_string(v),
+		       json_object_object_get_ex(result, "bytes", &bytes_v)
+		       ? (long long)json_object_get_int64(bytes_v) : -1LL);
 	}
-	/* saved_to: the file is the output; nothing to print. */
+	/* saved_to in the foreground: the file is the output, as with curl -o. */
 	json_object_put(result);
 }
 
-void cli_print_job_output(const struct cli *cli, const asyncjob_job *job)
+static void print_output(const struct cli *cli, const asyncjob_job *job, bool files_said)
 {
 	if (cli->json) {
 		cli_print_job_json(job);
@@ -79,14 +96,30 @@ void cli_print_job_output(const struct cli *cli, const asyncjob_job *job)
 		return;
 	}
 	if (type && strcmp(type, "fetch") == 0) {
-		print_fetch_body(job);
+		print_fetch_body(cli, job, files_said);
 		return;
 	}
-	if (type && strcmp(type, "write") == 0)
-		return;   /* like cp(1): the file is the output */
+	if (type && strcmp(type, "write") == 0) {
+		/* In the foreground like cp(1): the file is the output. */
+		const char *path = asyncjob_job_result_string(job, "path");
+		double bytes = 0;
+		if (files_said && path && asyncjob_job_result_number(job, "bytes", &bytes) == 0)
+			printf("wrote %s (%.0f bytes)\n", path, bytes);
+		return;
+	}
 	const char *result = asyncjob_job_result_json(job);
 	if (result)
 		puts(result);
+}
+
+void cli_print_job_output(const struct cli *cli, const asyncjob_job *job)
+{
+	print_output(cli, job, false);
+}
+
+void cli_print_job_result(const struct cli *cli, const asyncjob_job *job)
+{
+	print_output(cli, job, true);
 }
 
 void cli_print_job_summary(const asyncjob_job *job)
