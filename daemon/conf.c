@@ -19,6 +19,7 @@
 #include "daemon/confine.h"
 #include "daemon/netfilter.h"
 #include "daemon/xalloc.h"
+#include "proto/suggest.h"
 #include "proto/jsonw.h"
 
 enum setting_kind {
@@ -142,20 +143,31 @@ static const struct limits default_limits = {
 static void set_error(char error[CONFIG_ERROR_MAX], const char *file, unsigned line,
 		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* Adds a line to `error`: a file is read to its end, and every mistake in
+ * it said at once, as a compiler does. */
 static void set_error(char error[CONFIG_ERROR_MAX], const char *file, unsigned line,
 		      const char *fmt, ...)
 {
+	size_t at = strlen(error);
 	va_list ap;
 	int n = 0;
 
+	if (at > 0) {
+		if (at + 2 >= CONFIG_ERROR_MAX)
+			return;
+		error[at++] = '\n';
+		error[at] = '\0';
+	}
+	char *out = error + at;
+	size_t room = CONFIG_ERROR_MAX - at;
 	if (file && line)
-		n = snprintf(error, CONFIG_ERROR_MAX, "%s:%u: ", file, line);
+		n = snprintf(out, room, "%s:%u: ", file, line);
 	else if (file)
-		n = snprintf(error, CONFIG_ERROR_MAX, "%s: ", file);
-	if (n < 0 || n >= CONFIG_ERROR_MAX)
+		n = snprintf(out, room, "%s: ", file);
+	if (n < 0 || (size_t)n >= room)
 		n = 0;
 	va_start(ap, fmt);
-	vsnprintf(error + n, CONFIG_ERROR_MAX - (size_t)n, fmt, ap);
+	vsnprintf(out + n, room - (size_t)n, fmt, ap);
 	va_end(ap);
 }
 
@@ -165,6 +177,12 @@ static const struct setting *find_setting(const char *key)
 		if (strcmp(settings[i].key, key) == 0)
 			return &settings[i];
 	return NULL;
+}
+
+static const char *setting_key(size_t i, void *arg)
+{
+	(void)arg;
+	return i < N_SETTINGS ? settings[i].key : NULL;
 }
 
 /* Parses a whole-string number with an optional size suffix. */
@@ -390,6 +408,7 @@ static int parse_file(struct config *c, const char *file, bool must_exist,
 		return r;
 	}
 	c->file = xstrdup(file);
+	/* Each mistake is said and the reading goes on: r keeps the first. */
 	while (fgets(buf, sizeof(buf), f)) {
 		line++;
 		size_t n = strlen(buf);
@@ -404,26 +423,31 @@ static int parse_file(struct config *c, const char *file, bool must_exist,
 		char *eq = strchr(s, '=');
 		if (!eq) {
 			set_error(error, file, line, "expected 'key = value', got '%s'", s);
-			r = -EINVAL;
-			break;
+			r = r ? r : -EINVAL;
+			continue;
 		}
 		*eq = '\0';
 		char *key = trim(s);
 		char *value = trim(eq + 1);
 		const struct setting *st = find_setting(key);
 		if (!st) {
-			set_error(error, file, line, "unknown setting '%s'", key);
-			r = -EINVAL;
-			break;
+			const char *near = suggest_nearest(key, setting_key, NULL);
+			if (near)
+				set_error(error, file, line, "unknown setting '%s'; did you mean '%s'?",
+					  key, near);
+			else
+				set_error(error, file, line, "unknown setting '%s'", key);
+			r = r ? r : -EINVAL;
+			continue;
 		}
 		if (!*value) {
 			set_error(error, file, line, "%s: no value given", key);
-			r = -EINVAL;
-			break;
+			r = r ? r : -EINVAL;
+			continue;
 		}
-		r = apply_setting(c, st, value, file, line, error);
-		if (r < 0)
-			break;
+		int applied = apply_setting(c, st, value, file, line, error);
+		if (applied < 0 && !r)
+			r = applied;
 	}
 	if (!r && ferror(f)) {
 		r = -EIO;
@@ -501,8 +525,10 @@ static int open_roots(struct config *c, char error[CONFIG_ERROR_MAX])
 	}
 	r = write_roots_open(paths, n, &c->roots, error, CONFIG_ERROR_MAX, warn, sizeof(warn));
 	free(def[0]);
-	if (r == 0 && warn[0])
+	if (r == 0 && warn[0]) {
 		log_warnx("%s", warn);
+		c->warnings++;
+	}
 	return r;
 }
 

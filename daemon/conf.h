@@ -72,6 +72,7 @@ struct config {
 	char **write_roots;
 	size_t n_write_roots;
 	struct write_roots *roots;  /* write_roots opened (or the default) */
+	unsigned warnings;          /* said while loading (a write root missing) */
 	struct netfilter *deny_networks;   /* NULL: none */
 	char *proxy;                /* NULL: fetches go direct */
 	char *ca_file;              /* NULL: the system's CA store */
@@ -93,7 +94,7 @@ struct config_overrides {
 	const char *state_directory;
 };
 
-#define CONFIG_ERROR_MAX 512
+#define CONFIG_ERROR_MAX 4096
 
 /* Builds a config from the defaults, then `file` (when not NULL), then the
  * overrides, and opens the write roots (the configured ones, or

@@ -224,12 +224,21 @@ int main(int argc, char **argv)
 
 	log_init(LOG_LEVEL_INFO);
 	if (config_load(config_file, config_given, &ov, &config, error) < 0) {
-		fprintf(stderr, "asyncjobd: %s\n", error);
+		/* Every mistake, one a line. */
+		for (char *line = error, *nl; line; line = nl ? nl + 1 : NULL) {
+			nl = strchr(line, '\n');
+			fprintf(stderr, "asyncjobd: %.*s\n", nl ? (int)(nl - line) : (int)strlen(line),
+				line);
+		}
 		return 1;
 	}
 	if (check_only) {
-		printf("asyncjobd: configuration OK (%s)\n",
-		       config->file ? config->file : "defaults; no config file");
+		const char *what = config->file ? config->file : "defaults; no config file";
+		if (config->warnings)
+			printf("asyncjobd: configuration valid, with %u warning(s) above (%s)\n",
+			       config->warnings, what);
+		else
+			printf("asyncjobd: configuration OK (%s)\n", what);
 		config_free(config);
 		return 0;
 	}

@@ -71,10 +71,14 @@ static void on_result(evutil_socket_t fd, short what, void *arg)
 	if (read(fd, &res, sizeof(res)) != (ssize_t)sizeof(res))
 		return;
 	r->running = false;
-	if (res->config)
+	if (res->config) {
 		daemon_apply_config(r->d, res->config);
-	else
+	} else {
+		/* Every mistake on one log line. */
+		for (char *nl = strchr(res->error, '\n'); nl; nl = strchr(nl, '\n'))
+			*nl = ';';
 		log_errx("reload failed, configuration unchanged: %s", res->error);
+	}
 	free(res);
 	if (r->again) {
 		r->again = false;

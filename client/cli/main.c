@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "client/cli/cli.h"
+#include "proto/suggest.h"
 
 static const struct cli_command *const commands[] = {
 	&cmd_sleep, &cmd_fetch, &cmd_write, &cmd_gather, &cmd_submit, &cmd_get, &cmd_wait,
@@ -43,6 +44,16 @@ static void usage(FILE *f)
 		"130 interrupted (jobs canceled).\n"
 		"\nExample: asyncjob gather 'sleep 1 Hello' 'sleep 1 World'\n"
 		"See asyncjob(1).\n");
+}
+
+static const char *command_name(size_t i, void *arg)
+{
+	(void)arg;
+	/* The commands, and help. */
+	size_t n = 0;
+	while (commands[n])
+		n++;
+	return i < n ? commands[i]->name : i == n ? "help" : NULL;
 }
 
 int main(int argc, char **argv)
@@ -116,7 +127,11 @@ int main(int argc, char **argv)
 		free(cli.followed);
 		return code;
 	}
-	fprintf(stderr, "asyncjob: unknown command '%s'\nTry 'asyncjob --help' for more information.\n",
-		name);
+	const char *near = suggest_nearest(name, command_name, NULL);
+	if (near)
+		fprintf(stderr, "asyncjob: unknown command '%s'; did you mean '%s'?\n", name, near);
+	else
+		fprintf(stderr, "asyncjob: unknown command '%s'\n", name);
+	fprintf(stderr, "Try 'asyncjob --help' for more information.\n");
 	return EXIT_USAGE;
 }

@@ -989,8 +989,16 @@ end
 begin "an unknown command is a usage error"
 run frobnicate
 expect_usage_error
-expect_err_has "^asyncjob: unknown command 'frobnicate'"
+expect_err_has "^asyncjob: unknown command 'frobnicate'$"
 expect_out_empty
+end
+
+begin "a misspelt command: the nearest is suggested"
+run slep 1
+expect_usage_error
+expect_err_has "^asyncjob: unknown command 'slep'; did you mean 'sleep'?$"
+run lsit
+expect_err_has "^asyncjob: unknown command 'lsit'; did you mean 'list'?$"
 end
 
 begin "no command is a usage error"

@@ -86,9 +86,9 @@ static void test_command_line(void **state)
 static void test_check_config(void **state)
 {
 	(void)state;
-	char path[] = "/tmp/asyncjob-conf-XXXXXX", args[600], out[512];
+	char path[] = "/tmp/asyncjob-conf-XXXXXX", args[600], out[2048];
 	int fd = mkstemp(path);
-	const char *good = "# fine\nmax_connections = 10\nlog_level = debug\n";
+	const char *good = "# fine\nmax_connections = 10\nlog_level = debug\nwrite_root = /tmp\n";
 	assert_true(write(fd, good, strlen(good)) > 0);
 	close(fd);
 
@@ -97,14 +97,28 @@ static void test_check_config(void **state)
 	assert_non_null(strstr(out, "OK"));
 
 	FILE *f = fopen(path, "w");
-	fprintf(f, "max_connections = 10\n\nmax_conections = 5\n");
+	fprintf(f, "max_connections = 10\n\nmax_conections = 5\nlog_level = loud\nbogus line\n");
 	fclose(f);
 	assert_int_equal(run_daemon(args, out, sizeof(out)), 1);
-	/* The error names the file and the line. */
+	/* Every error, each naming the file and the line; a misspelt key
+	 * with the nearest one. */
 	char want[600];
-	snprintf(want, sizeof(want), "%s:3:", path);
+	snprintf(want, sizeof(want), "%s:3: unknown setting 'max_conections'; did you mean "
+		 "'max_connections'?", path);
 	assert_non_null(strstr(out, want));
-	assert_non_null(strstr(out, "max_conections"));
+	snprintf(want, sizeof(want), "%s:4: log_level:", path);
+	assert_non_null(strstr(out, want));
+	snprintf(want, sizeof(want), "%s:5: expected 'key = value'", path);
+	assert_non_null(strstr(out, want));
+
+	/* Valid, but its only write root is missing: not called OK. */
+	f = fopen(path, "w");
+	fprintf(f, "write_root = /nonexistent/asyncjob-root\n");
+	fclose(f);
+	assert_int_equal(run_daemon(args, out, sizeof(out)), 0);
+	assert_null(strstr(out, "configuration OK"));
+	assert_non_null(strstr(out, "write root /nonexistent/asyncjob-root: No such file"));
+	assert_non_null(strstr(out, "configuration valid, with 1 warning(s) above"));
 
 	/* An explicitly named config file must exist. */
 	unlink(path);
