@@ -79,6 +79,13 @@ bool cli_parse_count(const struct cli *cli, const char *s, const char *what, siz
 /* Builds a spec from a command-line job: either a JSON object, or words
  * such as "sleep 1 Hello". Prints the problem (after `where`, such as
  * "stdin line 3", when not NULL) and returns NULL. */
+/* Sets bytes in a spec: as a string in `text_field` when they are text,
+ * else in base64 in `base64_field`. 0 or a negative errno. */
+int cli_spec_set_bytes(asyncjob_spec *spec, const char *text_field, const char *base64_field,
+		       const char *data, size_t len);
+/* A size as the configuration file takes it: 1048576, 64K, 16M, 1G
+ * (1024-based). False after printing a usage error. */
+bool cli_parse_size(const struct cli *cli, const char *s, const char *what, size_t *ret);
 asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text, const char *where);
 
 /* Output. */

@@ -83,6 +83,71 @@ static bool add_header(struct json_object *headers, const char *line)
 	return true;
 }
 
+/* A request body, in the daemon's request with the rest: well within
+ * max_request_bytes' default (1 MiB) once in base64. */
+#define MAX_BODY_BYTES (640 * 1024)
+
+/* curl's -d: the text as given; @FILE, the file's bytes; - or @-, stdin's.
+ * Returns 0, or an exit code after saying why. */
+static int read_body(const struct cli *cli, const char *arg, char **ret, size_t *ret_len)
+{
+	const char *from = arg[0] == '@' ? arg + 1 : strcmp(arg, "-") == 0 ? "-" : NULL;
+	size_t len = 0, cap = 65536;
+	char *buf;
+	FILE *f;
+
+	if (!from) {
+		*ret_len = strlen(arg);
+		*ret = strdup(arg);
+		return *ret ? 0 : EXIT_USAGE;
+	}
+	f = strcmp(from, "-") == 0 ? stdin : fopen(from, "rb");
+	if (!f)
+		return cli_usage_error(cli, "-d @%s: %s", from, strerror(errno));
+	buf = malloc(cap);
+	while (buf) {
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0 || len > MAX_BODY_BYTES)
+			break;
+		if (len == cap) {
+			char *p = realloc(buf, cap * 2);
+			if (!p) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = p;
+			cap *= 2;
+		}
+	}
+	bool failed = ferror(f);
+	if (f != stdin)
+		fclose(f);
+	if (!buf)
+		return cli_usage_error(cli, "-d %s: out of memory", arg);
+	if (failed) {
+		free(buf);
+		return cli_usage_error(cli, "-d %s: cannot read it", arg);
+	}
+	if (len > MAX_BODY_BYTES) {
+		free(buf);
+		return cli_usage_error(cli, "-d %s: a request body may be at most %d KiB", arg,
+				       MAX_BODY_BYTES / 1024);
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+/* What curl would take for a URL without its scheme ("example.com/x"):
+ * the daemon takes only http:// and https://, so say which was meant. */
+static bool has_scheme(const char *url)
+{
+	const char *colon = strstr(url, "://");
+	return colon && colon > url;
+}
+
 static int run(struct cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -93,10 +158,11 @@ static int run(struct cli *cli, int argc, char **argv)
 		{ "fail", no_argument, NULL, 'f' },
 		{ "max-bytes", required_argument, NULL, 'm' },
 		{ "no-fsync", no_argument, NULL, 'F' },
-		{ "timeout", required_argument, NULL, 't' },
+		CLI_CONTROLS_LONG,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *method = NULL, *data = NULL, *output = NULL, *timeout = NULL;
+	struct cli_controls controls = { 0 };
+	const char *method = NULL, *data = NULL, *output = NULL;
 	bool fail_on_status = false, no_fsync = false;
 	size_t max_bytes = 0;
 	struct json_object *headers = json_object_new_object();
@@ -104,7 +170,8 @@ static int run(struct cli *cli, int argc, char **argv)
 	asyncjob_job *job = NULL, **done = NULL;
 	int opt, code = EXIT_OK;
 
-	while ((opt = cli_getopt(cli, argc, argv, "X:H:d:o:t:", opts, &cmd_fetch)) != -1) {
+	while ((opt = cli_getopt(cli, argc, argv, "X:H:d:o:" CLI_CONTROLS_SHORT, opts,
+				 &cmd_fetch)) != -1) {
 		switch (opt) {
 		case 'X': method = optarg; break;
 		case 'H':
@@ -118,20 +185,26 @@ static int run(struct cli *cli, int argc, char **argv)
 		case 'f': fail_on_status = true; break;
 		case 'F': no_fsync = true; break;
 		case 'm':
-			if (!cli_parse_count(cli, optarg, "--max-bytes", &max_bytes)) {
+			if (!cli_parse_size(cli, optarg, "--max-bytes", &max_bytes)) {
 				json_object_put(headers);
 				return EXIT_USAGE;
 			}
 			break;
-		case 't': timeout = optarg; break;
 		default:
-			json_object_put(headers);
-			return EXIT_USAGE;
+			if (!cli_controls_take(&controls, opt, optarg)) {
+				json_object_put(headers);
+				return EXIT_USAGE;
+			}
 		}
 	}
 	if (optind != argc - 1) {
 		json_object_put(headers);
 		return cli_usage_error(cli, "expected one URL");
+	}
+	if (!has_scheme(argv[optind])) {
+		json_object_put(headers);
+		return cli_usage_error(cli, "%s: a URL needs its scheme: https://%s (or http://)",
+				       argv[optind], argv[optind]);
 	}
 	if (asyncjob_spec_fetch(argv[optind], &spec) < 0) {
 		json_object_put(headers);
@@ -145,8 +218,18 @@ static int run(struct cli *cli, int argc, char **argv)
 	if (json_object_object_length(headers) > 0)
 		asyncjob_spec_set_json(spec, "headers", json_object_to_json_string(headers));
 	json_object_put(headers);
-	if (data)
-		asyncjob_spec_set_string(spec, "body", data);
+	if (data) {
+		char *body = NULL;
+		size_t body_len = 0;
+		if ((code = read_body(cli, data, &body, &body_len)) != 0)
+			goto out;
+		code = cli_spec_set_bytes(spec, "body", "body_base64", body, body_len);
+		free(body);
+		if (code != 0) {
+			cli_error(cli, "out of memory");
+			goto out;
+		}
+	}
 	if (fail_on_status)
 		asyncjob_spec_set_bool(spec, "raise_for_status", true);
 	if (max_bytes)
@@ -166,7 +249,6 @@ static int run(struct cli *cli, int argc, char **argv)
 		asyncjob_spec_free(spec);
 		return cli_usage_error(cli, "--no-fsync: only with -o, --output");
 	}
-	struct cli_controls controls = { .timeout = timeout };
 	if ((code = cli_apply_controls(cli, spec, &controls)) != 0)
 		goto out;
 
@@ -212,12 +294,13 @@ const struct cli_command cmd_fetch = {
 		"terminal. An HTTP error status is not a failure unless --fail.\n\n"
 		"  -X, --request METHOD  GET (default), HEAD, POST, PUT, PATCH or DELETE\n"
 		"  -H, --header 'N: V'   send a header (repeatable)\n"
-		"  -d, --data BODY       send BODY (POST unless -X says otherwise)\n"
+		"  -d, --data BODY       send BODY (POST unless -X says otherwise); @FILE sends\n"
+		"                        the file, - or @- stdin (at most 640 KiB)\n"
 		"  -o, --output FILE     save the body to FILE (beneath the daemon's write roots)\n"
 		"      --no-fsync        with -o: do not wait for the file to reach the disk\n"
 		"      --fail            fail (exit 1) on an HTTP status of 400 or more\n"
-		"      --max-bytes N     fail when the body is larger than N bytes\n"
-		"  -t, --timeout S       fail after S seconds\n"
+		"      --max-bytes N     fail when the body is larger than N bytes (64K, 16M, 1G)\n"
+		CLI_CONTROLS_HELP
 		"      --detach          print the job id and return at once\n"
 		"      --json            print the job object\n"
 		"\nExample: asyncjob fetch https://jsonplaceholder.typicode.com/todos/1\n",

@@ -222,7 +222,9 @@ static int run(struct cli *cli, int argc, char **argv)
 		{ "append", no_argument, NULL, 'a' },
 		{ "create", no_argument, NULL, 'c' },
 		{ "no-fsync", no_argument, NULL, 'F' },
-		{ "mode", required_argument, NULL, 'm' },
+		{ "perm", required_argument, NULL, 'P' },
+		/* Was the permissions, while a spec's "mode" is how it writes. */
+		{ "mode", required_argument, NULL, 'M' },
 		{ "mkdirs", no_argument, NULL, 'p' },
 		CLI_CONTROLS_LONG,
 		{ NULL, 0, NULL, 0 },
@@ -236,12 +238,15 @@ static int run(struct cli *cli, int argc, char **argv)
 	asyncjob_spec *spec = NULL;
 	int opt, code;
 
-	while ((opt = cli_getopt(cli, argc, argv, "acm:p" CLI_CONTROLS_SHORT, opts, &cmd_write)) != -1) {
+	while ((opt = cli_getopt(cli, argc, argv, "acp" CLI_CONTROLS_SHORT, opts, &cmd_write)) != -1) {
 		switch (opt) {
 		case 'a': mode = "append"; break;
 		case 'c': mode = "create"; break;
 		case 'F': no_fsync = true; break;
-		case 'm': perm = optarg; break;
+		case 'P': perm = optarg; break;
+		case 'M':
+			return cli_usage_error(cli, "--mode %s: the permissions are --perm %s (a write's "
+					       "mode is --append or --create)", optarg, optarg);
 		case 'p': mkdirs = true; break;
 		default:
 			if (!cli_controls_take(&controls, opt, optarg))
@@ -256,7 +261,7 @@ static int run(struct cli *cli, int argc, char **argv)
 		char *end;
 		unsigned long m = strtoul(perm, &end, 8);
 		if (!*perm || *end || m > 0777)
-			return cli_usage_error(cli, "--mode %s: expected an octal mode such as 0600", perm);
+			return cli_usage_error(cli, "--perm %s: expected an octal mode such as 0600", perm);
 	}
 
 	const char *text = optind + 1 < argc ? argv[optind + 1] : "-";
@@ -327,7 +332,7 @@ const struct cli_command cmd_write = {
 		"  -a, --append          append instead of replacing\n"
 		"  -c, --create          fail if the file exists (and leave it alone)\n"
 		"      --no-fsync        do not wait for the data to reach the disk\n"
-		"  -m, --mode MODE       permissions of a new file, e.g. 0600 (default 0644)\n"
+		"      --perm MODE       permissions of a new file, e.g. 0600 (default 0644)\n"
 		"  -p, --mkdirs          create missing directories\n"
 		CLI_CONTROLS_HELP
 		"      --detach          print the job id and return at once\n"

@@ -8,12 +8,15 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "client/cli/cli.h"
+#include "proto/base64.h"
+#include "proto/jsonw.h"
 
 volatile sig_atomic_t cli_interrupted;
 
@@ -289,6 +292,53 @@ bool cli_parse_count(const struct cli *cli, const char *s, const char *what, siz
 	}
 	*ret = (size_t)v;
 	return true;
+}
+
+int cli_spec_set_bytes(asyncjob_spec *spec, const char *text_field, const char *base64_field,
+		       const char *data, size_t len)
+{
+	char *copy, *enc;
+	int r;
+
+	/* Text as text (UTF-8, no NUL), anything else as base64. */
+	if (!memchr(data, 0, len) && utf8_valid((const unsigned char *)data, len)) {
+		if (!(copy = strndup(data, len)))
+			return -ENOMEM;
+		r = asyncjob_spec_set_string(spec, text_field, copy);
+		free(copy);
+		return r < 0 ? r : 0;
+	}
+	if (!(enc = malloc(base64_encoded_size(len) + 1)))
+		return -ENOMEM;
+	enc[base64_encode((const unsigned char *)data, len, enc)] = '\0';
+	r = asyncjob_spec_set_string(spec, base64_field, enc);
+	free(enc);
+	return r < 0 ? r : 0;
+}
+
+bool cli_parse_size(const struct cli *cli, const char *s, const char *what, size_t *ret)
+{
+	static const struct { const char *suffix; unsigned shift; } units[] = {
+		{ "", 0 }, { "B", 0 }, { "K", 10 }, { "KiB", 10 }, { "k", 10 }, { "M", 20 },
+		{ "MiB", 20 }, { "G", 30 }, { "GiB", 30 }, { "T", 40 }, { "TiB", 40 },
+	};
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || !isdigit((unsigned char)*s))
+		goto bad;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		if (units[i].shift && v > (SIZE_MAX >> units[i].shift))
+			goto bad;
+		*ret = (size_t)(v << units[i].shift);
+		return true;
+	}
+bad:
+	cli_usage_error(cli, "%s: '%s' is not a size (a whole number of bytes, or with K, M "
+			"or G: 64K, 16M, 1G)", what, s);
+	return false;
 }
 
 asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text, const char *where)

@@ -1236,6 +1236,36 @@ else
 fi
 end
 
+begin "fetch -d @FILE and -d - send a file's and stdin's bytes, as curl does"
+printf 'from a file' >"$TMP/body.txt"
+run fetch -d @"$TMP/body.txt" "$WEB/echo"
+expect_rc 0
+grep -q '"method":"POST".*"body":"from a file"' "$TMP/out" || failc "the file was not the body"
+printf 'from stdin' | "$ASYNCJOB_CLI" -s "$SOCK" fetch -d - "$WEB/echo" >"$TMP/out" 2>"$TMP/err"
+grep -q '"body":"from stdin"' "$TMP/out" || failc "stdin was not the body: $(cat "$TMP/out" "$TMP/err")"
+printf '\000\001\377' >"$TMP/body.bin"
+run fetch -X PUT -d @"$TMP/body.bin" "$WEB/echo"
+grep -q '"method":"PUT".*"body_base64":"AAH/"' "$TMP/out" || failc "binary bytes were not sent as they are"
+run fetch -d @"$TMP/no-such-file" "$WEB/echo"
+expect_rc 2
+expect_err_has "^asyncjob: fetch: -d @$TMP/no-such-file: No such file or directory"
+end
+
+begin "fetch takes --label and --key; sizes take suffixes; a URL needs its scheme"
+run --json fetch --label fetched --key fetch-key-1 "$WEB/text"
+expect_rc 0
+grep -q '"label":"fetched","key":"fetch-key-1"' "$TMP/out" || failc "no label and key in the job"
+run fetch --max-bytes 1K "$WEB/large?bytes=4096"
+expect_rc 1
+expect_err_has 'more than 1024 bytes\|max_bytes\|too large'
+run fetch --max-bytes 2Q "$WEB/text"
+expect_rc 2
+expect_err_has "^asyncjob: fetch: --max-bytes: '2Q' is not a size"
+run fetch example.com/x
+expect_rc 2
+expect_err_has '^asyncjob: fetch: example.com/x: a URL needs its scheme: https://example.com/x'
+end
+
 begin "get and wait print a detached fetch's body as the foreground would"
 fid=$("$ASYNCJOB_CLI" -s "$SOCK" --detach fetch "$WEB/todos/1" 2>&1)
 run wait "$fid"

@@ -2453,19 +2453,22 @@ static void test_cli_options(void **state)
 	start_write_daemon(NULL);
 	assert_cli(0, NULL, NULL, "write", "--no-fsync", in_root("nosync"), "fast");
 	assert_file_text(in_root("nosync"), "fast");
-	assert_cli(0, NULL, NULL, "write", "--mode", "0600", in_root("private"), "secret");
+	assert_cli(0, NULL, NULL, "write", "--perm", "0600", in_root("private"), "secret");
 	assert_file_text(in_root("private"), "secret");
 	assert_mode(in_root("private"), 0600);
-	assert_cli(0, NULL, NULL, "write", "-m", "0640", in_root("group"), "g");
+	assert_cli(0, NULL, NULL, "write", "--perm=0640", in_root("group"), "g");
 	assert_mode(in_root("group"), 0640);
-	assert_cli(2, NULL, NULL, "write", "--mode", "999", in_root("bad"), "x");
-	assert_cli(2, NULL, NULL, "write", "--mode", "01000", in_root("bad"), "x");
+	assert_cli(2, NULL, NULL, "write", "--perm", "999", in_root("bad"), "x");
+	assert_cli(2, NULL, NULL, "write", "--perm", "01000", in_root("bad"), "x");
+	/* --mode was the permissions; one word, one meaning: it says so. */
+	assert_cli(2, NULL, NULL, "write", "--mode", "0600", in_root("bad"), "x");
+	assert_non_null(strstr(T.cli_err, "the permissions are --perm 0600"));
 	assert_absent(in_root("bad"));
 	assert_cli(0, NULL, NULL, "write", "--mkdirs", in_root("x/y/z.txt"), "deep");
 	assert_file_text(in_root("x/y/z.txt"), "deep");
 	assert_mode(in_root("x"), 0755);
 	assert_mode(in_root("x/y"), 0755);
-	assert_cli(0, NULL, NULL, "write", "-p", "--no-fsync", "--mode", "0604", in_root("p/q"), "q");
+	assert_cli(0, NULL, NULL, "write", "-p", "--no-fsync", "--perm", "0604", in_root("p/q"), "q");
 	assert_mode(in_root("p/q"), 0604);
 	assert_cli(1, NULL, NULL, "write", in_root("m/n.txt"), "no mkdirs");
 	assert_non_null(strstr(T.cli_err, "ENOENT"));
