@@ -28,7 +28,9 @@
 struct root {
 	char *path;     /* without a trailing slash, except "/" itself */
 	size_t len;
-	int fd;         /* O_PATH directory */
+	/* O_PATH directory; -1 while it does not exist: the first write
+	 * beneath it after it appears opens it (root_fd), no SIGHUP needed. */
+	atomic_int fd;
 };
 
 struct write_roots {
@@ -44,6 +46,38 @@ static char *normalize_root(const char *p)
 	while (n > 1 && s[n - 1] == '/')
 		s[--n] = '\0';
 	return s;
+}
+
+void write_roots_describe(const struct write_roots *wr, char *buf, size_t size)
+{
+	size_t at = 0;
+
+	if (size == 0)
+		return;
+	buf[0] = '\0';
+	for (size_t i = 0; wr && i < wr->n; i++) {
+		const char *sep = i ? ", " : "";
+		size_t need = strlen(sep) + wr->roots[i].len;
+		if (at + need + 4 >= size) {
+			snprintf(buf + at, size - at, "%s...", sep);
+			return;
+		}
+		at += (size_t)snprintf(buf + at, size - at, "%s%s", sep, wr->roots[i].path);
+	}
+}
+
+void confine_refusal(const struct write_roots *wr, const char *path, const char *why, char *buf,
+		     size_t size)
+{
+	char roots[160];
+
+	if (write_roots_count(wr) == 0) {
+		snprintf(buf, size, "%s", why);
+		return;
+	}
+	write_roots_describe(wr, roots, sizeof(roots));
+	snprintf(buf, size, "%.60s%s %s (write roots: %s)", path, strlen(path) > 60 ? "..." : "",
+		 why, roots);
 }
 
 int write_roots_open(char *const *paths, size_t n, struct write_roots **ret,
@@ -63,15 +97,12 @@ int write_roots_open(char *const *paths, size_t n, struct write_roots **ret,
 			return -EINVAL;
 		}
 		int fd = open(paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			if (warn && warn_size)
-				snprintf(warn, warn_size, "write root %s: %s; writes beneath it are refused",
-					 paths[i], strerror(errno));
-			continue;
-		}
+		if (fd < 0 && warn && warn_size)
+			snprintf(warn, warn_size, "write root %s: %s; writes beneath it fail until it "
+				 "is made", paths[i], strerror(errno));
 		wr->roots[used].path = normalize_root(paths[i]);
 		wr->roots[used].len = strlen(wr->roots[used].path);
-		wr->roots[used].fd = fd;
+		atomic_init(&wr->roots[used].fd, fd);
 		used++;
 	}
 	wr->n = used;
@@ -91,11 +122,39 @@ struct write_roots *write_roots_unref(struct write_roots *wr)
 	if (!wr || atomic_fetch_sub(&wr->refs, 1) != 1)
 		return NULL;
 	for (size_t i = 0; i < wr->n; i++) {
-		close(wr->roots[i].fd);
+		int fd = atomic_load(&wr->roots[i].fd);
+		if (fd >= 0)
+			close(fd);
 		free(wr->roots[i].path);
 	}
 	free(wr);
 	return NULL;
+}
+
+/* The root's directory: opened at start, or now, by the first worker that
+ * needs it once it has been made. A negative errno while it is missing. */
+static int root_fd(const struct write_roots *wr, size_t i)
+{
+	struct root *root = (struct root *)&wr->roots[i];
+	int fd = atomic_load(&root->fd);
+
+	if (fd >= 0)
+		return fd;
+	int opened = open(root->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (opened < 0)
+		return -errno;
+	int expected = -1;
+	if (!atomic_compare_exchange_strong(&root->fd, &expected, opened)) {
+		/* Another worker opened it meanwhile: use theirs. */
+		close(opened);
+		return expected;
+	}
+	return opened;
+}
+
+bool write_roots_open_now(const struct write_roots *wr, size_t i)
+{
+	return atomic_load(&wr->roots[i].fd) >= 0;
 }
 
 size_t write_roots_count(const struct write_roots *wr)
@@ -302,11 +361,13 @@ static int walk(int rootfd, const char *dir, bool mkdirs, struct made_dirs *made
 static int open_parent(const struct confined_path *cp, bool mkdirs, struct made_dirs *made,
 		       const char **ret_name)
 {
-	int rootfd = cp->roots->roots[cp->root].fd;
+	int rootfd = root_fd(cp->roots, cp->root);
 	const char *slash = strrchr(cp->rel, '/');
 	char dir[PATH_MAX];
 	int fd;
 
+	if (rootfd < 0)
+		return rootfd;
 	if (!slash) {
 		*ret_name = cp->rel;
 		fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
@@ -355,7 +416,10 @@ static size_t open_made_dir_holders(const struct confined_path *cp, const struct
 	size_t reached = 0;
 
 	*err = 0;
-	int fd = fcntl(cp->roots->roots[cp->root].fd, F_DUPFD_CLOEXEC, 0);
+	int rootfd = root_fd(cp->roots, cp->root);
+	int fd = rootfd < 0 ? -1 : fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	if (rootfd < 0)
+		errno = -rootfd;
 	for (size_t depth = 0; fd >= 0; depth++) {
 		if (made->dir[reached].depth == depth) {
 			holder[reached++] = fd;

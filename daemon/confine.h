@@ -22,6 +22,17 @@ struct write_roots *write_roots_ref(struct write_roots *wr);
 struct write_roots *write_roots_unref(struct write_roots *wr);
 
 size_t write_roots_count(const struct write_roots *wr);
+/* Whether the i-th root is open: false for one missing at start until a
+ * write beneath it finds it made (no filesystem access: for the loop). */
+bool write_roots_open_now(const struct write_roots *wr, size_t i);
+/* The roots' paths, ", "-separated, as far as `size` allows ("..." after
+ * the last that fits), for messages. */
+void write_roots_describe(const struct write_roots *wr, char *buf, size_t size);
+/* The forbidden reason for `path` that confine_check gave as `why`, with
+ * the path and the roots named when it lies outside them: what a client
+ * needs to find out where it may write. */
+void confine_refusal(const struct write_roots *wr, const char *path, const char *why, char *buf,
+		     size_t size);
 const char *write_roots_path(const struct write_roots *wr, size_t i);
 
 /* A path checked against the roots without touching the filesystem (so it

@@ -362,7 +362,9 @@ static int fetch_parse(struct daemon *d, const struct json_value *spec, struct i
 		const char *why;
 		r = confine_check(d->config->roots, s, len, &f->save, &why);
 		if (r == -EPERM) {
-			r = rpc_error_forbidden(e, "save_to", "%s", why);
+			char refusal[256];
+			confine_refusal(d->config->roots, s, why, refusal, sizeof(refusal));
+			r = rpc_error_forbidden(e, "save_to", "%s", refusal);
 			goto fail;
 		}
 		if (r < 0) {

@@ -327,7 +327,9 @@ static int write_parse(struct daemon *d, const struct json_value *spec, struct i
 		goto fail;
 	r = confine_check(d->config->roots, path, len, &w->cp, &why);
 	if (r == -EPERM) {
-		r = rpc_error_forbidden(e, "path", "%s", why);
+		char refusal[256];
+		confine_refusal(d->config->roots, path, why, refusal, sizeof(refusal));
+		r = rpc_error_forbidden(e, "path", "%s", refusal);
 		goto fail;
 	}
 	if (r < 0) {

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "daemon/confine.h"
 #include "daemon/conn.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
@@ -74,6 +75,18 @@ static int daemon_info_handle(struct rpc_call *call, const struct json_value *pa
 	jsonw_key(w, "queued");
 	jsonw_uint(w, workers_queued(d->workers));
 	jsonw_object_end(w);
+	/* Where write jobs and fetches with save_to may write. */
+	jsonw_key(w, "write_roots");
+	jsonw_array_begin(w);
+	for (size_t i = 0; i < write_roots_count(d->config->roots); i++) {
+		jsonw_object_begin(w);
+		jsonw_key(w, "path");
+		jsonw_string(w, write_roots_path(d->config->roots, i));
+		jsonw_key(w, "open");
+		jsonw_bool(w, write_roots_open_now(d->config->roots, i));
+		jsonw_object_end(w);
+	}
+	jsonw_array_end(w);
 	jsonw_key(w, "uploads");
 	jsonw_object_begin(w);
 	jsonw_key(w, "open");

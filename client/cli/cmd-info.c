@@ -45,6 +45,19 @@ static int run(struct cli *cli, int argc, char **argv)
 		       str(jobs, "failed"), str(jobs, "canceled"));
 	printf("connections: %s, subscribers: %s\n", str(info, "connections"),
 	       str(info, "subscribers"));
+	struct json_object *roots;
+	if (json_object_object_get_ex(info, "write_roots", &roots)) {
+		/* Where writes and fetch -o may go. */
+		size_t n = json_object_array_length(roots);
+		printf("write roots:%s\n", n ? "" : " none (writes are refused)");
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *root = json_object_array_get_idx(roots, i), *open;
+			bool is_open = json_object_object_get_ex(root, "open", &open) &&
+				       json_object_get_boolean(open);
+			printf("  %s%s\n", str(root, "path"),
+			       is_open ? "" : " (missing at start; used once it exists)");
+		}
+	}
 	if (json_object_object_get_ex(info, "limits", &limits)) {
 		printf("limits:\n");
 		struct json_object_iter it;
@@ -58,7 +71,7 @@ static int run(struct cli *cli, int argc, char **argv)
 const struct cli_command cmd_info = {
 	.name = "info",
 	.args = "",
-	.summary = "show the daemon's version, job counts and limits",
+	.summary = "show the daemon's version, job counts, write roots and limits",
 	.help = "\n      --json            print daemon.info's result as JSON\n",
 	.run = run,
 };

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "client/cli/cli.h"
 #include "proto/base64.h"
 #include "proto/jsonw.h"
@@ -163,12 +165,74 @@ int cli_connect(struct cli *cli)
 	return 0;
 }
 
+/* The spec field the daemon named, as the user typed it: the option or
+ * argument of the command (a raw spec's field stays as it is). */
+static const char *typed_name(const struct cli *cli, const char *field)
+{
+	static const struct { const char *field, *typed; } names[] = {
+		{ "seconds", "SECONDS" }, { "message", "MESSAGE" }, { "timeout", "--timeout" },
+		{ "label", "--label" }, { "key", "--key" }, { "url", "URL" },
+		{ "method", "-X" }, { "headers", "-H" }, { "body", "-d" }, { "body_base64", "-d" },
+		{ "save_to", "-o" }, { "max_bytes", "--max-bytes" }, { "raise_for_status", "--fail" },
+		{ "path", "PATH" }, { "content", "TEXT" }, { "content_base64", "TEXT" },
+		{ "upload", "stdin" }, { "perm", "--perm" }, { "fsync", "--no-fsync" },
+	};
+
+	if (cli->command && strcmp(cli->command, "submit") == 0)
+		return field;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(names[i].field, field) == 0)
+			return names[i].typed;
+	return field;
+}
+
+/* A refusal that names a field (-32602, -32003) said in the CLI's words:
+ * "SECONDS: must be a number from 0 to 2592000", "job 2: -o: ...". False
+ * when the error names no field. */
+static bool explain_field_error(const struct cli *cli)
+{
+	const char *data = asyncjob_rpc_error_data(cli->aj);
+	struct json_object *o = data ? json_tokener_parse(data) : NULL, *f, *why;
+	bool said = false;
+
+	if (o && json_object_object_get_ex(o, "field", &f) &&
+	    json_object_object_get_ex(o, "reason", &why) && json_object_get_string_len(f) > 0) {
+		const char *field = json_object_get_string(f);
+		char prefix[48] = "";
+		unsigned long index;
+		int used = 0;
+		/* A gather's item: "jobs[1].seconds" is the second job's SECONDS. */
+		if (sscanf(field, "jobs[%lu].%n", &index, &used) == 1 && used > 0) {
+			snprintf(prefix, sizeof(prefix), "job %lu: ", index + 1);
+			field += used;
+		}
+		cli_error(cli, "%s%s: %s", prefix, typed_name(cli, field),
+			  json_object_get_string(why));
+		said = true;
+	}
+	json_object_put(o);
+	return said;
+}
+
 int cli_fail(struct cli *cli, int r, const char *what)
 {
 	const char *msg = cli->aj ? asyncjob_errmsg(cli->aj) : strerror(-r);
 
 	switch (r) {
 	case -EREMOTEIO:
+		/* A bad argument is the user's typing, whichever side finds
+		 * it: exit 2, in the CLI's words. A refusal (-32003) is the
+		 * daemon's rule: exit 4, in the same words. */
+		switch (asyncjob_rpc_error_code(cli->aj)) {
+		case -32602:
+			if (explain_field_error(cli))
+				return EXIT_USAGE;
+			break;
+		case -32003:
+			if (explain_field_error(cli))
+				return EXIT_RPC_ERROR;
+			break;
+		}
 		cli_error(cli, "%s", msg);
 		/* The daemon came back without the job: it was lost with the
 		 * daemon, as when the connection is lost. */

@@ -501,12 +501,25 @@ expect_out 'm\n'
 expect_err_empty
 end
 
-begin "submit with an unknown field is refused by the daemon"
+begin "submit with an unknown field: the daemon finds it, a usage error all the same (exit 2)"
 run submit '{"type":"sleep","seconds":1,"bogus":1}'
-expect_rc 4
+expect_rc 2
 expect_err_one_line
-expect_err_has '^asyncjob: submit: .*bogus'
+expect_err_has '^asyncjob: submit: bogus: unknown field for a sleep job$'
 expect_out_empty
+end
+
+begin "a bad argument the daemon finds is said in the CLI's words, exit 2"
+run sleep 99999999999
+expect_rc 2
+expect_err_one_line
+expect_err_has '^asyncjob: sleep: SECONDS: must be a number from 0 to '
+run sleep -t 0 1
+expect_rc 2
+expect_err_has '^asyncjob: sleep: --timeout: must be a number of seconds > 0$'
+run gather 'sleep 1' 'sleep 99999999999'
+expect_rc 2
+expect_err_has '^asyncjob: gather: job 2: SECONDS: must be a number'
 end
 
 begin "submit 'not json' is a usage error"
@@ -1122,11 +1135,11 @@ grep -q '"completed":false' "$TMP/files/sub/dot.json" 2>/dev/null || failc "sub/
 grep -q '"completed":false' "$TMP/files/up.json" 2>/dev/null || failc "up.json is missing or wrong"
 end
 
-begin "fetch -o outside the write roots is refused (exit 4)"
+begin "fetch -o outside the write roots is refused (exit 4), naming the path and the roots"
 run fetch -o /etc/asyncjob-test.json "$WEB/todos/1"
 expect_rc 4
 expect_err_one_line
-expect_err_has 'save_to'
+expect_err_has "^asyncjob: fetch: -o: /etc/asyncjob-test.json is outside every write root (write roots: $TMP/files)$"
 [ ! -e /etc/asyncjob-test.json ] || failc "the file was written"
 end
 

@@ -849,9 +849,10 @@ static void test_write_roots_config(void **state)
 	write_ok(in_root("nested/x"), "nested", NULL);
 	assert_file_text(in_root("nested/x"), "nested");
 	write_ok(in_root("top"), "top", NULL);
-	/* Beneath a root that did not exist at startup: outside every root. */
-	struct json_object *r = refuse_text(tj_strf("%s/x", missing), "x", "{\"mkdirs\":true}");
-	assert_rpc_error(r, -32003, "path", NULL);
+	/* Beneath a root that did not exist at startup: taken, and fails
+	 * while the root is missing (mkdirs does not make a root). */
+	struct json_object *job = run_write(tj_strf("%s/x", missing), "x", 1, "{\"mkdirs\":true}");
+	assert_job(job, "failed", "io", "ENOENT");
 	assert_absent(missing);
 	tj_put_all();
 	int status = jobs_stop(&T.d, 30000);
@@ -861,16 +862,17 @@ static void test_write_roots_config(void **state)
 	jobs_start(&T.d, "write_root = /\n");
 	write_ok(in_root("slash"), "slash", NULL);
 	assert_file_text(in_root("slash"), "slash");
-	r = refuse_text("/", "x", NULL);
+	struct json_object *r = refuse_text("/", "x", NULL);
 	assert_rpc_error(r, -32602, "path", NULL);
 	tj_put_all();
 	status = jobs_stop(&T.d, 30000);
 	assert_int_equal(status, 0);
 
-	/* No root at all: every write is forbidden. */
+	/* No root configured: the default one (missing or not), and the
+	 * refusal names it. */
 	jobs_start(&T.d, NULL);
 	r = refuse_text(in_root("none"), "x", NULL);
-	assert_rpc_error(r, -32003, "path", "no write root");
+	assert_rpc_error(r, -32003, "path", "outside every write root (write roots: ");
 	assert_absent(in_root("none"));
 }
 
@@ -1167,12 +1169,41 @@ static void test_matrix_absolute_outside(void **state)
 			jobs_check_rpc_error(r, -32003, "path", "outside every write root");
 		if (why)
 			fail_msg("%s: %s", paths[i], why);
+		/* It names the path and where one may write instead. */
+		const char *reason = tj_str(r, "error.data.reason");
+		if (!strstr(reason, paths[i]) || !strstr(reason, tj_strf("(write roots: %s)", T.root)))
+			fail_msg("the reason names neither the path nor the roots: %s", reason);
 		tj_put(r);
 	}
 	assert_absent("/etc/asyncjob-write-test");
 	assert_absent(tj_strf("%s-sibling", T.root));
 	assert_outside_untouched();
 	assert_entries(T.root, 0);
+}
+
+/* A write root missing at start is listed by daemon.info, refuses
+ * nothing at submit, and is used as soon as it exists: no SIGHUP. */
+static void test_root_made_after_start(void **state)
+{
+	(void)state;
+	const char *late = tj_strf("%s-late", T.root);
+	start_write_daemon(tj_strf("write_root = %s\n", late));
+	struct json_object *info = tj_take_result(jobs_call(T.d.fd, "daemon.info", NULL));
+	assert_jstr(info, "write_roots.0.path", T.root);
+	assert_jbool(info, "write_roots.0.open", true);
+	assert_jstr(info, "write_roots.1.path", late);
+	assert_jbool(info, "write_roots.1.open", false);
+
+	struct json_object *job = run_write(tj_strf("%s/x.txt", late), "early", 5, NULL);
+	assert_job(job, "failed", "io", "ENOENT");
+	assert_int_equal(mkdir(late, 0755), 0);
+	job = run_write(tj_strf("%s/x.txt", late), "made", 4, NULL);
+	assert_jstr(job, "state", "succeeded");
+	assert_file_text(tj_strf("%s/x.txt", late), "made");
+	info = tj_take_result(jobs_call(T.d.fd, "daemon.info", NULL));
+	assert_jbool(info, "write_roots.1.open", true);
+	assert_int_equal(unlink(tj_strf("%s/x.txt", late)), 0);
+	assert_int_equal(rmdir(late), 0);
 }
 
 static void test_matrix_symlink_last_outside(void **state)
@@ -2546,6 +2577,7 @@ int main(void)
 		TEST(test_other_fields_invalid),
 		TEST(test_relative_path),
 		TEST(test_write_roots_config),
+		TEST(test_root_made_after_start),
 		TEST(test_library_write),
 		/* atomicity */
 		TEST(test_atomic_replace_concurrent_reader),

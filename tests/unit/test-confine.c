@@ -1777,7 +1777,7 @@ static int count_fds(void)
 	return count_entries("/proc/self/fd");
 }
 
-static void test_roots_missing_skipped(void **state)
+static void test_roots_missing_kept(void **state)
 {
 	struct fx *f = *state;
 	char missing[PATH_MAX], err[256] = "", warn[256] = "";
@@ -1788,30 +1788,43 @@ static void test_roots_missing_skipped(void **state)
 	char *paths[] = { missing, f->root };
 	assert_int_equal(write_roots_open(paths, 2, &wr, err, sizeof(err), warn, sizeof(warn)), 0);
 	assert_non_null(wr);
-	assert_int_equal(write_roots_count(wr), 1);
-	assert_string_equal(write_roots_path(wr, 0), f->root);
+	/* Kept, not open: a write beneath it opens it once it exists. */
+	assert_int_equal(write_roots_count(wr), 2);
+	assert_string_equal(write_roots_path(wr, 0), missing);
+	assert_false(write_roots_open_now(wr, 0));
+	assert_true(write_roots_open_now(wr, 1));
 	fail_unless_contains(warn, missing);
-	/* Paths beneath the missing root are outside every (opened) root. */
-	n = snprintf(missing, sizeof(missing), "%s/missing/x", f->base);
-	assert_true(n > 0 && (size_t)n < sizeof(missing));
-	check_fails(wr, missing, -EPERM, "outside");
+	char beneath[PATH_MAX + 8];
+	snprintf(beneath, sizeof(beneath), "%s/x", missing);
+	struct confined_path cp;
+	const char *why = NULL, *name;
+	assert_int_equal(confine_check(wr, beneath, strlen(beneath), &cp, &why), 0);
+	assert_int_equal(confine_open_parent(&cp, false, &name), -ENOENT);
+	assert_int_equal(mkdir(missing, 0755), 0);
+	int fd = confine_open_parent(&cp, false, &name);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_true(write_roots_open_now(wr, 0));
+	confined_path_release(&cp);
 	write_roots_unref(wr);
+	assert_int_equal(rmdir(missing), 0);
 
-	/* A file is not a directory: skipped too. */
+	/* A file is not a directory: kept as well, and never opens. */
 	write_file(f, "plain");
 	n = snprintf(missing, sizeof(missing), "%s/plain", f->root);
 	assert_true(n > 0 && (size_t)n < sizeof(missing));
 	char *file[] = { missing };
 	warn[0] = '\0';
 	assert_int_equal(write_roots_open(file, 1, &wr, err, sizeof(err), warn, sizeof(warn)), 0);
-	assert_int_equal(write_roots_count(wr), 0);
+	assert_int_equal(write_roots_count(wr), 1);
+	assert_false(write_roots_open_now(wr, 0));
 	fail_unless_contains(warn, missing);
 	write_roots_unref(wr);
 
 	/* NULL warn is fine; all present clears warn. */
 	char *ok[] = { f->root };
 	assert_int_equal(write_roots_open(paths, 2, &wr, err, sizeof(err), NULL, 0), 0);
-	assert_int_equal(write_roots_count(wr), 1);
+	assert_int_equal(write_roots_count(wr), 2);
 	write_roots_unref(wr);
 	strcpy(warn, "stale");
 	assert_int_equal(write_roots_open(ok, 1, &wr, err, sizeof(err), warn, sizeof(warn)), 0);
@@ -1905,7 +1918,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_no_roots, setup_openat2, teardown),
 		cmocka_unit_test_setup_teardown(test_check_root_trailing_slash, setup_openat2, teardown),
 		cmocka_unit_test(test_errno_name),
-		cmocka_unit_test_setup_teardown(test_roots_missing_skipped, setup_openat2, teardown),
+		cmocka_unit_test_setup_teardown(test_roots_missing_kept, setup_openat2, teardown),
 		cmocka_unit_test_setup_teardown(test_roots_relative, setup_openat2, teardown),
 		cmocka_unit_test_setup_teardown(test_roots_refcount, setup_openat2, teardown),
 		cmocka_unit_test_setup_teardown(test_install, setup_openat2, teardown),
