@@ -1534,6 +1534,12 @@ static void fetch_write_result(const struct job *job, struct jsonw *w)
 	jsonw_object_end(w);
 }
 
+static void fetch_describe_target(const struct job *job, char *buf, size_t size)
+{
+	const struct fetch_job *f = job->data;
+	snprintf(buf, size, "%s %s", method_names[f->method], f->url);
+}
+
 static size_t fetch_result_size(const struct job *job)
 {
 	const struct fetch_job *f = job->data;
@@ -1580,5 +1586,6 @@ const struct job_type job_type_fetch = {
 	.write_result = fetch_write_result,
 	.write_progress = fetch_write_progress,
 	.result_size = fetch_result_size,
+	.describe_target = fetch_describe_target,
 	.free_data = fetch_free,
 };

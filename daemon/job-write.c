@@ -1637,6 +1637,16 @@ static void write_stop(struct job *job)
 	 * the wait for the store does (submit_when_running_is_durable). */
 }
 
+static void write_describe_target(const struct job *job, char *buf, size_t size)
+{
+	const struct write_job *w = job->data;
+	char path[PATH_MAX + 1];
+
+	full_path(w, path, sizeof(path));
+	snprintf(buf, size, "%s %s", w->mode == W_APPEND ? "append to"
+		 : w->mode == W_CREATE ? "create" : "replace", path);
+}
+
 static void write_write_result(const struct job *job, struct jsonw *jw)
 {
 	const struct write_job *w = job->data;
@@ -1806,6 +1816,7 @@ const struct job_type job_type_write = {
 	.prepare_stop = write_prepare_stop,
 	.stop = write_stop,
 	.write_result = write_write_result,
+	.describe_target = write_describe_target,
 	.free_data = write_free,
 	.state_new = write_queue_new,
 	.state_free = write_queue_free,

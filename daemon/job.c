@@ -460,6 +460,16 @@ static void finish(struct job *job, enum job_state state, enum job_error code, c
 	job_store_updated(d->store, job, from);
 	if (job->type->finished && job->data)
 		job->type->finished(job);
+	if (state == JOB_FAILED) {
+		/* An operator sees failures at the default level: who, what,
+		 * why in a word, and where (the logger hides a URL's
+		 * credentials and query). The message is the client's. */
+		char target[512] = "";
+		if (job->type->describe_target && job->data)
+			job->type->describe_target(job, target, sizeof(target));
+		log_notice("job %" PRIu64 " (%s, uid %u) failed (%s)%s%s", job->id, job->type->name,
+			   (unsigned)job->uid, job_error_name(code), target[0] ? ": " : "", target);
+	}
 	log_debug("job %" PRIu64 " %s%s%s", job->id, job_state_name(state),
 		  message ? ": " : "", message ? message : "");
 

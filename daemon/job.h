@@ -69,6 +69,9 @@ struct job_type {
 	void (*finished)(struct job *job);
 	/* Writes the result object of a succeeded job. */
 	void (*write_result)(const struct job *job, struct jsonw *w);
+	/* Optional: what the job works on, for a log line (a fetch's URL, a
+	 * write's path), into buf. */
+	void (*describe_target)(const struct job *job, char *buf, size_t size);
 	/* Optional: writes the progress object of a running job. */
 	void (*write_progress)(const struct job *job, struct jsonw *w);
 	/* Optional: the bytes a finished job's result holds, counted against

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -178,10 +179,20 @@ void log_msg(enum log_level level, bool with_errno, const char *fmt, ...)
 
 	if (!log_enabled(level))
 		return;
-	if (journal_prefixes)
+	if (journal_prefixes) {
+		/* The journal stamps the time itself. */
 		r = snprintf(line, sizeof(line), "<%d>", (int)level);
-	else
-		r = snprintf(line, sizeof(line), "asyncjobd: %s: ", log_level_name(level));
+	} else {
+		/* A file or a terminal does not: the time, in UTC as the job
+		 * objects give it. */
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		r = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ asyncjobd: %s: ",
+			     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			     tm.tm_sec, ts.tv_nsec / 1000000, log_level_name(level));
+	}
 	if (r > 0)
 		n = (size_t)r;
 	va_start(ap, fmt);

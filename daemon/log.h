@@ -1,6 +1,7 @@
 /* Leveled logging to stderr, one line per event. Under systemd (stderr
  * connected to the journal) lines carry <N> priority prefixes instead of
- * level words. log_warn()/log_err() append strerror(errno); the x variants
+ * level words; elsewhere a UTC timestamp (2026-12-08T01:44:00.123Z) and the
+ * level word. log_warn()/log_err() append strerror(errno); the x variants
  * do not (OpenSMTPD's convention). */
 #ifndef ASYNCJOBD_LOG_H
 #define ASYNCJOBD_LOG_H

@@ -321,7 +321,8 @@ begin "asyncjobd with a socket in a missing directory says so (exit 1)"
 out=$("$ASYNCJOBD" -c "$CONF" --store memory -s "$TMP/no/such/dir/s.sock" 2>&1 >/dev/null)
 status=$?
 [ "$status" -eq 1 ] || fail "exit status $status, not 1: $out"
-last=$(tail -n 1 <<<"$out")
+# The line less its timestamp (a plain stream's: not the journal).
+last=$(tail -n 1 <<<"$out" | sed 's/^[0-9-]*T[0-9:.]*Z //')
 [ "$last" = "asyncjobd: error: cannot listen on $TMP/no/such/dir/s.sock: the directory $TMP/no/such/dir does not exist (create it, or give another --socket)" ] ||
 	fail "it said: $out"
 end
@@ -717,6 +718,12 @@ expect_rc 1
 expect_out_empty
 expect_err_one_line
 expect_err_has '^asyncjob: job [0-9]* (sleep) failed (timeout): timed out'
+end
+
+begin "a failed job is logged in one timestamped line: id, type, uid, code"
+failed_id=$(sed -n 's/^asyncjob: job \([0-9]*\) (sleep) failed.*/\1/p' "$TMP/err")
+grep -q "^[0-9-]*T[0-9:.]*Z asyncjobd: notice: job $failed_id (sleep, uid $(id -u)) failed (timeout)$" "$LOG" ||
+	fail "no log line for job $failed_id: $(grep "job $failed_id" "$LOG")"
 end
 
 # Ctrl-C on a foreground sleep: the job is canceled and the CLI exits 130.
@@ -1155,6 +1162,16 @@ run fetch --max-bytes 10 "$WEB/json"
 expect_rc 1
 expect_err_one_line
 expect_err_has '(too_large)'
+end
+
+begin "a failed fetch is logged with its URL, the credentials and query hidden"
+url_with_secrets=$(sed 's|^http://|http://user:hunter2@|' <<<"$WEB/json?token=s3cret")
+run fetch --max-bytes 10 "$url_with_secrets"
+expect_rc 1
+fid=$(sed -n 's/^asyncjob: job \([0-9]*\) (fetch) failed.*/\1/p' "$TMP/err")
+grep -q "asyncjobd: notice: job $fid (fetch, uid $(id -u)) failed (too_large): GET http://\*\*\*@127.0.0.1:[0-9]*/json?\*\*\*$" "$LOG" ||
+	fail "no redacted log line for job $fid: $(grep "job $fid" "$LOG")"
+grep -q 'hunter2\|s3cret' "$LOG" && fail "a secret in the log"
 end
 
 begin "fetch usage errors exit 2"

@@ -223,7 +223,8 @@ PIDS="$PIDS $pid"
 wait_for_path "$SOCK" || fail "the daemon made no socket"
 kill -TERM "$pid"
 wait_exit "$pid" || fail "asyncjobd did not exit 0 after SIGTERM"
-grep -q '^asyncjobd: notice: asyncjobd .* listening on' "$LOG" || fail "no plain notice line"
+grep -q '^[0-9-]*T[0-9:.]*Z asyncjobd: notice: asyncjobd .* listening on' "$LOG" ||
+	fail "no plain notice line, with its timestamp"
 grep -q '^<[0-7]>' "$LOG" && fail "priority prefixes on a stream that is not the journal"
 end
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <stdarg.h>
@@ -55,8 +56,8 @@ static int capture_end(void **state)
 	return 0;
 }
 
-/* Everything logged so far. */
-static const char *captured(struct captured_stderr *c)
+/* Everything logged so far, as it was written. */
+static const char *captured_raw(struct captured_stderr *c)
 {
 	int fd = open(c->path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
@@ -65,6 +66,33 @@ static const char *captured(struct captured_stderr *c)
 	c->text[n] = '\0';
 	close(fd);
 	return c->text;
+}
+
+/* The length of a line's timestamp and its space ("2026-12-08T01:44:00.123Z "),
+ * or 0 when it has none. */
+static size_t timestamp_length(const char *s)
+{
+	int year, mon, day, h, m, sec, ms, n = 0;
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ %n", &year, &mon, &day, &h, &m, &sec, &ms,
+		   &n) == 7 && n == 25)
+		return (size_t)n;
+	return 0;
+}
+
+/* Everything logged so far, each plain line's timestamp taken off (it is
+ * checked by test_plain_lines_carry_a_timestamp). */
+static const char *captured(struct captured_stderr *c)
+{
+	char *text = (char *)captured_raw(c), *out = text;
+	for (const char *in = text; *in;) {
+		in += timestamp_length(in);
+		while (*in && *in != '\n')
+			*out++ = *in++;
+		if (*in)
+			*out++ = *in++;
+	}
+	*out = '\0';
+	return text;
 }
 
 static size_t count_lines(const char *s)
@@ -85,6 +113,26 @@ static void set_journal_stream(int fd, unsigned long long ino_offset)
 	snprintf(value, sizeof(value), "%llu:%llu", (unsigned long long)st.st_dev,
 		 (unsigned long long)st.st_ino + ino_offset);
 	setenv("JOURNAL_STREAM", value, 1);
+}
+
+static void test_plain_lines_carry_a_timestamp(void **state)
+{
+	struct captured_stderr *c = *state;
+	struct timespec before;
+
+	clock_gettime(CLOCK_REALTIME, &before);
+	log_init(LOG_LEVEL_INFO);
+	log_notice("stamped");
+	const char *text = captured_raw(c);
+	size_t n = timestamp_length(text);
+	assert_int_equal(n, 25);
+	assert_string_equal(text + n, "asyncjobd: notice: stamped\n");
+	/* This second, in UTC. */
+	struct tm tm;
+	char want[32];
+	gmtime_r(&before.tv_sec, &tm);
+	strftime(want, sizeof(want), "%Y-%m-%dT%H:", &tm);
+	assert_memory_equal(text, want, strlen(want));
 }
 
 static void test_plain_lines_without_journal(void **state)
@@ -195,7 +243,8 @@ static void test_cut_url_is_hidden(void **state)
 	char padding[1200];
 
 	memset(padding, 'p', sizeof(padding));
-	padding[1010 - sizeof("asyncjobd: warning: ") - sizeof("http://")] = '\0';
+	/* The line is cut at 1022 bytes, the timestamp (25) included. */
+	padding[1010 - 25 - sizeof("asyncjobd: warning: ") - sizeof("http://")] = '\0';
 	log_init(LOG_LEVEL_INFO);
 	log_warnx("%shttp://user:longsecretpassword@example.org/", padding);
 	const char *text = captured(c);
@@ -208,6 +257,8 @@ static void test_cut_url_is_hidden(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_plain_lines_carry_a_timestamp, capture_begin,
+						capture_end),
 		cmocka_unit_test_setup_teardown(test_plain_lines_without_journal, capture_begin,
 						capture_end),
 		cmocka_unit_test_setup_teardown(test_journal_prefixes_when_stderr_is_the_journal,
