@@ -773,6 +773,23 @@ void job_graveyard_empty(struct daemon *d)
 	}
 }
 
+void job_forget(struct job *job)
+{
+	struct daemon *d = job->d;
+
+	if (!job_state_is_final(job->state) || !job->in_store)
+		return;
+	TAILQ_REMOVE(&d->finished, job, finished_link);
+	d->n_finished--;
+	d->retained_result_bytes -= job->result_bytes;
+	job->result_bytes = 0;
+	/* As retention does: the store's reference goes, the graveyard's
+	 * keeps it until a quiet moment frees it. */
+	job_ref(job);
+	job_store_remove(d->store, job);
+	bury(d, job);
+}
+
 void job_retention_run(struct daemon *d)
 {
 	const struct limits *lim = &d->config->limits;

@@ -40,7 +40,8 @@ struct method_entry {
 
 extern const struct rpc_method method_job_submit, method_job_gather, method_job_get,
 	method_job_wait, method_job_list, method_job_cancel, method_events_subscribe,
-	method_events_unsubscribe, method_daemon_info, method_upload_begin, method_upload_write;
+	method_events_unsubscribe, method_daemon_info, method_upload_begin, method_upload_write,
+	method_job_cancel_many, method_job_forget;
 
 static const struct method_entry methods[] = {
 	{ &method_job_submit, true, false },
@@ -49,6 +50,8 @@ static const struct method_entry methods[] = {
 	{ &method_job_wait, true, false },
 	{ &method_job_list, false, true },
 	{ &method_job_cancel, false, true },
+	{ &method_job_cancel_many, false, true },
+	{ &method_job_forget, false, true },
 	{ &method_events_subscribe, true, false },
 	{ &method_events_unsubscribe, false, true },
 	{ &method_daemon_info, false, true },

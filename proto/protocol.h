@@ -67,6 +67,8 @@ int job_error_from_name(const char *name, enum job_error *ret_code);
 #define RPC_JOB_WAIT "job.wait"
 #define RPC_JOB_LIST "job.list"
 #define RPC_JOB_CANCEL "job.cancel"
+#define RPC_JOB_CANCEL_MANY "job.cancel_many"
+#define RPC_JOB_FORGET "job.forget"
 #define RPC_EVENTS_SUBSCRIBE "events.subscribe"
 #define RPC_EVENTS_UNSUBSCRIBE "events.unsubscribe"
 #define RPC_DAEMON_INFO "daemon.info"
