@@ -105,6 +105,49 @@ static inline void put_two_digits(char *at, unsigned value)
 	memcpy(at, pairs + 2 * value, 2);
 }
 
+int parse_rfc3339_ms(const char *s, int64_t *ret)
+{
+	struct tm tm = { 0 };
+	int n = 0, frac_digits = 0;
+	int64_t frac = 0;
+
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
+		return -EINVAL;
+	const char *p = s + n;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++, frac_digits++)
+			if (frac_digits < 3)
+				frac = frac * 10 + (*p - '0');
+		if (frac_digits == 0)
+			return -EINVAL;
+		for (int i = frac_digits; i < 3; i++)
+			frac *= 10;
+	}
+	int offset_min = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int oh, om, used = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &used) != 2 || used != 5 || oh > 23 || om > 59)
+			return -EINVAL;
+		offset_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+		p += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1)
+		return -EINVAL;
+	*ret = ((int64_t)t - offset_min * 60) * 1000 + frac;
+	return 0;
+}
+
 void format_rfc3339_ms(int64_t ms, char buf[32])
 {
 	/* Every job object carries up to three timestamps, so this is on the
@@ -380,7 +423,7 @@ struct daemon *daemon_free(struct daemon *d)
 	conn_free_dead(d);
 	/* Jobs still running are stopped; nobody is left to tell. */
 	for (job = job_store_newest(d->store); job; job = job_store_older(d->store, job))
-		if (!job_state_is_final(job->state))
+		if (!job_state_is_final(job->state) && !job_drop_due_timer(job))
 			job->type->stop(job);
 	while (!TAILQ_EMPTY(&d->ready_waiters))
 		waiter_cancel(TAILQ_FIRST(&d->ready_waiters));

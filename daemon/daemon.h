@@ -170,5 +170,8 @@ struct timeval timeval_from_seconds(double seconds);
  * 2026-11-25T10:48:48.123Z: RFC3339_MS_LEN characters and a NUL. */
 #define RFC3339_MS_LEN 24
 void format_rfc3339_ms(int64_t ms, char buf[32]);
+/* An RFC 3339 time ("2026-12-08T09:30:00Z", "...+01:00", fractions to the
+ * millisecond) in ms since the epoch. 0, or -EINVAL. */
+int parse_rfc3339_ms(const char *s, int64_t *ret);
 
 #endif

@@ -66,6 +66,12 @@ void job_record_encode(const struct job *job, struct jsonw *w, struct job_record
 			jsonw_uint(w, job->requester->groups[i]);
 		jsonw_array_end(w);
 	}
+	/* The time it was told to wait for, not the spec's delay: that
+	 * would count again from the restart. */
+	if (job->not_before_ms) {
+		jsonw_literal_key(w, "not_before_ms");
+		jsonw_int(w, job->not_before_ms);
+	}
 	if (job->gather_deadline_ms && !job_state_is_final(job->state)) {
 		jsonw_literal_key(w, "gather_deadline_ms");
 		jsonw_int(w, job->gather_deadline_ms);
@@ -221,6 +227,8 @@ int job_record_restore(struct daemon *d, const struct job_record *rec, struct jo
 
 	job->submitted_ms = rec->submitted_ms;
 	job->started_ms = rec->started_ms;
+	if (!(v = json_get(body, "not_before_ms")) || !json_int64(v, &job->not_before_ms))
+		job->not_before_ms = 0;
 	if (!job_state_is_final(rec->state) && (v = json_get(body, "gather_deadline_ms")) &&
 	    json_int64(v, &job->gather_deadline_ms) && (v = json_get(body, "gather_timeout")) &&
 	    json_is(v, JSON_NUMBER))

@@ -97,7 +97,7 @@ void *job_type_state(const struct daemon *d, const struct job_type *type)
 /* ------------------------------------------------------------ the spec */
 
 static const char *const control_fields[] = {
-	"timeout", "label", "key", "wait", "cancel_on_disconnect", NULL,
+	"timeout", "label", "key", "wait", "cancel_on_disconnect", "not_before", "delay", NULL,
 };
 
 static bool in_list(const char *const *list, const struct json_value *member)
@@ -119,6 +119,30 @@ static int parse_controls(struct daemon *d, const struct json_value *spec,
 		return r;
 	if (r > 0 && c->timeout <= 0)
 		return rpc_error_param(e, "timeout", "must be a number of seconds > 0");
+	/* When it may start: an absolute time or a delay, as far ahead as a
+	 * sleep may last (max_sleep_seconds). */
+	const char *at;
+	double delay = 0;
+	int has_at = param_string(spec, "not_before", false, 64, true, &at, NULL, e);
+	if (has_at < 0)
+		return has_at;
+	int has_delay = param_number(spec, "delay", false, 0, lim->max_sleep_seconds, true,
+				     &delay, e);
+	if (has_delay < 0)
+		return has_delay;
+	if (has_at && has_delay)
+		return rpc_error_param(e, "delay", "give not_before or delay, not both");
+	int64_t now = daemon_wall_ms_now(d);
+	if (has_at) {
+		if (parse_rfc3339_ms(at, &c->not_before_ms) < 0)
+			return rpc_error_param(e, "not_before", "must be an RFC 3339 time such as "
+					       "\"2026-12-08T09:30:00Z\" or \"2026-12-08T10:30:00+01:00\"");
+		if (c->not_before_ms > now + (int64_t)(lim->max_sleep_seconds * 1000))
+			return rpc_error_param(e, "not_before", "more than max_sleep_seconds (%g s) "
+					       "ahead", lim->max_sleep_seconds);
+	} else if (has_delay && delay > 0) {
+		c->not_before_ms = now + (int64_t)(delay * 1000 + 0.5);
+	}
 	r = param_string(spec, "label", false, lim->max_label_bytes, false, &c->label, NULL, e);
 	if (r < 0)
 		return r;
@@ -219,6 +243,7 @@ static struct job *make_job(struct daemon *d, uint64_t id, const struct job_type
 	job->uid = uid;
 	job->data = data;
 	job->timeout = c->timeout;
+	job->not_before_ms = c->not_before_ms;
 	job->submitted_ms = daemon_wall_ms_now(d);
 	if (c->label)
 		job->label = xstrdup(c->label);
@@ -411,6 +436,61 @@ void job_starts_drop(struct daemon *d)
 	d->starts_head = d->starts_len = d->starts_cap = 0;
 }
 
+/* Starts a queued job: once its record is on disk, for a type whose work
+ * has effects outside the daemon. */
+static void start_now(struct job *job)
+{
+	struct daemon *d = job->d;
+
+	if (job->type->starts_when_durable && job_store_behind(d->store))
+		defer(d, job, job_store_changes_made(d->store), start_if_queued);
+	else
+		job->type->start(job);
+}
+
+static void on_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct job *job = arg;
+	(void)fd;
+	(void)what;
+
+	event_free(job->due_timer);
+	job->due_timer = NULL;
+	if (job->state == JOB_QUEUED && !job->d->tearing_down && !job->d->shutting_down)
+		start_now(job);
+	job_unref(job);   /* the timer's */
+}
+
+/* A job whose not_before is ahead stays queued until then: a timer (the
+ * wall clock's distance, on the loop's monotonic clock) starts it. Returns
+ * whether it waits. */
+static bool wait_until_due(struct job *job)
+{
+	struct daemon *d = job->d;
+	int64_t left = job->not_before_ms - daemon_wall_ms_now(d);
+
+	if (!job->not_before_ms || left <= 0)
+		return false;
+	job->due_timer = evtimer_new(d->base, on_due, job);
+	if (!job->due_timer)
+		xalloc_die();
+	struct timeval tv = { .tv_sec = (time_t)(left / 1000),
+			      .tv_usec = (suseconds_t)(left % 1000) * 1000 };
+	job_ref(job);
+	xevtimer_add(job->due_timer, &tv);
+	return true;
+}
+
+bool job_drop_due_timer(struct job *job)
+{
+	if (!job->due_timer)
+		return false;
+	event_free(job->due_timer);
+	job->due_timer = NULL;
+	job_unref(job);   /* the timer's: the caller holds another */
+	return true;
+}
+
 void job_submit(struct job *job)
 {
 	struct daemon *d = job->d;
@@ -421,10 +501,8 @@ void job_submit(struct job *job)
 	log_debug("job %" PRIu64 " (%s) submitted by uid %u", job->id, job->type->name,
 		  (unsigned)job->uid);
 	event_log_record(d, job);
-	if (job->type->starts_when_durable && job_store_behind(d->store))
-		defer(d, job, job_store_changes_made(d->store), start_if_queued);
-	else
-		job->type->start(job);
+	if (!wait_until_due(job))
+		start_now(job);
 }
 
 void job_set_running(struct job *job)
@@ -511,9 +589,13 @@ int job_abort(struct job *job, enum job_state state, enum job_error code, const 
 {
 	if (job_state_is_final(job->state))
 		return -EALREADY;
-	if (job->type->prepare_stop && !job->type->prepare_stop(job))
-		return -EBUSY;
-	job->type->stop(job);
+	/* One waiting for its time never started: nothing of its type's
+	 * to stop. */
+	if (!job_drop_due_timer(job)) {
+		if (job->type->prepare_stop && !job->type->prepare_stop(job))
+			return -EBUSY;
+		job->type->stop(job);
+	}
 	finish(job, state, code, xstrdup(message));
 	return 0;
 }
@@ -604,7 +686,9 @@ static void recover_one(struct job *job)
 		arm_deadline(job, daemon_mono_now(d) + gather_left(job), true, job->gather_timeout);
 	if (job->state == JOB_QUEUED) {
 		log_debug("job %" PRIu64 " queued again after a restart", job->id);
-		job->type->start(job);
+		/* Scheduled for later: it still waits, as the wall clock says. */
+		if (!wait_until_due(job))
+			job->type->start(job);
 		return;
 	}
 	if (rule == JOB_INTERRUPTED) {
@@ -888,6 +972,10 @@ void job_write_json_limited(const struct job *job, struct jsonw *w, enum job_sta
 	write_plain_name(w, job_state_name(state));
 	jsonw_literal_key(w, "submitted_at");
 	write_time(w, job->submitted_ms);
+	if (job->not_before_ms) {
+		jsonw_literal_key(w, "not_before");
+		write_time(w, job->not_before_ms);
+	}
 	if (state != JOB_QUEUED && job->started_ms) {
 		jsonw_literal_key(w, "started_at");
 		write_time(w, job->started_ms);

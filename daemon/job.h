@@ -164,6 +164,10 @@ struct job {
 	int64_t gather_deadline_ms;
 	double gather_timeout;
 	int64_t submitted_ms;       /* wall clock */
+	/* Not to start before this (wall clock; 0: at once): the spec's
+	 * not_before, or its delay from submission. Kept in its record. */
+	int64_t not_before_ms;
+	struct event *due_timer;    /* armed while it waits for not_before */
 	int64_t started_ms;         /* 0 until running */
 	int64_t finished_ms;        /* 0 until final */
 	double progress_reported;   /* monotonic time of the last job.progress */
@@ -197,6 +201,7 @@ struct job {
 /* Common control fields of a spec. */
 struct job_controls {
 	double timeout;
+	int64_t not_before_ms;      /* 0: none */
 	const char *label;
 	const char *key;
 	size_t key_len;
@@ -320,5 +325,8 @@ void job_retention_run(struct daemon *d);
 /* Takes a finished job out of the store now, as retention would later
  * (job.forget). Nothing for a job that has not finished. */
 void job_forget(struct job *job);
+/* A queued job that waits for its not_before no longer does (teardown):
+ * its timer goes. Returns whether it was waiting. */
+bool job_drop_due_timer(struct job *job);
 
 #endif

@@ -124,16 +124,23 @@ struct cli_controls {
 	const char *label;
 	const char *timeout;
 	const char *key;
+	const char *at;            /* --at TIME */
+	const char *in;            /* --in DURATION */
 };
 #define CLI_CONTROLS_SHORT "l:t:k:"
 #define CLI_CONTROLS_LONG                                     \
 	{ "label", required_argument, NULL, 'l' },            \
 	{ "timeout", required_argument, NULL, 't' },          \
-	{ "key", required_argument, NULL, 'k' }
+	{ "key", required_argument, NULL, 'k' },              \
+	{ "at", required_argument, NULL, 0x201 },             \
+	{ "in", required_argument, NULL, 0x202 }
 #define CLI_CONTROLS_HELP \
 	"  -l, --label TEXT      name the job\n" \
 	"  -t, --timeout S       fail the job with code timeout after S seconds running\n" \
-	"  -k, --key KEY         idempotency key: the same key returns the same job\n"
+	"  -k, --key KEY         idempotency key: the same key returns the same job\n" \
+	"      --at TIME         start it at TIME, not before: 14:30 (today, or tomorrow\n" \
+	"                        once past), '2026-12-24 18:00' (local time), or RFC 3339\n" \
+	"      --in DURATION     start it after DURATION: 90s, 15m, 2h, 1d, 1h30m\n"
 
 /* Records `opt` if it is a control option; false when it is not one. */
 bool cli_controls_take(struct cli_controls *c, int opt, const char *arg);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -605,8 +606,88 @@ bool cli_controls_take(struct cli_controls *c, int opt, const char *arg)
 	case 'l': c->label = arg; return true;
 	case 't': c->timeout = arg; return true;
 	case 'k': c->key = arg; return true;
+	case 0x201: c->at = arg; return true;
+	case 0x202: c->in = arg; return true;
 	default: return false;
 	}
+}
+
+/* --in: "90s", "15m", "2h", "1d", "1h30m", or plain seconds. */
+static bool parse_duration(const char *s, double *ret)
+{
+	double total = 0;
+	const char *p = s;
+
+	if (!*s)
+		return false;
+	while (*p) {
+		char *end;
+		errno = 0;
+		double v = strtod(p, &end);
+		if (end == p || errno || v < 0 || !isfinite(v))
+			return false;
+		switch (*end) {
+		case '\0': total += v; p = end; break;
+		case 's': total += v; p = end + 1; break;
+		case 'm': total += v * 60; p = end + 1; break;
+		case 'h': total += v * 3600; p = end + 1; break;
+		case 'd': total += v * 86400; p = end + 1; break;
+		default: return false;
+		}
+	}
+	*ret = total;
+	return true;
+}
+
+/* --at: RFC 3339 as it is; "YYYY-MM-DD HH:MM[:SS]" (or with a T) and
+ * "HH:MM[:SS]" in local time, the latter today or, once past, tomorrow
+ * (as at(1) takes it). The UTC RFC 3339 text in buf. */
+static bool parse_at(const char *s, char *buf, size_t size)
+{
+	struct tm tm = { 0 };
+	int n = 0;
+	size_t len = strlen(s);
+
+	/* A zone given: the daemon reads it. */
+	if (len > 19 && s[10] == 'T' && (s[len - 1] == 'Z' || s[len - 6] == '+' || s[len - 6] == '-')) {
+		snprintf(buf, size, "%s", s);
+		return true;
+	}
+	time_t now = time(NULL);
+	if (sscanf(s, "%4d-%2d-%2d%*1[ T]%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &n) == 5) {
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+	} else if (sscanf(s, "%2d:%2d%n", &tm.tm_hour, &tm.tm_min, &n) == 2) {
+		struct tm today;
+		localtime_r(&now, &today);
+		tm.tm_year = today.tm_year;
+		tm.tm_mon = today.tm_mon;
+		tm.tm_mday = today.tm_mday;
+	} else {
+		return false;
+	}
+	if (s[n] == ':') {
+		int used = 0;
+		if (sscanf(s + n + 1, "%2d%n", &tm.tm_sec, &used) != 1)
+			return false;
+		n += 1 + used;
+	}
+	if (s[n] || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
+		return false;
+	tm.tm_isdst = -1;
+	time_t t = mktime(&tm);
+	if (t == (time_t)-1)
+		return false;
+	if (len <= 8 && t <= now) {
+		tm.tm_mday++;
+		tm.tm_isdst = -1;
+		t = mktime(&tm);
+	}
+	struct tm utc;
+	gmtime_r(&t, &utc);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &utc);
+	return true;
 }
 
 int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const struct cli_controls *c)
@@ -622,5 +703,21 @@ int cli_apply_controls(const struct cli *cli, asyncjob_spec *spec, const struct 
 	}
 	if (c->key && asyncjob_spec_set_key(spec, c->key) < 0)
 		return EXIT_USAGE;
+	if (c->at && c->in)
+		return cli_usage_error(cli, "--at and --in: give one of them");
+	if (c->at) {
+		char when[64];
+		if (!parse_at(c->at, when, sizeof(when)))
+			return cli_usage_error(cli, "--at %s: expected a time such as 14:30, "
+					       "'2026-12-24 18:00' or 2026-12-24T18:00:00Z", c->at);
+		asyncjob_spec_set_string(spec, "not_before", when);
+	}
+	if (c->in) {
+		double delay;
+		if (!parse_duration(c->in, &delay))
+			return cli_usage_error(cli, "--in %s: expected a duration such as 90s, 15m, "
+					       "2h or 1h30m", c->in);
+		asyncjob_spec_set_number(spec, "delay", delay);
+	}
 	return 0;
 }

@@ -824,6 +824,36 @@ if [ -n "$wait_ids_ok" ]; then
 	end
 fi
 
+begin "--in and --at: the job stays queued until then; canceled meanwhile, it never starts"
+run --json sleep --in 1 0 'on time'
+expect_rc 0
+python3 - "$TMP/out" <<'PY' 2>"$TMP/sched.err" || fail "$(cat "$TMP/sched.err")"
+import json, sys
+from datetime import datetime
+j = json.loads(open(sys.argv[1]).read())
+ts = lambda k: datetime.fromisoformat(j[k].replace("Z", "+00:00")).timestamp()
+if not (ts("started_at") >= ts("not_before") >= ts("submitted_at") + 0.99):
+    sys.exit("not started a second after submission: %s" % j)
+PY
+later=$("$ASYNCJOB_CLI" -s "$SOCK" --detach sleep --at "$(date -d '+1 hour' +%H:%M)" 0 2>&1)
+job_state_is "$later" queued || fail "job $later is not queued"
+run cancel "$later"
+expect_rc 0
+run --json get "$later"
+grep -q '"state":"canceled"' "$TMP/out" && ! grep -q '"started_at"' "$TMP/out" ||
+	fail "job $later, canceled while it waited: $(cat "$TMP/out")"
+run sleep --at 25:00 1
+expect_usage_error
+run sleep --in 3x 1
+expect_usage_error
+run submit '{"type":"sleep","seconds":0,"delay":1,"not_before":"2026-12-08T00:00:00Z"}'
+expect_rc 2
+expect_err_has '^asyncjob: submit: delay: give not_before or delay, not both$'
+run submit '{"type":"sleep","seconds":0,"not_before":"tomorrow"}'
+expect_rc 2
+expect_err_has '^asyncjob: submit: not_before: must be an RFC 3339 time'
+end
+
 begin "Ctrl-C cancels a foreground sleep and exits 130"
 if ! have_running 0; then
 	fail "jobs still running before the case: $(running_ids | tr '\n' ' ')"

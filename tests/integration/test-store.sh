@@ -978,6 +978,29 @@ tidy=$("$PY" -c 'import json, sqlite3, sys; print(json.loads(sqlite3.connect(sys
 [ "$tidy" = None ] || fail "the record still asks for tidying: $tidy"
 end
 
+# ------------------------------------------------------------------ scheduled jobs
+
+ms_of() { "$PY" -c 'import sys, datetime; print(int(datetime.datetime.fromisoformat(sys.argv[1].replace("Z", "+00:00")).timestamp() * 1000))' "$1"; }
+
+begin "a job scheduled --in 3s keeps its time across kill -9, and one due while down starts at once"
+rm -rf "$STATE"
+start_daemon || fail "the daemon did not start"
+later=$(aj --detach sleep --in 3 0 later)
+soon=$(aj --detach sleep --in 1 0 soon)
+nb=$(field "$later" 'j["not_before"]')
+[ "$(field "$later" 'j["state"]')" = queued ] || fail "job $later is not queued: $(aj --json get "$later")"
+kill9
+sleep 1.5   # job $soon falls due while the daemon is down
+start_daemon || fail "the daemon did not start again"
+[ "$(field "$later" 'j["not_before"]')" = "$nb" ] || fail "not_before moved: $(aj --json get "$later")"
+wait_state "$soon" succeeded || fail "job $soon, due while down: $(aj --json get "$soon")"
+[ "$(field "$later" 'j["state"]')" = queued ] || fail "job $later started before its time"
+wait_state "$later" succeeded || fail "job $later: $(aj --json get "$later")"
+started=$(ms_of "$(field "$later" 'j["started_at"]')")
+[ "$started" -ge "$(ms_of "$nb")" ] || fail "job $later started at $started, before $nb"
+kill9
+end
+
 # ------------------------------------------------------------------ uploads
 
 # Content sent as an upload (asyncjob write from stdin, more than fits in a
