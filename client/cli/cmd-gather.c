@@ -225,7 +225,11 @@ const struct cli_command cmd_gather = {
 	.name = "gather",
 	.args = "JOB... | -",
 	.summary = "run jobs together, print their results in order",
-	.help = "\nEach JOB is one argument: 'sleep SECONDS [MESSAGE]' or a JSON spec. With no\n"
+	.help = "\nEach JOB is one argument: 'sleep SECONDS [MESSAGE]', 'fetch URL', 'write PATH\n"
+		"TEXT' or a JSON spec. Options of the job's own command may follow its word:\n"
+		"'fetch --fail -o out.json URL', 'write -a log.txt line', 'sleep -l tea 1 x'\n"
+		"(-l, -t, -k, --at, --in for all; --fail, -X, -o, --max-bytes, --no-fsync for\n"
+		"fetch; -a, -c, -p, --perm, --no-fsync for write). With no\n"
 		"JOB, or -, jobs are read from stdin, one per line. All start at once; the\n"
 		"command waits for all and prints each one's result in the order given.\n"
 		"On a terminal, a live 'n/N done' line shows progress. Ctrl-C cancels them.\n\n"

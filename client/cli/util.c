@@ -406,10 +406,162 @@ bad:
 	return false;
 }
 
+/* The options a job's word form takes after its kind ("fetch --fail URL",
+ * "write -a PATH TEXT", "sleep -l tea 1 ready"), as its command does. */
+struct word_options {
+	struct cli_controls controls;
+	bool fail, append, create, mkdirs, no_fsync;
+	const char *method, *output, *max_bytes, *perm;
+};
+
+static char *next_word(char **p)
+{
+	while (isspace((unsigned char)**p))
+		(*p)++;
+	if (!**p)
+		return NULL;
+	char *w = *p;
+	while (**p && !isspace((unsigned char)**p))
+		(*p)++;
+	if (**p)
+		*(*p)++ = '\0';
+	return w;
+}
+
+/* Takes the options at *p (a copy of the words, cut where they end);
+ * *p then points at the job's arguments. False after a usage error. */
+static bool take_word_options(const struct cli *cli, const char *kind, char **p,
+			      struct word_options *o, const char *where, const char *sep)
+{
+	bool fetch = strcmp(kind, "fetch") == 0, write = strcmp(kind, "write") == 0;
+
+	for (;;) {
+		while (isspace((unsigned char)**p))
+			(*p)++;
+		/* "-" and a number are arguments, not options. */
+		if ((*p)[0] != '-' || !(*p)[1] || isdigit((unsigned char)(*p)[1]) || (*p)[1] == '.')
+			return true;
+		char *opt = next_word(p);
+		if (strcmp(opt, "--") == 0)
+			return true;
+		static const char *const with_value[] = {
+			"-l", "--label", "-t", "--timeout", "-k", "--key", "--at", "--in",
+			"-X", "--request", "-o", "--output", "--max-bytes", "--perm", NULL,
+		};
+		const char *value = NULL;
+		for (size_t i = 0; with_value[i]; i++) {
+			if (strcmp(opt, with_value[i]) != 0)
+				continue;
+			if (!(value = next_word(p))) {
+				cli_usage_error(cli, "%s%s%s needs a value", where, sep, opt);
+				return false;
+			}
+		}
+		struct cli_controls *c = &o->controls;
+		if (!strcmp(opt, "-l") || !strcmp(opt, "--label"))
+			c->label = value;
+		else if (!strcmp(opt, "-t") || !strcmp(opt, "--timeout"))
+			c->timeout = value;
+		else if (!strcmp(opt, "-k") || !strcmp(opt, "--key"))
+			c->key = value;
+		else if (!strcmp(opt, "--at"))
+			c->at = value;
+		else if (!strcmp(opt, "--in"))
+			c->in = value;
+		else if (fetch && !strcmp(opt, "--fail"))
+			o->fail = true;
+		else if (fetch && (!strcmp(opt, "-X") || !strcmp(opt, "--request")))
+			o->method = value;
+		else if (fetch && (!strcmp(opt, "-o") || !strcmp(opt, "--output")))
+			o->output = value;
+		else if (fetch && !strcmp(opt, "--max-bytes"))
+			o->max_bytes = value;
+		else if ((fetch || write) && !strcmp(opt, "--no-fsync"))
+			o->no_fsync = true;
+		else if (write && (!strcmp(opt, "-a") || !strcmp(opt, "--append")))
+			o->append = true;
+		else if (write && (!strcmp(opt, "-c") || !strcmp(opt, "--create")))
+			o->create = true;
+		else if (write && (!strcmp(opt, "-p") || !strcmp(opt, "--mkdirs")))
+			o->mkdirs = true;
+		else if (write && !strcmp(opt, "--perm"))
+			o->perm = value;
+		else {
+			cli_usage_error(cli, "%s%s%s: not an option of a %s job here (these take: -l, "
+					"-t, -k, --at, --in%s)", where, sep, opt, kind,
+					fetch ? ", --fail, -X, -o, --max-bytes, --no-fsync"
+					: write ? ", -a, -c, -p, --perm, --no-fsync" : "");
+			return false;
+		}
+	}
+}
+
+/* Sets the options taken on the spec made from the words. False after a
+ * usage error. */
+static bool apply_word_options(const struct cli *cli, asyncjob_spec *spec,
+			       const struct word_options *o)
+{
+	size_t max_bytes;
+
+	if (cli_apply_controls(cli, spec, &o->controls) != 0)
+		return false;
+	if (o->fail)
+		asyncjob_spec_set_bool(spec, "raise_for_status", true);
+	if (o->method)
+		asyncjob_spec_set_string(spec, "method", o->method);
+	if (o->output) {
+		char abs[PATH_MAX];
+		if (cli_absolute_path(o->output, abs, sizeof(abs)) < 0) {
+			cli_usage_error(cli, "-o %s: path too long", o->output);
+			return false;
+		}
+		asyncjob_spec_set_string(spec, "save_to", abs);
+	}
+	if (o->max_bytes) {
+		if (!cli_parse_size(cli, o->max_bytes, "--max-bytes", &max_bytes))
+			return false;
+		asyncjob_spec_set_number(spec, "max_bytes", (double)max_bytes);
+	}
+	if (o->append && o->create) {
+		cli_usage_error(cli, "--append and --create: give one of them");
+		return false;
+	}
+	if (o->append || o->create)
+		asyncjob_spec_set_string(spec, "mode", o->append ? "append" : "create");
+	if (o->mkdirs)
+		asyncjob_spec_set_bool(spec, "mkdirs", true);
+	if (o->no_fsync)
+		asyncjob_spec_set_bool(spec, "fsync", false);
+	if (o->perm)
+		asyncjob_spec_set_string(spec, "perm", o->perm);
+	return true;
+}
+
+static asyncjob_spec *spec_from_words(const struct cli *cli, const char *text, char *p,
+				      const char *where, struct word_options *o);
+
 asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text, const char *where)
 {
+	struct word_options o = { 0 };
+	/* The options' values point into the copy until they are applied. */
+	char *copy = strdup(text);
 	asyncjob_spec *spec = NULL;
-	const char *p = text;
+
+	if (!copy) {
+		cli_error(cli, "out of memory");
+		return NULL;
+	}
+	spec = spec_from_words(cli, text, copy, where, &o);
+	if (spec && !apply_word_options(cli, spec, &o))
+		spec = asyncjob_spec_free(spec);
+	free(copy);
+	return spec;
+}
+
+static asyncjob_spec *spec_from_words(const struct cli *cli, const char *text, char *p,
+				      const char *where, struct word_options *o)
+{
+	asyncjob_spec *spec = NULL;
 	const char *sep = where ? ": " : "";
 	char kind[32], seconds[64];
 	size_t n;
@@ -426,6 +578,8 @@ asyncjob_spec *cli_spec_from_words(const struct cli *cli, const char *text, cons
 	for (n = 0; *p && !isspace((unsigned char)*p) && n < sizeof(kind) - 1; p++)
 		kind[n++] = *p;
 	kind[n] = '\0';
+	if (!take_word_options(cli, kind, &p, o, where, sep))
+		return NULL;
 	if (strcmp(kind, "fetch") == 0) {
 		while (isspace((unsigned char)*p))
 			p++;

@@ -456,6 +456,23 @@ expect_out 'one\ntwo\n'
 expect_err_empty
 end
 
+begin "gather's job words take their command's options"
+rm -f "$TMP/files/gathered.txt"
+run gather 'sleep -l tea 0.1 ready' "write -a $TMP/files/gathered.txt one" \
+	"write --append $TMP/files/gathered.txt two"
+expect_rc 0
+expect_out 'ready\n'
+[ "$(cat "$TMP/files/gathered.txt")" = onetwo ] || failc "the appends: $(cat "$TMP/files/gathered.txt")"
+run --json gather 'sleep --label tea --in 0.2 0 x'
+grep -q '"label":"tea".*"not_before":' "$TMP/out" || failc "no label or not_before: $(cat "$TMP/out")"
+run gather 'sleep --fail 1'
+expect_usage_error
+expect_err_has "^asyncjob: gather: --fail: not an option of a sleep job here"
+run gather 'sleep -l'
+expect_usage_error
+rm -f "$TMP/files/gathered.txt"
+end
+
 begin "gather with a bad job word is a usage error"
 run gather 'sleep 0 a' 'frobnicate 2'
 expect_usage_error
