@@ -83,6 +83,11 @@ mkdir -p "$TMP/cli" && ln -s "$ASYNCJOB_CLI" "$TMP/cli/asyncjob"
 touch "$TMP/file-to-write"
 
 main_help=$("$ASYNCJOB_CLI" --help)
+# The long options a --help's option lines name ("  -f, --fail-fast  ..."),
+# not those its prose mentions.
+option_names() {
+	sed -nE 's/^ +(-[A-Za-z], )?(--[a-z][a-z0-9-]*).*/\2/p' | sort -u
+}
 commands=$(sed -n '/^Commands:/,/^$/p' <<<"$main_help" | awk 'NR > 1 && NF { print $1 }')
 
 variants="bare"
@@ -106,7 +111,7 @@ for variant in $variants; do
 		-- asyncjob --
 	for cmd in $commands; do
 		# shellcheck disable=SC2046
-		offers "$cmd --help" $("$ASYNCJOB_CLI" "$cmd" --help | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u) \
+		offers "$cmd --help" $("$ASYNCJOB_CLI" "$cmd" --help | option_names) \
 			-- asyncjob "$cmd" -
 	done
 	offers "files for write" "$TMP/file-to-write" -- asyncjob write "$TMP/file-to"
