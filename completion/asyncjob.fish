@@ -81,8 +81,9 @@ complete -c asyncjob -n __asyncjob_no_command -a cancel -d 'cancel jobs'
 complete -c asyncjob -n __asyncjob_no_command -a clean -d 'forget your finished jobs'
 complete -c asyncjob -n __asyncjob_no_command -a watch -d 'print job events as they happen'
 complete -c asyncjob -n __asyncjob_no_command -a info -d "show the daemon's state"
+complete -c asyncjob -n __asyncjob_no_command -a metrics -d "print the daemon's metrics"
 complete -c asyncjob -n __asyncjob_no_command -a help -d 'show help for a command'
-complete -c asyncjob -n '__asyncjob_using help' -a 'sleep fetch write gather submit get wait list cancel clean watch info'
+complete -c asyncjob -n '__asyncjob_using help' -a 'sleep fetch write gather submit get wait list cancel clean watch info metrics'
 
 # The controls every job command takes.
 for cmd in sleep fetch write submit

@@ -61,6 +61,7 @@ static const struct setting settings[] = {
 	{ "log_level", SET_LOG_LEVEL, offsetof(struct config, log_level), 0, 0, false },
 	{ "deny_networks", SET_NET_LIST, offsetof(struct config, deny_networks), 0, 0, false },
 	{ "proxy", SET_STRING, offsetof(struct config, proxy), 0, 0, false },
+	{ "metrics_listen", SET_STRING, offsetof(struct config, metrics_listen), 0, 0, false },
 	{ "ca_file", SET_PATH, offsetof(struct config, ca_file), 0, 0, false },
 	{ "store", SET_STORE, offsetof(struct config, store), 0, 0, false },
 	{ "state_directory", SET_PATH, offsetof(struct config, state_directory), 0, 0, false },
@@ -612,6 +613,7 @@ struct config *config_free(struct config *c)
 	write_roots_unref(c->roots);
 	netfilter_free(c->deny_networks);
 	free(c->proxy);
+	free(c->metrics_listen);
 	free(c->state_directory);
 	free(c->ca_file);
 	free(c);
@@ -658,6 +660,8 @@ const char *config_restart_needed(const struct config *old, const struct config 
 		return "store";
 	if (str_differs(old->state_directory, new_->state_directory))
 		return "state_directory";
+	if (str_differs(old->metrics_listen, new_->metrics_listen))
+		return "metrics_listen";
 	if (old->store_sync != new_->store_sync)
 		return "store_sync";
 	return NULL;

@@ -75,6 +75,7 @@ struct config {
 	unsigned warnings;          /* said while loading (a write root missing) */
 	struct netfilter *deny_networks;   /* NULL: none */
 	char *proxy;                /* NULL: fetches go direct */
+	char *metrics_listen;       /* HOST:PORT for GET /metrics; NULL: none */
 	char *ca_file;              /* NULL: the system's CA store */
 	enum log_level log_level;
 	enum store_kind store;

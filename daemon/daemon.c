@@ -21,6 +21,7 @@
 #include "daemon/job.h"
 #include "daemon/listener.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/rpc.h"
 #include "daemon/upload.h"
 #include "daemon/waiter.h"
@@ -396,6 +397,7 @@ struct daemon *daemon_new(struct event_base *base, struct config *config)
 	if (!d->workers || !d->fetch)
 		xalloc_die();
 	job_types_init(d);
+	d->metrics = metrics_new();
 	d->deferred = event_new(base, -1, 0, run_deferred, d);
 	d->flush = event_new(base, -1, 0, flush_connections, d);
 	if (!d->deferred || !d->flush)
@@ -443,6 +445,7 @@ struct daemon *daemon_free(struct daemon *d)
 	d->fetch = fetch_engine_free(d->fetch);
 	job_types_free(d);
 	d->uploads = uploads_free(d->uploads);
+	d->metrics = metrics_free(d->metrics);
 	if (d->retention_timer)
 		event_free(d->retention_timer);
 	if (d->shutdown_timer)
@@ -480,6 +483,8 @@ void daemon_apply_config(struct daemon *d, struct config *config)
 	config->store = old->store;
 	free(config->state_directory);
 	config->state_directory = old->state_directory ? xstrdup(old->state_directory) : NULL;
+	free(config->metrics_listen);
+	config->metrics_listen = old->metrics_listen ? xstrdup(old->metrics_listen) : NULL;
 	config->store_sync = old->store_sync;
 
 	d->config = config;

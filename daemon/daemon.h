@@ -48,6 +48,7 @@ struct daemon {
 	struct fetch_engine *fetch;    /* libcurl's multi handle on our loop */
 	struct workers *workers;       /* threads for blocking file I/O */
 	struct uploads *uploads;       /* content sent in pieces, spooled (upload.h) */
+	struct metrics *metrics;       /* counters for daemon.metrics (metrics.h) */
 	bool restoring;                /* specs parsed are the store's, at start */
 
 	struct conn_list conns;

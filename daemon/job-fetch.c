@@ -32,6 +32,7 @@
 #include "daemon/fetch-retry.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/netfilter.h"
 #include "daemon/params.h"
 #include "daemon/workers.h"
@@ -1434,6 +1435,7 @@ static void fetch_finished(struct job *job)
 {
 	struct fetch_job *f = job->data;
 
+	metrics_fetch_done(f->d, f->status, f->bytes, f->attempt > 1 ? f->attempt - 1 : 0);
 	/* What the result shows was read from the handle already; it goes
 	 * back for the next fetch. A transfer still in curl (none should be)
 	 * keeps it until the job is freed. */

@@ -12,6 +12,7 @@
 
 #include "daemon/daemon.h"
 #include "daemon/job.h"
+#include "daemon/metrics.h"
 #include "daemon/params.h"
 #include "daemon/xalloc.h"
 #include "proto/jsonw.h"
@@ -94,6 +95,7 @@ static int sleep_parse(struct daemon *d, const struct json_value *spec, struct i
 
 static void wake(struct sleep_job *s, double now)
 {
+	metrics_timer_lateness(s->job->d, now - s->wake_mono);
 	s->slept = now - s->started_mono;
 	job_succeed(s->job);
 }

@@ -242,6 +242,17 @@ static int sq_health(struct job_store *st)
 	return ss(st)->health;
 }
 
+static void sq_commit_stats(struct job_store *st, uint64_t *commits, uint64_t *total_us,
+			    uint64_t *last_us)
+{
+	struct store_sqlite_stats stats;
+
+	store_sqlite_stats(ss(st)->engine, &stats);
+	*commits = stats.batches;
+	*total_us = stats.commit_us;
+	*last_us = stats.last_commit_us;
+}
+
 static uint64_t sq_event_seq(struct job_store *st)
 {
 	return store_sqlite_event_seq(ss(st)->engine);
@@ -291,6 +302,7 @@ static const struct job_store_ops sqlite_ops = {
 	.changes_made = sq_changes_made,
 	.changes_durable = sq_changes_durable,
 	.health = sq_health,
+	.commit_stats = sq_commit_stats,
 	.event_seq = sq_event_seq,
 	.note_event = sq_note_event,
 };

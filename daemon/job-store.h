@@ -74,6 +74,10 @@ struct job_store_ops {
 	/* 0, or the negative errno that keeps changes from the disk now (a
 	 * full disk): new jobs are refused meanwhile. NULL: always 0. */
 	int (*health)(struct job_store *s);
+	/* For metrics: commits made, the time spent in them and in the last
+	 * (microseconds). NULL for a store that does not commit. */
+	void (*commit_stats)(struct job_store *s, uint64_t *commits, uint64_t *total_us,
+			     uint64_t *last_us);
 	/* A store that writes also keeps the mark of the event sequence
 	 * numbers, so that `seq` never goes back across a restart: the last
 	 * one handed out before (at open), and each new one (returns the
@@ -143,6 +147,14 @@ static inline uint64_t job_store_changes_durable(struct job_store *s)
 static inline int job_store_health(struct job_store *s)
 {
 	return s->ops->health ? s->ops->health(s) : 0;
+}
+static inline bool job_store_commit_stats(struct job_store *s, uint64_t *commits,
+					  uint64_t *total_us, uint64_t *last_us)
+{
+	if (!s->ops->commit_stats)
+		return false;
+	s->ops->commit_stats(s, commits, total_us, last_us);
+	return true;
 }
 static inline uint64_t job_store_note_event(struct job_store *s, uint64_t seq)
 {

@@ -102,6 +102,7 @@
 #include "daemon/job-record.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/upload.h"
 #include "daemon/params.h"
 #include "daemon/workers.h"
@@ -1354,6 +1355,7 @@ static void finish_write(struct write_job *w)
 		job_fail(job, JOB_ERR_TIMEOUT, "%s; %s was found not made, and is not made now",
 			 w->ran_out, what);
 	} else if (w->err == 0) {
+		metrics_write_done(w->d, w->len);
 		job_succeed(job);
 	} else {
 		/* A symlink on the way, or a target refused for what it is, is

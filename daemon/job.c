@@ -22,6 +22,7 @@
 #include "daemon/job-store.h"
 #include "daemon/job.h"
 #include "daemon/log.h"
+#include "daemon/metrics.h"
 #include "daemon/params.h"
 #include "daemon/waiter.h"
 #include "daemon/xalloc.h"
@@ -500,6 +501,7 @@ void job_submit(struct job *job)
 	daemon_user_adjust(d, job->uid, +1, 0);
 	log_debug("job %" PRIu64 " (%s) submitted by uid %u", job->id, job->type->name,
 		  (unsigned)job->uid);
+	metrics_job_submitted(d, job);
 	event_log_record(d, job);
 	if (!wait_until_due(job))
 		start_now(job);
@@ -536,6 +538,7 @@ static void finish(struct job *job, enum job_state state, enum job_error code, c
 	d->n_active--;
 	daemon_user_adjust(d, job->uid, -1, 0);
 	job_store_updated(d->store, job, from);
+	metrics_job_finished(d, job);
 	if (job->type->finished && job->data)
 		job->type->finished(job);
 	if (state == JOB_FAILED) {

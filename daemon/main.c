@@ -21,6 +21,7 @@
 #include "daemon/notify.h"
 #include "daemon/reload.h"
 #include "daemon/xalloc.h"
+#include "daemon/metrics.h"
 #include "daemon/upload.h"
 
 #ifndef ASYNCJOBD_CONFIG_FILE
@@ -278,6 +279,12 @@ int main(int argc, char **argv)
 	event_add(sig.hup, NULL);
 
 	if (open_listener(d, error, sizeof(error)) < 0) {
+		log_errx("%s", error);
+		exit_code = 1;
+		goto out;
+	}
+	if (config->metrics_listen &&
+	    metrics_listen(d, config->metrics_listen, error, sizeof(error)) < 0) {
 		log_errx("%s", error);
 		exit_code = 1;
 		goto out;

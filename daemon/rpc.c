@@ -41,7 +41,7 @@ struct method_entry {
 extern const struct rpc_method method_job_submit, method_job_gather, method_job_get,
 	method_job_wait, method_job_list, method_job_cancel, method_events_subscribe,
 	method_events_unsubscribe, method_daemon_info, method_upload_begin, method_upload_write,
-	method_job_cancel_many, method_job_forget;
+	method_job_cancel_many, method_job_forget, method_daemon_metrics;
 
 static const struct method_entry methods[] = {
 	{ &method_job_submit, true, false },
@@ -55,6 +55,7 @@ static const struct method_entry methods[] = {
 	{ &method_events_subscribe, true, false },
 	{ &method_events_unsubscribe, false, true },
 	{ &method_daemon_info, false, true },
+	{ &method_daemon_metrics, false, true },
 	{ &method_upload_begin, false, false },
 	{ &method_upload_write, true, false },
 };

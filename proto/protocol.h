@@ -72,6 +72,7 @@ int job_error_from_name(const char *name, enum job_error *ret_code);
 #define RPC_EVENTS_SUBSCRIBE "events.subscribe"
 #define RPC_EVENTS_UNSUBSCRIBE "events.unsubscribe"
 #define RPC_DAEMON_INFO "daemon.info"
+#define RPC_DAEMON_METRICS "daemon.metrics"
 #define RPC_UPLOAD_BEGIN "upload.begin"
 #define RPC_UPLOAD_WRITE "upload.write"
 /* An upload's token: lowercase hex digits (128 random bits). */

@@ -157,6 +157,6 @@ void cli_progress_show(const char *what, uint64_t done, uint64_t total);
 void cli_progress_clear(void);
 
 extern const struct cli_command cmd_sleep, cmd_fetch, cmd_write, cmd_gather, cmd_submit, cmd_get, cmd_wait,
-	cmd_list, cmd_cancel, cmd_clean, cmd_watch, cmd_info;
+	cmd_list, cmd_cancel, cmd_clean, cmd_watch, cmd_info, cmd_metrics;
 
 #endif

@@ -11,7 +11,7 @@
 
 static const struct cli_command *const commands[] = {
 	&cmd_sleep, &cmd_fetch, &cmd_write, &cmd_gather, &cmd_submit, &cmd_get, &cmd_wait,
-	&cmd_list, &cmd_cancel, &cmd_clean, &cmd_watch, &cmd_info, NULL,
+	&cmd_list, &cmd_cancel, &cmd_clean, &cmd_watch, &cmd_info, &cmd_metrics, NULL,
 };
 
 static void usage(FILE *f)
