@@ -1536,10 +1536,28 @@ static void fetch_write_result(const struct job *job, struct jsonw *w)
 	jsonw_object_end(w);
 }
 
+/* The method and URL for a log line, with what may be a client's secret
+ * taken out here, whole, before any cut for length: the user information
+ * (user:password@) and the query and fragment. */
 static void fetch_describe_target(const struct job *job, char *buf, size_t size)
 {
 	const struct fetch_job *f = job->data;
-	snprintf(buf, size, "%s %s", method_names[f->method], f->url);
+	const char *url = f->url, *scheme_end = strstr(url, "://");
+
+	if (!scheme_end) {
+		snprintf(buf, size, "%s (a URL without a scheme)", method_names[f->method]);
+		return;
+	}
+	const char *host = scheme_end + 3;
+	size_t authority = strcspn(host, "/?#");
+	const char *at = NULL;
+	for (const char *p = host; p < host + authority; p++)
+		if (*p == '@')
+			at = p;
+	const char *rest = at ? at + 1 : host;
+	size_t kept = strcspn(rest, "?#");
+	snprintf(buf, size, "%s %.*s%s%.*s%s", method_names[f->method], (int)(host - url), url,
+		 at ? "***@" : "", (int)kept, rest, rest[kept] ? "?***" : "");
 }
 
 static size_t fetch_result_size(const struct job *job)

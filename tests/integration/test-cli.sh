@@ -1219,6 +1219,11 @@ fid=$(sed -n 's/^asyncjob: job \([0-9]*\) (fetch) failed.*/\1/p' "$TMP/err")
 grep -q "asyncjobd: notice: job $fid (fetch, uid $(id -u)) failed (too_large): GET http://\*\*\*@127.0.0.1:[0-9]*/json?\*\*\*$" "$LOG" ||
 	fail "no redacted log line for job $fid: $(grep "job $fid" "$LOG")"
 grep -q 'hunter2\|s3cret' "$LOG" && fail "a secret in the log"
+# A password longer than a log line is taken out whole, not cut.
+long=$(printf 'tok-%0700d' 0)
+run fetch --max-bytes 10 "$(sed "s|^http://|http://user:$long@|" <<<"$WEB/json")"
+expect_rc 1
+grep -q "tok-000" "$LOG" && fail "a long password's start is in the log"
 end
 
 begin "fetch usage errors exit 2"
