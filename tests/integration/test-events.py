@@ -9,57 +9,24 @@ refused, the connection lives on. Run by `make check` with ASYNCJOBD.
 Prints "ok - ..." / "not ok - ..." lines; exits 1 when a check failed."""
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "common"))
+import checks  # noqa: E402  (tests/common/checks.py)
 import rpc  # noqa: E402  (tests/common/rpc.py)
 
-DAEMON = os.environ.get("ASYNCJOBD")
-if not DAEMON:
-    sys.exit("ASYNCJOBD must name the asyncjobd binary")
-
-failures = 0
-tmp = tempfile.mkdtemp(prefix="asyncjob-events.")
-log = open(os.path.join(tmp, "asyncjobd.log"), "ab")
-proc = None
-sock_path = os.path.join(tmp, "s.sock")
-
-
-def check(ok, what):
-    global failures
-    print(("ok - " if ok else "not ok - ") + what, flush=True)
-    if not ok:
-        failures += 1
+T = checks.Run("asyncjob-events.")
+check = T.check
+sock_path = T.sock
 
 
 def start(conf_text):
-    global proc
-    conf = os.path.join(tmp, "asyncjobd.conf")
-    with open(conf, "w") as c:
-        c.write(conf_text)
-    proc = subprocess.Popen([DAEMON, "-c", conf, "-s", sock_path, "--store", "memory",
-                             "--log-level", "notice"], stdout=log, stderr=log)
-    for _ in range(400):
-        try:
-            c = rpc.Connection(sock_path)
-            c.call("daemon.info")
-            c.close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                sys.exit("asyncjobd exited with status %d at start; see %s" %
-                         (proc.returncode, log.name))
-            time.sleep(0.025)
-    sys.exit("asyncjobd did not answer")
+    T.start(["--store", "memory", "--log-level", "notice"], conf_text)
 
 
 def stop():
-    proc.terminate()
-    check(proc.wait() == 0, "asyncjobd exits 0 on SIGTERM (a sanitizer's report would not)")
+    T.stop()
 
 
 def submit_sleeps(n, message_bytes, label_bytes=200):
@@ -192,15 +159,4 @@ def main():
     stop()
 
 
-try:
-    main()
-finally:
-    if proc and proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    log.close()
-    if failures:
-        print("# daemon log kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp)
-sys.exit(1 if failures else 0)
+T.run(main)

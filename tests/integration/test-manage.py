@@ -7,51 +7,25 @@ and clean. Run by `make check` with ASYNCJOBD and ASYNCJOB_CLI. Prints
 "ok - ..." / "not ok - ..." lines; exits 1 when a check failed."""
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "common"))
+import checks  # noqa: E402  (tests/common/checks.py)
 import rpc  # noqa: E402  (tests/common/rpc.py)
 
-DAEMON = os.environ.get("ASYNCJOBD")
-CLI = os.environ.get("ASYNCJOB_CLI")
-if not DAEMON or not CLI:
-    sys.exit("ASYNCJOBD and ASYNCJOB_CLI must name the binaries")
-
-failures = 0
-tmp = tempfile.mkdtemp(prefix="asyncjob-manage.")
-os.chmod(tmp, 0o755)
-sock_path = os.path.join(tmp, "s.sock")
-log = open(os.path.join(tmp, "asyncjobd.log"), "ab")
-proc = None
-
-
-def check(ok, what):
-    global failures
-    print(("ok - " if ok else "not ok - ") + what, flush=True)
-    if not ok:
-        failures += 1
+T = checks.Run("asyncjob-manage.")
+os.chmod(T.tmp, 0o755)     # another user's client reaches the socket
+check = T.check
+sock_path = T.sock
+CLI = T.cli
+if not CLI:
+    sys.exit("ASYNCJOB_CLI must name the asyncjob binary")
 
 
 def start():
-    global proc
-    conf = os.path.join(tmp, "asyncjobd.conf")
-    with open(conf, "w") as c:
-        c.write("max_list_jobs = 2\nsocket_mode = 0666\nwrite_root = %s\n" % tmp)
-    proc = subprocess.Popen([DAEMON, "-c", conf, "-s", sock_path, "--store", "memory"],
-                            stdout=log, stderr=log)
-    for _ in range(400):
-        try:
-            c = rpc.Connection(sock_path)
-            c.call("daemon.info")
-            c.close()
-            return
-        except OSError:
-            time.sleep(0.025)
-    sys.exit("asyncjobd did not answer")
+    T.start(["--store", "memory"], "max_list_jobs = 2\nsocket_mode = 0666\nwrite_root = %s\n"
+            % T.tmp)
 
 
 def as_nobody(calls):
@@ -153,19 +127,7 @@ def main():
                        text=True)
     check(p.returncode == 2, "ids and a filter together are a usage error")
     c.close()
-    proc.terminate()
-    check(proc.wait() == 0, "asyncjobd exits 0 on SIGTERM")
+    T.stop()
 
 
-try:
-    main()
-finally:
-    if proc and proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    log.close()
-    if failures:
-        print("# kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp)
-sys.exit(1 if failures else 0)
+T.run(main)

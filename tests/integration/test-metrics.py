@@ -10,13 +10,10 @@ the start. Skipped (77) without the parser. Run by `make check`."""
 
 import http.server
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 
@@ -27,27 +24,18 @@ except ImportError:
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "common"))
+import checks  # noqa: E402  (tests/common/checks.py)
 import rpc  # noqa: E402  (tests/common/rpc.py)
 
-DAEMON = os.environ.get("ASYNCJOBD")
-CLI = os.environ.get("ASYNCJOB_CLI")
-if not DAEMON or not CLI:
-    sys.exit("ASYNCJOBD and ASYNCJOB_CLI must name the binaries")
-
-failures = 0
-tmp = tempfile.mkdtemp(prefix="asyncjob-metrics.")
-sock_path = os.path.join(tmp, "s.sock")
+T = checks.Run("asyncjob-metrics.")
+check = T.check
+tmp = T.tmp
+sock_path = T.sock
+DAEMON, CLI = T.daemon, T.cli
+if not CLI:
+    sys.exit("ASYNCJOB_CLI must name the asyncjob binary")
 files = os.path.join(tmp, "files")
 os.makedirs(files)
-log = open(os.path.join(tmp, "asyncjobd.log"), "ab")
-proc = None
-
-
-def check(ok, what):
-    global failures
-    print(("ok - " if ok else "not ok - ") + what, flush=True)
-    if not ok:
-        failures += 1
 
 
 def free_port():
@@ -86,21 +74,11 @@ def value(samples, name, **labels):
 
 
 def main():
-    global proc
     port = free_port()
+    T.start(["--store", "sqlite", "--state-dir", os.path.join(tmp, "state"), "--write-root",
+             files], "metrics_listen = 127.0.0.1:%d\n" % port)
     conf = os.path.join(tmp, "asyncjobd.conf")
-    with open(conf, "w") as c:
-        c.write("metrics_listen = 127.0.0.1:%d\n" % port)
-    proc = subprocess.Popen([DAEMON, "-c", conf, "-s", sock_path, "--store", "sqlite",
-                             "--state-dir", os.path.join(tmp, "state"), "--write-root", files],
-                            stdout=log, stderr=log)
-    for _ in range(400):
-        try:
-            c = rpc.Connection(sock_path, timeout=30)
-            c.call("daemon.info")
-            break
-        except OSError:
-            time.sleep(0.025)
+    c = rpc.Connection(sock_path, timeout=30)
     url = "http://127.0.0.1:%d/metrics" % port
 
     def scrape():
@@ -160,8 +138,7 @@ def main():
     except urllib.error.HTTPError as e:
         check(e.code == 404, "another path: 404 (%d)" % e.code)
     c.close()
-    proc.terminate()
-    check(proc.wait() == 0, "asyncjobd exits 0 on SIGTERM")
+    T.stop()
     server.shutdown()
 
     with open(conf, "w") as f:
@@ -172,15 +149,4 @@ def main():
           "a metrics_listen that is not HOST:PORT stops the start: %r" % p.stderr)
 
 
-try:
-    main()
-finally:
-    if proc and proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    log.close()
-    if failures:
-        print("# kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp)
-sys.exit(1 if failures else 0)
+T.run(main)

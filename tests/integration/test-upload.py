@@ -13,55 +13,28 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "common"))
+import checks  # noqa: E402  (tests/common/checks.py)
 import rpc  # noqa: E402  (tests/common/rpc.py)
 
-DAEMON = os.environ.get("ASYNCJOBD")
-if not DAEMON:
-    sys.exit("ASYNCJOBD must name the asyncjobd binary")
-
-failures = 0
-tmp = tempfile.mkdtemp(prefix="asyncjob-upload.")
-os.chmod(tmp, 0o755)     # another user's client reaches the socket
-sock_path = os.path.join(tmp, "s.sock")
+T = checks.Run("asyncjob-upload.")
+os.chmod(T.tmp, 0o755)     # another user's client reaches the socket
+check = T.check
+tmp = T.tmp
+sock_path = T.sock
 state = os.path.join(tmp, "state")
 spool = os.path.join(state, "uploads")
 files = os.path.join(tmp, "files")
 os.makedirs(files)
 os.chmod(files, 0o777)
-log = open(os.path.join(tmp, "asyncjobd.log"), "ab")
-proc = None
-
-
-def check(ok, what):
-    global failures
-    print(("ok - " if ok else "not ok - ") + what, flush=True)
-    if not ok:
-        failures += 1
 
 
 def start():
-    global proc
-    conf = os.path.join(tmp, "asyncjobd.conf")
-    with open(conf, "w") as c:
-        c.write("max_upload_bytes = 2M\nmax_spool_bytes = 3M\nsocket_mode = 0666\n")
-    proc = subprocess.Popen([DAEMON, "-c", conf, "-s", sock_path, "--store", "sqlite",
-                             "--state-dir", state, "--write-root", files,
-                             "--log-level", "info"], stdout=log, stderr=log)
-    for _ in range(400):
-        try:
-            c = rpc.Connection(sock_path)
-            c.call("daemon.info")
-            c.close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                sys.exit("asyncjobd exited with status %d at start" % proc.returncode)
-            time.sleep(0.025)
-    sys.exit("asyncjobd did not answer")
+    T.start(["--store", "sqlite", "--state-dir", state, "--write-root", files,
+             "--log-level", "info"],
+            "max_upload_bytes = 2M\nmax_spool_bytes = 3M\nsocket_mode = 0666\n")
 
 
 def spool_files():
@@ -266,19 +239,7 @@ def main():
     else:
         print("ok - # skip another user's upload: not root")
 
-    proc.terminate()
-    check(proc.wait() == 0, "asyncjobd exits 0 on SIGTERM (a sanitizer's report would not)")
+    T.stop()
 
 
-try:
-    main()
-finally:
-    if proc and proc.poll() is None:
-        proc.kill()
-        proc.wait()
-    log.close()
-    if failures:
-        print("# kept in %s" % tmp)
-    else:
-        shutil.rmtree(tmp)
-sys.exit(1 if failures else 0)
+T.run(main)
