@@ -870,8 +870,8 @@ void job_forget(struct job *job)
 	d->n_finished--;
 	d->retained_result_bytes -= job->result_bytes;
 	job->result_bytes = 0;
-	/* As retention does: the store's reference goes, the graveyard's
-	 * keeps it until a quiet moment frees it. */
+	/* The store's reference goes; the graveyard's keeps it until a
+	 * quiet moment frees it. */
 	job_ref(job);
 	job_store_remove(d->store, job);
 	bury(d, job);
@@ -892,14 +892,7 @@ void job_retention_run(struct daemon *d)
 			if (job->finished_ms + keep_ms > now)
 				break;
 		}
-		TAILQ_REMOVE(&d->finished, job, finished_link);
-		d->n_finished--;
-		d->retained_result_bytes -= job->result_bytes;
-		job->result_bytes = 0;
-		/* The store's reference goes; the graveyard's keeps it. */
-		job_ref(job);
-		job_store_remove(d->store, job);
-		bury(d, job);
+		job_forget(job);
 	}
 
 	/* One timer, for the oldest finished job only: an idle daemon with

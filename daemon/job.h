@@ -322,8 +322,8 @@ void job_report_progress(struct job *job);
 /* Evicts finished jobs past the retention count, age or result budget;
  * re-arms the timer. */
 void job_retention_run(struct daemon *d);
-/* Takes a finished job out of the store now, as retention would later
- * (job.forget). Nothing for a job that has not finished. */
+/* Takes a finished job out of the store now: retention's eviction, and
+ * job.forget's. Nothing for a job that has not finished. */
 void job_forget(struct job *job);
 /* A queued job that waits for its not_before no longer does (teardown):
  * its timer goes. Returns whether it was waiting. */
