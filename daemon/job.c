@@ -449,6 +449,8 @@ static void start_now(struct job *job)
 		job->type->start(job);
 }
 
+static bool wait_until_due(struct job *job);
+
 static void on_due(evutil_socket_t fd, short what, void *arg)
 {
 	struct job *job = arg;
@@ -457,7 +459,10 @@ static void on_due(evutil_socket_t fd, short what, void *arg)
 
 	event_free(job->due_timer);
 	job->due_timer = NULL;
-	if (job->state == JOB_QUEUED && !job->d->tearing_down && !job->d->shutting_down)
+	/* A timer that fires a little early (the clocks' granularity, the
+	 * wall clock slewed) waits out the rest: never before its time. */
+	if (job->state == JOB_QUEUED && !job->d->tearing_down && !job->d->shutting_down &&
+	    !wait_until_due(job))
 		start_now(job);
 	job_unref(job);   /* the timer's */
 }

@@ -119,9 +119,17 @@ def main():
           and moved("asyncjobd_jobs_finished_total", type="sleep", state="succeeded") == 2
           and moved("asyncjobd_jobs_finished_total", type="sleep", state="failed") == 1,
           "sleeps submitted and finished by state")
+    # A sleep never ends early: the three ran at least 0.05 + 0.01 + 0.05 s
+    # (no upper bound: that would be a timing). The buckets are cumulative
+    # and +Inf holds them all.
+    buckets = sorted((float(dict(k[1])["le"]), v) for k, v in after.items()
+                     if k[0] == "asyncjobd_job_run_duration_seconds_bucket"
+                     and dict(k[1]).get("type") == "sleep")
     check(moved("asyncjobd_job_run_duration_seconds_count", type="sleep") == 3
           and moved("asyncjobd_job_run_duration_seconds_sum", type="sleep") >= 0.1
-          and value(after, "asyncjobd_job_run_duration_seconds_bucket", type="sleep", le="0.01") >= 1,
+          and all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:]))
+          and buckets[-1][1] == value(after, "asyncjobd_job_run_duration_seconds_count",
+                                      type="sleep"),
           "the sleeps' run durations in the histogram")
     check(moved("asyncjobd_write_bytes_total") == 5, "write bytes")
     check(moved("asyncjobd_fetch_received_bytes_total") == 1000
