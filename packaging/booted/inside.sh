@@ -165,7 +165,7 @@ fi
 check "write a file" asyncjob -q write /var/lib/asyncjobd/files/hello.txt 'Hello, World!'
 expect "its content" "Hello, World!" cat /var/lib/asyncjobd/files/hello.txt
 expect "its owner and group: root's, group asyncjob (set-group-ID write root)" "root:asyncjob" stat -c %U:%G /var/lib/asyncjobd/files/hello.txt
-check "write with --mkdirs --mode 0640" asyncjob -q write -p -m 0640 /var/lib/asyncjobd/files/a/b/c.txt 'deep'
+check "write with --mkdirs --perm 0640" asyncjob -q write -p --perm 0640 /var/lib/asyncjobd/files/a/b/c.txt 'deep'
 expect "mode of the new file" 640 stat -c %a /var/lib/asyncjobd/files/a/b/c.txt
 check "append" asyncjob -q write -a /var/lib/asyncjobd/files/hello.txt ' Again.'
 expect "appended content" "Hello, World! Again." cat /var/lib/asyncjobd/files/hello.txt
@@ -205,7 +205,7 @@ expect "ann's directory is ann's, group asyncjob" "ann:asyncjob" stat -c '%U:%G'
 m=$(stat -c %a $R/ann-dir 2>&1)
 [ -d $R/ann-dir ] && [ $((0$m & 022)) -eq 0 ] && ok "ann's directory ($m) is writable by ann alone" ||
 	nok "ann's directory: mode $m"
-check "ann writes a group-writable file (-m 0660)" as_user ann write -m 0660 $R/ann-shared.txt 'shared'
+check "ann writes a group-writable file (--perm 0660)" as_user ann write --perm 0660 $R/ann-shared.txt 'shared'
 check "ben writes a file" as_user ben write $R/ben.txt 'by ben'
 expect "ben's file is ben's, group asyncjob" "ben:asyncjob" stat -c %U:%G $R/ben.txt
 
