@@ -57,7 +57,7 @@ mirror() {
 # (dpkg -i then needs no network inside); busybox serves HTTP and python3
 # answers DNS for the fetch checks. A root made with another list is made
 # again.
-include=systemd,systemd-sysv,dbus,procps,libevent-2.1-7,libevent-core-2.1-7,libcurl4,libjson-c5,libsqlite3-0,libsystemd0,ca-certificates,busybox,python3-minimal
+include=systemd,systemd-sysv,dbus,procps,libevent-2.1-7,libevent-core-2.1-7,libevent-extra-2.1-7,libcurl4,libjson-c5,libsqlite3-0,libsystemd0,ca-certificates,busybox,python3-minimal
 if [ "${FRESH:-0}" = 1 ] || [ "$(cat "$ROOT/.asyncjob-rootfs-ok" 2>/dev/null)" != "$include" ]; then
 	rm -rf "$ROOT"
 	mkdir -p "$WORK"
