@@ -426,8 +426,9 @@ class Ledger:
         self.max_id = 0
         self.lost = set()
         self.id_list = []   # the ids in label, to pick from
+        self.seen_by = {}   # (connection, id) -> the latest state told there
 
-    def told(self, job, label, key=None):
+    def told(self, job, label, key=None, conn_no=0):
         """A reply told of job (a job object). Returns a problem, or None."""
         jid, state = job["id"], job["state"]
         with self.lock:
@@ -443,10 +444,17 @@ class Ledger:
                 self.key[jid] = key
             old = self.state.get(jid)
             self.max_id = max(self.max_id, jid)
+            # Replies keep their order on one connection only: another
+            # connection's older news (a get answered "running") may be
+            # read after this one's "succeeded". A state goes back only
+            # if one connection was told so; two final states never agree.
+            seen = self.seen_by.get((conn_no, jid))
+            self.seen_by[(conn_no, jid)] = state if seen is None or RANK[state] > RANK[seen] else seen
             if old is None or RANK[state] > RANK[old]:
                 self.state[jid] = state
-            elif RANK[state] < RANK[old] or (RANK[old] == 2 and state != old):
-                return "job %d was told %s, then %s" % (jid, old, state)
+            if (seen is not None and RANK[state] < RANK[seen]) or \
+                    (RANK[old or state] == 2 and RANK[state] == 2 and state != old and old):
+                return "job %d was told %s, then %s" % (jid, seen or old, state)
         return None
 
     def forget(self, jid):
@@ -503,7 +511,7 @@ def submitter(conn_no, round_tag, rng, ledger, stop, counts, problems):
                 continue
             job = reply["result"]
             label = what if kind == "submit" else job.get("label")
-            p = ledger.told(job, label, key)
+            p = ledger.told(job, label, key, conn_no)
             if p:
                 problems.append(p)
     except (OSError, ValueError):
